@@ -1,0 +1,63 @@
+#pragma once
+// `kopt eval`: verify one candidate against one workload (DESIGN.md, "Verification").
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kopt/core/outcome.hpp"
+#include "kopt/verify/compare.hpp"
+
+namespace kopt::core {
+
+struct EvalOptions {
+  std::string reference;          // workload file (Model, get_inputs, get_init_inputs)
+  std::string candidate;          // candidate file (ModelNew)
+  std::string device = "cpu";     // cpu | cuda
+  std::string python;             // --python (empty: KOPT_PYTHON, then search)
+  std::string precision = "fp32"; // lowest precision the candidate may compute in
+  int trials = 6;                 // ordinary trials; four stress trials are added
+  bool eval_mode = false;         // call both models in eval mode
+  bool allow_ties = false;
+  double import_timeout = 600;    // seconds: start-up, import and build of a worker
+  double call_timeout = 120;      // seconds: init and each call
+  double recheck_seconds = 0.05;  // wait before re-reading outputs (background writers)
+  std::string work_dir;           // parent of the sandbox (default: $TMPDIR or /tmp)
+  bool keep_work = false;         // keep the sandbox for inspection
+};
+
+struct RuleStatus {
+  std::string id;
+  std::string title;
+  std::string status;  // passed | failed | warning | not_applicable | not_implemented | not_run
+  std::string detail;
+};
+
+struct EvalReport {
+  Outcome outcome = Outcome::correct;
+  std::string check;   // the rule or check that decided a non-correct outcome
+  std::string reason;  // one line for people
+  verify::ErrorFigures figures;  // worst over all trials
+  int trials_run = 0;
+  int trials_planned = 0;
+  bool random_workload = false;
+  std::vector<RuleStatus> rules;
+  std::vector<std::string> notes;
+  std::map<std::string, double> phase_seconds;
+  nlohmann::json environment;     // python, torch, device, user the candidate ran as
+  std::string candidate_log;      // stripped, redacted, capped
+  std::string reference_log;
+};
+
+// Runs the whole evaluation. Never throws for a bad workload or candidate: those are
+// outcomes (input_error for the workload). Throws only on kopt's own bugs.
+EvalReport run_eval(const EvalOptions& options);
+
+// The --json document (fields documented in docs/eval.md).
+nlohmann::json report_json(const EvalReport& report, const EvalOptions& options);
+// The human summary printed on stdout without --json.
+std::string report_text(const EvalReport& report);
+// The process exit code: 0 correct, 1 not correct, 2 input error.
+int exit_code(const EvalReport& report);
+
+}  // namespace kopt::core

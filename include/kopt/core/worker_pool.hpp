@@ -1,0 +1,45 @@
+#pragma once
+// Starts the reference and candidate workers of one evaluation: finds Python, lays out
+// the sandbox (harness, per-worker directories and caches), builds each worker's
+// scrubbed environment, and drops the candidate to an unprivileged user under root.
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "kopt/core/eval.hpp"
+#include "kopt/sandbox/isolation.hpp"
+#include "kopt/sandbox/worker.hpp"
+#include "kopt/util/result.hpp"
+
+namespace kopt::core {
+
+class WorkerPool {
+ public:
+  // Failure kinds: "input" (missing file), "python" (no usable interpreter), "io".
+  static Result<std::unique_ptr<WorkerPool>> create(const EvalOptions& options);
+  ~WorkerPool();
+
+  // role: "reference" or "candidate". Failure kind: "spawn".
+  Result<std::unique_ptr<sandbox::Worker>> start(const std::string& role);
+
+  // The device's compute capability ("9.0"), which sets TORCH_CUDA_ARCH_LIST for builds.
+  void set_capability(const std::string& capability) { m_capability = capability; }
+  const std::string& reference_path() const { return m_reference; }
+  const std::string& candidate_path() const { return m_candidate; }
+  nlohmann::json environment() const;
+  // Removes the sandbox (unless the options keep it).
+  void cleanup();
+
+ private:
+  WorkerPool() = default;
+  EvalOptions m_opt;
+  std::string m_python, m_python_source, m_torch;
+  std::string m_root, m_harness, m_reference, m_candidate;
+  std::optional<sandbox::UserIds> m_user;
+  std::string m_capability;
+  std::vector<std::string> m_secrets;
+  bool m_cleaned = false;
+};
+
+}  // namespace kopt::core

@@ -1,0 +1,39 @@
+#pragma once
+// Per-worker directories and the user a candidate runs as.
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "kopt/util/result.hpp"
+
+namespace kopt::sandbox {
+
+struct UserIds {
+  uid_t uid;
+  gid_t gid;
+  std::string name;
+};
+
+// When kopt runs as root: the unprivileged user candidates run as ("nobody", or the
+// user named by KOPT_SANDBOX_USER). Otherwise nullopt: candidates run as kopt's user,
+// which cannot read kopt's memory because kopt is non-dumpable.
+std::optional<UserIds> candidate_user();
+
+// Creates a fresh private directory under `parent` (mkdtemp, mode 0700).
+Result<std::string> make_temp_dir(const std::string& parent, const std::string& prefix);
+
+// Creates `dir` with the cache sub-folders a worker needs (see sandbox_variables),
+// owned by `owner` when given. Failure kind: "io".
+Status prepare_sandbox(const std::string& dir, const std::optional<UserIds>& owner);
+
+// Writes `content` to `path` (mode 0644). Failure kind: "io".
+Status write_file(const std::string& path, const std::string& content);
+
+// Removes a directory tree; errors are ignored (best effort clean-up).
+void remove_tree(const std::string& path);
+
+// The directory for temporary files: $TMPDIR or /tmp.
+std::string temp_root();
+
+}  // namespace kopt::sandbox

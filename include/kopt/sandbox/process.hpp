@@ -1,0 +1,72 @@
+#pragma once
+// Supervised child processes: explicit argv and environment, own process group,
+// stdin from /dev/null, stdout/stderr as pipes for the caller's poll loop, an optional
+// control socket as fd 3, optional drop to an unprivileged user.
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kopt/util/result.hpp"
+
+namespace kopt::sandbox {
+
+struct SpawnSpec {
+  std::vector<std::string> argv;  // argv[0] must be a path; no PATH search, no shell
+  std::vector<std::string> env;   // exactly the child's environment, "NAME=value"
+  std::string cwd;                // empty: inherit
+  std::optional<uid_t> uid;       // if set (kopt is root), drop to this user before exec
+  std::optional<gid_t> gid;
+  int control_fd = -1;            // if >= 0, dup'ed to fd 3 in the child
+};
+
+// How a process ended.
+struct ExitInfo {
+  bool exited = false;  // normal exit (code valid)
+  int code = 0;
+  int signal = 0;       // terminating signal when !exited
+  std::string describe() const;  // "exit status 3", "killed by signal 11 (SIGSEGV)"
+};
+
+// One child process leading its own process group. Not thread-safe. The destructor
+// kills the whole group and reaps the child, so a forgotten Child never leaks.
+class Child {
+ public:
+  // Failure kinds: "spawn" (fork/pipe failed, or exec failed in the child).
+  static Result<Child> spawn(const SpawnSpec& spec);
+
+  Child(Child&& other) noexcept;
+  Child& operator=(Child&& other) noexcept;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child();
+
+  pid_t pid() const { return m_pid; }
+  int stdout_fd() const { return m_stdout; }  // non-blocking read end, -1 once closed
+  int stderr_fd() const { return m_stderr; }
+  void close_stdout();
+  void close_stderr();
+
+  // Sends `sig` to the whole process group (and the leader, should it have left it).
+  void signal_group(int sig) const;
+  // Reaps the child if it has exited; never blocks.
+  std::optional<ExitInfo> try_wait();
+  // Blocks until the child exits or `timeout` passes.
+  std::optional<ExitInfo> wait_for(std::chrono::milliseconds timeout);
+  // SIGTERM to the group, up to `grace` to exit, then SIGKILL; always reaps.
+  ExitInfo terminate(std::chrono::milliseconds grace);
+  bool reaped() const { return m_exit.has_value(); }
+  const std::optional<ExitInfo>& exit_info() const { return m_exit; }
+
+ private:
+  Child() = default;
+  void release();
+  pid_t m_pid = -1;
+  int m_stdout = -1;
+  int m_stderr = -1;
+  std::optional<ExitInfo> m_exit;
+};
+
+}  // namespace kopt::sandbox

@@ -1,0 +1,29 @@
+#pragma once
+// What kopt observes of processes from outside them, through /proc.
+#include <sys/types.h>
+
+#include <set>
+#include <vector>
+
+namespace kopt::sandbox {
+
+// Makes kopt a child subreaper, so orphans of its workers (a daemonised grandchild
+// that called setsid()) are re-parented to kopt and can be found and reaped.
+// Also makes kopt non-dumpable: a candidate of the same user cannot read its
+// /proc/PID/environ or memory. Call once at start.
+void harden_self();
+
+// All live descendants of `root` (not `root` itself), found by walking parent links.
+std::vector<pid_t> descendants_of(pid_t root);
+
+// Number of threads of `pid` (0 if it is gone).
+int thread_count(pid_t pid);
+
+// SIGKILLs every listed process, then reaps any that are kopt's children.
+void kill_processes(const std::vector<pid_t>& pids);
+
+// Kills and reaps every child of kopt not in `keep` (orphans re-parented to kopt),
+// repeating until none is left or `rounds` passes are done. Returns how many were found.
+int reap_orphans(const std::set<pid_t>& keep, int rounds = 20);
+
+}  // namespace kopt::sandbox

@@ -1,0 +1,84 @@
+#pragma once
+// A Python worker process speaking kopt's frame protocol on an inherited socket (fd 3).
+//
+// Frame: u32 little-endian header length, a JSON header, then `header["payload"]`
+// bytes of raw tensor data (absent when zero). stdout/stderr are logs only, captured
+// with a cap; a worker that floods them, exits, crashes, hangs or breaks the protocol
+// turns into a Failure, never an exception.
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kopt/sandbox/process.hpp"
+#include "kopt/util/result.hpp"
+
+namespace kopt::sandbox {
+
+struct Message {
+  nlohmann::json header;
+  std::string payload;  // raw bytes, described by the header
+};
+
+struct WorkerSpec {
+  std::vector<std::string> argv;  // python, harness, role arguments
+  std::vector<std::string> env;   // complete environment (already scrubbed)
+  std::string cwd;
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  size_t max_log_bytes = 8u << 20;      // stdout + stderr; beyond it: "flood"
+  size_t max_header_bytes = 16u << 20;  // one JSON header
+  uint64_t max_payload_bytes = 16ull << 30;
+  std::vector<std::string> secrets;     // redacted from the captured log
+};
+
+// Not thread-safe. Destruction kills the worker's process group.
+class Worker {
+ public:
+  // Failure kinds: "spawn".
+  static Result<std::unique_ptr<Worker>> start(const WorkerSpec& spec);
+  ~Worker();
+
+  // Sends `msg` and waits for one reply frame, all within `timeout` (kopt's clock).
+  // Failure kinds: "timeout", "exited" (message says how it ended), "flood",
+  // "protocol" (malformed or oversized frame).
+  Result<Message> request(const Message& msg, std::chrono::milliseconds timeout);
+
+  // Closes the control socket (the harness exits on EOF), waits up to `grace` for the
+  // worker to exit, then kills its group. Safe to call twice.
+  ExitInfo stop(std::chrono::milliseconds grace);
+
+  pid_t pid() const { return m_child.pid(); }
+  // Everything the worker printed so far, control characters stripped, secrets redacted.
+  std::string log() const;
+  // How the worker ended, once it has.
+  std::optional<ExitInfo> exit_info() { return m_child.try_wait(); }
+
+ private:
+  explicit Worker(Child child, int control, WorkerSpec spec);
+  Status pump(bool want_write, const std::string& out, size_t& written,
+              std::chrono::steady_clock::time_point deadline, bool& readable);
+  Failure ended_failure();
+  void drain_logs();
+  bool read_log(int& fd);
+
+  Child m_child;
+  int m_control = -1;
+  WorkerSpec m_spec;
+  std::string m_log;
+  size_t m_log_total = 0;
+  std::string m_inbox;  // bytes read from the control socket not yet parsed
+};
+
+// Encodes a frame (exposed for tests).
+std::string encode_frame(const Message& msg);
+// Tries to parse one frame from the front of `buffer`; removes it when complete.
+// Returns nullopt when more bytes are needed; a Failure("protocol") on bad data.
+Result<std::optional<Message>> decode_frame(std::string& buffer, size_t max_header,
+                                            uint64_t max_payload);
+
+}  // namespace kopt::sandbox

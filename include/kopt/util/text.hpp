@@ -1,0 +1,23 @@
+#pragma once
+// Helpers for untrusted text: what workers print and what candidates write.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kopt::util {
+
+// Removes terminal escape sequences and control characters (keeps \n and \t),
+// so text from a worker cannot move the cursor or recolour kopt's output.
+std::string strip_control(std::string_view text);
+
+// The last `max_lines` lines of `text` (no trailing newline).
+std::string tail_lines(std::string_view text, size_t max_lines);
+
+// Replaces every occurrence of each secret (values of at least 6 characters) by
+// "[REDACTED]". Used before any worker text is logged or stored.
+std::string redact(std::string text, const std::vector<std::string>& secrets);
+
+// Formats seconds as "1.23 s" / "45 ms" / "12 µs" for people.
+std::string format_seconds(double seconds);
+
+}  // namespace kopt::util

@@ -1,0 +1,53 @@
+#pragma once
+// Values that cross the worker protocol: nested None/bool/int/float/str/list/tuple/dict
+// and tensors as raw little-endian bytes. No torch here: the verify layer's compare.cpp
+// is the only place that turns bytes into ATen tensors.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kopt/util/result.hpp"
+
+namespace kopt::verify {
+
+struct TensorData {
+  std::string dtype;            // "float32", "bfloat16", "int64", "bool", ...
+  std::vector<int64_t> shape;
+  std::string device;           // "cpu", "cuda"
+  std::string bytes;            // contiguous, little-endian
+  int64_t numel() const;
+};
+
+struct Value {
+  enum class Kind { none, boolean, integer, floating, string, list, tuple, dict, tensor };
+  Kind kind = Kind::none;
+  bool b = false;
+  int64_t i = 0;
+  double f = 0.0;
+  std::string s;
+  std::vector<Value> items;  // list/tuple elements, dict values
+  std::vector<Value> keys;   // dict keys (same order as items)
+  TensorData tensor;
+};
+
+// Bytes per element of a dtype name, 0 if kopt does not support it.
+size_t element_size(const std::string& dtype);
+bool is_floating(const std::string& dtype);
+
+// Decodes a value whose tensors lie in `payload` from `offset` on, in order; checks
+// every tensor's byte count against its dtype and shape and against the payload.
+Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, size_t& offset);
+// Encodes a value, appending tensor bytes to `payload`.
+nlohmann::json encode_value(const Value& v, std::string& payload);
+
+// "tuple(tensor float32 [4, 8], int)": a short description for messages.
+std::string describe(const Value& v);
+// Same structure and identical bytes (NaN payloads included).
+bool identical(const Value& a, const Value& b);
+// Total tensor bytes inside `v`.
+size_t tensor_bytes(const Value& v);
+// Every tensor inside `v`, depth first.
+void collect_tensors(const Value& v, std::vector<const TensorData*>& out);
+
+}  // namespace kopt::verify

@@ -1,0 +1,50 @@
+#include "kopt/cli/app.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "cmd_eval.hpp"
+#include "kopt/sandbox/procfs.hpp"
+#include "kopt/util/log.hpp"
+
+namespace kopt::cli {
+
+int main(const std::vector<std::string>& args) {
+  CLI::App app{"kopt: finds faster, provably equivalent implementations of PyTorch workloads"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  int verbosity = 0;
+  bool quiet = false;
+  std::string python;
+  app.add_flag("-v,--verbose", verbosity, "More logging (repeat for more)");
+  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
+  app.add_option("--python", python, "Python interpreter for workers (default: $KOPT_PYTHON, then a python3 that imports torch)");
+  app.set_version_flag("--version", "kopt 0.1.0");
+
+  EvalCommand eval_cmd;
+  auto* eval = add_eval_command(app, eval_cmd);
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  util::init_logging(verbosity, quiet);
+  sandbox::harden_self();
+  try {
+    if (eval->parsed()) {
+      if (eval_cmd.options.python.empty()) eval_cmd.options.python = python;
+      return run_eval(eval_cmd);
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "kopt: error: " << e.what() << std::endl;
+    return 2;
+  }
+  return 2;
+}
+
+}  // namespace kopt::cli

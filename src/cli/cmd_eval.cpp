@@ -1,0 +1,37 @@
+#include "cmd_eval.hpp"
+
+#include <iostream>
+
+namespace kopt::cli {
+
+CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
+  auto* sub = app.add_subcommand("eval", "Verify one candidate (ModelNew) against one workload (Model)");
+  auto& o = cmd.options;
+  sub->add_option("reference", o.reference, "Workload file: Model, get_inputs, get_init_inputs")->required();
+  sub->add_option("candidate", o.candidate, "Candidate file: ModelNew")->required();
+  sub->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--trials", o.trials, "Ordinary trials (4 stress trials are added)")->check(CLI::Range(2, 1000));
+  sub->add_option("--precision", o.precision, "Lowest precision the candidate may compute in")
+      ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
+  sub->add_flag("--eval", o.eval_mode, "Put both models in eval mode (inference workloads)");
+  sub->add_flag("--allow-ties", o.allow_ties, "Accept integer mismatches at ties");
+  sub->add_option("--import-timeout", o.import_timeout, "Seconds for a worker to start and import/build")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and for each call")->check(CLI::PositiveNumber);
+  sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created (default: $TMPDIR or /tmp)");
+  sub->add_flag("--keep-work", o.keep_work, "Keep the sandbox for inspection");
+  sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");
+  return sub;
+}
+
+int run_eval(const EvalCommand& cmd) {
+  const auto report = core::run_eval(cmd.options);
+  if (cmd.json) {
+    std::cout << core::report_json(report, cmd.options).dump(2) << std::endl;
+  } else {
+    std::cout << core::report_text(report) << std::flush;
+  }
+  return core::exit_code(report);
+}
+
+}  // namespace kopt::cli

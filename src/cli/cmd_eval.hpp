@@ -1,0 +1,18 @@
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "kopt/core/eval.hpp"
+
+namespace kopt::cli {
+
+struct EvalCommand {
+  core::EvalOptions options;
+  bool json = false;
+};
+
+// Adds `kopt eval` to `app`, filling `cmd` when parsed.
+CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd);
+// Runs it; returns the exit code.
+int run_eval(const EvalCommand& cmd);
+
+}  // namespace kopt::cli

@@ -1,0 +1,473 @@
+#include "kopt/core/eval.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "kopt/core/rules.hpp"
+#include "kopt/core/worker_pool.hpp"
+#include "kopt/sandbox/procfs.hpp"
+
+namespace kopt::core {
+
+namespace {
+
+using verify::Value;
+using Clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+}
+
+// Seeds drawn at run time from the OS: never a well-known constant.
+uint64_t draw_seed() {
+  static std::random_device device;
+  const uint64_t hi = device(), lo = device();
+  return ((hi << 32) ^ lo) & 0x7fffffffffffffffull;  // torch.manual_seed takes a signed 64-bit int
+}
+
+Outcome outcome_of_failure(const Failure& f) {
+  if (f.kind == "timeout") return Outcome::timed_out;
+  return Outcome::crashed;
+}
+
+std::string failure_reason(const std::string& phase, const Failure& f) {
+  if (f.kind == "timeout") return phase + " passed its deadline";
+  if (f.kind == "flood") return phase + ": " + f.message;
+  return phase + ": " + f.message;
+}
+
+class EvalRun {
+ public:
+  explicit EvalRun(const EvalOptions& options) : m_opt(options), m_rules(make_rules()) {}
+
+  EvalReport run() {
+    const auto start = Clock::now();
+    if (!setup()) return finish(start);
+    if (start_reference() && start_candidate()) trials();
+    teardown();
+    return finish(start);
+  }
+
+ private:
+  // --- outcome bookkeeping -------------------------------------------------
+
+  bool decided() const { return m_decided; }
+
+  void decide(Outcome outcome, const std::string& check, const std::string& reason) {
+    if (m_decided) return;
+    m_decided = true;
+    m_report.outcome = outcome;
+    m_report.check = check;
+    m_report.reason = reason;
+    spdlog::debug("Verdict decided. [outcome: {}, check: {}, reason: {}]", outcome_name(outcome), check, reason);
+  }
+
+  void rule(const std::string& id, const std::string& status, const std::string& detail) {
+    set_rule(m_rules, id, status, detail);
+  }
+
+  void fail_rule(const std::string& id, Outcome outcome, const std::string& reason) {
+    rule(id, "failed", reason);
+    decide(outcome, id, reason);
+  }
+
+  void timed(const std::string& phase, Clock::time_point since) {
+    m_report.phase_seconds[phase] += std::chrono::duration<double>(Clock::now() - since).count();
+  }
+
+  // --- phases --------------------------------------------------------------
+
+  bool setup() {
+    auto pool = WorkerPool::create(m_opt);
+    if (!pool) {
+      decide(Outcome::input_error, "setup", pool.failure().message);
+      return false;
+    }
+    m_pool = std::move(pool.value());
+    m_report.environment = m_pool->environment();
+    return true;
+  }
+
+  bool start_reference() {
+    auto t = Clock::now();
+    auto ref = m_pool->start("reference");
+    if (!ref) {
+      decide(Outcome::input_error, "reference", "reference worker: " + ref.failure().message);
+      return false;
+    }
+    m_ref = std::move(ref.value());
+    auto hello = request(*m_ref, {{"op", "hello"}}, m_opt.import_timeout);
+    if (!hello) return reference_failed("start", hello.failure());
+    m_report.environment["torch"] = hello->header.value("torch", "");
+    m_report.environment["python_version"] = hello->header.value("python", "");
+    if (m_opt.device == "cuda") {
+      m_report.environment["device_name"] = hello->header.value("device_name", "");
+      m_report.environment["capability"] = hello->header.value("capability", "");
+      m_pool->set_capability(hello->header.value("capability", ""));
+    }
+    auto load = request(*m_ref, {{"op", "load"}, {"path", m_pool->reference_path()}}, m_opt.import_timeout);
+    if (!load) return reference_failed("import", load.failure());
+    m_init_seed = draw_seed();
+    auto init = request(*m_ref, {{"op", "init"}, {"init_seed", m_init_seed}, {"eval_mode", m_opt.eval_mode}},
+                        m_opt.call_timeout);
+    if (!init) return reference_failed("init", init.failure());
+    m_init = std::move(init.value());
+    if (!m_init.header.value("fp64", false)) {
+      m_report.notes.push_back("the workload cannot run in float64 (" +
+                               m_init.header.value("fp64_error", std::string("unknown")) +
+                               "): explicit float32 tolerance");
+    }
+    timed("reference_start", t);
+    return true;
+  }
+
+  bool reference_failed(const std::string& phase, const Failure& f) {
+    decide(Outcome::input_error, "reference", "workload " + phase + ": " + f.message);
+    return false;
+  }
+
+  // A request whose reply must say ok; a reply with ok=false becomes a Failure whose
+  // kind is the reply's error tag.
+  Result<sandbox::Message> request(sandbox::Worker& w, nlohmann::json header, double timeout,
+                                   std::string payload = {}) {
+    sandbox::Message msg{std::move(header), std::move(payload)};
+    auto reply = w.request(msg, ms(timeout));
+    if (!reply) return reply.failure();
+    if (!reply->header.value("ok", false)) {
+      return Failure{reply->header.value("error", std::string("error")),
+                     reply->header.value("message", std::string("failed"))};
+    }
+    return reply;
+  }
+
+  bool start_candidate() {
+    auto t = Clock::now();
+    auto cand = m_pool->start("candidate");
+    if (!cand) {
+      decide(Outcome::crashed, "process", "candidate worker: " + cand.failure().message);
+      return false;
+    }
+    m_cand = std::move(cand.value());
+    auto hello = request(*m_cand, {{"op", "hello"}}, m_opt.import_timeout);
+    if (!hello) return candidate_failed("start", hello.failure());
+    m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
+    auto load = request(*m_cand, {{"op", "load"}, {"path", m_pool->candidate_path()}}, m_opt.import_timeout);
+    timed("candidate_import", t);
+    if (!load) {
+      if (load.failure().kind == "import") {
+        fail_rule("process", Outcome::compile_error, "candidate import/build failed: " + load.failure().message);
+        return false;
+      }
+      return candidate_failed("import", load.failure());
+    }
+    if (!check_tamper(load->header, "at import")) return false;
+    t = Clock::now();
+    std::string payload;
+    std::string init_payload = m_init.payload;
+    nlohmann::json init = {{"op", "init"}, {"init_seed", m_init_seed}, {"eval_mode", m_opt.eval_mode},
+                           {"init_args", m_init.header["init_args"]}, {"state", m_init.header["state"]}};
+    auto reply = request(*m_cand, init, m_opt.call_timeout, init_payload);
+    timed("candidate_init", t);
+    if (!reply) return candidate_failed("init", reply.failure());
+    if (!check_tamper(reply->header, "while constructing ModelNew")) return false;
+    return true;
+  }
+
+  bool candidate_failed(const std::string& phase, const Failure& f) {
+    if (f.kind == "timeout") {
+      fail_rule("process", Outcome::timed_out, "candidate " + phase + " passed its deadline");
+    } else if (f.kind == "exited" || f.kind == "flood" || f.kind == "protocol" || f.kind == "spawn") {
+      fail_rule("process", Outcome::crashed, "candidate " + phase + ": " + f.message);
+    } else if (f.kind == "input") {
+      fail_rule("structure", Outcome::compile_error, f.message);
+    } else if (f.kind == "output") {
+      fail_rule("structure", Outcome::wrong_result, f.message);
+    } else {
+      fail_rule("process", Outcome::crashed, "candidate raised during " + phase + ": " + f.message);
+    }
+    return false;
+  }
+
+  bool check_tamper(const nlohmann::json& header, const std::string& when) {
+    const auto& t = header.contains("tampered") ? header["tampered"] : nlohmann::json::array();
+    if (t.is_array() && !t.empty()) {
+      std::string names;
+      for (size_t k = 0; k < t.size() && k < 5; ++k) names += (k ? ", " : "") + t[k].get<std::string>();
+      if (t.size() > 5) names += ", ...";
+      fail_rule("tamper", Outcome::tampered, "candidate replaced " + names + " " + when);
+      return false;
+    }
+    return true;
+  }
+
+  void trials() {
+    const auto t = Clock::now();
+    std::vector<std::string> kinds(static_cast<size_t>(std::max(m_opt.trials, 2)), "none");
+    for (const char* s : {"scale_up", "scale_down", "negate", "shift"}) kinds.push_back(s);
+    m_report.trials_planned = static_cast<int>(kinds.size());
+    for (size_t k = 0; k < kinds.size() && !decided(); ++k) trial(kinds[k], k);
+    timed("trials", t);
+    if (decided()) return;
+    if (m_threads.size() >= 2) {
+      const auto& a = m_threads[m_threads.size() - 2];
+      const auto& b = m_threads.back();
+      if (b.first > a.first || b.second > a.second) {
+        fail_rule("stray_work", Outcome::tampered,
+                  "threads/child processes grew between the last two calls (" + std::to_string(a.first) + "/" +
+                      std::to_string(a.second) + " -> " + std::to_string(b.first) + "/" + std::to_string(b.second) + ")");
+        return;
+      }
+      rule("stray_work", "passed", "threads " + std::to_string(b.first) + ", child processes " + std::to_string(b.second) + " after the last two calls");
+    }
+  }
+
+  void trial(const std::string& stress, size_t index) {
+    const bool is_stress = stress != "none";
+    auto ref = request(*m_ref, {{"op", "trial"}, {"input_seed", draw_seed()}, {"call_seed", m_call_seed = draw_seed()},
+                                {"stress", stress}}, m_opt.call_timeout);
+    if (!ref) {
+      decide(Outcome::input_error, "reference", "workload trial: " + ref.failure().kind + ": " + ref.failure().message);
+      return;
+    }
+    size_t pos = 0;
+    const auto& h = ref->header;
+    auto inputs = verify::decode_value(h["inputs"], ref->payload, pos);
+    auto out32 = inputs ? verify::decode_value(h["out32"], ref->payload, pos) : inputs;
+    Result<Value> out64 = Failure{"absent", ""};
+    if (h.contains("out64") && out32) out64 = verify::decode_value(h["out64"], ref->payload, pos);
+    Result<Value> inputs_after = Failure{"absent", ""};
+    if (h.contains("inputs_after") && out32) inputs_after = verify::decode_value(h["inputs_after"], ref->payload, pos);
+    if (!inputs || !out32) {
+      decide(Outcome::input_error, "reference", "reference worker sent malformed values");
+      return;
+    }
+    ref->payload.clear();
+    if (h.value("random", false) && !m_report.random_workload) {
+      m_report.random_workload = true;
+      m_report.notes.push_back("the workload is random (its forward advances the RNG): both sides are reseeded identically before every call and compared with an explicit float32 tolerance; try --eval for inference");
+    }
+    if (h.value("mutated", false) && !m_ref_mutates) {
+      m_ref_mutates = true;
+      m_report.notes.push_back("the reference modifies its inputs in place; the candidate must do the same");
+    }
+    const bool fp32_only = m_report.random_workload || !out64;
+
+    // The candidate's call, with poison sized like the outputs.
+    std::vector<const verify::TensorData*> out_tensors;
+    verify::collect_tensors(out32.value(), out_tensors);
+    nlohmann::json poison = nlohmann::json::array();
+    for (const auto* td : out_tensors)
+      if (poison.size() < 16) poison.push_back({td->dtype, td->shape});
+    std::string payload;
+    nlohmann::json call = {{"op", "call"}, {"call_seed", m_call_seed}, {"poison", poison},
+                           {"recheck_seconds", m_opt.recheck_seconds}};
+    call["inputs"] = verify::encode_value(inputs.value(), payload);
+    const auto t = Clock::now();
+    auto reply = request(*m_cand, call, m_opt.call_timeout, std::move(payload));
+    m_report.phase_seconds["candidate_calls"] += std::chrono::duration<double>(Clock::now() - t).count();
+    if (!reply) {
+      candidate_failed("call", reply.failure());
+      return;
+    }
+    m_threads.emplace_back(sandbox::thread_count(m_cand->pid()),
+                           static_cast<int>(sandbox::descendants_of(m_cand->pid()).size()));
+    if (!check_tamper(reply->header, "while running")) return;
+    pos = 0;
+    auto out = verify::decode_value(reply->header["out"], reply->payload, pos);
+    auto cand_inputs_after = out ? verify::decode_value(reply->header["inputs_after"], reply->payload, pos) : out;
+    auto out_later = cand_inputs_after ? verify::decode_value(reply->header["out_later"], reply->payload, pos) : cand_inputs_after;
+    if (!out_later) {
+      fail_rule("process", Outcome::crashed, "candidate worker sent malformed values: " + out_later.failure().message);
+      return;
+    }
+    if (out->kind != Value::Kind::dict || out->items.size() != 2 || out_later->kind != Value::Kind::dict) {
+      fail_rule("process", Outcome::tampered, "candidate worker broke the protocol (malformed output frame)");
+      return;
+    }
+    rule("poison", "passed", std::to_string(reply->header.value("poisoned_bytes", 0)) + " bytes of allocator memory poisoned before each call");
+    ++m_report.trials_run;
+
+    verify::CompareOptions copt;
+    copt.precision = m_opt.precision;
+    copt.allow_ties = m_opt.allow_ties;
+    copt.stress = is_stress;
+    copt.fp32_only = fp32_only;
+    const Value& ref64 = out64 ? out64.value() : out32.value();
+    // Output structure and values ("out"), then buffers that exist on both sides.
+    auto cmp = verify::compare_outputs(out->items[0], out32->items[0], ref64.items[0], copt);
+    if (cmp.ok) compare_buffers(out.value(), out32.value(), ref64, copt, cmp);
+    accumulate(cmp.figures);
+    if (!cmp.ok) {
+      const std::string id = cmp.check == "finite" ? "finite"
+                             : (cmp.check == "normwise" || cmp.check == "elementwise" || cmp.check == "exact" || cmp.check == "tie") ? "close"
+                             : "structure";
+      if (index > 0 && !is_stress) {
+        // Right on earlier calls of this instance, wrong now: memoised or degrading.
+        rule(id, "failed", cmp.detail);
+        fail_rule("memo", Outcome::wrong_result, "correct on the first " + std::to_string(index) +
+                  " call(s), then wrong on call " + std::to_string(index + 1) + " with new inputs: " + cmp.detail);
+      } else {
+        fail_rule(id, Outcome::wrong_result, cmp.detail + (is_stress ? " (stress trial: inputs outside the sample distribution)" : ""));
+      }
+      return;
+    }
+    if (!verify::identical(out.value(), out_later.value())) {
+      fail_rule("background", Outcome::wrong_result, "outputs changed after the call returned (a background writer)");
+      return;
+    }
+    // Inputs unchanged (or changed exactly as the reference changes them).
+    if (!m_ref_mutates) {
+      if (!verify::identical(cand_inputs_after.value(), inputs.value())) {
+        fail_rule("inputs", Outcome::wrong_result, "the candidate modified its inputs in place");
+        return;
+      }
+    } else if (inputs_after) {
+      auto icmp = verify::compare_outputs(cand_inputs_after.value(), inputs_after.value(), inputs_after.value(), copt);
+      if (!icmp.ok) {
+        fail_rule("inputs", Outcome::wrong_result, "inputs after the call differ from the reference's: " + icmp.detail);
+        return;
+      }
+    }
+    sanity(out32->items[0], index, is_stress);
+  }
+
+  void compare_buffers(const Value& cand, const Value& r32, const Value& r64,
+                       const verify::CompareOptions& copt, verify::Comparison& cmp) {
+    const Value& cb = cand.items[1];
+    const Value& rb = r32.items[1];
+    const Value& rb64 = r64.items.size() > 1 ? r64.items[1] : rb;
+    for (size_t i = 0; i < rb.keys.size() && cmp.ok; ++i) {
+      for (size_t j = 0; j < cb.keys.size(); ++j) {
+        if (!verify::identical(cb.keys[j], rb.keys[i])) continue;
+        if (cb.items[j].tensor.shape != rb.items[i].tensor.shape) break;
+        const Value& r64v = i < rb64.items.size() ? rb64.items[i] : rb.items[i];
+        auto c = verify::compare_outputs(cb.items[j], rb.items[i], r64v, copt);
+        if (!c.ok) {
+          c.detail = "buffer " + rb.keys[i].s + " after the call: " + c.detail;
+          cmp = c;
+        }
+        break;
+      }
+    }
+  }
+
+  void accumulate(const verify::ErrorFigures& f) {
+    auto& g = m_report.figures;
+    if (f.norm_ratio >= g.norm_ratio) {
+      g.norm_error = f.norm_error; g.norm_ref_error = f.norm_ref_error;
+      g.norm_bound = f.norm_bound; g.norm_ratio = f.norm_ratio;
+    }
+    if (f.elem_ratio >= g.elem_ratio) {
+      g.elem_ratio = f.elem_ratio; g.max_abs_error = f.max_abs_error; g.max_ref_abs_error = f.max_ref_abs_error;
+    }
+    g.elements_over += f.elements_over;
+    g.elements_compared += f.elements_compared;
+    g.ties += f.ties;
+    g.fp32_fallback = g.fp32_fallback || f.fp32_fallback;
+  }
+
+  void sanity(const Value& out32, size_t index, bool is_stress) {
+    if (is_stress) return;
+    bool all_zero = false, constant = false;
+    verify::output_sanity(out32, all_zero, constant);
+    if (index == 0) {
+      m_first_out = out32;
+      m_sanity_zero = all_zero;
+      m_sanity_constant = constant;
+    } else {
+      m_sanity_zero = m_sanity_zero && all_zero;
+      m_sanity_constant = m_sanity_constant && constant;
+      if (index == 1) m_sanity_same = verify::identical(m_first_out, out32);
+      m_first_out = Value{};
+    }
+  }
+
+  void teardown() {
+    const auto t = Clock::now();
+    if (m_cand) {
+      const pid_t pid = m_cand->pid();
+      if (!decided()) {
+        auto bye = m_cand->request({{{"op", "bye"}}, {}}, ms(std::min(m_opt.call_timeout, 30.0)));
+        (void)bye;
+      }
+      const auto left = sandbox::descendants_of(pid);
+      m_cand->stop(std::chrono::milliseconds(2000));
+      sandbox::kill_processes(left);
+      const int orphans = sandbox::reap_orphans(m_ref ? std::set<pid_t>{m_ref->pid()} : std::set<pid_t>{});
+      const auto info = m_cand->exit_info();
+      if (!left.empty() || orphans > 0) {
+        fail_rule("stray_work", Outcome::tampered,
+                  "the candidate left " + std::to_string(std::max<size_t>(left.size(), static_cast<size_t>(orphans))) +
+                      " process(es) running after its worker finished");
+      } else if (!decided() && info && !(info->exited && info->code == 0)) {
+        fail_rule("process", Outcome::crashed, "candidate worker ended badly (" + info->describe() + ")");
+      }
+      m_report.candidate_log = m_cand->log();
+      m_cand.reset();
+    }
+    if (m_ref) {
+      if (m_ref->exit_info() == std::nullopt) (void)m_ref->request({{{"op", "bye"}}, {}}, ms(10));
+      m_ref->stop(std::chrono::milliseconds(1000));
+      m_report.reference_log = m_ref->log();
+      m_ref.reset();
+    }
+    sandbox::reap_orphans({});
+    if (m_pool) m_pool->cleanup();
+    timed("teardown", t);
+  }
+
+  EvalReport finish(Clock::time_point start) {
+    // Rules that ran to completion pass; the rest say why not.
+    if (m_report.trials_run > 0 && m_report.trials_run == m_report.trials_planned) {
+      for (const char* id : {"structure", "finite", "close", "inputs", "background", "tamper", "process"})
+        if (rule_status(m_rules, id) == "not_run") rule(id, "passed", "");
+      rule("trials", "passed", std::to_string(m_report.trials_run) + " trials from run-time seeds, 4 of them stress trials");
+      if (rule_status(m_rules, "memo") == "not_run")
+        rule("memo", "passed", std::to_string(m_report.trials_run) + " calls on one instance with different inputs matched");
+      if (rule_status(m_rules, "stray_work") == "not_run") rule("stray_work", "passed", "");
+      if (m_sanity_zero) rule("sanity", "warning", "the reference's outputs are all zero: this workload cannot tell a correct candidate from a cheat");
+      else if (m_sanity_constant) rule("sanity", "warning", "the reference's outputs are constant");
+      else if (m_sanity_same) rule("sanity", "warning", "the reference's outputs do not depend on its inputs");
+      else rule("sanity", "passed", "outputs vary with the inputs");
+      if (rule_status(m_rules, "sanity") == "warning") m_report.notes.push_back(rule_detail(m_rules, "sanity"));
+    }
+    rule("timed_outputs", "not_applicable", "kopt eval does not time on " + m_opt.device + "; outputs of timed calls are checked where timing runs");
+    if (m_report.figures.fp32_fallback)
+      m_report.notes.push_back("the fp32 reference equals the fp64 one exactly (or no fp64 run is possible): an explicit float32 tolerance applied");
+    if (!decided()) {
+      bool unimplemented = false;
+      for (const auto& r : m_rules) unimplemented = unimplemented || r.status == "not_implemented";
+      if (unimplemented) decide(Outcome::unverified, "rules", "a verification rule is not implemented on this device");
+      else decide(Outcome::correct, "", "the candidate matched the reference on every check");
+    }
+    m_report.rules = m_rules;
+    m_report.phase_seconds["total"] = std::chrono::duration<double>(Clock::now() - start).count();
+    return m_report;
+  }
+
+  const EvalOptions& m_opt;
+  std::vector<RuleStatus> m_rules;
+  EvalReport m_report;
+  bool m_decided = false;
+  std::unique_ptr<WorkerPool> m_pool;
+  std::unique_ptr<sandbox::Worker> m_ref, m_cand;
+  sandbox::Message m_init;
+  uint64_t m_init_seed = 0;
+  uint64_t m_call_seed = 0;
+  bool m_ref_mutates = false;
+  std::vector<std::pair<int, int>> m_threads;
+  Value m_first_out;
+  bool m_sanity_zero = false, m_sanity_constant = false, m_sanity_same = false;
+};
+
+}  // namespace
+
+EvalReport run_eval(const EvalOptions& options) { return EvalRun(options).run(); }
+
+}  // namespace kopt::core

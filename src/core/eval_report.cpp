@@ -1,0 +1,116 @@
+#include <cmath>
+#include <sstream>
+
+#include "kopt/core/eval.hpp"
+#include "kopt/util/text.hpp"
+
+namespace kopt::core {
+
+const char* outcome_name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::correct: return "correct";
+    case Outcome::compile_error: return "compile_error";
+    case Outcome::crashed: return "crashed";
+    case Outcome::timed_out: return "timed_out";
+    case Outcome::wrong_result: return "wrong_result";
+    case Outcome::tampered: return "tampered";
+    case Outcome::input_error: return "input_error";
+    case Outcome::unverified: return "unverified";
+  }
+  return "unknown";
+}
+
+int exit_code(const EvalReport& report) {
+  if (report.outcome == Outcome::correct) return 0;
+  if (report.outcome == Outcome::input_error) return 2;
+  return 1;
+}
+
+namespace {
+
+nlohmann::json finite_or_null(double x) {
+  if (std::isfinite(x)) return x;
+  return nullptr;
+}
+
+const char* verdict_word(const EvalReport& r) {
+  switch (r.outcome) {
+    case Outcome::correct: return "CORRECT";
+    case Outcome::input_error: return "INPUT ERROR";
+    case Outcome::unverified: return "UNVERIFIED";
+    default: return "NOT CORRECT";
+  }
+}
+
+}  // namespace
+
+nlohmann::json report_json(const EvalReport& r, const EvalOptions& o) {
+  nlohmann::json rules = nlohmann::json::array();
+  for (const auto& rule : r.rules)
+    rules.push_back({{"id", rule.id}, {"title", rule.title}, {"status", rule.status}, {"detail", rule.detail}});
+  const auto& f = r.figures;
+  nlohmann::json phases = nlohmann::json::object();
+  for (const auto& [name, seconds] : r.phase_seconds) phases[name] = seconds;
+  return {
+      {"kopt_eval", 1},
+      {"verdict", r.outcome == Outcome::correct ? "correct" : r.outcome == Outcome::input_error ? "input_error"
+                                                  : r.outcome == Outcome::unverified        ? "unverified"
+                                                                                            : "incorrect"},
+      {"outcome", outcome_name(r.outcome)},
+      {"check", r.check},
+      {"reason", r.reason},
+      {"exit_code", exit_code(r)},
+      {"reference", o.reference},
+      {"candidate", o.candidate},
+      {"device", o.device},
+      {"precision", o.precision},
+      {"eval_mode", o.eval_mode},
+      {"random_workload", r.random_workload},
+      {"trials", {{"planned", r.trials_planned}, {"run", r.trials_run}, {"stress", 4}}},
+      {"errors",
+       {{"normwise", finite_or_null(f.norm_error)},
+        {"normwise_reference", finite_or_null(f.norm_ref_error)},
+        {"normwise_limit", finite_or_null(f.norm_bound)},
+        {"normwise_ratio", finite_or_null(f.norm_ratio)},
+        {"max_abs", finite_or_null(f.max_abs_error)},
+        {"max_abs_reference", finite_or_null(f.max_ref_abs_error)},
+        {"elementwise_ratio", finite_or_null(f.elem_ratio)},
+        {"elements_over_limit", f.elements_over},
+        {"elements_compared", f.elements_compared},
+        {"ties", f.ties},
+        {"fp32_fallback", f.fp32_fallback}}},
+      {"rules", rules},
+      {"notes", r.notes},
+      {"phase_seconds", phases},
+      {"environment", r.environment},
+      {"candidate_log_tail", util::tail_lines(r.candidate_log, 20)},
+  };
+}
+
+std::string report_text(const EvalReport& r) {
+  std::ostringstream out;
+  out << verdict_word(r);
+  if (r.outcome != Outcome::correct) out << " (" << outcome_name(r.outcome) << (r.check.empty() ? "" : ", " + r.check) << ")";
+  out << ": " << util::strip_control(r.reason) << "\n";
+  if (r.trials_run > 0) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "  trials %d/%d, worst normwise error %.3g (limit %.3g), max abs error %.3g\n",
+                  r.trials_run, r.trials_planned, r.figures.norm_error, r.figures.norm_bound, r.figures.max_abs_error);
+    out << buf;
+  }
+  for (const auto& note : r.notes) out << "  note: " << note << "\n";
+  if (r.outcome != Outcome::correct && !r.candidate_log.empty() && r.outcome != Outcome::input_error) {
+    const std::string tail = util::tail_lines(r.candidate_log, 5);
+    if (!tail.empty()) {
+      out << "  candidate output (last lines):\n";
+      std::istringstream lines(tail);
+      std::string line;
+      while (std::getline(lines, line)) out << "    | " << line.substr(0, 200) << "\n";
+    }
+  }
+  auto total = r.phase_seconds.find("total");
+  if (total != r.phase_seconds.end()) out << "  took " << util::format_seconds(total->second) << "\n";
+  return out.str();
+}
+
+}  // namespace kopt::core

@@ -1,0 +1,128 @@
+#include "kopt/core/worker_pool.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "kopt/sandbox/environment.hpp"
+#include "kopt/sandbox/python.hpp"
+
+namespace kopt::embedded {
+extern const std::string_view worker_py;
+}
+
+namespace kopt::core {
+
+namespace {
+
+Result<std::string> read_source(const std::string& path, const std::string& what) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) return Failure{"input", what + " " + path + " does not exist"};
+  if (!S_ISREG(st.st_mode)) return Failure{"input", what + " " + path + " is not a regular file"};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Failure{"input", what + " " + path + " cannot be read"};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string getenv_str(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& options) {
+  std::unique_ptr<WorkerPool> pool(new WorkerPool());
+  pool->m_opt = options;
+  auto ref = read_source(options.reference, "workload");
+  if (!ref) return ref.failure();
+  auto cand = read_source(options.candidate, "candidate");
+  if (!cand) return cand.failure();
+  if (options.device != "cpu" && options.device != "cuda")
+    return Failure{"input", "unknown device " + options.device + " (cpu or cuda)"};
+
+  auto python = sandbox::find_python(options.python, getenv_str("KOPT_PYTHON"), getenv_str("PATH"),
+                                     [](const std::string& p) { return sandbox::probe_python(p); });
+  if (!python) return python.failure();
+  pool->m_python = python->path;
+  pool->m_python_source = python->source;
+  pool->m_torch = python->torch_version;
+  for (const auto& s : python->skipped) spdlog::info("Python skipped. [{}]", s);
+  spdlog::info("Using Python {} (torch {}, from {}).", python->path, python->torch_version, python->source);
+
+  const std::string parent = options.work_dir.empty() ? sandbox::temp_root() : options.work_dir;
+  auto root = sandbox::make_temp_dir(parent, "kopt-eval-");
+  if (!root) return root.failure();
+  pool->m_root = root.value();
+  chmod(pool->m_root.c_str(), 0711);  // others may traverse to their own sandbox, not list
+  pool->m_user = sandbox::candidate_user();
+  const std::string harness_dir = pool->m_root + "/harness";
+  mkdir(harness_dir.c_str(), 0755);
+  pool->m_harness = harness_dir + "/kopt_worker.py";
+  if (auto st = sandbox::write_file(pool->m_harness, std::string(embedded::worker_py)); !st) return st.failure();
+  for (const char* role : {"reference", "candidate"}) {
+    const bool is_cand = std::string(role) == "candidate";
+    if (auto st = sandbox::prepare_sandbox(pool->m_root + "/" + role, is_cand ? pool->m_user : std::nullopt); !st)
+      return st.failure();
+  }
+  // The candidate works on its own copy, readable by the sandbox user.
+  pool->m_reference = std::filesystem::absolute(options.reference).string();
+  pool->m_candidate = pool->m_root + "/candidate/candidate.py";
+  if (auto st = sandbox::write_file(pool->m_candidate, cand.value()); !st) return st.failure();
+  if (pool->m_user) {
+    if (chown(pool->m_candidate.c_str(), pool->m_user->uid, pool->m_user->gid) != 0)
+      spdlog::debug("Cannot chown the candidate copy.");
+  }
+  pool->m_secrets = sandbox::secret_values(sandbox::current_environment());
+  return pool;
+}
+
+WorkerPool::~WorkerPool() { cleanup(); }
+
+Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& role) {
+  const std::string dir = m_root + "/" + role;
+  auto vars = sandbox::sandbox_variables(dir);
+  vars["PYTHONNOUSERSITE"] = "1";
+  if (!m_capability.empty()) {
+    // e.g. 9.0 -> "9.0a" so builds target the exact device, even while it is busy.
+    const bool arch_specific = m_capability >= "9.0";
+    vars["TORCH_CUDA_ARCH_LIST"] = m_capability + (arch_specific ? "a" : "");
+  }
+  sandbox::WorkerSpec spec;
+  spec.argv = {m_python, "-B", m_harness, "--role", role, "--device", m_opt.device};
+  spec.env = sandbox::scrubbed_environment(sandbox::current_environment(), vars);
+  spec.cwd = dir;
+  spec.secrets = m_secrets;
+  if (role == "candidate" && m_user) {
+    spec.uid = m_user->uid;
+    spec.gid = m_user->gid;
+  }
+  return sandbox::Worker::start(spec);
+}
+
+nlohmann::json WorkerPool::environment() const {
+  nlohmann::json env = {{"python", m_python}, {"python_source", m_python_source},
+                        {"device", m_opt.device},
+                        {"candidate_user", m_user ? m_user->name : std::string("(kopt's own user)")}};
+  if (m_opt.keep_work) env["work_dir"] = m_root;
+  return env;
+}
+
+void WorkerPool::cleanup() {
+  if (m_cleaned || m_root.empty()) return;
+  m_cleaned = true;
+  if (m_opt.keep_work) {
+    spdlog::info("Kept the sandbox. [path: {}]", m_root);
+    return;
+  }
+  sandbox::remove_tree(m_root);
+}
+
+}  // namespace kopt::core

@@ -1,0 +1,216 @@
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
+#include "kopt/sandbox/process.hpp"
+
+namespace kopt::sandbox {
+
+std::string ExitInfo::describe() const {
+  if (exited) return "exit status " + std::to_string(code);
+  const char* name = sigabbrev_np(signal);
+  return "killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
+}
+
+namespace {
+
+ExitInfo decode_status(int status) {
+  ExitInfo info;
+  if (WIFEXITED(status)) {
+    info.exited = true;
+    info.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    info.signal = WTERMSIG(status);
+  }
+  return info;
+}
+
+// In the child after fork: only async-signal-safe calls until exec. Reports errno on
+// `err_fd` (close-on-exec) when something fails, then _exits.
+[[noreturn]] void child_fail(int err_fd, int stage) {
+  int payload[2] = {stage, errno};
+  ssize_t ignored = write(err_fd, payload, sizeof payload);
+  (void)ignored;
+  _exit(127);
+}
+
+}  // namespace
+
+Result<Child> Child::spawn(const SpawnSpec& spec) {
+  if (spec.argv.empty()) return Failure{"spawn", "empty argv"};
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  int out_pipe[2], err_pipe[2], exec_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return Failure{"spawn", std::string("pipe: ") + strerror(errno)};
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]); close(out_pipe[1]);
+    return Failure{"spawn", std::string("pipe: ") + strerror(errno)};
+  }
+  if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
+    close(out_pipe[0]); close(out_pipe[1]); close(err_pipe[0]); close(err_pipe[1]);
+    return Failure{"spawn", std::string("pipe: ") + strerror(errno)};
+  }
+  const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int e = errno;
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], exec_pipe[0], exec_pipe[1], devnull})
+      if (fd >= 0) close(fd);
+    return Failure{"spawn", std::string("fork: ") + strerror(e)};
+  }
+  if (pid == 0) {
+    const int err_fd = exec_pipe[1];
+    if (setpgid(0, 0) != 0) child_fail(err_fd, 1);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    if (devnull < 0 || dup2(devnull, 0) < 0) child_fail(err_fd, 2);
+    if (dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0) child_fail(err_fd, 3);
+    if (spec.control_fd >= 0) {
+      if (spec.control_fd == 3) {
+        int flags = fcntl(3, F_GETFD);
+        if (flags < 0 || fcntl(3, F_SETFD, flags & ~FD_CLOEXEC) < 0) child_fail(err_fd, 4);
+      } else if (dup2(spec.control_fd, 3) < 0) {
+        child_fail(err_fd, 4);
+      }
+    }
+    if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) child_fail(err_fd, 5);
+    if (spec.gid) {
+      if (setgroups(0, nullptr) != 0 || setgid(*spec.gid) != 0) child_fail(err_fd, 6);
+    }
+    if (spec.uid && setuid(*spec.uid) != 0) child_fail(err_fd, 7);
+    // Dies with kopt even if kopt is killed with SIGKILL (set after setuid, which clears it).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execve(argv[0], argv.data(), envp.data());
+    child_fail(err_fd, 8);
+  }
+
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  close(exec_pipe[1]);
+  if (devnull >= 0) close(devnull);
+  // Also set the group from the parent side, so signal_group works even before the
+  // child has run (avoids a race with an early kill).
+  setpgid(pid, pid);
+
+  Child child;
+  child.m_pid = pid;
+  child.m_stdout = out_pipe[0];
+  child.m_stderr = err_pipe[0];
+  fcntl(child.m_stdout, F_SETFL, O_NONBLOCK);
+  fcntl(child.m_stderr, F_SETFL, O_NONBLOCK);
+
+  int payload[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = read(exec_pipe[0], payload, sizeof payload);
+  } while (n < 0 && errno == EINTR);
+  close(exec_pipe[0]);
+  if (n == static_cast<ssize_t>(sizeof payload)) {
+    static const char* stages[] = {"", "setpgid", "stdin", "stdout/stderr", "control fd",
+                                   "chdir", "setgid", "setuid", "exec"};
+    const int stage = payload[0] >= 0 && payload[0] <= 8 ? payload[0] : 0;
+    child.wait_for(std::chrono::milliseconds(1000));
+    return Failure{"spawn", std::string("cannot start ") + spec.argv[0] + ": " + stages[stage] +
+                                ": " + strerror(payload[1])};
+  }
+  return child;
+}
+
+Child::Child(Child&& other) noexcept { *this = std::move(other); }
+
+Child& Child::operator=(Child&& other) noexcept {
+  if (this != &other) {
+    release();
+    m_pid = other.m_pid;
+    m_stdout = other.m_stdout;
+    m_stderr = other.m_stderr;
+    m_exit = other.m_exit;
+    other.m_pid = -1;
+    other.m_stdout = other.m_stderr = -1;
+  }
+  return *this;
+}
+
+Child::~Child() { release(); }
+
+void Child::release() {
+  if (m_pid > 0 && !m_exit) terminate(std::chrono::milliseconds(0));
+  close_stdout();
+  close_stderr();
+  m_pid = -1;
+}
+
+void Child::close_stdout() {
+  if (m_stdout >= 0) close(m_stdout);
+  m_stdout = -1;
+}
+
+void Child::close_stderr() {
+  if (m_stderr >= 0) close(m_stderr);
+  m_stderr = -1;
+}
+
+void Child::signal_group(int sig) const {
+  if (m_pid <= 0) return;
+  kill(-m_pid, sig);
+  if (!m_exit) kill(m_pid, sig);
+}
+
+std::optional<ExitInfo> Child::try_wait() {
+  if (m_exit) return m_exit;
+  if (m_pid <= 0) return std::nullopt;
+  int status = 0;
+  const pid_t r = waitpid(m_pid, &status, WNOHANG);
+  if (r == m_pid) m_exit = decode_status(status);
+  return m_exit;
+}
+
+std::optional<ExitInfo> Child::wait_for(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto pause = std::chrono::microseconds(200);
+  while (true) {
+    if (auto info = try_wait()) return info;
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(pause);
+    if (pause < std::chrono::milliseconds(10)) pause *= 2;
+  }
+}
+
+ExitInfo Child::terminate(std::chrono::milliseconds grace) {
+  if (auto info = try_wait()) {
+    signal_group(SIGKILL);  // stragglers left in the group
+    return *info;
+  }
+  if (grace.count() > 0) {
+    signal_group(SIGTERM);
+    if (auto info = wait_for(grace)) {
+      signal_group(SIGKILL);
+      return *info;
+    }
+  }
+  signal_group(SIGKILL);
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(m_pid, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  m_exit = r == m_pid ? decode_status(status) : ExitInfo{false, 0, SIGKILL};
+  return *m_exit;
+}
+
+}  // namespace kopt::sandbox

@@ -1,0 +1,113 @@
+#include "kopt/sandbox/procfs.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace kopt::sandbox {
+
+void harden_self() {
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  prctl(PR_SET_DUMPABLE, 0);
+}
+
+namespace {
+
+// pid -> ppid for every process visible in /proc.
+std::map<pid_t, pid_t> parent_table() {
+  std::map<pid_t, pid_t> table;
+  DIR* dir = opendir("/proc");
+  if (!dir) return table;
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // The command name is in parentheses and may hold spaces: parse after the last ')'.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (state == 'Z' || state == 'X') {
+      table[static_cast<pid_t>(pid)] = -static_cast<pid_t>(ppid) - 1;  // zombies: not live
+      continue;
+    }
+    table[static_cast<pid_t>(pid)] = static_cast<pid_t>(ppid);
+  }
+  closedir(dir);
+  return table;
+}
+
+}  // namespace
+
+std::vector<pid_t> descendants_of(pid_t root) {
+  const auto table = parent_table();
+  std::set<pid_t> found{root};
+  bool grew = true;
+  while (grew) {
+    grew = false;
+    for (const auto& [pid, ppid] : table) {
+      if (ppid >= 0 && found.count(ppid) && !found.count(pid)) {
+        found.insert(pid);
+        grew = true;
+      }
+    }
+  }
+  found.erase(root);
+  return {found.begin(), found.end()};
+}
+
+int thread_count(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
+  }
+  return 0;
+}
+
+void kill_processes(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) kill(pid, SIGKILL);
+  for (pid_t pid : pids) {
+    int status;
+    waitpid(pid, &status, WNOHANG);
+  }
+}
+
+int reap_orphans(const std::set<pid_t>& keep, int rounds) {
+  int found = 0;
+  const pid_t self = getpid();
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<pid_t> orphans;
+    for (const auto& [pid, ppid] : parent_table()) {
+      const pid_t parent = ppid >= 0 ? ppid : -(ppid + 1);
+      if (parent == self && !keep.count(pid)) orphans.push_back(pid);
+    }
+    if (orphans.empty()) break;
+    int status;
+    for (pid_t pid : orphans) {
+      // Kill the orphan's own descendants first so they re-parent to us as well.
+      for (pid_t d : descendants_of(pid)) kill(d, SIGKILL);
+      kill(pid, SIGKILL);
+    }
+    found += static_cast<int>(orphans.size());
+    for (pid_t pid : orphans) waitpid(pid, &status, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return found;
+}
+
+}  // namespace kopt::sandbox
