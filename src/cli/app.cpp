@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "cmd_ask.hpp"
 #include "cmd_eval.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/log.hpp"
@@ -25,6 +26,8 @@ int main(const std::vector<std::string>& args) {
 
   EvalCommand eval_cmd;
   auto* eval = add_eval_command(app, eval_cmd);
+  AskCommand ask_cmd;
+  auto* ask = add_ask_command(app, ask_cmd);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -40,6 +43,7 @@ int main(const std::vector<std::string>& args) {
       if (eval_cmd.options.python.empty()) eval_cmd.options.python = python;
       return run_eval(eval_cmd);
     }
+    if (ask->parsed()) return run_ask(ask_cmd);
   } catch (const std::exception& e) {
     std::cerr << "kopt: error: " << e.what() << std::endl;
     return 2;

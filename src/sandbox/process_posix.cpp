@@ -78,7 +78,8 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
-    if (devnull < 0 || dup2(devnull, 0) < 0) child_fail(err_fd, 2);
+    const int in_fd = spec.stdin_fd >= 0 ? spec.stdin_fd : devnull;
+    if (in_fd < 0 || (in_fd != 0 && dup2(in_fd, 0) < 0)) child_fail(err_fd, 2);
     if (dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0) child_fail(err_fd, 3);
     if (spec.control_fd >= 0) {
       if (spec.control_fd == 3) {

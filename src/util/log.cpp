@@ -10,7 +10,7 @@ namespace kopt::util {
 
 void init_logging(int verbosity, bool quiet) {
   const bool colour = isatty(STDERR_FILENO) && std::getenv("NO_COLOR") == nullptr;
-  auto logger = spdlog::stderr_color_st("kopt", colour ? spdlog::color_mode::automatic
+  auto logger = spdlog::stderr_color_mt("kopt", colour ? spdlog::color_mode::automatic
                                                        : spdlog::color_mode::never);
   logger->set_pattern("kopt: %^%l%$: %v");
   spdlog::level::level_enum level = spdlog::level::info;

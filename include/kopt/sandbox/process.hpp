@@ -1,7 +1,7 @@
 #pragma once
 // Supervised child processes: explicit argv and environment, own process group,
-// stdin from /dev/null, stdout/stderr as pipes for the caller's poll loop, an optional
-// control socket as fd 3, optional drop to an unprivileged user.
+// stdin from /dev/null or a given descriptor, stdout/stderr as pipes for the caller's
+// poll loop, an optional control socket as fd 3, optional drop to an unprivileged user.
 #include <sys/types.h>
 
 #include <chrono>
@@ -20,6 +20,7 @@ struct SpawnSpec {
   std::optional<uid_t> uid;       // if set (kopt is root), drop to this user before exec
   std::optional<gid_t> gid;
   int control_fd = -1;            // if >= 0, dup'ed to fd 3 in the child
+  int stdin_fd = -1;              // if >= 0, dup'ed to fd 0 in the child; else /dev/null
 };
 
 // How a process ended.

@@ -1,0 +1,69 @@
+#pragma once
+// Prompt templates: plain files (prompts/system.md, first_attempt.md, refine.md)
+// embedded at build time, overridable file by file with --prompts DIR. Templates use
+// {{placeholder}}; substituted text is never scanned again, so data cannot inject one.
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kopt/util/result.hpp"
+
+namespace kopt::providers {
+
+struct PromptSet {
+  std::string system;
+  std::string first_attempt;
+  std::string refine;
+};
+
+// The templates embedded in the binary.
+PromptSet builtin_prompts();
+// The builtin set with each of DIR/system.md, first_attempt.md, refine.md that exists
+// replacing its builtin. Failure kind "io": DIR missing or a file unreadable.
+Result<PromptSet> load_prompts(const std::string& dir);
+
+// Replaces each {{name}} (letters, digits, '_') by values[name]. Failure kind
+// "template" for a placeholder without a value (names it).
+Result<std::string> render(std::string_view tmpl, const std::map<std::string, std::string>& values);
+
+// `text` as quoted data for a prompt: control characters stripped, the middle cut
+// (keeping head and tail, saying how much went) beyond `max_chars`, inside a fence longer
+// than any backtick run in it, so it cannot close the fence and speak as instructions.
+std::string quote_untrusted(std::string_view text, size_t max_chars, std::string_view language = "");
+
+// Facts for the first attempt at a workload.
+struct FirstAttemptFacts {
+  std::string workload_name;    // file name, e.g. "linear_gelu.py"
+  std::string workload_source;  // the user's file (trusted, quoted anyway)
+  std::string target;           // GPU facts: name, SMs, memory, bandwidth, peaks
+  std::string baseline;         // eager / torch.compile timings
+  std::string top_kernels;      // the reference's top kernels from the profiler
+  std::vector<std::string> hints;  // --hint / --hint-file text
+};
+
+// Facts for refining a previous candidate, from its verdict.
+struct RefineFacts {
+  std::string workload_name;
+  std::string workload_source;
+  std::string target;
+  std::string previous_candidate;  // untrusted: quoted and truncated
+  std::string verdict;             // "compile_error", "wrong_result", "correct", ...
+  std::string verdict_details;     // error log / failed check and by how much (untrusted)
+  std::string timing;              // candidate vs baselines
+  std::string profile;             // candidate's top kernels (untrusted)
+  std::vector<std::string> hints;
+};
+
+// Limits for untrusted text in prompts (characters).
+inline constexpr size_t kMaxQuotedLog = 6'000;
+inline constexpr size_t kMaxQuotedCandidate = 40'000;
+inline constexpr size_t kMaxQuotedWorkload = 60'000;
+
+// The rendered prompts. Failure kind "template" (a custom template with an unknown
+// placeholder).
+Result<std::string> system_prompt(const PromptSet& prompts);
+Result<std::string> first_attempt_prompt(const PromptSet& prompts, const FirstAttemptFacts& facts);
+Result<std::string> refine_prompt(const PromptSet& prompts, const RefineFacts& facts);
+
+}  // namespace kopt::providers

@@ -1,0 +1,99 @@
+// Anthropic Messages API: POST {base}/v1/messages with x-api-key and anthropic-version.
+#include "http_provider.hpp"
+
+namespace kopt::providers {
+
+namespace {
+
+long long count(const nlohmann::json& usage, const char* name) {
+  const auto it = usage.find(name);
+  return it != usage.end() && it->is_number_integer() ? it->get<long long>() : 0;
+}
+
+class AnthropicProtocol : public Protocol {
+ public:
+  AnthropicProtocol(std::string base, std::string model, std::string key, const ProviderOptions& options)
+      : m_model(std::move(model)), m_key(std::move(key)), m_temperature(options.temperature),
+        m_max_tokens(options.max_output_tokens) {
+    while (!base.empty() && base.back() == '/') base.pop_back();
+    // ANTHROPIC_BASE_URL is the host without /v1 (as in Anthropic's SDKs); accept both.
+    const std::string v1 = "/v1";
+    if (base.size() >= v1.size() && base.compare(base.size() - v1.size(), v1.size(), v1) == 0)
+      base.resize(base.size() - v1.size());
+    m_base = base;
+  }
+
+  std::string name() const override { return "anthropic"; }
+  std::string url() const override { return m_base + "/v1/messages"; }
+  std::string key_variable() const override { return "ANTHROPIC_API_KEY"; }
+
+  Headers headers(bool masked) const override {
+    Headers h{{"Content-Type", "application/json"}, {"Accept", "application/json"}, {"anthropic-version", "2023-06-01"}};
+    if (!m_key.empty()) h.emplace_back("x-api-key", masked ? "[REDACTED]" : m_key);
+    return h;
+  }
+
+  nlohmann::json body(const Request& request) const override {
+    nlohmann::json b = {{"model", m_model},
+                        {"max_tokens", m_max_tokens},
+                        {"system", request.system},
+                        {"messages", nlohmann::json::array({{{"role", "user"}, {"content", request.user}}})}};
+    if (m_temperature) b["temperature"] = *m_temperature;
+    return b;
+  }
+
+  void parse(const nlohmann::json& body, Reply& reply) const override {
+    if (body.value("type", "") == "error") {
+      reply.outcome = ReplyOutcome::server_error;
+      reply.message = "error in a 2xx reply: " + server_message(body.dump());
+      return;
+    }
+    if (const auto usage = body.find("usage"); usage != body.end() && usage->is_object()) {
+      reply.usage.input_tokens = count(*usage, "input_tokens");
+      reply.usage.output_tokens = count(*usage, "output_tokens");
+      reply.usage.reported = true;
+    }
+    const auto content = body.find("content");
+    if (content == body.end() || !content->is_array()) {
+      reply.outcome = ReplyOutcome::malformed;
+      reply.message = "the reply has no \"content\" list";
+      return;
+    }
+    for (const auto& block : *content)
+      if (block.is_object() && block.value("type", "") == "text" && block.contains("text") && block["text"].is_string())
+        reply.text += block["text"].get<std::string>();
+    if (body.contains("stop_reason") && body["stop_reason"].is_string())
+      reply.finish_reason = body["stop_reason"].get<std::string>();
+    if (reply.finish_reason == "refusal") {
+      reply.outcome = ReplyOutcome::refused;
+      reply.message = "the model refused (stop_reason \"refusal\")";
+      return;
+    }
+    if (reply.text.empty()) {
+      reply.outcome = ReplyOutcome::empty;
+      reply.message = "the reply has no text (stop_reason: " +
+                      (reply.finish_reason.empty() ? std::string("none") : reply.finish_reason) + ")";
+      return;
+    }
+    if (reply.finish_reason == "max_tokens") {
+      reply.outcome = ReplyOutcome::truncated;
+      reply.message = "the reply hit the output limit (" + std::to_string(m_max_tokens) + " tokens) and may be cut off";
+      return;
+    }
+    reply.outcome = ReplyOutcome::ok;
+  }
+
+ private:
+  std::string m_base, m_model, m_key;
+  std::optional<double> m_temperature;
+  int m_max_tokens;
+};
+
+}  // namespace
+
+std::unique_ptr<Protocol> make_anthropic_protocol(std::string base_url, std::string model, std::string key,
+                                                  const ProviderOptions& options) {
+  return std::make_unique<AnthropicProtocol>(std::move(base_url), std::move(model), std::move(key), options);
+}
+
+}  // namespace kopt::providers

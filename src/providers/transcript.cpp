@@ -1,0 +1,103 @@
+#include "kopt/providers/transcript.hpp"
+
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "kopt/util/text.hpp"
+
+namespace kopt::providers {
+
+namespace {
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+Status write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return Failure{"io", "cannot write " + tmp};
+    out << text;
+    if (!out.flush()) return Failure{"io", "cannot write " + tmp};
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Failure{"io", "cannot rename " + tmp + ": " + ec.message()};
+  return {};
+}
+
+}  // namespace
+
+nlohmann::json mask_credential_headers(const nlohmann::json& headers) {
+  nlohmann::json out = headers;
+  if (!out.is_object()) return out;
+  for (auto& [name, value] : out.items()) {
+    const std::string n = lower(name);
+    if (n == "authorization" || n == "proxy-authorization") {
+      const std::string v = value.is_string() ? value.get<std::string>() : "";
+      const size_t space = v.find(' ');
+      value = (space == std::string::npos ? std::string() : v.substr(0, space + 1)) + "[REDACTED]";
+      if (v.find("[REDACTED]") != std::string::npos) value = v;
+    } else if (n == "x-api-key" || n == "api-key" || n == "cookie" || n == "x-goog-api-key") {
+      value = "[REDACTED]";
+    }
+  }
+  return out;
+}
+
+Result<Transcript> Transcript::open(const std::string& dir, std::vector<std::string> secrets) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir + "/requests", ec);
+  if (ec) return Failure{"io", "cannot create " + dir + "/requests: " + ec.message()};
+  Transcript t;
+  t.m_dir = dir;
+  t.m_secrets = std::move(secrets);
+  return t;
+}
+
+std::string Transcript::request_path(int index) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "%04d.request.json", index);
+  return m_dir + "/requests/" + name;
+}
+
+std::string Transcript::response_path(int index) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "%04d.response.json", index);
+  return m_dir + "/requests/" + name;
+}
+
+Status Transcript::save(const Reply& reply, const std::string& provider, const std::string& model) const {
+  nlohmann::json request = reply.exchange.contains("request") ? reply.exchange["request"] : nlohmann::json::object();
+  if (request.contains("headers")) request["headers"] = mask_credential_headers(request["headers"]);
+  request["index"] = reply.index;
+  request["provider"] = provider;
+  request["model"] = model;
+  nlohmann::json response = {
+      {"index", reply.index},
+      {"outcome", reply_outcome_name(reply.outcome)},
+      {"message", reply.message},
+      {"finish_reason", reply.finish_reason},
+      {"http_status", reply.http_status},
+      {"attempts", reply.attempts},
+      {"elapsed_s", reply.elapsed_s},
+      {"usage",
+       {{"input_tokens", reply.usage.input_tokens},
+        {"output_tokens", reply.usage.output_tokens},
+        {"reported", reply.usage.reported}}},
+      {"cost_usd", reply.cost_known ? nlohmann::json(reply.cost_usd) : nlohmann::json(nullptr)},
+      {"text", reply.text},
+      {"raw", reply.exchange.contains("response") ? reply.exchange["response"] : nlohmann::json(nullptr)}};
+  // dump() with error_handler replace: a server's invalid UTF-8 must not throw.
+  const auto dump = [&](const nlohmann::json& j) {
+    return util::redact(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), m_secrets) + "\n";
+  };
+  if (Status s = write_file(request_path(reply.index), dump(request)); !s) return s;
+  return write_file(response_path(reply.index), dump(response));
+}
+
+}  // namespace kopt::providers
