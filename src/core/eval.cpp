@@ -185,7 +185,7 @@ class EvalRun {
     } else if (f.kind == "exited" || f.kind == "flood" || f.kind == "protocol" || f.kind == "spawn") {
       fail_rule("process", Outcome::crashed, "candidate " + phase + ": " + f.message);
     } else if (f.kind == "input") {
-      fail_rule("structure", Outcome::compile_error, f.message);
+      fail_rule("process", Outcome::compile_error, f.message);
     } else if (f.kind == "output") {
       fail_rule("structure", Outcome::wrong_result, f.message);
     } else {

@@ -95,6 +95,13 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
     const bool arch_specific = m_capability >= "9.0";
     vars["TORCH_CUDA_ARCH_LIST"] = m_capability + (arch_specific ? "a" : "");
   }
+  if (role == "candidate") {
+    // Poison CPU memory at the allocator: glibc fills every block it hands out (up to
+    // 32 MiB; larger ones come zeroed from the OS) with 0x7f bytes (3.4e38 as float32),
+    // so an output element the candidate never writes cannot inherit a correct value.
+    // CUDA memory is poisoned by the harness through the caching allocator.
+    vars["GLIBC_TUNABLES"] = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296:glibc.malloc.perturb=128";
+  }
   sandbox::WorkerSpec spec;
   spec.argv = {m_python, "-B", m_harness, "--role", role, "--device", m_opt.device};
   spec.env = sandbox::scrubbed_environment(sandbox::current_environment(), vars);

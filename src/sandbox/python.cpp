@@ -86,7 +86,7 @@ Result<PythonChoice> find_python(
     tried.push_back(real);
     auto version = probe(path);
     if (version) {
-      return PythonChoice{path, version.value(), i + 1 == candidates.size() ? "fallback" : "PATH", skipped};
+      return PythonChoice{path, version.value(), i + 1 == candidates.size() ? "/usr/bin/python3" : "PATH", skipped};
     }
     skipped.push_back(version.failure().message);
   }

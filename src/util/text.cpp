@@ -1,5 +1,6 @@
 #include "kopt/util/text.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace kopt::util {
@@ -43,6 +44,7 @@ std::string strip_control(std::string_view text) {
 }
 
 std::string tail_lines(std::string_view text, size_t max_lines) {
+  if (max_lines == 0) return {};
   while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
   size_t count = 0;
   size_t pos = text.size();
@@ -56,7 +58,12 @@ std::string tail_lines(std::string_view text, size_t max_lines) {
 }
 
 std::string redact(std::string text, const std::vector<std::string>& secrets) {
-  for (const auto& secret : secrets) {
+  // Longest first: replacing a secret that is part of a longer one would leave the
+  // rest of the longer one readable.
+  std::vector<std::string> ordered(secrets);
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  for (const auto& secret : ordered) {
     if (secret.size() < 6) continue;
     size_t pos = 0;
     while ((pos = text.find(secret, pos)) != std::string::npos) {

@@ -29,11 +29,13 @@ at::ScalarType scalar_type(const std::string& dtype) {
   return at::kBool;
 }
 
-at::Tensor as_double(const TensorData& t) {
+at::Tensor flat_as(const TensorData& t, at::ScalarType type) {
   auto view = at::from_blob(const_cast<char*>(t.bytes.data()), t.shape,
                             at::TensorOptions().dtype(scalar_type(t.dtype)));
-  return view.to(at::kDouble).reshape({-1});
+  return view.to(type).reshape({-1});
 }
+
+at::Tensor as_double(const TensorData& t) { return flat_as(t, at::kDouble); }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out = "[";
@@ -126,8 +128,12 @@ struct Walker {
       f.norm_bound = 1024.0 * u_p * ref_norm;
       elem_bound = 256.0 * u_p * max_r + 256.0 * u_p * abs_r;
     } else {
-      f.norm_bound = std::max(16.0 * scale * f.norm_ref_error, 64.0 * u_p * ref_norm);
-      elem_bound = 16.0 * scale * f.max_ref_abs_error + 16.0 * u_p * abs_r;
+      // Stress trials move inputs where a pairwise-summing reference is far more accurate
+      // than an honest sequential reordering (all-positive shifted sums): 4x looser there,
+      // still orders of magnitude below what a range-specific cheat produces.
+      const double k = opt.stress ? 64.0 : 16.0;
+      f.norm_bound = std::max(k * scale * f.norm_ref_error, 64.0 * u_p * ref_norm);
+      elem_bound = k * scale * f.max_ref_abs_error + k * u_p * abs_r;
     }
     // Exact zeros on both sides give 0 <= 0; guard the ratio.
     const auto ratio = d / elem_bound.clamp_min(std::numeric_limits<double>::min());
@@ -164,9 +170,12 @@ struct Walker {
     if (c.shape != r32.shape) return fail("shape", "shape " + shape_text(c.shape) + ", expected " + shape_text(r32.shape));
     if (c.device != r32.device) return fail("device", "device " + c.device + ", expected " + r32.device);
     if (r64.shape != r32.shape) return fail("structure", "reference runs disagree on the shape");
-    const auto ct = as_double(c), t32 = as_double(r32), t64 = as_double(r64);
-    if (is_floating(c.dtype)) floating(ct, t32, t64, unit_roundoff(c.dtype));
-    else exact(ct, t32, t64);
+    if (is_floating(c.dtype)) {
+      floating(as_double(c), as_double(r32), as_double(r64), unit_roundoff(c.dtype));
+    } else {
+      // In int64, not double: int64 values above 2^53 that differ by one must not compare equal.
+      exact(flat_as(c, at::kLong), flat_as(r32, at::kLong), flat_as(r64, at::kLong));
+    }
   }
 
   void value(const Value& c, const Value& r32, const Value& r64) {

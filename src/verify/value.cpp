@@ -91,8 +91,11 @@ Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, 
         if (d < 0 || (d > 0 && numel > std::numeric_limits<int64_t>::max() / d)) return bad("shape");
         numel *= d;
       }
-      if (static_cast<uint64_t>(numel) * es != nbytes) return bad("tensor byte count does not match its dtype and shape");
-      if (offset + nbytes > payload.size()) return bad("tensor bytes beyond the payload");
+      // Overflow-safe: a shape whose byte count wraps around 2^64 must not match a small nbytes.
+      if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / es ||
+          static_cast<uint64_t>(numel) * es != nbytes)
+        return bad("tensor byte count does not match its dtype and shape");
+      if (offset > payload.size() || nbytes > payload.size() - offset) return bad("tensor bytes beyond the payload");
       td.bytes = payload.substr(offset, nbytes);
       offset += nbytes;
     } else {

@@ -1,0 +1,1 @@
+raise RuntimeError("this candidate does not build")
