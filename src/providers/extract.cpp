@@ -118,6 +118,7 @@ Result<std::string> extract_candidate(std::string_view reply) {
         code.push_back('\n');
       }
     }
+    while (code.size() >= 2 && code[code.size() - 1] == '\n' && code[code.size() - 2] == '\n') code.pop_back();
     if (defines_model_new(code)) return code;
   }
   if (reply.find_first_not_of(" \t\r\n") == std::string_view::npos) return Failure{"no_candidate", "the reply is empty"};

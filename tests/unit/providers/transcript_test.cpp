@@ -1,0 +1,63 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "kopt/providers/transcript.hpp"
+
+namespace pv = kopt::providers;
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+TEST(mask_credential_headers, masks_authorization_api_keys_and_cookies_only) {
+  const nlohmann::json headers = {{"Authorization", "Bearer sk-live-abc"},
+                                  {"x-api-key", "sk-ant-xyz"},
+                                  {"Cookie", "session=1"},
+                                  {"Content-Type", "application/json"}};
+  const auto masked = pv::mask_credential_headers(headers);
+  EXPECT_EQ(masked["Authorization"], "Bearer [REDACTED]");
+  EXPECT_EQ(masked["x-api-key"], "[REDACTED]");
+  EXPECT_EQ(masked["Cookie"], "[REDACTED]");
+  EXPECT_EQ(masked["Content-Type"], "application/json");
+}
+
+TEST(transcript, writes_one_numbered_pair_per_request_with_secrets_redacted) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kopt-transcript-" + std::to_string(getpid()));
+  auto t = pv::Transcript::open(dir.string(), {"very-secret-value"});
+  ASSERT_TRUE(t.ok());
+  pv::Reply reply;
+  reply.index = 12;
+  reply.outcome = pv::ReplyOutcome::bad_request;
+  reply.message = "HTTP 400: key very-secret-value is bad";
+  reply.usage = {10, 0, true};
+  reply.exchange["request"] = {{"headers", {{"Authorization", "Bearer very-secret-value"}}}, {"body", {{"model", "m"}}}};
+  reply.exchange["response"] = {{"status", 400}, {"body", "invalid \xff utf-8 very-secret-value"}};
+  ASSERT_TRUE(t->save(reply, "openai", "m").ok());
+  EXPECT_EQ(t->request_path(12), (dir / "requests" / "0012.request.json").string());
+  const std::string req = slurp(t->request_path(12));
+  const std::string res = slurp(t->response_path(12));
+  EXPECT_EQ(req.find("very-secret-value"), std::string::npos);
+  EXPECT_EQ(res.find("very-secret-value"), std::string::npos);
+  const auto saved = nlohmann::json::parse(res);
+  EXPECT_EQ(saved["outcome"], "bad_request");
+  EXPECT_EQ(saved["index"], 12);
+  EXPECT_EQ(saved["usage"]["input_tokens"], 10);
+  EXPECT_TRUE(saved["cost_usd"].is_null());
+  EXPECT_EQ(nlohmann::json::parse(req)["provider"], "openai");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(transcript, fails_cleanly_when_the_directory_cannot_be_made) {
+  auto t = pv::Transcript::open("/proc/kopt-cannot-write-here", {});
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.failure().kind, "io");
+}
