@@ -1,0 +1,351 @@
+// kopt eval through the real binary and real Python workers (CPU).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "harness.hpp"
+
+using kopt::testing::eval_case;
+using kopt::testing::KoptRun;
+
+namespace {
+
+// Checks exit code, outcome and deciding check; prints kopt's output when it fails.
+void expect_verdict(const KoptRun& run, int exit_code, const std::string& outcome,
+                    const std::string& check = "") {
+  const std::string context = "stdout:\n" + run.out + "\nstderr:\n" + run.err;
+  ASSERT_EQ(run.exit_code, exit_code) << context;
+  ASSERT_TRUE(run.json.is_object()) << context;
+  EXPECT_EQ(run.json["outcome"], outcome) << context;
+  if (!check.empty()) EXPECT_EQ(run.json["check"], check) << context;
+  EXPECT_FALSE(run.json["reason"].get<std::string>().empty());
+}
+
+void expect_correct(const KoptRun& run) {
+  expect_verdict(run, 0, "correct");
+  EXPECT_EQ(run.json["verdict"], "correct");
+  EXPECT_EQ(run.json["trials"]["run"], run.json["trials"]["planned"]);
+}
+
+std::string rule_status(const KoptRun& run, const std::string& id) {
+  for (const auto& r : run.json["rules"])
+    if (r["id"] == id) return r["status"];
+  return "";
+}
+
+}  // namespace
+
+// ---- honest candidates pass --------------------------------------------------------
+
+TEST(eval_honest, same_maths_written_differently_passes) {
+  const auto run = eval_case("w_linear_gelu.py", "c_gelu_addmm_erf.py");
+  expect_correct(run);
+  EXPECT_GT(run.json["errors"]["normwise"].get<double>(), 0.0);
+  EXPECT_LT(run.json["errors"]["normwise_ratio"].get<double>(), 1.0);
+  EXPECT_EQ(run.json["trials"]["planned"], 10);
+  for (const char* phase : {"total", "reference_start", "candidate_import", "trials"})
+    EXPECT_TRUE(run.json["phase_seconds"].contains(phase)) << phase;
+}
+
+TEST(eval_honest, float64_accumulating_reduction_passes) { expect_correct(eval_case("w_sum.py", "c_sum_fp64.py")); }
+
+TEST(eval_honest, reordered_float32_sum_passes) { expect_correct(eval_case("w_sum.py", "c_sum_reordered.py")); }
+
+TEST(eval_honest, load_inline_cpp_extension_passes) {
+  expect_correct(eval_case("w_elementwise.py", "c_load_inline_cpu.py"));
+}
+
+TEST(eval_honest, candidate_reading_environment_sees_no_secrets) {
+  const auto run = eval_case("w_elementwise.py", "c_env_reader.py", {},
+                             {{"OPENAI_API_KEY", "sk-PLANTED-0123456789"},
+                              {"ANTHROPIC_API_KEY", "PLANTED-anthropic"},
+                              {"MY_SERVICE_TOKEN", "PLANTED-token"},
+                              {"DB_PASSWORD", "PLANTED-password"},
+                              {"HTTPS_PROXY", "http://PLANTED.invalid:3128"}});
+  expect_correct(run);
+  EXPECT_EQ(run.json["candidate_log_tail"].get<std::string>().find("LEAK"), std::string::npos);
+  EXPECT_EQ(run.out.find("PLANTED"), std::string::npos);
+  EXPECT_EQ(run.err.find("PLANTED"), std::string::npos);
+}
+
+TEST(eval_honest, random_workload_is_detected_and_compared_under_the_same_seed) {
+  const auto run = eval_case("w_dropout.py", "c_dropout_honest.py");
+  expect_correct(run);
+  EXPECT_TRUE(run.json["random_workload"].get<bool>());
+  EXPECT_NE(run.json["notes"].dump().find("--eval"), std::string::npos);
+}
+
+TEST(eval_honest, eval_mode_makes_a_dropout_workload_deterministic) {
+  const auto run = eval_case("w_dropout.py", "c_dropout_honest.py", {"--eval"});
+  expect_correct(run);
+  EXPECT_FALSE(run.json["random_workload"].get<bool>());
+}
+
+TEST(eval_honest, parameters_created_in_another_order_are_loaded_from_the_reference) {
+  expect_correct(eval_case("w_batchnorm.py", "c_batchnorm_honest.py"));
+}
+
+TEST(eval_honest, integer_outputs_match_exactly) { expect_correct(eval_case("w_argmax.py", "c_argmax_honest.py")); }
+
+TEST(eval_honest, mutating_inputs_like_the_reference_passes) {
+  expect_correct(eval_case("w_mutates_input.py", "c_mutates_like_reference.py"));
+}
+
+TEST(eval_honest, precision_option_accepts_a_declared_bf16_matmul) {
+  expect_correct(eval_case("w_linear_gelu.py", "c_gelu_bf16.py", {"--precision", "bf16"}));
+}
+
+// ---- wrong results ------------------------------------------------------------------
+
+TEST(eval_wrong, wrong_shape_is_rejected) {
+  expect_verdict(eval_case("w_linear_gelu.py", "c_gelu_wrong_shape.py"), 1, "wrong_result", "structure");
+}
+
+TEST(eval_wrong, wrong_dtype_is_rejected) {
+  const auto run = eval_case("w_linear_gelu.py", "c_gelu_wrong_dtype.py");
+  expect_verdict(run, 1, "wrong_result", "structure");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("dtype"), std::string::npos);
+}
+
+TEST(eval_wrong, wrong_number_of_outputs_is_rejected) {
+  expect_verdict(eval_case("w_linear_gelu.py", "c_gelu_wrong_count.py"), 1, "wrong_result", "structure");
+}
+
+TEST(eval_wrong, nan_where_the_reference_is_finite_is_rejected) {
+  expect_verdict(eval_case("w_linear_gelu.py", "c_gelu_nan.py"), 1, "wrong_result", "finite");
+}
+
+TEST(eval_wrong, one_wrong_element_among_many_is_rejected) {
+  const auto run = eval_case("w_linear_gelu.py", "c_gelu_one_wrong.py");
+  expect_verdict(run, 1, "wrong_result", "close");
+}
+
+TEST(eval_wrong, quietly_lowered_bf16_precision_is_rejected) {
+  expect_verdict(eval_case("w_linear_gelu.py", "c_gelu_bf16.py"), 1, "wrong_result", "close");
+}
+
+TEST(eval_wrong, quietly_lowered_fp16_matmul_is_rejected) {
+  expect_verdict(eval_case("w_matmul.py", "c_matmul_fp16.py"), 1, "wrong_result", "close");
+}
+
+TEST(eval_wrong, identity_right_only_inside_the_clamp_range_fails_a_stress_trial) {
+  const auto run = eval_case("w_clamp.py", "c_clamp_identity.py");
+  expect_verdict(run, 1, "wrong_result", "close");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("stress"), std::string::npos);
+}
+
+TEST(eval_wrong, memoised_output_is_rejected) {
+  expect_verdict(eval_case("w_elementwise.py", "c_memoise.py"), 1, "wrong_result", "memo");
+}
+
+TEST(eval_wrong, output_correct_only_for_the_first_calls_is_rejected) {
+  const auto run = eval_case("w_elementwise.py", "c_first_calls_only.py");
+  expect_verdict(run, 1, "wrong_result", "memo");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("call 4"), std::string::npos);
+}
+
+TEST(eval_wrong, unwritten_output_memory_cannot_inherit_correct_values) {
+  expect_verdict(eval_case("w_elementwise.py", "c_stale_empty.py"), 1, "wrong_result");
+}
+
+TEST(eval_wrong, output_changed_by_a_background_thread_is_rejected) {
+  expect_verdict(eval_case("w_elementwise.py", "c_background_writer.py"), 1, "wrong_result", "background");
+}
+
+TEST(eval_wrong, output_filled_later_by_a_background_thread_is_rejected) {
+  expect_verdict(eval_case("w_elementwise.py", "c_background_filler.py"), 1, "wrong_result");
+}
+
+TEST(eval_wrong, inputs_modified_in_place_are_rejected) {
+  expect_verdict(eval_case("w_elementwise.py", "c_mutates_input.py"), 1, "wrong_result", "inputs");
+}
+
+TEST(eval_wrong, not_mutating_inputs_the_reference_mutates_is_rejected) {
+  expect_verdict(eval_case("w_mutates_input.py", "c_no_mutation_when_reference_mutates.py"), 1, "wrong_result",
+                 "inputs");
+}
+
+TEST(eval_wrong, skipped_batchnorm_running_statistics_are_rejected) {
+  const auto run = eval_case("w_batchnorm.py", "c_batchnorm_skips_stats.py");
+  expect_verdict(run, 1, "wrong_result", "close");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("running_mean"), std::string::npos);
+}
+
+TEST(eval_wrong, tensor_subclass_output_is_rejected) {
+  expect_verdict(eval_case("w_elementwise.py", "c_tensor_subclass.py"), 1, "wrong_result", "structure");
+}
+
+TEST(eval_wrong, output_requiring_grad_is_rejected) {
+  expect_verdict(eval_case("w_elementwise.py", "c_requires_grad.py"), 1, "wrong_result", "structure");
+}
+
+// ---- reference data stays out of reach ---------------------------------------------
+
+TEST(eval_isolation, candidate_finds_no_reference_data_in_memory_or_files) {
+  const auto run = eval_case("w_elementwise.py", "c_reads_reference.py");
+  expect_verdict(run, 1, "wrong_result", "close");
+  EXPECT_EQ(run.json["candidate_log_tail"].get<std::string>().find("LEAK"), std::string::npos)
+      << run.json["candidate_log_tail"];
+}
+
+TEST(eval_isolation, replaying_well_known_seeds_finds_nothing) {
+  expect_verdict(eval_case("w_elementwise.py", "c_seed_replay.py"), 1, "wrong_result", "close");
+}
+
+TEST(eval_isolation, forged_verdicts_on_stdout_change_nothing) {
+  const auto run = eval_case("w_elementwise.py", "c_forged_verdict.py");
+  expect_verdict(run, 1, "wrong_result", "close");
+  EXPECT_EQ(run.json["verdict"], "incorrect");
+  // The candidate's escape sequences never reach kopt's output.
+  EXPECT_EQ(run.out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(run.err.find('\x1b'), std::string::npos);
+}
+
+TEST(eval_isolation, text_output_strips_the_candidates_escape_sequences) {
+  const auto run = kopt::testing::run_kopt({"eval", kopt::testing::case_path("w_elementwise.py"),
+                                            kopt::testing::case_path("c_forged_verdict.py")});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(run.out.rfind("NOT CORRECT", 0), 0u) << run.out;
+  EXPECT_EQ(run.out.find('\x1b'), std::string::npos);
+}
+
+// ---- tampering ----------------------------------------------------------------------
+
+TEST(eval_tamper, patched_timer_at_import_is_tampered) {
+  expect_verdict(eval_case("w_elementwise.py", "c_tamper_timer_import.py"), 1, "tampered", "tamper");
+}
+
+TEST(eval_tamper, patched_torch_functions_while_running_are_tampered) {
+  const auto run = eval_case("w_elementwise.py", "c_tamper_allclose_runtime.py");
+  expect_verdict(run, 1, "tampered", "tamper");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("torch.allclose"), std::string::npos);
+}
+
+TEST(eval_tamper, patched_functional_op_is_tampered) {
+  expect_verdict(eval_case("w_linear_gelu.py", "c_tamper_functional.py"), 1, "tampered", "tamper");
+}
+
+TEST(eval_tamper, patched_harness_function_is_tampered) {
+  expect_verdict(eval_case("w_elementwise.py", "c_tamper_harness_honest.py"), 1, "tampered", "tamper");
+}
+
+TEST(eval_tamper, disabling_the_harness_checks_does_not_change_kopts_verdict) {
+  expect_verdict(eval_case("w_elementwise.py", "c_tamper_harness.py"), 1, "wrong_result", "close");
+}
+
+// ---- processes: every failure is a verdict within its deadline ---------------------
+
+TEST(eval_process, exception_at_import_is_a_compile_error) {
+  expect_verdict(eval_case("w_elementwise.py", "c_raise_import.py"), 1, "compile_error", "process");
+}
+
+TEST(eval_process, candidate_without_modelnew_is_a_compile_error) {
+  expect_verdict(eval_case("w_elementwise.py", "c_no_modelnew.py"), 1, "compile_error", "process");
+}
+
+TEST(eval_process, os_exit_at_import_is_a_crash) {
+  expect_verdict(eval_case("w_elementwise.py", "c_os_exit_import.py"), 1, "crashed", "process");
+}
+
+TEST(eval_process, sys_exit_in_forward_is_a_crash) {
+  expect_verdict(eval_case("w_elementwise.py", "c_sys_exit_forward.py"), 1, "crashed", "process");
+}
+
+TEST(eval_process, os_exit_in_forward_is_a_crash) {
+  expect_verdict(eval_case("w_elementwise.py", "c_os_exit_forward.py"), 1, "crashed", "process");
+}
+
+TEST(eval_process, segfault_is_a_crash_with_the_signal) {
+  const auto run = eval_case("w_elementwise.py", "c_segfault.py");
+  expect_verdict(run, 1, "crashed", "process");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("SIGSEGV"), std::string::npos);
+}
+
+TEST(eval_process, infinite_loop_times_out_at_the_call_deadline) {
+  const auto run = eval_case("w_elementwise.py", "c_infinite_loop.py", {"--call-timeout", "3"});
+  expect_verdict(run, 1, "timed_out", "process");
+  EXPECT_LT(run.seconds, 60.0);
+}
+
+TEST(eval_process, hang_at_import_times_out_at_the_import_deadline) {
+  const auto run = eval_case("w_elementwise.py", "c_hang_import.py", {"--import-timeout", "3"});
+  expect_verdict(run, 1, "timed_out", "process");
+  EXPECT_LT(run.seconds, 60.0);
+}
+
+TEST(eval_process, child_left_behind_is_rejected_and_reaped) {
+  const auto run = eval_case("w_elementwise.py", "c_child_left_behind.py");
+  expect_verdict(run, 1, "tampered", "stray_work");
+  EXPECT_FALSE(kopt::testing::process_running("sleep 987654"));
+}
+
+TEST(eval_process, threads_growing_between_calls_are_rejected) {
+  expect_verdict(eval_case("w_elementwise.py", "c_threads_grow.py"), 1, "tampered", "stray_work");
+}
+
+TEST(eval_process, output_flood_is_a_verdict) {
+  const auto run = eval_case("w_elementwise.py", "c_output_flood.py");
+  expect_verdict(run, 1, "crashed", "process");
+  EXPECT_LT(run.out.size(), 64u * 1024u);
+}
+
+// ---- the workload's own faults are input errors (exit 2) ---------------------------
+
+TEST(eval_input, missing_file_is_a_usage_error) {
+  const auto run = eval_case("does_not_exist.py", "c_elementwise_honest.py");
+  expect_verdict(run, 2, "input_error");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("does not exist"), std::string::npos);
+}
+
+TEST(eval_input, workload_without_model_is_an_input_error) {
+  const auto run = eval_case("w_no_model.py", "c_elementwise_honest.py");
+  expect_verdict(run, 2, "input_error");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("Model"), std::string::npos);
+}
+
+TEST(eval_input, get_inputs_raising_is_an_input_error) {
+  const auto run = eval_case("w_get_inputs_raises.py", "c_elementwise_honest.py");
+  expect_verdict(run, 2, "input_error");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("no inputs today"), std::string::npos);
+}
+
+TEST(eval_input, workload_syntax_error_is_an_input_error) {
+  expect_verdict(eval_case("w_syntax_error.py", "c_elementwise_honest.py"), 2, "input_error");
+}
+
+TEST(eval_input, unknown_option_is_a_usage_error) {
+  const auto run = kopt::testing::run_kopt({"eval", "--no-such-flag"});
+  EXPECT_EQ(run.exit_code, 2);
+}
+
+TEST(eval_input, unusable_python_is_named_in_the_error) {
+  const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py", {"--python", "/bin/false"});
+  expect_verdict(run, 2, "input_error");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("/bin/false"), std::string::npos);
+}
+
+TEST(eval_input, python_from_the_environment_variable_is_used) {
+  const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py", {}, {{"KOPT_PYTHON", "/usr/bin/python3"}});
+  expect_correct(run);
+  EXPECT_EQ(run.json["environment"]["python"], "/usr/bin/python3");
+  EXPECT_EQ(run.json["environment"]["python_source"], "KOPT_PYTHON");
+}
+
+// ---- workload sanity and the rule list ----------------------------------------------
+
+TEST(eval_rules, constant_zero_workload_gets_a_warning) {
+  const auto run = eval_case("w_zero.py", "c_zero_honest.py");
+  expect_correct(run);
+  EXPECT_EQ(rule_status(run, "sanity"), "warning");
+}
+
+TEST(eval_rules, every_rule_has_a_status_and_none_is_unimplemented) {
+  const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py");
+  expect_correct(run);
+  ASSERT_GE(run.json["rules"].size(), 12u);
+  for (const auto& r : run.json["rules"]) {
+    const std::string status = r["status"];
+    EXPECT_TRUE(status == "passed" || status == "not_applicable" || status == "warning") << r.dump();
+  }
+}
