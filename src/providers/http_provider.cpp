@@ -101,6 +101,7 @@ Reply HttpProvider::complete(const Request& request) {
                                {"body", body}};
   nlohmann::json attempts = nlohmann::json::array();
   HttpResponse response;
+  nlohmann::json parsed;  // the 2xx body, parsed once for the reply and the transcript
   const auto start = std::chrono::steady_clock::now();
   while (true) {
     ++reply.attempts;
@@ -120,7 +121,7 @@ Reply HttpProvider::complete(const Request& request) {
     }
     if (response.status >= 200 && response.status < 300) {
       attempts.push_back(attempt);
-      auto parsed = nlohmann::json::parse(response.body, nullptr, false);
+      parsed = nlohmann::json::parse(response.body, nullptr, false);
       if (parsed.is_discarded() || !parsed.is_object()) {
         reply.outcome = ReplyOutcome::malformed;
         reply.message = "HTTP " + std::to_string(response.status) + " with a body that is not a JSON object (" +
@@ -147,7 +148,7 @@ Reply HttpProvider::complete(const Request& request) {
   reply.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   reply.exchange["response"] = {{"status", response.status},
                                 {"headers", headers_json(response.headers)},
-                                {"body", body_record(response.body)},
+                                {"body", parsed.is_object() ? std::move(parsed) : body_record(response.body)},
                                 {"attempts", attempts}};
   spdlog::debug("Reply received. [index: {}, outcome: {}, status: {}, elapsed: {}]", request.index,
                 reply_outcome_name(reply.outcome), response.status, util::format_seconds(reply.elapsed_s));
