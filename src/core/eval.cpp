@@ -290,6 +290,7 @@ class EvalRun {
       fail_rule("process", Outcome::tampered, "candidate worker broke the protocol (malformed output frame)");
       return;
     }
+    m_report.phase_seconds["candidate_compute"] += reply->header.value("seconds", 0.0);
     rule("poison", "passed", std::to_string(reply->header.value("poisoned_bytes", 0)) + " bytes of allocator memory poisoned before each call");
     ++m_report.trials_run;
 

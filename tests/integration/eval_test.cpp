@@ -52,8 +52,8 @@ TEST(eval_honest, float64_accumulating_reduction_passes) { expect_correct(eval_c
 
 TEST(eval_honest, reordered_float32_sum_passes) { expect_correct(eval_case("w_sum.py", "c_sum_reordered.py")); }
 
-TEST(eval_honest, load_inline_cpp_extension_passes) {
-  expect_correct(eval_case("w_elementwise.py", "c_load_inline_cpu.py"));
+TEST(eval_honest, load_inline_extension_passes) {
+  expect_correct(eval_case("w_elementwise.py", kopt::testing::on_gpu() ? "c_load_inline_cuda.py" : "c_load_inline_cpu.py"));
 }
 
 TEST(eval_honest, candidate_reading_environment_sees_no_secrets) {
@@ -348,4 +348,41 @@ TEST(eval_rules, every_rule_has_a_status_and_none_is_unimplemented) {
     const std::string status = r["status"];
     EXPECT_TRUE(status == "passed" || status == "not_applicable" || status == "warning") << r.dump();
   }
+}
+
+// ---- GPU only (KOPT_TEST_DEVICE=cuda) ------------------------------------------------
+
+#define REQUIRE_GPU() \
+  if (!kopt::testing::on_gpu()) GTEST_SKIP() << "needs KOPT_TEST_DEVICE=cuda and a GPU"
+
+TEST(eval_gpu, cuda_kernel_writing_half_its_output_is_rejected) {
+  REQUIRE_GPU();
+  expect_verdict(eval_case("w_elementwise.py", "c_load_inline_cuda_partial.py"), 1, "wrong_result", "finite");
+}
+
+TEST(eval_gpu, tf32_matmul_is_rejected_at_fp32_precision) {
+  REQUIRE_GPU();
+  expect_verdict(eval_case("w_matmul.py", "c_matmul_tf32.py"), 1, "wrong_result", "close");
+}
+
+TEST(eval_gpu, tf32_matmul_passes_when_tf32_is_allowed) {
+  REQUIRE_GPU();
+  expect_correct(eval_case("w_matmul.py", "c_matmul_tf32.py", {"--precision", "tf32"}));
+}
+
+TEST(eval_gpu, torch_compile_candidate_passes_without_false_tamper) {
+  REQUIRE_GPU();
+  expect_correct(eval_case("w_elementwise.py", "c_torch_compile.py"));
+}
+
+TEST(eval_gpu, work_on_a_side_stream_is_waited_for) {
+  REQUIRE_GPU();
+  expect_correct(eval_case("w_elementwise.py", "c_side_stream.py"));
+}
+
+TEST(eval_gpu, harness_reports_the_device) {
+  REQUIRE_GPU();
+  const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py");
+  expect_correct(run);
+  EXPECT_FALSE(run.json["environment"]["device_name"].get<std::string>().empty());
 }

@@ -15,6 +15,11 @@ extern char** environ;
 
 namespace kopt::testing {
 
+bool on_gpu() {
+  const char* device = std::getenv("KOPT_TEST_DEVICE");
+  return device && std::string(device) == "cuda";
+}
+
 std::string case_path(const std::string& name) { return std::string(KOPT_CASES_DIR) + "/" + name; }
 
 KoptRun run_kopt(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
@@ -81,6 +86,10 @@ KoptRun run_kopt(const std::vector<std::string>& args, const std::map<std::strin
 KoptRun eval_case(const std::string& workload, const std::string& candidate,
                   const std::vector<std::string>& extra, const std::map<std::string, std::string>& env) {
   std::vector<std::string> args = {"eval", case_path(workload), case_path(candidate), "--json"};
+  if (on_gpu()) {
+    args.push_back("--device");
+    args.push_back("cuda");
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   return run_kopt(args, env);
 }

@@ -26,6 +26,10 @@ KoptRun eval_case(const std::string& workload, const std::string& candidate,
 
 std::string case_path(const std::string& name);
 
+// KOPT_TEST_DEVICE=cuda runs every eval case on the GPU (--device cuda); GPU-only tests
+// skip without it.
+bool on_gpu();
+
 // True when some process's command line contains `needle`.
 bool process_running(const std::string& needle);
 
