@@ -17,7 +17,7 @@ std::string tail_lines(std::string_view text, size_t max_lines);
 // "[REDACTED]". Used before any worker text is logged or stored.
 std::string redact(std::string text, const std::vector<std::string>& secrets);
 
-// Formats seconds as "1.23 s" / "45 ms" / "12 µs" for people.
+// Formats seconds as "1.23 s" / "45.0 ms" / "12.0 us" for people.
 std::string format_seconds(double seconds);
 
 }  // namespace kopt::util
