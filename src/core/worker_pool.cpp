@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <filesystem>
+#include <climits>
 #include <fstream>
 #include <sstream>
 
@@ -73,7 +73,8 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
       return st.failure();
   }
   // The candidate works on its own copy, readable by the sandbox user.
-  pool->m_reference = std::filesystem::absolute(options.reference).string();
+  char resolved[PATH_MAX];
+  pool->m_reference = realpath(options.reference.c_str(), resolved) ? resolved : options.reference;
   pool->m_candidate = pool->m_root + "/candidate/candidate.py";
   if (auto st = sandbox::write_file(pool->m_candidate, cand.value()); !st) return st.failure();
   if (pool->m_user) {

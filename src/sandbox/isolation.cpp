@@ -7,7 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <filesystem>
+#include <ftw.h>
 #include <fstream>
 #include <vector>
 
@@ -56,9 +56,17 @@ Status write_file(const std::string& path, const std::string& content) {
   return Status{};
 }
 
+namespace {
+int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+  remove(path);
+  return 0;
+}
+}  // namespace
+
+// POSIX nftw, not std::filesystem: a pip-installed libtorch.so exports its own
+// std::filesystem symbols, which interpose on ours and crash (seen with torch 2.11).
 void remove_tree(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
+  nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
 }  // namespace kopt::sandbox
