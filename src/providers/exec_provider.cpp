@@ -113,7 +113,8 @@ class ExecProvider : public Provider {
       reply.message = child.failure().message;
       return;
     }
-    spdlog::debug("Command spawned. [pid: {}, argv: {}]", child->pid(), fmt::join(m_argv, " "));
+    spdlog::debug("Command spawned. [pid: {}, argv: {}]", child->pid(),
+                  util::redact(fmt::format("{}", fmt::join(m_argv, " ")), m_secrets));
     const auto deadline = std::chrono::steady_clock::now() + m_deadline;
     bool timed_out = false;
     while (child->stdout_fd() >= 0 || child->stderr_fd() >= 0) {
