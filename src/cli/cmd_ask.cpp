@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -112,7 +111,7 @@ int run_ask(AskCommand cmd) {
     prompts = std::move(loaded.value());
   }
   pv::FirstAttemptFacts facts;
-  facts.workload_name = std::filesystem::path(cmd.workload).filename().string();
+  facts.workload_name = cmd.workload.substr(cmd.workload.rfind('/') + 1);
   facts.workload_source = *workload;
   facts.hints = cmd.hints;
   for (const auto& path : cmd.hint_files) {
@@ -160,20 +159,14 @@ int run_ask(AskCommand cmd) {
     if (pv::has_text(reply.outcome)) {
       auto code = pv::extract_candidate(reply.text);
       if (code) {
-        char name[16];
-        std::snprintf(name, sizeof name, "%04d", reply.index);
-        const auto dir = std::filesystem::path(out_dir) / "candidates" / name;
-        std::error_code ec;
-        std::filesystem::create_directories(dir, ec);
-        std::ofstream out(dir / "candidate.py", std::ios::binary);
-        out << *code;
-        if (!ec && out.flush()) {
+        auto path = transcript->save_candidate(reply.index, *code);
+        if (path) {
           ++candidates;
           row.status = "candidate";
-          row.candidate_path = (dir / "candidate.py").string();
+          row.candidate_path = *path;
         } else {
           row.status = "io_error";
-          row.message = "cannot write " + (dir / "candidate.py").string();
+          row.message = path.failure().message;
         }
       } else {
         row.status = "no_candidate";
@@ -207,10 +200,8 @@ int run_ask(AskCommand cmd) {
                        {"cost_usd", budget.cost_known() && prices.find(po.model) ? nlohmann::json(budget.cost_usd())
                                                                                  : nlohmann::json(nullptr)}};
   summary["budget_stop"] = budget.exhausted_reason();
-  {
-    std::ofstream out(std::filesystem::path(out_dir) / "summary.json");
-    out << util::redact(summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), secrets) << "\n";
-  }
+  if (Status saved = transcript->save_summary(summary); !saved)
+    spdlog::warn("Summary not saved. [reason: {}]", saved.failure().message);
 
   if (cmd.json) {
     std::cout << util::redact(summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), secrets) << std::endl;

@@ -1,6 +1,7 @@
 #include "kopt/providers/prompts.hpp"
 
-#include <filesystem>
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -47,14 +48,14 @@ PromptSet builtin_prompts() {
 }
 
 Result<PromptSet> load_prompts(const std::string& dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return Failure{"io", "no prompts directory " + dir};
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return Failure{"io", "no prompts directory " + dir};
   PromptSet set = builtin_prompts();
   const std::pair<const char*, std::string*> files[] = {
       {"system.md", &set.system}, {"first_attempt.md", &set.first_attempt}, {"refine.md", &set.refine}};
   for (const auto& [name, target] : files) {
     const std::string path = dir + "/" + name;
-    if (!std::filesystem::exists(path, ec)) {
+    if (stat(path.c_str(), &st) != 0) {
       spdlog::debug("Prompt template not overridden. [file: {}]", path);
       continue;
     }

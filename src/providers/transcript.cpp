@@ -1,8 +1,11 @@
 #include "kopt/providers/transcript.hpp"
 
+#include <sys/stat.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
-#include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "kopt/util/text.hpp"
@@ -24,10 +27,15 @@ Status write_file(const std::string& path, const std::string& text) {
     out << text;
     if (!out.flush()) return Failure{"io", "cannot write " + tmp};
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Failure{"io", "cannot rename " + tmp + ": " + ec.message()};
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    return Failure{"io", "cannot rename " + tmp + ": " + std::strerror(errno)};
   return {};
+}
+
+std::string numbered(int index) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%04d", index);
+  return name;
 }
 
 }  // namespace
@@ -49,10 +57,20 @@ nlohmann::json mask_credential_headers(const nlohmann::json& headers) {
   return out;
 }
 
+Status make_directories(const std::string& path) {
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos < path.size() && path[pos] != '/') continue;
+    const std::string prefix = path.substr(0, pos);
+    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+      return Failure{"io", "cannot create " + prefix + ": " + std::strerror(errno)};
+  }
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return Failure{"io", "not a directory: " + path};
+  return {};
+}
+
 Result<Transcript> Transcript::open(const std::string& dir, std::vector<std::string> secrets) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir + "/requests", ec);
-  if (ec) return Failure{"io", "cannot create " + dir + "/requests: " + ec.message()};
+  if (Status made = make_directories(dir + "/requests"); !made) return made.failure();
   Transcript t;
   t.m_dir = dir;
   t.m_secrets = std::move(secrets);
@@ -60,15 +78,24 @@ Result<Transcript> Transcript::open(const std::string& dir, std::vector<std::str
 }
 
 std::string Transcript::request_path(int index) const {
-  char name[32];
-  std::snprintf(name, sizeof name, "%04d.request.json", index);
-  return m_dir + "/requests/" + name;
+  return m_dir + "/requests/" + numbered(index) + ".request.json";
 }
 
 std::string Transcript::response_path(int index) const {
-  char name[32];
-  std::snprintf(name, sizeof name, "%04d.response.json", index);
-  return m_dir + "/requests/" + name;
+  return m_dir + "/requests/" + numbered(index) + ".response.json";
+}
+
+Result<std::string> Transcript::save_candidate(int index, const std::string& code) const {
+  const std::string dir = m_dir + "/candidates/" + numbered(index);
+  if (Status made = make_directories(dir); !made) return made.failure();
+  const std::string path = dir + "/candidate.py";
+  if (Status written = write_file(path, code); !written) return written.failure();
+  return path;
+}
+
+Status Transcript::save_summary(const nlohmann::json& summary) const {
+  return write_file(m_dir + "/summary.json",
+                    util::redact(summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), m_secrets) + "\n");
 }
 
 Status Transcript::save(const Reply& reply, const std::string& provider, const std::string& model) const {

@@ -56,6 +56,19 @@ TEST(transcript, writes_one_numbered_pair_per_request_with_secrets_redacted) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(transcript, saves_candidates_and_the_summary_beside_the_requests) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kopt-transcript-c-" + std::to_string(getpid()));
+  auto t = pv::Transcript::open((dir / "nested" / "run").string(), {"summary-secret"});
+  ASSERT_TRUE(t.ok()) << t.failure().message;
+  auto path = t->save_candidate(3, "class ModelNew: pass\n");
+  ASSERT_TRUE(path.ok());
+  EXPECT_EQ(path.value(), (dir / "nested" / "run" / "candidates" / "0003" / "candidate.py").string());
+  EXPECT_EQ(slurp(path.value()), "class ModelNew: pass\n");
+  ASSERT_TRUE(t->save_summary({{"note", "summary-secret"}}).ok());
+  EXPECT_EQ(nlohmann::json::parse(slurp(t->dir() + "/summary.json"))["note"], "[REDACTED]");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(transcript, fails_cleanly_when_the_directory_cannot_be_made) {
   auto t = pv::Transcript::open("/proc/kopt-cannot-write-here", {});
   ASSERT_FALSE(t.ok());
