@@ -20,7 +20,7 @@ start=$(date +%s)
 SHARDS=${SHARDS:-8}
 pids=()
 for ((i = 0; i < SHARDS; i++)); do
-  KOPT_TEST_DEVICE=cuda GTEST_TOTAL_SHARDS=$SHARDS GTEST_SHARD_INDEX=$i \
+  KOPT_TEST_PYTHON=$py KOPT_TEST_DEVICE=cuda GTEST_TOTAL_SHARDS=$SHARDS GTEST_SHARD_INDEX=$i \
     ./build-gpu/tests/kopt_integration_tests ${GTEST_FILTER:+--gtest_filter=$GTEST_FILTER} \
     >"$OUT/shard$i.log" 2>&1 &
   pids+=($!)

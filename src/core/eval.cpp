@@ -102,7 +102,10 @@ class EvalRun {
       return false;
     }
     m_ref = std::move(ref.value());
-    auto hello = request(*m_ref, {{"op", "hello"}}, m_opt.import_timeout);
+    // The reference is the user's own code: its start-up gets a generous deadline of its
+    // own, so a short --import-timeout for candidates never fails a slow torch import.
+    const double ref_timeout = std::max(m_opt.import_timeout, 300.0);
+    auto hello = request(*m_ref, {{"op", "hello"}}, ref_timeout);
     if (!hello) return reference_failed("start", hello.failure());
     m_report.environment["torch"] = hello->header.value("torch", "");
     m_report.environment["python_version"] = hello->header.value("python", "");
@@ -111,7 +114,7 @@ class EvalRun {
       m_report.environment["capability"] = hello->header.value("capability", "");
       m_pool->set_capability(hello->header.value("capability", ""));
     }
-    auto load = request(*m_ref, {{"op", "load"}, {"path", m_pool->reference_path()}}, m_opt.import_timeout);
+    auto load = request(*m_ref, {{"op", "load"}, {"path", m_pool->reference_path()}}, ref_timeout);
     if (!load) return reference_failed("import", load.failure());
     m_init_seed = draw_seed();
     auto init = request(*m_ref, {{"op", "init"}, {"init_seed", m_init_seed}, {"eval_mode", m_opt.eval_mode}},
@@ -154,7 +157,8 @@ class EvalRun {
       return false;
     }
     m_cand = std::move(cand.value());
-    auto hello = request(*m_cand, {{"op", "hello"}}, m_opt.import_timeout);
+    // Start-up (interpreter and torch) runs no candidate code yet: not the candidate's deadline.
+    auto hello = request(*m_cand, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
     if (!hello) return candidate_failed("start", hello.failure());
     m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
     auto load = request(*m_cand, {{"op", "load"}, {"path", m_pool->candidate_path()}}, m_opt.import_timeout);
@@ -248,6 +252,7 @@ class EvalRun {
       return;
     }
     ref->payload.clear();
+    m_report.phase_seconds["reference_compute"] += h.value("seconds", 0.0);
     if (h.value("random", false) && !m_report.random_workload) {
       m_report.random_workload = true;
       m_report.notes.push_back("the workload is random (its forward advances the RNG): both sides are reseeded identically before every call and compared with an explicit float32 tolerance; try --eval for inference");

@@ -53,9 +53,9 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   if (!python) return python.failure();
   pool->m_python = python->path;
   pool->m_python_source = python->source;
-  pool->m_torch = python->torch_version;
+  pool->m_torch = python->torch_origin;
   for (const auto& s : python->skipped) spdlog::info("Python skipped. [{}]", s);
-  spdlog::info("Using Python {} (torch {}, from {}).", python->path, python->torch_version, python->source);
+  spdlog::info("Using Python {} (from {}; torch at {}).", python->path, python->source, python->torch_origin);
 
   const std::string parent = options.work_dir.empty() ? sandbox::temp_root() : options.work_dir;
   auto root = sandbox::make_temp_dir(parent, "kopt-eval-");

@@ -498,12 +498,14 @@ class ReferenceRole(Role):
         restore_state(self.model, self.snapshot)
         seed_all(call_seed)
         before = rng_state(self.device)
+        start = _perf_counter()
         try:
             with torch.no_grad():
                 out32 = self.model(*work)
             synchronize(self.device)
         except BaseException as exc:
             return error_reply("forward", exc)
+        seconds = _perf_counter() - start
         after = rng_state(self.device)
         random = any(not torch.equal(a, b) for a, b in zip(before, after))
         mutated = not same_bytes(work, pristine)
@@ -513,16 +515,18 @@ class ReferenceRole(Role):
         if self.model64 is not None:
             restore_state(self.model64, self.snapshot64)
             seed_all(call_seed)
+            start = _perf_counter()
             try:
                 with torch.no_grad():
                     out64 = self.model64(*map_floating(clone_tree(pristine), lambda t: t.double()))
                 synchronize(self.device)
+                seconds += _perf_counter() - start
                 buffers64 = {k: v for k, v in named_buffers(self.model64).items()}
             except BaseException as exc:
                 out64 = None
                 self.model64_error = str(exc)[:200]
         bufs = []
-        header = {"ok": True, "random": random, "mutated": mutated}
+        header = {"ok": True, "random": random, "mutated": mutated, "seconds": seconds}
         try:
             header["inputs"] = encode(pristine, bufs, where="input")
             header["out32"] = encode({"out": out32, "buffers": buffers32}, bufs, strict=True)
@@ -559,6 +563,13 @@ class CandidateRole(Role):
     """Untrusted: imports the candidate file."""
 
     def load(self, msg):
+        if hasattr(torch, "compile"):
+            # torch._dynamo wraps a few torch functions (torch.manual_seed) when first
+            # imported; import it before the snapshot so torch.compile is no false alarm.
+            try:
+                importlib.import_module("torch._dynamo")
+            except Exception:
+                pass
         self.tripwire = build_tripwire(globals())
         start = _perf_counter()
         try:
@@ -676,12 +687,14 @@ def main(argv):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--fd", type=int, default=3)
     args = parser.parse_args(argv)
-    if args.role == "reference":
-        try:
-            import ctypes
-            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: candidates cannot read us
-        except Exception:
-            pass
+    # Non-dumpable before any user code runs: another candidate of the same user cannot
+    # read this process's memory or environment through /proc (the reference's outputs,
+    # or a sibling candidate's inputs).
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except Exception:
+        pass
     channel = Channel(args.fd)
     import torch as torch_module
     torch = torch_module

@@ -16,7 +16,12 @@ namespace kopt::sandbox {
 Result<std::string> probe_python(const std::string& path, int timeout_seconds) {
   if (access(path.c_str(), X_OK) != 0) return Failure{"python", path + " is not an executable file"};
   SpawnSpec spec;
-  spec.argv = {path, "-c", "import torch,sys; sys.stdout.write(torch.__version__)"};
+  // find_spec, not import: importing torch costs about a second; the workers report
+  // its version (and any import failure) themselves.
+  spec.argv = {path, "-c",
+               "import importlib.util as u, sys\n"
+               "s = u.find_spec('torch')\n"
+               "sys.stdout.write(s.origin if s and s.origin else '') if s else sys.exit('No module named torch')"};
   spec.env = scrubbed_environment(current_environment(), {});
   auto child = Child::spawn(spec);
   if (!child) return Failure{"python", child.failure().message};

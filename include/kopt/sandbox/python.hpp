@@ -10,12 +10,13 @@ namespace kopt::sandbox {
 
 struct PythonChoice {
   std::string path;
-  std::string torch_version;
+  std::string torch_origin;        // where the interpreter finds torch (its __init__.py)
   std::string source;                // "--python", "KOPT_PYTHON", "PATH", "/usr/bin/python3"
   std::vector<std::string> skipped;  // "PATH: cannot import torch", one line each
 };
 
-// Runs `python -c "import torch"` with a deadline; returns torch's version or a Failure
+// Asks `python` where torch is (importlib find_spec, without importing it) with a
+// deadline; returns the location or a Failure
 // saying why not. Failure kinds: "python".
 Result<std::string> probe_python(const std::string& path, int timeout_seconds = 120);
 

@@ -79,7 +79,7 @@ TEST_F(python_dirs, the_python_flag_wins_over_everything) {
   auto choice = find_python("/opt/py/bin/python3", "/env/python3", a, probe.fn());
   ASSERT_TRUE(choice.ok()) << choice.failure().message;
   EXPECT_EQ(choice->path, "/opt/py/bin/python3");
-  EXPECT_EQ(choice->torch_version, "2.1.0");
+  EXPECT_EQ(choice->torch_origin, "2.1.0");
   EXPECT_EQ(choice->source, "--python");
   EXPECT_TRUE(choice->skipped.empty());
   EXPECT_EQ(probe.asked, std::vector<std::string>{"/opt/py/bin/python3"});
@@ -116,7 +116,7 @@ TEST_F(python_dirs, the_first_python3_on_path_that_imports_torch_is_chosen) {
   auto choice = find_python("", "", a + ":" + b + ":" + c, probe.fn());
   ASSERT_TRUE(choice.ok()) << choice.failure().message;
   EXPECT_EQ(choice->path, b + "/python3");
-  EXPECT_EQ(choice->torch_version, "1.13.1");
+  EXPECT_EQ(choice->torch_origin, "1.13.1");
   EXPECT_EQ(choice->source, "PATH");
   ASSERT_EQ(choice->skipped.size(), 1u);
   EXPECT_NE(choice->skipped[0].find(a + "/python3"), std::string::npos) << choice->skipped[0];
@@ -150,7 +150,7 @@ TEST_F(python_dirs, usr_bin_python3_is_the_fallback) {
   ASSERT_TRUE(choice.ok()) << choice.failure().message;
   EXPECT_EQ(choice->path, "/usr/bin/python3");
   EXPECT_EQ(choice->source, "/usr/bin/python3");
-  EXPECT_EQ(choice->torch_version, "1.13.1");
+  EXPECT_EQ(choice->torch_origin, "1.13.1");
   ASSERT_EQ(choice->skipped.size(), 2u);
   EXPECT_NE(choice->skipped[0].find(a + "/python3"), std::string::npos);
   EXPECT_NE(choice->skipped[1].find(b + "/python3"), std::string::npos);
