@@ -87,6 +87,34 @@ void kill_processes(const std::vector<pid_t>& pids) {
   }
 }
 
+std::vector<pid_t> survivors(const std::vector<pid_t>& watched, const std::set<pid_t>& keep,
+                             std::chrono::milliseconds grace) {
+  const pid_t self = getpid();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (true) {
+    std::set<pid_t> alive;
+    const auto table = parent_table();
+    for (const auto& [pid, ppid] : table) {
+      const bool zombie = ppid < 0;
+      const pid_t parent = zombie ? -(ppid + 1) : ppid;
+      if (parent == self && !keep.count(pid)) {
+        if (zombie) {
+          int status;
+          waitpid(pid, &status, WNOHANG);
+        } else {
+          alive.insert(pid);
+        }
+      }
+    }
+    for (pid_t pid : watched) {
+      auto it = table.find(pid);
+      if (it != table.end() && it->second >= 0) alive.insert(pid);
+    }
+    if (alive.empty() || std::chrono::steady_clock::now() >= deadline) return {alive.begin(), alive.end()};
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 int reap_orphans(const std::set<pid_t>& keep, int rounds) {
   int found = 0;
   const pid_t self = getpid();

@@ -1,16 +1,35 @@
-"""Looks for the reference side's data: other processes' memory and environment, and
-files kopt might have written. Pretends to cheat successfully (returns the right answer)
-only if it could read anything; otherwise returns garbage."""
+"""Looks for the reference side's data: the memory and environment of kopt and of its
+workers (the reference worker, sibling candidate workers), and files kopt might have
+written. Pretends to cheat successfully (returns the right answer) only if it could read
+anything; otherwise returns garbage."""
 import glob
 import os
 
 import torch
 import torch.nn as nn
 
+
+def cmdline(pid):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def is_kopt_process(cmd):
+    # kopt itself or one of its harness workers (not compilers or test drivers).
+    first = cmd.split(b" ", 1)[0]
+    return first.endswith(b"/kopt") or b"kopt_worker.py" in cmd
+
+
 leaks = []
 me = os.getpid()
 for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
     if int(pid) == me:
+        continue
+    cmd = cmdline(pid)
+    if not is_kopt_process(cmd):
         continue
     for what in ("mem", "environ"):
         path = "/proc/%s/%s" % (pid, what)
@@ -18,14 +37,8 @@ for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
             with open(path, "rb") as f:
                 if what == "mem":
                     f.seek(0x400000)
-                data = f.read(64)
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    cmd = f.read()
-            except OSError:
-                cmd = b""
-            if b"kopt" in cmd:  # kopt itself or one of its workers
-                leaks.append(path)
+                f.read(64)
+            leaks.append("%s (%s)" % (path, cmd[:120].decode(errors="replace")))
         except OSError:
             pass
 roots = [os.environ.get("TMPDIR", ""), "/tmp", os.getcwd(), os.path.dirname(os.getcwd()),

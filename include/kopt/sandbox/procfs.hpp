@@ -2,6 +2,7 @@
 // What kopt observes of processes from outside them, through /proc.
 #include <sys/types.h>
 
+#include <chrono>
 #include <set>
 #include <vector>
 
@@ -21,6 +22,12 @@ int thread_count(pid_t pid);
 
 // SIGKILLs every listed process, then reaps any that are kopt's children.
 void kill_processes(const std::vector<pid_t>& pids);
+
+// Waits up to `grace` for the `watched` processes and for kopt's children not in `keep`
+// (orphans re-parented to kopt) to exit, reaping those that are kopt's; returns the ones
+// still alive then. Lets a worker's helpers (torch.compile's pool) wind down on their own.
+std::vector<pid_t> survivors(const std::vector<pid_t>& watched, const std::set<pid_t>& keep,
+                             std::chrono::milliseconds grace);
 
 // Kills and reaps every child of kopt not in `keep` (orphans re-parented to kopt),
 // repeating until none is left or `rounds` passes are done. Returns how many were found.
