@@ -13,7 +13,7 @@
 namespace kopt::cli {
 
 int main(const std::vector<std::string>& args) {
-  CLI::App app{"kopt: finds faster, provably equivalent implementations of PyTorch workloads"};
+  CLI::App app{"kopt: finds faster, provably equivalent implementations of PyTorch workloads", "kopt"};
   app.require_subcommand(1);
   app.fallthrough();
   int verbosity = 0;
