@@ -69,18 +69,7 @@ class AnthropicProtocol : public Protocol {
       reply.message = "the model refused (stop_reason \"refusal\")";
       return;
     }
-    if (reply.text.empty()) {
-      reply.outcome = ReplyOutcome::empty;
-      reply.message = "the reply has no text (stop_reason: " +
-                      (reply.finish_reason.empty() ? std::string("none") : reply.finish_reason) + ")";
-      return;
-    }
-    if (reply.finish_reason == "max_tokens") {
-      reply.outcome = ReplyOutcome::truncated;
-      reply.message = "the reply hit the output limit (" + std::to_string(m_max_tokens) + " tokens) and may be cut off";
-      return;
-    }
-    reply.outcome = ReplyOutcome::ok;
+    settle_text_reply(reply, "max_tokens", "stop_reason", m_max_tokens);
   }
 
  private:

@@ -33,6 +33,22 @@ nlohmann::json body_record(const std::string& body) {
 
 }  // namespace
 
+void settle_text_reply(Reply& reply, const std::string& length_reason, const char* reason_field,
+                       int max_tokens) {
+  if (reply.text.empty()) {
+    reply.outcome = ReplyOutcome::empty;
+    reply.message = std::string("the reply has no text (") + reason_field + ": " +
+                    (reply.finish_reason.empty() ? std::string("none") : reply.finish_reason) + ")";
+    return;
+  }
+  if (reply.finish_reason == length_reason) {
+    reply.outcome = ReplyOutcome::truncated;
+    reply.message = "the reply hit the output limit (" + std::to_string(max_tokens) + " tokens) and may be cut off";
+    return;
+  }
+  reply.outcome = ReplyOutcome::ok;
+}
+
 std::string server_message(const std::string& body) {
   auto parsed = nlohmann::json::parse(body, nullptr, false);
   std::string text;

@@ -52,6 +52,11 @@ class HttpProvider : public Provider {
 // both APIs), else the start of the body, control characters stripped, one line.
 std::string server_message(const std::string& body);
 
+// The common end of parsing a reply's text: empty -> empty, `finish_reason ==
+// length_reason` -> truncated, else ok. `reason_field` names the field in messages.
+void settle_text_reply(Reply& reply, const std::string& length_reason, const char* reason_field,
+                       int max_tokens);
+
 // Protocols (openai.cpp, anthropic.cpp).
 std::unique_ptr<Protocol> make_openai_protocol(std::string base_url, std::string model, std::string key,
                                                const ProviderOptions& options);

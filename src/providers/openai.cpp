@@ -94,18 +94,7 @@ class OpenAiProtocol : public Protocol {
       reply.message = "the reply was stopped by the content filter";
       return;
     }
-    if (reply.text.empty()) {
-      reply.outcome = ReplyOutcome::empty;
-      reply.message = "the reply has no text (finish_reason: " +
-                      (reply.finish_reason.empty() ? std::string("none") : reply.finish_reason) + ")";
-      return;
-    }
-    if (reply.finish_reason == "length") {
-      reply.outcome = ReplyOutcome::truncated;
-      reply.message = "the reply hit the output limit (" + std::to_string(m_max_tokens) + " tokens) and may be cut off";
-      return;
-    }
-    reply.outcome = ReplyOutcome::ok;
+    settle_text_reply(reply, "length", "finish_reason", m_max_tokens);
   }
 
  private:
