@@ -128,12 +128,15 @@ struct Walker {
       f.norm_bound = 1024.0 * u_p * ref_norm;
       elem_bound = 256.0 * u_p * max_r + 256.0 * u_p * abs_r;
     } else {
-      // Stress trials move inputs where a pairwise-summing reference is far more accurate
-      // than an honest sequential reordering (all-positive shifted sums): 4x looser there,
-      // still orders of magnitude below what a range-specific cheat produces.
-      const double k = opt.stress ? 64.0 : 16.0;
-      f.norm_bound = std::max(k * scale * f.norm_ref_error, 64.0 * u_p * ref_norm);
-      elem_bound = k * scale * f.max_ref_abs_error + k * u_p * abs_r;
+      // Calibrated on the honest corpus (docs/benchmarks.md, "Tolerance margins"): torch's
+      // float32 sum is far more accurate than an honest BLAS reordering of the same sum,
+      // whose worst element measured up to 1.17x a 16x elementwise limit; hence 64x
+      // elementwise. Stress trials (all-positive shifted sums) widen the normwise gap too.
+      // One wrong element and bf16/fp16 compute still measure 8x-400x beyond these.
+      const double k_norm = opt.stress ? 64.0 : 16.0;
+      const double k_elem = 64.0;
+      f.norm_bound = std::max(k_norm * scale * f.norm_ref_error, 64.0 * u_p * ref_norm);
+      elem_bound = k_elem * scale * f.max_ref_abs_error + k_elem * u_p * abs_r;
     }
     // Exact zeros on both sides give 0 <= 0; guard the ratio.
     const auto ratio = d / elem_bound.clamp_min(std::numeric_limits<double>::min());
