@@ -31,17 +31,6 @@ uint64_t draw_seed() {
   return ((hi << 32) ^ lo) & 0x7fffffffffffffffull;  // torch.manual_seed takes a signed 64-bit int
 }
 
-Outcome outcome_of_failure(const Failure& f) {
-  if (f.kind == "timeout") return Outcome::timed_out;
-  return Outcome::crashed;
-}
-
-std::string failure_reason(const std::string& phase, const Failure& f) {
-  if (f.kind == "timeout") return phase + " passed its deadline";
-  if (f.kind == "flood") return phase + ": " + f.message;
-  return phase + ": " + f.message;
-}
-
 class EvalRun {
  public:
   explicit EvalRun(const EvalOptions& options) : m_opt(options), m_rules(make_rules()) {}
@@ -49,7 +38,13 @@ class EvalRun {
   EvalReport run() {
     const auto start = Clock::now();
     if (!setup()) return finish(start);
-    if (start_reference() && start_candidate()) trials();
+    try {
+      if (start_reference() && start_candidate()) trials();
+    } catch (const nlohmann::json::exception& e) {
+      // Only a worker's frames can be malformed this way; the candidate can write to its
+      // control socket directly. A verdict, not a kopt error.
+      fail_rule("process", Outcome::tampered, std::string("a worker sent a malformed frame: ") + e.what());
+    }
     teardown();
     return finish(start);
   }

@@ -93,7 +93,7 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
   vars["PYTHONNOUSERSITE"] = "1";
   if (!m_capability.empty()) {
     // e.g. 9.0 -> "9.0a" so builds target the exact device, even while it is busy.
-    const bool arch_specific = m_capability >= "9.0";
+    const bool arch_specific = std::atoi(m_capability.c_str()) >= 9;  // "10.0" too
     vars["TORCH_CUDA_ARCH_LIST"] = m_capability + (arch_specific ? "a" : "");
   }
   if (role == "candidate") {

@@ -390,3 +390,7 @@ TEST(eval_gpu, harness_reports_the_device) {
   expect_correct(run);
   EXPECT_FALSE(run.json["environment"]["device_name"].get<std::string>().empty());
 }
+
+TEST(eval_tamper, forged_control_frame_is_a_verdict_not_a_kopt_error) {
+  expect_verdict(eval_case("w_elementwise.py", "c_forged_frame.py"), 1, "tampered", "process");
+}
