@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 KOPT=${1:-build/kopt}
 DEVICE=${2:-cpu}
 REPEATS=${3:-3}
-PY=${KOPT_PYTHON:-$(command -v python3)}
-"$PY" -c 'import torch' 2>/dev/null || PY=/usr/bin/python3
+source benchmarks/lib.sh
+PY=$(bench_python)
 
 MATMUL=1024
 [[ "$DEVICE" == cuda ]] && MATMUL=2048
@@ -29,14 +29,8 @@ for c in "${cases[@]}"; do
     json=$("$KOPT" -q eval "$w" "$cand" --device "$DEVICE" --json --python "$PY")
     results+=("$json")
   done
-  printf '%s\n' "${results[@]}" | "$PY" -c '
-import json, sys, statistics
-text = sys.stdin.read()
-docs, dec, pos = [], json.JSONDecoder(), 0
-while pos < len(text):
-    while pos < len(text) and text[pos].isspace(): pos += 1
-    if pos >= len(text): break
-    d, pos = dec.raw_decode(text, pos); docs.append(d)
+  printf '%s\n' "${results[@]}" | "$PY" -c "$BENCH_READ_DOCS"'
+import statistics
 assert all(d["outcome"] == "correct" for d in docs), [d["reason"] for d in docs]
 def med(key): return statistics.median(d["phase_seconds"].get(key, 0.0) for d in docs)
 total = med("total")

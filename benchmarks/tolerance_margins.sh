@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 KOPT=${1:-build/kopt}
 DEVICE=${2:-cpu}
 REPEATS=${3:-3}
-PY=${KOPT_PYTHON:-$(command -v python3)}
-"$PY" -c 'import torch' 2>/dev/null || PY=/usr/bin/python3
+source benchmarks/lib.sh
+PY=$(bench_python)
 C=tests/cases
 pairs=(
   "honest  w_linear_gelu.py c_gelu_addmm_erf.py"
@@ -37,13 +37,7 @@ for p in "${pairs[@]}"; do
   for ((i = 0; i < REPEATS; i++)); do
     docs+=("$("$KOPT" -q eval "$C/$w" "$C/$c" --device "$DEVICE" --json --python "$PY" || true)")
   done
-  printf '%s\n' "${docs[@]}" | "$PY" -c '
-import json, sys
-text, dec, pos, docs = sys.stdin.read(), json.JSONDecoder(), 0, []
-while pos < len(text):
-    while pos < len(text) and text[pos].isspace(): pos += 1
-    if pos >= len(text): break
-    d, pos = dec.raw_decode(text, pos); docs.append(d)
+  printf '%s\n' "${docs[@]}" | "$PY" -c "$BENCH_READ_DOCS"'
 ok = sum(d["outcome"] == "correct" for d in docs)
 nw = max((d["errors"]["normwise_ratio"] or 0) for d in docs)
 ew = max((d["errors"]["elementwise_ratio"] or 0) for d in docs)

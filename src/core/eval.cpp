@@ -303,7 +303,7 @@ class EvalRun {
     // Output structure and values ("out"), then buffers that exist on both sides.
     auto cmp = verify::compare_outputs(out->items[0], out32->items[0], ref64.items[0], copt);
     if (cmp.ok) compare_buffers(out.value(), out32.value(), ref64, copt, cmp);
-    accumulate(cmp.figures);
+    verify::merge_figures(m_report.figures, cmp.figures);
     if (!cmp.ok) {
       const std::string id = cmp.check == "finite" ? "finite"
                              : (cmp.check == "normwise" || cmp.check == "elementwise" || cmp.check == "exact" || cmp.check == "tie") ? "close"
@@ -356,21 +356,6 @@ class EvalRun {
         break;
       }
     }
-  }
-
-  void accumulate(const verify::ErrorFigures& f) {
-    auto& g = m_report.figures;
-    if (f.norm_ratio >= g.norm_ratio) {
-      g.norm_error = f.norm_error; g.norm_ref_error = f.norm_ref_error;
-      g.norm_bound = f.norm_bound; g.norm_ratio = f.norm_ratio;
-    }
-    if (f.elem_ratio >= g.elem_ratio) {
-      g.elem_ratio = f.elem_ratio; g.max_abs_error = f.max_abs_error; g.max_ref_abs_error = f.max_ref_abs_error;
-    }
-    g.elements_over += f.elements_over;
-    g.elements_compared += f.elements_compared;
-    g.ties += f.ties;
-    g.fp32_fallback = g.fp32_fallback || f.fp32_fallback;
   }
 
   void sanity(const Value& out32, size_t index, bool is_stress) {

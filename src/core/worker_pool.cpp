@@ -53,7 +53,6 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   if (!python) return python.failure();
   pool->m_python = python->path;
   pool->m_python_source = python->source;
-  pool->m_torch = python->torch_origin;
   for (const auto& s : python->skipped) spdlog::info("Python skipped. [{}]", s);
   spdlog::info("Using Python {} (from {}; torch at {}).", python->path, python->source, python->torch_origin);
 

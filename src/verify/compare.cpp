@@ -7,6 +7,24 @@
 
 namespace kopt::verify {
 
+void merge_figures(ErrorFigures& g, const ErrorFigures& f) {
+  if (f.norm_ratio >= g.norm_ratio) {
+    g.norm_error = f.norm_error;
+    g.norm_ref_error = f.norm_ref_error;
+    g.norm_bound = f.norm_bound;
+    g.norm_ratio = f.norm_ratio;
+  }
+  if (f.elem_ratio >= g.elem_ratio) {
+    g.elem_ratio = f.elem_ratio;
+    g.max_abs_error = f.max_abs_error;
+    g.max_ref_abs_error = f.max_ref_abs_error;
+  }
+  g.elements_over += f.elements_over;
+  g.elements_compared += f.elements_compared;
+  g.ties += f.ties;
+  g.fp32_fallback = g.fp32_fallback || f.fp32_fallback;
+}
+
 double unit_roundoff(const std::string& name) {
   if (name == "float64") return std::ldexp(1.0, -53);
   if (name == "float16" || name == "fp16" || name == "tf32") return std::ldexp(1.0, -11);
@@ -62,24 +80,7 @@ struct Walker {
     result.detail = (path.empty() ? std::string("output") : "output" + path) + ": " + detail;
   }
 
-  void merge(const ErrorFigures& f) {
-    auto& g = result.figures;
-    if (f.norm_ratio >= g.norm_ratio) {
-      g.norm_error = f.norm_error;
-      g.norm_ref_error = f.norm_ref_error;
-      g.norm_bound = f.norm_bound;
-      g.norm_ratio = f.norm_ratio;
-    }
-    if (f.elem_ratio >= g.elem_ratio) {
-      g.elem_ratio = f.elem_ratio;
-      g.max_abs_error = f.max_abs_error;
-      g.max_ref_abs_error = f.max_ref_abs_error;
-    }
-    g.elements_over += f.elements_over;
-    g.elements_compared += f.elements_compared;
-    g.ties += f.ties;
-    g.fp32_fallback = g.fp32_fallback || f.fp32_fallback;
-  }
+  void merge(const ErrorFigures& f) { merge_figures(result.figures, f); }
 
   void floating(const at::Tensor& c, const at::Tensor& r32_in, const at::Tensor& r64_in,
                 double u_out) {

@@ -34,7 +34,7 @@ class WorkerPool {
  private:
   WorkerPool() = default;
   EvalOptions m_opt;
-  std::string m_python, m_python_source, m_torch;
+  std::string m_python, m_python_source;
   std::string m_root, m_harness, m_reference, m_candidate;
   std::optional<sandbox::UserIds> m_user;
   std::string m_capability;

@@ -30,6 +30,9 @@ struct ErrorFigures {
   bool fp32_fallback = false;    // r32 == r64 exactly: explicit fp32 tolerance applied
 };
 
+// Folds `f` into `into`: the worst normwise and elementwise figures, counts summed.
+void merge_figures(ErrorFigures& into, const ErrorFigures& f);
+
 struct Comparison {
   bool ok = true;
   std::string check;   // deciding check when !ok: structure, dtype, shape, device, finite,
