@@ -17,6 +17,7 @@ const char* reply_outcome_name(ReplyOutcome outcome) {
     case ReplyOutcome::timed_out: return "timed_out";
     case ReplyOutcome::exec_failed: return "exec_failed";
     case ReplyOutcome::skipped: return "skipped";
+    case ReplyOutcome::pending: return "pending";
   }
   return "unknown";
 }

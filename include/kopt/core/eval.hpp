@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <mutex>
+
 #include "kopt/core/outcome.hpp"
+#include "kopt/core/timing.hpp"
 #include "kopt/verify/compare.hpp"
 
 namespace kopt::core {
@@ -24,6 +27,14 @@ struct EvalOptions {
   double recheck_seconds = 0.05;  // wait before re-reading outputs (background writers)
   std::string work_dir;           // parent of the sandbox (default: $TMPDIR or /tmp)
   bool keep_work = false;         // keep the sandbox for inspection
+  // Timing after a correct verdict: "none"; "rank" (the candidate timed once in its
+  // verifying process: report.timing["candidate"]); "claim" (a fresh candidate process
+  // timed ABAB against eager and torch.compile: report.timing["speedup"]).
+  std::string timing = "none";
+  std::string target;             // --target preset (empty: the device's own)
+  std::vector<std::string> compile_modes{"default"};
+  TimingOptions timing_options;
+  std::mutex* exclusive = nullptr; // held while timing (the GPU to itself)
 };
 
 struct RuleStatus {
@@ -47,6 +58,12 @@ struct EvalReport {
   nlohmann::json environment;     // python, torch, device, user the candidate ran as
   std::string candidate_log;      // stripped, redacted, capped
   std::string reference_log;
+  // Present when options.timing != "none" and the candidate was correct:
+  //   candidate: Timing json (median_ms, q1_ms, q3_ms, min_ms, ...)
+  //   eager, compile:<mode>: Timing json (claim)
+  //   speedup: {vs_eager, vs_compile, vs_best: {median, low, high, pairs, faster}} (claim)
+  //   faster: bool (claim), null_spread, sol, cross_check
+  nlohmann::json timing;
 };
 
 // Runs the whole evaluation. Never throws for a bad workload or candidate: those are

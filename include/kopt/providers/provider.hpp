@@ -23,6 +23,7 @@ enum class ReplyOutcome {
   timed_out,          // connect timeout, whole-request timeout, or the exec deadline
   exec_failed,        // the exec command could not start or exited non-zero
   skipped,            // not sent: budget exhausted or an earlier request failed authentication
+  pending,            // no reply yet and the provider does not wait (files --no-wait): ask again later
 };
 
 const char* reply_outcome_name(ReplyOutcome outcome);

@@ -1,0 +1,78 @@
+#pragma once
+// Timing (DESIGN.md, "Timing: what faster means"): the method's knobs, what one timed
+// model gives, and `kopt baseline` (eager and torch.compile, timed the same way).
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace kopt::core {
+
+struct TimingOptions {
+  bool flush_l2 = true;        // flush L2 before every timed call (its cost is subtracted)
+  double warmup_seconds = 0.2; // at least this much work before timing, and until batches agree
+  int min_batches = 15;        // timed batches per measurement
+  double min_seconds = 0.3;    // ... and at least this much timed work
+  double max_seconds = 20;     // cap per measurement (warm-up included)
+  double batch_seconds = 0.002;// short work is timed in batches of calls at least this long
+  int pairs = 10;              // ABAB pairs before a speedup is claimed
+  double input_memory = 1 << 30; // bytes of fresh inputs one batch may hold
+};
+
+// One model timed with the method: per-call times in milliseconds.
+struct Timing {
+  bool ok = false;
+  std::string error;      // one line when !ok
+  std::string label;      // "eager", "compile:default", "candidate"
+  double median_ms = 0, q1_ms = 0, q3_ms = 0, min_ms = 0;
+  int calls_per_batch = 0;
+  int batches = 0;
+  int voided = 0;         // batches repeated: contended or throttled
+  double warmup_s = 0;
+  nlohmann::json detail;  // batch times, overheads, GPU state, cross-check figures
+};
+nlohmann::json timing_json(const Timing& t);
+
+// A speedup from ABAB pairs: the median of the pair ratios (baseline / candidate) with a
+// bootstrap 95% interval.
+struct Speedup {
+  double median = 0, low = 0, high = 0;
+  int pairs = 0;
+  bool faster = false;  // low > 1 and low > the null test's upper spread
+};
+
+struct BaselineOptions {
+  std::string workload;
+  std::string device = "cuda";
+  std::string python;
+  std::string target;                      // preset name; empty: the device's own
+  std::vector<std::string> compile_modes{"default"};  // "default", "max-autotune", ...
+  bool eval_mode = false;
+  bool profile = true;                     // top kernels of the eager run (torch.profiler)
+  TimingOptions timing;
+  double import_timeout = 600;
+  double call_timeout = 600;               // compile and autotune included
+  std::string work_dir;
+  bool keep_work = false;
+  std::mutex* exclusive = nullptr;         // held while compiling and timing (the GPU to itself)
+};
+
+struct BaselineReport {
+  bool ok = false;
+  std::string error;                        // one line when !ok (the workload is unusable)
+  Timing eager;
+  std::map<std::string, Timing> compiled;   // mode -> timing (ok=false: unavailable, with why)
+  std::string best;                         // "eager" or "compile:<mode>"
+  double best_ms = 0;
+  nlohmann::json device;                    // name, capability, clocks, versions, target, warnings
+  nlohmann::json profile;                   // top kernels, achieved fractions (may be null)
+  nlohmann::json sol;                       // speed-of-light bound (may be null)
+  std::vector<std::string> notes;
+};
+
+BaselineReport run_baseline(const BaselineOptions& options);
+nlohmann::json baseline_json(const BaselineReport& report);
+std::string baseline_text(const BaselineReport& report);
+
+}  // namespace kopt::core

@@ -1,0 +1,61 @@
+#pragma once
+// The hardware model: datasheet presets for --target and the device actually present.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace kopt::measure {
+
+struct Target {
+  std::string name;         // "h100"
+  std::string description;  // "NVIDIA H100 SXM5 80GB"
+  std::string capability;   // "9.0"
+  int sm_count = 0;
+  double memory_bandwidth = 0;  // bytes per second (datasheet)
+  double memory_bytes = 0;
+  double l2_bytes = 0;
+  double smem_per_sm_bytes = 0;
+  // Dense peak operations per second by precision: "fp64", "fp32" (non-tensor),
+  // "tf32", "fp16", "bf16", "fp8", "int8" (tensor cores). Absent: not supported.
+  std::map<std::string, double> peak_ops;
+  // Substrings of the device name this preset matches ("H100" and not "PCIe" ...).
+  std::vector<std::string> name_patterns;
+};
+
+// The device as read at run time (from the worker's hello).
+struct DeviceInfo {
+  std::string name;        // torch.cuda.get_device_properties(0).name
+  std::string capability;  // "9.0"
+  int sm_count = 0;
+  double memory_bytes = 0;
+  double l2_bytes = 0;  // 0 when the torch at hand does not say
+};
+
+// All presets: at least h100, h200, a100, l40s, b200.
+const std::vector<Target>& targets();
+std::optional<Target> find_target(const std::string& name);
+// The preset whose patterns match the device's name (none for an unknown device).
+std::optional<Target> match_device(const DeviceInfo& device);
+// Warnings (one line each) where the named target and the device differ: another
+// model, SM count, memory size, capability. Empty when they agree.
+std::vector<std::string> compare_target(const Target& target, const DeviceInfo& device);
+nlohmann::json target_json(const Target& target);
+
+// Speed of light: the least time any implementation could take, from the bytes it must
+// move (inputs read, outputs written, parameters read) and the operations it must do.
+struct SpeedOfLight {
+  double seconds = 0;          // max(memory_seconds, compute_seconds)
+  double memory_seconds = 0;   // bytes / bandwidth
+  double compute_seconds = 0;  // ops / peak at the precision
+  std::string bound;           // "memory" or "compute"
+  std::string precision;       // the peak used
+};
+// precision: the workload's compute precision ("fp32", "tf32", "fp16", "bf16", ...);
+// a precision the target lacks falls back to fp32's peak.
+SpeedOfLight speed_of_light(const Target& target, double bytes, double ops, const std::string& precision);
+nlohmann::json sol_json(const SpeedOfLight& sol);
+
+}  // namespace kopt::measure
