@@ -31,15 +31,20 @@ nlohmann::json state_json(const GpuState& state);
 
 class Nvml {
  public:
-  // nullptr when NVML is unavailable; `why` then says why in one line.
+  // nullptr when NVML is unavailable; `why` then says why in one line. Never throws.
   static std::unique_ptr<Nvml> open(std::string& why);
+  // The same from another library file (tests load a fake NVML this way).
+  static std::unique_ptr<Nvml> open(const std::string& library_path, std::string& why);
   ~Nvml();
   Nvml(const Nvml&) = delete;
   Nvml& operator=(const Nvml&) = delete;
 
   // Selects the device by UUID ("GPU-..." as torch reports it, with or without the
-  // prefix), else by PCI bus id, else index 0. False when none matches.
+  // prefix), else by PCI bus id, else index 0 when both are empty. False when none matches.
   bool select(const std::string& uuid, const std::string& pci_bus_id);
+  // The selected device's state; fields NVML cannot read stay 0. nullopt when no device
+  // is selected or nothing could be read. Safe from several threads (NVML is), but not
+  // concurrently with select().
   std::optional<GpuState> sample() const;
   std::string device_name() const;
   std::string driver_version() const;

@@ -12,7 +12,7 @@ struct Summary {
 };
 
 // Quartiles by linear interpolation between order statistics (numpy's default).
-// An empty input gives n = 0 and zeros.
+// An empty input gives n = 0 and zeros. NaN values are left out (here and below).
 Summary summarize(std::vector<double> values);
 
 // The value at quantile q in [0, 1] (linear interpolation); 0 for an empty input.

@@ -21,7 +21,8 @@ struct Target {
   // Dense peak operations per second by precision: "fp64", "fp32" (non-tensor),
   // "tf32", "fp16", "bf16", "fp8", "int8" (tensor cores). Absent: not supported.
   std::map<std::string, double> peak_ops;
-  // Substrings of the device name this preset matches ("H100" and not "PCIe" ...).
+  // Model tokens of the device name this preset matches, whole and case-insensitive:
+  // "H100" matches "NVIDIA H100 80GB HBM3" and "NVIDIA H100 PCIe", not "NVIDIA GH100".
   std::vector<std::string> name_patterns;
 };
 
