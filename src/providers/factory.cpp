@@ -1,8 +1,10 @@
 #include "kopt/providers/factory.hpp"
 
 #include "exec_provider.hpp"
+#include "files_provider.hpp"
 #include "http_provider.hpp"
 #include "kopt/providers/command_line.hpp"
+#include "kopt/providers/transcript.hpp"
 #include "kopt/sandbox/environment.hpp"
 
 namespace kopt::providers {
@@ -60,7 +62,12 @@ Result<std::unique_ptr<Provider>> make_provider(const ProviderOptions& options, 
     return make_exec_provider(std::move(argv.value()), options.model, sandbox::scrubbed_environment(env, extra),
                               options.timeout, sandbox::secret_values(env));
   }
-  return Failure{"usage", "unknown provider \"" + options.kind + "\" (expected openai, anthropic or exec)"};
+  if (options.kind == "files") {
+    if (options.inbox.empty()) return Failure{"usage", "--provider files needs an inbox folder"};
+    if (Status made = make_directories(options.inbox); !made) return made.failure();
+    return make_files_provider(options, sandbox::secret_values(env));
+  }
+  return Failure{"usage", "unknown provider \"" + options.kind + "\" (expected openai, anthropic, exec or files)"};
 }
 
 }  // namespace kopt::providers

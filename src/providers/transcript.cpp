@@ -115,7 +115,8 @@ Status Transcript::save(const Reply& reply, const std::string& provider, const s
       {"usage",
        {{"input_tokens", reply.usage.input_tokens},
         {"output_tokens", reply.usage.output_tokens},
-        {"reported", reply.usage.reported}}},
+        {"reported", reply.usage.reported},
+        {"estimated", reply.usage.estimated}}},
       {"cost_usd", reply.cost_known ? nlohmann::json(reply.cost_usd) : nlohmann::json(nullptr)},
       {"text", reply.text},
       {"raw", reply.exchange.contains("response") ? reply.exchange["response"] : nlohmann::json(nullptr)}};

@@ -39,7 +39,8 @@ struct Request {
 struct Usage {
   long long input_tokens = 0;
   long long output_tokens = 0;
-  bool reported = false;  // false when the provider gave no counts (exec, failures)
+  bool reported = false;   // false when the provider gave no counts (exec, failures)
+  bool estimated = false;  // counts estimated from the text (~4 characters a token), not reported (files)
 };
 
 struct Reply {
@@ -66,7 +67,7 @@ class Provider {
   // data: every fault is a Reply outcome with a message. Thread-safe: dispatch() calls it
   // from several threads at once.
   virtual Reply complete(const Request& request) = 0;
-  virtual std::string name() const = 0;   // "openai", "anthropic", "exec"
+  virtual std::string name() const = 0;   // "openai", "anthropic", "exec", "files"
   virtual std::string model() const = 0;  // as sent to the server (may be empty for exec)
   // Secret values this provider holds (API keys), for redacting transcripts and logs.
   virtual std::vector<std::string> secrets() const { return {}; }
