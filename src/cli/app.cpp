@@ -7,6 +7,7 @@
 
 #include "cmd_ask.hpp"
 #include "cmd_eval.hpp"
+#include "cmd_optimize.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/log.hpp"
 
@@ -28,6 +29,8 @@ int main(const std::vector<std::string>& args) {
   auto* eval = add_eval_command(app, eval_cmd);
   AskCommand ask_cmd;
   auto* ask = add_ask_command(app, ask_cmd);
+  OptimizeCommand optimize_cmd;
+  auto* optimize = add_optimize_command(app, optimize_cmd);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -44,6 +47,7 @@ int main(const std::vector<std::string>& args) {
       return run_eval(eval_cmd);
     }
     if (ask->parsed()) return run_ask(ask_cmd);
+    if (optimize->parsed()) return run_optimize(optimize_cmd, python, quiet, verbosity);
   } catch (const std::exception& e) {
     std::cerr << "kopt: error: " << e.what() << std::endl;
     return 2;

@@ -1,0 +1,97 @@
+#pragma once
+// `kopt optimize`: the search loop (DESIGN.md, "The loop"; docs/optimize.md). Per
+// workload: baselines once, then rounds of candidates from a Generator, verified in
+// parallel and timed one at a time, feedback into the next round, budgets, a final gate
+// on the top few, best.py and report.md, all written to the run directory as it happens.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kopt/core/generator.hpp"
+#include "kopt/util/result.hpp"
+
+namespace kopt::core {
+
+// Exit codes of kopt optimize (README, "Exit codes").
+inline constexpr int kExitFaster = 0;       // a correct candidate faster than the best baseline
+inline constexpr int kExitUsage = 2;        // usage or input error
+inline constexpr int kExitNotFaster = 3;    // no faster correct candidate
+inline constexpr int kExitWaiting = 4;      // requests wait for replies (files provider); --resume later
+inline constexpr int kExitInterrupted = 130;
+
+struct OptimizeOptions {
+  std::vector<std::string> workloads;  // files (or folders, expanded by the CLI)
+  std::string out;                     // run directory (one workload) or parent (several)
+  std::string resume;                  // --resume DIR
+  int refine_from = 0;                 // --from CANDIDATE_ID (with --resume)
+  std::string device = "cpu";
+  std::string python;
+  std::string precision = "fp32";
+  std::string target;
+  bool eval_mode = false;
+  bool allow_ties = false;
+  int trials = 6;
+  int final_trials = 24;               // trials of the final gate
+  int final_top = 3;                   // candidates re-timed ABAB in the final gate
+  int candidates_per_round = 4;
+  int jobs = 0;                        // parallel evaluations (0: cores on cuda, 1 on cpu)
+  int max_candidates = 32;
+  double time_budget_s = 0;            // 0: none
+  double max_cost = -1;                // < 0: none (LLM providers)
+  int patience = 3;                    // rounds without improvement before stopping
+  double import_timeout = 600, call_timeout = 120;
+  std::vector<std::string> compile_modes{"default"};
+  std::vector<std::string> hints;
+  std::string work_dir;
+  nlohmann::json provider;             // provider settings recorded in run.json (no secrets)
+  std::vector<std::string> secrets;    // replaced by [REDACTED] in saved prompts and replies
+  bool quiet = false, json = false, progress = false, color = false;
+};
+
+// What one workload's run found (also the per-workload part of --json).
+struct WorkloadResult {
+  std::string workload, run_dir;
+  std::string status;  // finished | interrupted | waiting | input_error
+  std::string error;   // one line for input_error
+  nlohmann::json summary;  // baselines, best, counts, speedups, gpu idle share
+  int exit_code = kExitNotFaster;
+  std::optional<double> best_speedup;  // claimed (final gate) speedup vs the best baseline
+  bool faster = false;
+};
+
+// Builds the generator for a run (the CLI's provider choice); called once per workload.
+using GeneratorFactory = std::function<Result<std::unique_ptr<Generator>>(const std::string& run_dir)>;
+
+// Runs (or resumes) one workload. `stop` is polled; when set, in-flight workers are
+// stopped, state is saved and the result says "interrupted". Never throws for bad input.
+WorkloadResult optimize_workload(const OptimizeOptions& options, const std::string& workload,
+                                 const std::string& run_dir, const GeneratorFactory& make_generator,
+                                 const std::atomic<bool>& stop);
+
+// ---- pure helpers (unit-tested) ------------------------------------------------------
+
+// "90", "90s", "20m", "1h", "1h30m", "1.5h" -> seconds. Failure kind "usage".
+Result<double> parse_duration(const std::string& text);
+// "I/N" (0 <= I < N) -> {I, N}. Failure kind "usage".
+Result<std::pair<int, int>> parse_shard(const std::string& text);
+// The shard index from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX in `env`
+// ("NAME=value" entries), if either is set to an integer.
+std::optional<int> shard_index_from_env(const std::vector<std::string>& env);
+// The workloads of shard `index` of `count`: every count-th, starting at index, of the
+// sorted list (so shards are disjoint and together cover the list).
+std::vector<std::string> select_shard(std::vector<std::string> workloads, int index, int count);
+// "linear_gelu" for ".../linear_gelu.py".
+std::string workload_stem(const std::string& path);
+// The suite summary over several results: per-workload best speedup, geometric mean,
+// fast_p for p in {1.0, 1.5, 2.0} (fraction correct and faster than p x the best baseline).
+nlohmann::json suite_summary(const std::vector<WorkloadResult>& results);
+// The share of `window` intervals during which no timing ran: [start, end] intervals
+// when candidates were waiting, and the busy [start, end] timing intervals. 0..1.
+double idle_share(const std::vector<std::pair<double, double>>& waiting,
+                  const std::vector<std::pair<double, double>>& busy);
+
+}  // namespace kopt::core

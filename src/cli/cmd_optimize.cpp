@@ -1,0 +1,316 @@
+#include "cmd_optimize.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <ctime>
+#include <iostream>
+#include <thread>
+
+#include "kopt/core/run_state.hpp"
+#include "kopt/providers/accounting.hpp"
+#include "kopt/providers/prompts.hpp"
+#include "kopt/sandbox/environment.hpp"
+#include "optimize_output.hpp"
+
+namespace kopt::cli {
+
+namespace pv = kopt::providers;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: blocking calls see EINTR and re-check
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int usage_error(const std::string& message) {
+  std::cerr << "kopt: error: " << message << std::endl;
+  return core::kExitUsage;
+}
+
+std::string utc_stamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%SZ", &utc);
+  return buf;
+}
+
+bool looks_like_workload(const std::string& path) {
+  const auto text = core::read_text(path);
+  return text && text->find("class Model") != std::string::npos && text->find("def get_inputs") != std::string::npos;
+}
+
+// Files stay as given; a folder gives its *.py files that define Model and get_inputs.
+Result<std::vector<std::string>> expand_inputs(const std::vector<std::string>& inputs) {
+  std::vector<std::string> out;
+  for (const auto& in : inputs) {
+    if (core::is_directory(in)) {
+      for (const auto& name : core::list_dir(in)) {
+        const std::string path = (in.back() == '/' ? in : in + "/") + name;
+        if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0 && core::is_regular_file(path) &&
+            looks_like_workload(path))
+          out.push_back(path);
+      }
+    } else if (core::is_regular_file(in)) {
+      out.push_back(in);
+    } else {
+      return Failure{"usage", "no such workload file or folder: " + in};
+    }
+  }
+  if (out.empty()) return Failure{"usage", "no workloads (files defining class Model and get_inputs) in the arguments"};
+  return out;
+}
+
+template <typename T>
+void take(const nlohmann::json& o, const char* key, T& field) {
+  if (o.contains(key) && !o[key].is_null()) field = o[key].get<T>();
+}
+
+}  // namespace
+
+CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
+  auto* sub = app.add_subcommand("optimize", "Search for a faster, verified implementation of workloads");
+  cmd.sub = sub;
+  auto& o = cmd.options;
+  auto& p = cmd.provider;
+  sub->add_option("workloads", cmd.inputs, "Workload files or folders (Model, get_inputs, get_init_inputs)");
+  sub->add_option("--provider", cmd.provider_kind, "builtin (default, offline), replay, openai, anthropic, exec, files")
+      ->check(CLI::IsMember({"builtin", "replay", "openai", "anthropic", "exec", "files"}));
+  sub->add_option("--from", cmd.from, "replay: folder of *.py or a recorded run; with --resume: a candidate id to refine");
+  sub->add_option("--model", p.model, "LLM model name");
+  sub->add_option("--base-url", p.base_url, "LLM API base URL");
+  sub->add_option("--command", p.command, "exec: program and arguments (no shell)");
+  sub->add_option("--temperature", cmd.temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
+  sub->add_option("--max-output-tokens", p.max_output_tokens, "Output-token limit per reply")->check(CLI::Range(1, 1'000'000));
+  sub->add_option("--timeout", cmd.timeout_s, "Seconds for one LLM request")->check(CLI::PositiveNumber);
+  sub->add_option("--prompts", cmd.prompts_dir, "Directory overriding the prompt templates");
+  sub->add_option("--prices", cmd.prices_file, "Price table (JSON)");
+  sub->add_option("--hint", o.hints, "Guidance added to every prompt (repeatable)")->allow_extra_args(false);
+  sub->add_option("--hint-file", cmd.hint_files, "File of guidance (repeatable)")->allow_extra_args(false);
+  sub->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_option("--precision", o.precision, "Lowest precision candidates may compute in")
+      ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
+  sub->add_option("--target", o.target, "Hardware preset (default: the device's own)");
+  sub->add_flag("--eval", o.eval_mode, "Eval mode for both models (inference workloads)");
+  sub->add_flag("--allow-ties", o.allow_ties, "Accept integer mismatches at ties");
+  sub->add_option("--trials", o.trials, "Verification trials per candidate")->check(CLI::Range(2, 1000));
+  sub->add_option("--final-trials", o.final_trials, "Trials in the final gate")->check(CLI::Range(2, 1000));
+  sub->add_option("--final-top", o.final_top, "Candidates re-timed ABAB in the final gate")->check(CLI::Range(0, 100));
+  sub->add_option("-n,--candidates-per-round", o.candidates_per_round, "Candidates per round")->check(CLI::Range(1, 256));
+  sub->add_option("-j,--jobs", o.jobs, "Candidates verified at once (default: cores on cuda, 1 on cpu)")
+      ->check(CLI::Range(1, 1024));
+  sub->add_option("--max-candidates", o.max_candidates, "Stop after this many candidates")->check(CLI::Range(1, 100000));
+  sub->add_option("--time-budget", cmd.time_budget, "Stop proposing after this long (90s, 20m, 1h)");
+  sub->add_option("--max-cost", o.max_cost, "Stop asking the LLM past this estimated cost (USD)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--max-tokens-total", cmd.max_tokens_total, "Stop asking the LLM past this many tokens")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--patience", o.patience, "Stop after this many rounds without improvement (0: never)")
+      ->check(CLI::Range(0, 100000));
+  sub->add_option("--import-timeout", o.import_timeout, "Seconds for a worker to start and import/build")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and each call")->check(CLI::PositiveNumber);
+  sub->add_option("--compile-mode", o.compile_modes, "torch.compile baseline modes (repeatable)")->allow_extra_args(false);
+  sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created");
+  sub->add_option("--out", o.out, "Run directory (default: kopt-runs/<workload>-<UTC time>)");
+  sub->add_option("--resume", o.resume, "Continue the run (or suite) in DIR");
+  sub->add_option("--shard", cmd.shard, "I/N: this machine's share of the workloads (I from SLURM_ARRAY_TASK_ID or "
+                                        "JOB_COMPLETION_INDEX when given as N)");
+  sub->add_flag("--json", o.json, "Print one JSON document on stdout at the end");
+  return sub;
+}
+
+int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int verbosity) {
+  auto& o = cmd.options;
+  if (o.python.empty()) o.python = python;
+  o.quiet = quiet;
+  const auto env = sandbox::current_environment();
+  std::vector<std::string> workloads, run_dirs;
+
+  if (!o.resume.empty()) {
+    // The run's own settings come from its run.json (mixing devices or trials would make
+    // its numbers incomparable); budgets, hints, -j and the interpreter may change.
+    std::vector<std::string> dirs;
+    if (core::is_regular_file(o.resume + "/suite.json")) {
+      auto suite = core::read_text(o.resume + "/suite.json");
+      try {
+        for (const auto& d : nlohmann::json::parse(*suite).at("runs")) dirs.push_back(d.get<std::string>());
+      } catch (const std::exception& e) {
+        return usage_error(o.resume + "/suite.json is unreadable: " + e.what());
+      }
+    } else {
+      dirs.push_back(o.resume);
+    }
+    nlohmann::json header;
+    for (const auto& d : dirs) {
+      auto state = core::load_run(d);
+      if (!state) return usage_error(state.failure().message);
+      header = state->header;
+      workloads.push_back(header.value("workload", ""));
+      run_dirs.push_back(d);
+    }
+    const auto& saved = header.value("options", nlohmann::json::object());
+    auto given = [&](const char* name) { return cmd.sub->get_option(name)->count() > 0; };
+    take(saved, "device", o.device);
+    take(saved, "precision", o.precision);
+    take(saved, "target", o.target);
+    take(saved, "eval_mode", o.eval_mode);
+    take(saved, "allow_ties", o.allow_ties);
+    take(saved, "trials", o.trials);
+    take(saved, "compile_modes", o.compile_modes);
+    if (o.python.empty()) take(saved, "python", o.python);
+    if (!given("--final-trials")) take(saved, "final_trials", o.final_trials);
+    if (!given("--final-top")) take(saved, "final_top", o.final_top);
+    if (!given("--candidates-per-round")) take(saved, "candidates_per_round", o.candidates_per_round);
+    if (!given("--jobs")) take(saved, "jobs", o.jobs);
+    if (!given("--max-candidates")) take(saved, "max_candidates", o.max_candidates);
+    if (!given("--time-budget")) take(saved, "time_budget_s", o.time_budget_s);
+    if (!given("--max-cost")) take(saved, "max_cost", o.max_cost);
+    if (!given("--patience")) take(saved, "patience", o.patience);
+    if (!given("--import-timeout")) take(saved, "import_timeout", o.import_timeout);
+    if (!given("--call-timeout")) take(saved, "call_timeout", o.call_timeout);
+    std::vector<std::string> hints;
+    take(saved, "hints", hints);
+    o.hints.insert(o.hints.begin(), hints.begin(), hints.end());
+    const auto provider = header.value("provider", nlohmann::json::object());
+    if (!given("--provider")) take(provider, "kind", cmd.provider_kind);
+    if (!given("--model")) take(provider, "model", cmd.provider.model);
+    if (!given("--base-url")) take(provider, "base_url", cmd.provider.base_url);
+    if (!given("--command")) take(provider, "command", cmd.provider.command);
+    std::string replay_from;
+    take(provider, "from", replay_from);
+    if (!cmd.from.empty()) {
+      if (cmd.from.find_first_not_of("0123456789") != std::string::npos || std::stoll(cmd.from) < 1 ||
+          std::stoll(cmd.from) > 1'000'000)
+        return usage_error("with --resume, --from takes a candidate id (e.g. 3 for candidates/0003), not " + cmd.from);
+      o.refine_from = std::stoi(cmd.from);
+      if (run_dirs.size() != 1) return usage_error("--from CANDIDATE_ID needs the run directory of one workload");
+      auto state = core::load_run(run_dirs[0]);
+      if (!state->candidates.count(o.refine_from))
+        return usage_error("no candidate " + core::candidate_dir_name(o.refine_from) + " in " + run_dirs[0]);
+    }
+    cmd.from = replay_from;
+  } else {
+    if (cmd.inputs.empty()) return usage_error("kopt optimize needs workload files or folders (or --resume DIR)");
+    auto expanded = expand_inputs(cmd.inputs);
+    if (!expanded) return usage_error(expanded.failure().message);
+    workloads = std::move(expanded.value());
+    if (!cmd.shard.empty()) {
+      std::string text = cmd.shard;
+      if (text.find('/') == std::string::npos) {
+        const auto index = core::shard_index_from_env(env);
+        if (!index) return usage_error("--shard " + text + " without I/N needs SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX");
+        text = std::to_string(*index) + "/" + text;
+      }
+      auto shard = core::parse_shard(text);
+      if (!shard) return usage_error(shard.failure().message);
+      workloads = core::select_shard(workloads, shard->first, shard->second);
+      if (workloads.empty()) return usage_error("shard " + text + " holds no workloads");
+    }
+    const std::string base = o.out.empty() ? "kopt-runs/" + (workloads.size() == 1 ? core::workload_stem(workloads[0])
+                                                                                      : std::string("suite")) +
+                                                 "-" + utc_stamp()
+                                           : o.out;
+    if (workloads.size() == 1 && core::is_regular_file(base + "/run.json"))
+      return usage_error(base + " already holds a run: continue it with --resume " + base);
+    for (const auto& w : workloads) run_dirs.push_back(workloads.size() == 1 ? base : base + "/" + core::workload_stem(w));
+    if (workloads.size() > 1) {
+      if (Status made = core::make_dirs(base); !made) return usage_error(made.failure().message);
+      if (Status w = core::write_atomic(base + "/suite.json", nlohmann::json({{"runs", run_dirs}}).dump(2) + "\n"); !w)
+        return usage_error(w.failure().message);
+    }
+    if (!cmd.time_budget.empty()) {
+      auto seconds = core::parse_duration(cmd.time_budget);
+      if (!seconds) return usage_error(seconds.failure().message);
+      o.time_budget_s = *seconds;
+    }
+  }
+  if (!o.resume.empty() && !cmd.time_budget.empty()) {
+    auto seconds = core::parse_duration(cmd.time_budget);
+    if (!seconds) return usage_error(seconds.failure().message);
+    o.time_budget_s = *seconds;
+  }
+  if (o.jobs <= 0) o.jobs = o.device == "cuda" ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+  for (const auto& path : cmd.hint_files) {
+    auto text = core::read_text(path);
+    if (!text) return usage_error("cannot read the hint file " + path);
+    o.hints.push_back(*text);
+  }
+
+  // The generator: one factory for every workload of this invocation.
+  auto& po = cmd.provider;
+  po.kind = cmd.provider_kind;
+  if (cmd.temperature >= 0) po.temperature = cmd.temperature;
+  po.timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(cmd.timeout_s * 1000)));
+  o.provider = {{"kind", cmd.provider_kind}, {"model", po.model}, {"base_url", po.base_url},
+                {"command", po.command}, {"from", cmd.from}};
+  pv::PromptSet prompts = pv::builtin_prompts();
+  if (!cmd.prompts_dir.empty()) {
+    auto loaded = pv::load_prompts(cmd.prompts_dir);
+    if (!loaded) return usage_error(loaded.failure().message);
+    prompts = std::move(loaded.value());
+  }
+  pv::PriceTable prices = pv::PriceTable::builtin();
+  if (!cmd.prices_file.empty()) {
+    auto loaded = pv::PriceTable::load(cmd.prices_file);
+    if (!loaded) return usage_error(loaded.failure().message);
+    prices = std::move(loaded.value());
+  }
+  pv::BudgetLimits limits;
+  if (cmd.max_tokens_total >= 0) limits.max_tokens_total = cmd.max_tokens_total;
+  if (o.max_cost >= 0) limits.max_cost_usd = o.max_cost;
+  pv::Budget budget(limits, prices, po.model);
+  o.secrets = sandbox::secret_values(env);
+  const bool llm = cmd.provider_kind != "builtin" && cmd.provider_kind != "replay";
+  if (cmd.provider_kind == "replay" && cmd.from.empty()) return usage_error("--provider replay needs --from DIR");
+  if (llm) {  // fail early on a missing key or model, before any baseline runs
+    auto probe = pv::make_provider(po, env);
+    if (!probe) return usage_error(probe.failure().message);
+    for (auto& s : (*probe)->secrets()) o.secrets.push_back(s);
+  } else if (cmd.provider_kind == "replay") {
+    auto probe = core::make_replay_generator(cmd.from);
+    if (!probe) return usage_error(probe.failure().message);
+  }
+  core::GeneratorFactory factory = [&](const std::string& run_dir) -> Result<std::unique_ptr<core::Generator>> {
+    if (cmd.provider_kind == "builtin") return core::make_builtin_generator();
+    if (cmd.provider_kind == "replay") return core::make_replay_generator(cmd.from);
+    auto provider = pv::make_provider(po, env);
+    if (!provider) return provider.failure();
+    core::LlmSettings settings;
+    settings.prompts = prompts;
+    settings.in_flight = o.candidates_per_round;
+    settings.max_output_tokens = po.max_output_tokens;
+    settings.transcript_dir = run_dir;
+    settings.secrets = o.secrets;
+    return core::make_llm_generator(std::move(provider.value()), std::move(settings), &budget);
+  };
+
+  o.progress = !quiet && !o.json && isatty(STDERR_FILENO);
+  const char* no_color = std::getenv("NO_COLOR");
+  o.color = o.progress && !(no_color && *no_color);
+  if (o.progress && verbosity == 0) spdlog::set_level(spdlog::level::warn);  // the progress line says it
+  install_signal_handlers();
+
+  std::vector<core::WorkloadResult> results;
+  for (size_t i = 0; i < workloads.size(); ++i) {
+    if (g_stop) break;
+    results.push_back(core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop));
+    if (!o.json) std::cout << optimize_text(results.back()) << std::flush;
+  }
+  return finish_optimize(o, results, workloads.size(), g_stop.load());
+}
+
+}  // namespace kopt::cli

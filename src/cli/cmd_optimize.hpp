@@ -1,0 +1,34 @@
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "kopt/core/optimize.hpp"
+#include "kopt/providers/factory.hpp"
+
+namespace kopt::cli {
+
+// `kopt optimize`: the search loop over one or more workloads (docs/optimize.md).
+struct OptimizeCommand {
+  core::OptimizeOptions options;
+  std::vector<std::string> inputs;  // workload files or folders
+  providers::ProviderOptions provider;
+  std::string provider_kind = "builtin";
+  std::string from;                 // replay: folder; with --resume: a candidate id
+  std::string time_budget;          // "20m"
+  std::string shard;                // "I/N" or "N" with the index from the environment
+  double temperature = -1;
+  double timeout_s = 600;
+  std::vector<std::string> hint_files;
+  std::string prompts_dir, prices_file;
+  long long max_tokens_total = -1;
+  CLI::App* sub = nullptr;          // to ask which options were given (resume overrides)
+};
+
+CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd);
+// Runs it; returns the exit code (README, "Exit codes"). `python`, `quiet` and
+// `verbosity` are the global flags.
+int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int verbosity);
+
+}  // namespace kopt::cli

@@ -1,0 +1,109 @@
+#include "optimize_output.hpp"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <sstream>
+
+#include "kopt/util/text.hpp"
+
+namespace kopt::cli {
+
+namespace {
+
+double number(const nlohmann::json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0;
+}
+
+}  // namespace
+
+std::string optimize_text(const core::WorkloadResult& r) {
+  std::ostringstream out;
+  const auto& s = r.summary;
+  out << "kopt optimize " << r.workload << ": " << r.status;
+  if (!r.error.empty()) out << ": " << util::strip_control(r.error);
+  if (s.is_object() && !s.value("stop_reason", "").empty()) out << " (" << s.value("stop_reason", "") << ")";
+  out << "\n";
+  if (!s.is_object()) return out.str();
+  const auto& b = s["baselines"];
+  out << "  baselines:";
+  if (b.contains("eager") && b["eager"].value("ok", false))
+    out << fmt::format(" eager {:.4f} ms", number(b["eager"], "median_ms"));
+  if (b.contains("compiled") && b["compiled"].is_object())
+    for (const auto& [mode, t] : b["compiled"].items())
+      out << (t.value("ok", false) ? fmt::format(", compile:{} {:.4f} ms", mode, number(t, "median_ms"))
+                                   : fmt::format(", compile:{} unavailable", mode));
+  if (!b.value("ok", false)) out << " not measured (" << util::strip_control(b.value("error", "")) << ")";
+  out << "\n";
+  if (s["best"].is_object()) {
+    const auto& best = s["best"];
+    out << fmt::format("  best: candidate {:04d} ({})", best.value("id", 0), best.value("strategy", ""));
+    if (number(best, "median_ms") > 0) out << fmt::format(" {:.4f} ms", number(best, "median_ms"));
+    else out << " (not timed)";
+    if (best["speedup"].is_number()) {
+      out << fmt::format(", {:.3f}x the best baseline", number(best, "speedup"));
+      if (best.value("confirmed", false))
+        out << fmt::format(" (95% interval {:.3f}-{:.3f}): {}", number(best, "low"), number(best, "high"),
+                           best.value("faster", false) ? "FASTER" : "not shown to be faster");
+      else
+        out << " (ranking only, not confirmed)";
+    }
+    out << "\n";
+  } else {
+    out << "  best: no correct candidate\n";
+  }
+  out << "  candidates: " << s.value("candidates", 0) << " (";
+  bool first = true;
+  for (const auto& [k, v] : s["counts"].items()) {
+    out << (first ? "" : ", ") << k << " " << v;
+    first = false;
+  }
+  if (s.value("pending", 0)) out << (first ? "" : ", ") << "pending " << s.value("pending", 0);
+  if (s.value("not_evaluated", 0)) out << (first ? "" : ", ") << "not evaluated " << s.value("not_evaluated", 0);
+  out << fmt::format("), {:.2f} evaluated per minute", number(s, "evaluated_per_minute"));
+  if (s["gpu_idle_share"].is_number()) out << fmt::format(", timing idle {:.0f}% while candidates waited", 100 * number(s, "gpu_idle_share"));
+  out << "\n  run: " << r.run_dir << (s["best"].is_object() ? "  (best.py, report.md)" : "  (report.md)") << "\n";
+  return out.str();
+}
+
+int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::WorkloadResult>& results, size_t workloads,
+                    bool interrupted) {
+  int code = core::kExitNotFaster;
+  bool any_waiting = false, all_input = !results.empty(), all_faster = !results.empty();
+  for (const auto& r : results) {
+    any_waiting = any_waiting || r.status == "waiting";
+    all_input = all_input && r.status == "input_error";
+    all_faster = all_faster && r.faster;
+  }
+  if (interrupted || results.size() < workloads) code = core::kExitInterrupted;
+  else if (any_waiting) code = core::kExitWaiting;
+  else if (all_input) code = core::kExitUsage;
+  else if (all_faster) code = core::kExitFaster;
+  const auto suite = core::suite_summary(results);
+  if (o.json) {
+    nlohmann::json runs = nlohmann::json::array();
+    for (const auto& r : results) {
+      nlohmann::json j = r.summary.is_object() ? r.summary : nlohmann::json::object();
+      j["workload"] = r.workload;
+      j["run_dir"] = r.run_dir;
+      j["status"] = r.status;
+      j["exit_code"] = r.exit_code;
+      if (!r.error.empty()) j["error"] = r.error;
+      runs.push_back(j);
+    }
+    nlohmann::json doc = {{"kopt_optimize", 1}, {"exit_code", code}, {"runs", runs}, {"suite", suite}};
+    std::cout << util::redact(doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), o.secrets) << std::endl;
+  } else if (results.size() > 1) {
+    std::cout << "suite: " << results.size() << " workload(s)";
+    if (suite["geomean_speedup"].is_number())
+      std::cout << fmt::format(", geometric mean speedup {:.3f}x", suite["geomean_speedup"].get<double>());
+    std::cout << fmt::format(", fast_1.0 {:.2f}, fast_1.5 {:.2f}, fast_2.0 {:.2f}\n", number(suite["fast_p"], "1.0"),
+                             number(suite["fast_p"], "1.5"), number(suite["fast_p"], "2.0"));
+  }
+  if (code == core::kExitInterrupted && !o.json)
+    std::cerr << "kopt: interrupted; state saved. Continue with: kopt optimize --resume "
+              << (results.empty() ? std::string("DIR") : results.back().run_dir) << std::endl;
+  return code;
+}
+
+}  // namespace kopt::cli

@@ -1,0 +1,18 @@
+#pragma once
+// What `kopt optimize` prints: a summary per workload, the suite summary, --json.
+#include <string>
+#include <vector>
+
+#include "kopt/core/optimize.hpp"
+
+namespace kopt::cli {
+
+// The text summary of one workload's run (stdout).
+std::string optimize_text(const core::WorkloadResult& result);
+// Prints the suite summary (text) or the --json document; returns the exit code:
+// 130 interrupted, 4 waiting for replies, 2 when every workload was unusable, 0 when a
+// faster correct candidate was found (for every workload given, when several), else 3.
+int finish_optimize(const core::OptimizeOptions& options, const std::vector<core::WorkloadResult>& results,
+                    size_t workloads, bool interrupted);
+
+}  // namespace kopt::cli

@@ -1,0 +1,183 @@
+// An LLM provider behind the Generator interface. Each round: refine prompts for the best
+// correct candidates (or the one a person picked), one for the most recent failure, and
+// first-attempt prompts with a different idea each, so the search does not collapse onto
+// one line of attack. The request index is the candidate id, so transcripts
+// (requests/NNNN.*.json) and candidate folders line up.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <map>
+
+#include "kopt/core/generator.hpp"
+#include "kopt/providers/dispatch.hpp"
+#include "kopt/providers/extract.hpp"
+#include "kopt/providers/transcript.hpp"
+
+namespace kopt::core {
+
+namespace pv = kopt::providers;
+
+namespace {
+
+const char* const kIdeas[] = {
+    "Fuse the operations into as few kernels as possible (a custom CUDA kernel through "
+    "torch.utils.cpp_extension.load_inline, or Triton).",
+    "Tile the main loop for data reuse in shared memory and registers.",
+    "Use a better library operation (a fused cuBLAS/cuDNN call, scaled_dot_product_attention, addmm with the bias).",
+    "Rewrite the computation algebraically so that it does less work or touches less memory.",
+    "Change the memory layout (channels_last, transposed weights, contiguous inner dimensions).",
+};
+
+std::string timing_text(const CandidateRecord& r) {
+  char buf[256];
+  if (r.median_ms && r.speedup)
+    std::snprintf(buf, sizeof buf, "%.4f ms per call, %.3fx the best baseline (higher is better).", *r.median_ms,
+                  *r.speedup);
+  else if (r.median_ms)
+    std::snprintf(buf, sizeof buf, "%.4f ms per call (no baseline to compare with).", *r.median_ms);
+  else
+    return r.timing_error.empty() ? "Not timed." : "Not timed: " + r.timing_error;
+  return buf;
+}
+
+class LlmGenerator final : public Generator {
+ public:
+  LlmGenerator(std::unique_ptr<pv::Provider> provider, LlmSettings settings, pv::Budget* budget)
+      : m_provider(std::move(provider)), m_settings(std::move(settings)), m_budget(budget) {
+    auto t = pv::Transcript::open(m_settings.transcript_dir, m_settings.secrets);
+    if (t) m_transcript.emplace(std::move(t.value()));
+  }
+
+  std::string name() const override { return m_provider->name(); }
+
+  std::vector<Proposal> propose(const RoundRequest& req) override {
+    auto system = pv::system_prompt(m_settings.prompts);
+    std::vector<Proposal> shells;  // strategy, parent, prompt
+    std::map<int, const CandidateView*> by_id;
+    for (const auto& v : req.history) by_id[v.record.id] = &v;
+    auto refine = [&](const CandidateView& v) {
+      pv::RefineFacts f;
+      f.workload_name = req.workload_name;
+      f.workload_source = req.workload_source;
+      f.target = req.target_text;
+      f.previous_candidate = v.code;
+      f.verdict = v.record.outcome;
+      f.verdict_details = v.record.reason + (v.record.check.empty() ? "" : "\n(check: " + v.record.check + ")");
+      if (v.record.outcome == "compile_error" || v.record.outcome == "crashed")
+        f.verdict_details += "\n\nLast lines of the candidate's log:\n" + v.log_tail;
+      f.timing = timing_text(v.record) + "\n\nBaselines:\n" + req.baseline_text;
+      f.profile = "Not profiled.";
+      f.hints = req.hints;
+      auto user = pv::refine_prompt(m_settings.prompts, f);
+      Proposal p;
+      p.strategy = "refine";
+      p.parent = v.record.id;
+      p.prompt = user ? *user : "";
+      p.message = user ? "" : user.failure().message;
+      shells.push_back(std::move(p));
+    };
+    if (req.refine_from && by_id.count(req.refine_from)) {
+      for (int i = 0; i < req.count; ++i) refine(*by_id[req.refine_from]);
+    } else {
+      const int refines = std::min<int>(static_cast<int>(req.best.size()), (req.count + 1) / 2);
+      for (int i = 0; i < refines; ++i) refine(*by_id[req.best[static_cast<size_t>(i)]]);
+      // The most recent failure, to fix it, when there is room for fresh ideas too.
+      if (static_cast<int>(shells.size()) + 2 <= req.count) {
+        for (auto it = req.history.rbegin(); it != req.history.rend(); ++it) {
+          if (it->record.outcome != "correct" && !it->code.empty() && it->record.round == req.round - 1) {
+            refine(*it);
+            break;
+          }
+        }
+      }
+      while (static_cast<int>(shells.size()) < req.count) {
+        pv::FirstAttemptFacts f;
+        f.workload_name = req.workload_name;
+        f.workload_source = req.workload_source;
+        f.target = req.target_text;
+        f.baseline = req.baseline_text;
+        f.top_kernels = req.top_kernels_text;
+        f.hints = req.hints;
+        f.hints.push_back(std::string("Idea to try: ") + kIdeas[m_next_idea++ % (sizeof kIdeas / sizeof *kIdeas)]);
+        auto user = pv::first_attempt_prompt(m_settings.prompts, f);
+        Proposal p;
+        p.strategy = "first_attempt";
+        p.prompt = user ? *user : "";
+        p.message = user ? "" : user.failure().message;
+        shells.push_back(std::move(p));
+      }
+    }
+    std::vector<PendingRequest> requests;
+    for (size_t i = 0; i < shells.size(); ++i)
+      requests.push_back({req.first_id + static_cast<int>(i), system ? *system : "", shells[i].prompt,
+                          shells[i].strategy, shells[i].parent});
+    return send(requests);
+  }
+
+  std::vector<Proposal> reask(const std::vector<PendingRequest>& pending) override { return send(pending); }
+
+  bool exhausted() const override { return m_budget && m_budget->exhausted(); }
+  long long input_tokens() const override { return m_in; }
+  long long output_tokens() const override { return m_out; }
+  double cost_usd() const override { return m_cost; }
+  std::string stop_reason() const override { return m_budget ? m_budget->exhausted_reason() : ""; }
+
+ private:
+  std::vector<Proposal> send(const std::vector<PendingRequest>& pending) {
+    std::vector<pv::Request> requests;
+    for (const auto& p : pending) requests.push_back({p.id, p.system, p.prompt});
+    const auto replies = pv::dispatch(*m_provider, requests, {m_settings.in_flight, m_settings.max_output_tokens},
+                                      m_budget, m_transcript ? &*m_transcript : nullptr);
+    std::vector<Proposal> out;
+    for (size_t i = 0; i < replies.size() && i < pending.size(); ++i) {
+      const auto& reply = replies[i];
+      Proposal p;
+      p.strategy = pending[i].strategy;
+      p.parent = pending[i].parent;
+      p.origin = m_provider->name() + (m_provider->model().empty() ? "" : ":" + m_provider->model());
+      p.system = pending[i].system;
+      p.prompt = pending[i].prompt;
+      p.response = reply.text;
+      p.input_tokens = reply.usage.input_tokens;
+      p.output_tokens = reply.usage.output_tokens;
+      p.cost_usd = reply.cost_known ? reply.cost_usd : 0;
+      m_in += p.input_tokens;
+      m_out += p.output_tokens;
+      m_cost += p.cost_usd;
+      if (reply.outcome == pv::ReplyOutcome::pending) {
+        p.status = "pending";
+        p.message = reply.message.empty() ? "waiting for a reply" : reply.message;
+      } else if (pv::has_text(reply.outcome)) {
+        auto code = pv::extract_candidate(reply.text);
+        if (code) {
+          p.code = std::move(code.value());
+        } else {
+          p.status = "no_candidate";
+          p.message = code.failure().message;
+        }
+      } else {
+        p.status = "provider_error";
+        p.message = std::string(pv::reply_outcome_name(reply.outcome)) + ": " + reply.message;
+      }
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  std::unique_ptr<pv::Provider> m_provider;
+  LlmSettings m_settings;
+  pv::Budget* m_budget;
+  std::optional<pv::Transcript> m_transcript;
+  size_t m_next_idea = 0;
+  long long m_in = 0, m_out = 0;
+  double m_cost = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Generator> make_llm_generator(std::unique_ptr<pv::Provider> provider, LlmSettings settings,
+                                              pv::Budget* budget) {
+  return std::make_unique<LlmGenerator>(std::move(provider), std::move(settings), budget);
+}
+
+}  // namespace kopt::core

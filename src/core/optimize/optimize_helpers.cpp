@@ -1,0 +1,148 @@
+// Pure pieces of `kopt optimize`: durations, shards, the suite summary, the idle share.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+
+#include "kopt/core/optimize.hpp"
+
+namespace kopt::core {
+
+Result<double> parse_duration(const std::string& text) {
+  const Failure bad{"usage", "not a duration: \"" + text + "\" (examples: 90, 90s, 20m, 1h, 1h30m)"};
+  if (text.empty()) return bad;
+  double total = 0;
+  size_t pos = 0;
+  bool any = false;
+  while (pos < text.size()) {
+    size_t used = 0;
+    double value = 0;
+    const std::string rest = text.substr(pos);
+    if (!std::isdigit(static_cast<unsigned char>(rest[0])) && rest[0] != '.') return bad;
+    try {
+      value = std::stod(rest, &used);
+    } catch (...) {
+      return bad;
+    }
+    if (!std::isfinite(value) || value < 0) return bad;
+    pos += used;
+    double unit = 1;
+    if (pos < text.size()) {
+      const char u = text[pos++];
+      if (u == 's') unit = 1;
+      else if (u == 'm') unit = 60;
+      else if (u == 'h') unit = 3600;
+      else if (u == 'd') unit = 86400;
+      else return bad;
+    } else if (any) {
+      return bad;  // "1h30" is ambiguous
+    }
+    total += value * unit;
+    any = true;
+  }
+  return total;
+}
+
+Result<std::pair<int, int>> parse_shard(const std::string& text) {
+  const Failure bad{"usage", "--shard takes I/N with 0 <= I < N, not \"" + text + "\""};
+  const auto slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == text.size()) return bad;
+  const std::string a = text.substr(0, slash), b = text.substr(slash + 1);
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() < 9 && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  if (!digits(a) || !digits(b)) return bad;
+  const int i = std::atoi(a.c_str()), n = std::atoi(b.c_str());
+  if (n < 1 || i >= n) return bad;
+  return std::make_pair(i, n);
+}
+
+std::optional<int> shard_index_from_env(const std::vector<std::string>& env) {
+  for (const char* name : {"SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"}) {
+    const std::string prefix = std::string(name) + "=";
+    for (const auto& e : env) {
+      if (e.rfind(prefix, 0) != 0) continue;
+      const std::string v = e.substr(prefix.size());
+      if (v.empty() || v.size() > 8 || !std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+        continue;
+      return std::atoi(v.c_str());
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> select_shard(std::vector<std::string> workloads, int index, int count) {
+  std::sort(workloads.begin(), workloads.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < workloads.size(); ++i)
+    if (count > 0 && static_cast<int>(i % static_cast<size_t>(count)) == index) out.push_back(workloads[i]);
+  return out;
+}
+
+std::string workload_stem(const std::string& path) {
+  std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0) name.resize(name.size() - 3);
+  return name.empty() ? "workload" : name;
+}
+
+nlohmann::json suite_summary(const std::vector<WorkloadResult>& results) {
+  nlohmann::json rows = nlohmann::json::array();
+  double log_sum = 0;
+  int with_speedup = 0;
+  std::map<std::string, int> fast;
+  const std::vector<std::pair<std::string, double>> ps = {{"1.0", 1.0}, {"1.5", 1.5}, {"2.0", 2.0}};
+  for (const auto& r : results) {
+    rows.push_back({{"workload", r.workload},
+                    {"run_dir", r.run_dir},
+                    {"status", r.status},
+                    {"best_speedup", r.best_speedup ? nlohmann::json(*r.best_speedup) : nlohmann::json(nullptr)},
+                    {"faster", r.faster},
+                    {"exit_code", r.exit_code}});
+    if (r.best_speedup && *r.best_speedup > 0) {
+      log_sum += std::log(*r.best_speedup);
+      ++with_speedup;
+    }
+    // fast_p: correct and faster than p x the best baseline; for p = 1 the final gate's
+    // "faster" verdict (interval above 1) is required, not just a median above 1.
+    for (const auto& [name, p] : ps)
+      if (r.best_speedup && *r.best_speedup > p && (p > 1.0 || r.faster)) ++fast[name];
+  }
+  nlohmann::json fast_p = nlohmann::json::object();
+  for (const auto& [name, p] : ps)
+    fast_p[name] = results.empty() ? 0.0 : static_cast<double>(fast[name]) / static_cast<double>(results.size());
+  return {{"workloads", rows},
+          {"geomean_speedup", with_speedup ? nlohmann::json(std::exp(log_sum / with_speedup)) : nlohmann::json(nullptr)},
+          {"workloads_with_speedup", with_speedup},
+          {"fast_p", fast_p}};
+}
+
+namespace {
+
+using Intervals = std::vector<std::pair<double, double>>;
+
+Intervals merged(Intervals v) {
+  std::sort(v.begin(), v.end());
+  Intervals out;
+  for (const auto& [a, b] : v) {
+    if (b <= a) continue;
+    if (!out.empty() && a <= out.back().second) out.back().second = std::max(out.back().second, b);
+    else out.push_back({a, b});
+  }
+  return out;
+}
+
+}  // namespace
+
+double idle_share(const Intervals& waiting, const Intervals& busy) {
+  const Intervals w = merged(waiting), g = merged(busy);
+  double total = 0, covered = 0;
+  for (const auto& [a, b] : w) {
+    total += b - a;
+    for (const auto& [c, d] : g) covered += std::max(0.0, std::min(b, d) - std::max(a, c));
+  }
+  if (total <= 0) return 0;
+  return std::clamp(1.0 - covered / total, 0.0, 1.0);
+}
+
+}  // namespace kopt::core

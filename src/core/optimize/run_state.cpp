@@ -1,0 +1,210 @@
+// Run directory files: atomic writes and the state rebuilt from them.
+#include "kopt/core/run_state.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace kopt::core {
+
+namespace {
+
+nlohmann::json opt_number(const std::optional<double>& x) { return x ? nlohmann::json(*x) : nlohmann::json(nullptr); }
+
+template <typename T>
+T get_or(const nlohmann::json& j, const char* key, T fallback) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  return j[key].get<T>();
+}
+
+std::optional<double> get_opt(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<double>();
+}
+
+}  // namespace
+
+std::string candidate_dir_name(int id) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d", id);
+  return buf;
+}
+
+nlohmann::json record_json(const CandidateRecord& r) {
+  return {{"id", r.id},
+          {"round", r.round},
+          {"status", r.status},
+          {"strategy", r.strategy},
+          {"origin", r.origin},
+          {"parent", r.parent},
+          {"outcome", r.outcome},
+          {"check", r.check},
+          {"reason", r.reason},
+          {"median_ms", opt_number(r.median_ms)},
+          {"speedup", opt_number(r.speedup)},
+          {"timing_error", r.timing_error},
+          {"claim", r.claim},
+          {"times",
+           {{"proposed", r.proposed_at},
+            {"verify_start", r.verify_start},
+            {"verify_end", r.verify_end},
+            {"timing_start", r.timing_start},
+            {"timing_end", r.timing_end}}},
+          {"tokens", {{"input", r.input_tokens}, {"output", r.output_tokens}}},
+          {"cost_usd", r.cost_usd}};
+}
+
+Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
+  try {
+    if (!j.is_object() || !j.contains("id") || !j["id"].is_number_integer() || !j.contains("status"))
+      return Failure{"state", "a candidate record without id or status"};
+    CandidateRecord r;
+    r.id = j["id"].get<int>();
+    r.round = get_or<int>(j, "round", 0);
+    r.status = j["status"].get<std::string>();
+    r.strategy = get_or<std::string>(j, "strategy", "");
+    r.origin = get_or<std::string>(j, "origin", "");
+    r.parent = get_or<int>(j, "parent", 0);
+    r.outcome = get_or<std::string>(j, "outcome", "");
+    r.check = get_or<std::string>(j, "check", "");
+    r.reason = get_or<std::string>(j, "reason", "");
+    r.median_ms = get_opt(j, "median_ms");
+    r.speedup = get_opt(j, "speedup");
+    r.timing_error = get_or<std::string>(j, "timing_error", "");
+    r.claim = j.contains("claim") ? j["claim"] : nlohmann::json(nullptr);
+    if (j.contains("times") && j["times"].is_object()) {
+      const auto& t = j["times"];
+      r.proposed_at = get_or<double>(t, "proposed", 0);
+      r.verify_start = get_or<double>(t, "verify_start", 0);
+      r.verify_end = get_or<double>(t, "verify_end", 0);
+      r.timing_start = get_or<double>(t, "timing_start", 0);
+      r.timing_end = get_or<double>(t, "timing_end", 0);
+    }
+    if (j.contains("tokens") && j["tokens"].is_object()) {
+      r.input_tokens = get_or<long long>(j["tokens"], "input", 0);
+      r.output_tokens = get_or<long long>(j["tokens"], "output", 0);
+    }
+    r.cost_usd = get_or<double>(j, "cost_usd", 0);
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return Failure{"state", std::string("a candidate record of the wrong shape: ") + e.what()};
+  }
+}
+
+Status write_atomic(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Failure{"io", "cannot write " + tmp + ": " + std::strerror(errno)};
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      close(fd);
+      unlink(tmp.c_str());
+      return Failure{"io", "cannot write " + tmp + ": " + why};
+    }
+    done += static_cast<size_t>(n);
+  }
+  fsync(fd);
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    unlink(tmp.c_str());
+    return Failure{"io", "cannot rename " + tmp + " to " + path + ": " + why};
+  }
+  return {};
+}
+
+std::optional<std::string> read_text(const std::string& path) {
+  if (!is_regular_file(path)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool is_regular_file(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return names;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Status make_dirs(const std::string& path) {
+  for (size_t pos = 1; pos <= path.size(); ++pos) {
+    if (pos < path.size() && path[pos] != '/') continue;
+    const std::string prefix = path.substr(0, pos);
+    if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+      return Failure{"io", "cannot create " + prefix + ": " + std::strerror(errno)};
+  }
+  if (!is_directory(path)) return Failure{"io", "not a directory: " + path};
+  return {};
+}
+
+Status save_record(const std::string& run_dir, const CandidateRecord& record) {
+  const std::string dir = run_dir + "/candidates/" + candidate_dir_name(record.id);
+  if (Status made = make_dirs(dir); !made) return made;
+  return write_atomic(dir + "/record.json", record_json(record).dump(2) + "\n");
+}
+
+Status save_run(const RunState& state) {
+  nlohmann::json run = state.header;
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [id, record] : state.candidates) list.push_back(record_json(record));
+  run["candidates"] = std::move(list);
+  return write_atomic(state.dir + "/run.json",
+                      run.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+Result<RunState> load_run(const std::string& dir) {
+  const auto text = read_text(dir + "/run.json");
+  if (!text) return Failure{"io", dir + " is not a kopt optimize run directory (no run.json)"};
+  RunState state;
+  state.dir = dir;
+  try {
+    state.header = nlohmann::json::parse(*text);
+  } catch (const nlohmann::json::exception& e) {
+    return Failure{"state", dir + "/run.json is not valid JSON: " + e.what()};
+  }
+  if (!state.header.is_object()) return Failure{"state", dir + "/run.json is not a JSON object"};
+  state.header.erase("candidates");
+  for (const auto& name : list_dir(dir + "/candidates")) {
+    const auto record_text = read_text(dir + "/candidates/" + name + "/record.json");
+    if (!record_text) continue;
+    try {
+      auto record = record_from_json(nlohmann::json::parse(*record_text));
+      if (record && record->id > 0) state.candidates[record->id] = std::move(record.value());
+    } catch (const nlohmann::json::exception&) {
+      // A torn record cannot happen with atomic writes; one edited by hand is skipped.
+    }
+  }
+  return state;
+}
+
+}  // namespace kopt::core

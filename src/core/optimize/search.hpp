@@ -1,0 +1,67 @@
+#pragma once
+// One workload's run of `kopt optimize` (private to src/core/optimize).
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+
+#include "kopt/core/eval.hpp"
+#include "kopt/core/optimize.hpp"
+#include "kopt/core/timing.hpp"
+
+namespace kopt::core {
+
+double now_epoch();
+
+class SearchRun {
+ public:
+  SearchRun(const OptimizeOptions& options, std::string workload, std::string run_dir,
+            const GeneratorFactory& make_generator, const std::atomic<bool>& stop);
+  WorkloadResult run();
+
+ private:
+  // search_loop.cpp
+  Status open();
+  bool baseline();
+  void loop();
+  bool budget_left(std::string& why);
+  void add_proposals(std::vector<Proposal> proposals, int round, bool replace_ids, const std::vector<int>& ids);
+  void evaluate(const std::vector<int>& ids, bool claim);
+  void evaluate_one(int id, bool claim);
+  void progress(bool final = false);
+  RoundRequest round_request(int round, int count);
+  std::vector<int> ranked_correct() const;
+  void save_header();
+  // search_results.cpp
+  void apply_eval(CandidateRecord& record, const EvalReport& report, const EvalOptions& eo, bool claim);
+  EvalOptions eval_options(int id, bool claim) const;
+  void final_gate();
+  int choose_best() const;
+  void write_outputs(int best);
+  nlohmann::json summary(int best) const;
+  std::string report_markdown(int best, const nlohmann::json& summary) const;
+  std::string best_file(int best) const;
+
+  const OptimizeOptions& m_opt;
+  std::string m_workload, m_workload_abs, m_source;
+  RunState m_state;
+  const GeneratorFactory& m_make_generator;
+  const std::atomic<bool>& m_stop;
+  std::unique_ptr<Generator> m_generator;
+  mutable std::mutex m_mutex;  // m_state and files written from pool threads
+  std::mutex m_gpu;            // held by run_eval / run_baseline while timing
+  std::set<int> m_in_flight;
+  std::string m_status = "finished", m_stop_reason;
+  double m_session_start = 0, m_elapsed_before = 0;
+  std::chrono::steady_clock::time_point m_last_progress{};
+  // Baseline facts (from this session or run.json).
+  bool m_baseline_ok = false;
+  double m_best_ms = 0;
+  std::string m_best_baseline;
+  std::optional<bool> m_compile_available;
+  std::string m_baseline_text;
+  int m_rounds = 0, m_stale_rounds = 0;
+  double m_best_seen = 0;
+};
+
+}  // namespace kopt::core

@@ -1,0 +1,376 @@
+// The search loop of one workload: open or resume the run directory, baselines once,
+// rounds of proposals evaluated by a pool of threads (verification in parallel, timing
+// serialised by m_gpu), budgets, interruption.
+#include <spdlog/spdlog.h>
+#include <climits>
+#include <cstdlib>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <thread>
+
+#include "kopt/sandbox/procfs.hpp"
+#include "kopt/util/text.hpp"
+#include "search.hpp"
+
+namespace kopt::core {
+
+double now_epoch() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+std::string absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf)) return buf;
+  return path;
+}
+
+}  // namespace
+
+SearchRun::SearchRun(const OptimizeOptions& options, std::string workload, std::string run_dir,
+                     const GeneratorFactory& make_generator, const std::atomic<bool>& stop)
+    : m_opt(options), m_workload(std::move(workload)), m_make_generator(make_generator), m_stop(stop) {
+  m_state.dir = std::move(run_dir);
+}
+
+Status SearchRun::open() {
+  const auto source = read_text(m_workload);
+  if (!source) return Failure{"input", "cannot read the workload " + m_workload};
+  m_source = *source;
+  m_workload_abs = absolute(m_workload);
+  m_session_start = now_epoch();
+  if (is_regular_file(m_state.dir + "/run.json")) {
+    auto loaded = load_run(m_state.dir);
+    if (!loaded) return loaded.failure();
+    m_state = std::move(loaded.value());
+    const auto& h = m_state.header;
+    m_elapsed_before = h.value("elapsed_s", 0.0);
+    m_rounds = h.value("rounds", 0);
+    m_stale_rounds = h.value("stale_rounds", 0);
+    m_best_seen = h.value("best_score", 0.0);
+    spdlog::info("Resuming. [run: {}, candidates: {}]", m_state.dir, m_state.candidates.size());
+  } else {
+    if (Status made = make_dirs(m_state.dir + "/candidates"); !made) return made;
+    m_state.header = {{"kopt_optimize", 1},
+                      {"kopt_version", "0.1.0"},
+                      {"workload", m_workload_abs},
+                      {"workload_name", m_workload.substr(m_workload.rfind('/') + 1)},
+                      {"device", m_opt.device},
+                      {"created", now_epoch()},
+                      {"provider", m_opt.provider},
+                      {"options",
+                       {{"device", m_opt.device}, {"python", m_opt.python}, {"precision", m_opt.precision},
+                        {"target", m_opt.target}, {"eval_mode", m_opt.eval_mode}, {"allow_ties", m_opt.allow_ties},
+                        {"trials", m_opt.trials}, {"final_trials", m_opt.final_trials},
+                        {"final_top", m_opt.final_top}, {"candidates_per_round", m_opt.candidates_per_round},
+                        {"jobs", m_opt.jobs}, {"max_candidates", m_opt.max_candidates},
+                        {"time_budget_s", m_opt.time_budget_s}, {"max_cost", m_opt.max_cost},
+                        {"patience", m_opt.patience}, {"import_timeout", m_opt.import_timeout},
+                        {"call_timeout", m_opt.call_timeout}, {"compile_modes", m_opt.compile_modes},
+                        {"hints", m_opt.hints}}},
+                      {"sessions", nlohmann::json::array()},
+                      {"elapsed_s", 0.0}};
+    if (Status w = write_atomic(m_state.dir + "/workload.py", m_source); !w) return w;
+  }
+  m_state.header["status"] = "running";
+  m_state.header["sessions"].push_back({{"start", m_session_start}, {"pid", getpid()}});
+  if (Status saved = save_run(m_state); !saved) return saved;
+  auto generator = m_make_generator(m_state.dir);
+  if (!generator) return generator.failure();
+  m_generator = std::move(generator.value());
+  std::vector<CandidateRecord> records;
+  for (const auto& [id, r] : m_state.candidates) records.push_back(r);
+  m_generator->restore(records);
+  return {};
+}
+
+void SearchRun::save_header() {
+  auto& h = m_state.header;
+  h["elapsed_s"] = m_elapsed_before + (now_epoch() - m_session_start);
+  h["rounds"] = m_rounds;
+  h["stale_rounds"] = m_stale_rounds;
+  h["best_score"] = m_best_seen;
+  h["tokens"] = {{"input", m_generator ? m_generator->input_tokens() : 0},
+                 {"output", m_generator ? m_generator->output_tokens() : 0}};
+  h["sessions"].back()["end"] = now_epoch();
+  if (Status saved = save_run(m_state); !saved) spdlog::warn("run.json not saved. [reason: {}]", saved.failure().message);
+}
+
+bool SearchRun::baseline() {
+  auto& h = m_state.header;
+  if (!h.contains("baseline")) {
+    spdlog::info("Timing baselines. [workload: {}, device: {}]", m_workload, m_opt.device);
+    BaselineOptions bo;
+    bo.workload = m_workload_abs;
+    bo.device = m_opt.device;
+    bo.python = m_opt.python;
+    bo.target = m_opt.target;
+    bo.compile_modes = m_opt.compile_modes;
+    bo.eval_mode = m_opt.eval_mode;
+    bo.import_timeout = m_opt.import_timeout;
+    bo.work_dir = m_opt.work_dir;
+    bo.exclusive = &m_gpu;
+    const double start = now_epoch();
+    const BaselineReport report = run_baseline(bo);
+    if (m_stop) return false;
+    const nlohmann::json full = baseline_json(report);
+    (void)write_atomic(m_state.dir + "/baseline.json", full.dump(2) + "\n");
+    nlohmann::json compiled = nlohmann::json::object();
+    for (const auto& [mode, t] : report.compiled)
+      compiled[mode] = {{"ok", t.ok}, {"median_ms", t.median_ms}, {"error", t.error}};
+    h["baseline"] = {{"ok", report.ok},
+                     {"error", report.error},
+                     {"best", report.best},
+                     {"best_ms", report.best_ms},
+                     {"eager", {{"ok", report.eager.ok}, {"median_ms", report.eager.median_ms}, {"error", report.eager.error}}},
+                     {"compiled", compiled},
+                     {"device", report.device},
+                     {"profile", report.profile},
+                     {"sol", report.sol},
+                     {"notes", report.notes},
+                     {"text", report.ok ? baseline_text(report) : "Not measured: " + report.error},
+                     {"seconds", now_epoch() - start}};
+    save_header();
+  }
+  const auto& b = h["baseline"];
+  m_baseline_ok = b.value("ok", false) && b.value("best_ms", 0.0) > 0;
+  m_best_ms = b.value("best_ms", 0.0);
+  m_best_baseline = b.value("best", "");
+  m_baseline_text = b.value("text", "");
+  if (b.contains("compiled") && b["compiled"].is_object() && !b["compiled"].empty()) {
+    bool any = false;
+    for (const auto& [mode, t] : b["compiled"].items()) any = any || t.value("ok", false);
+    if (b.value("ok", false)) m_compile_available = any;
+  }
+  if (!m_baseline_ok)
+    spdlog::warn("No baseline timing: candidates are verified and ranked by their own time only. [reason: {}]",
+                 b.value("error", ""));
+  return true;
+}
+
+std::vector<int> SearchRun::ranked_correct() const {
+  std::vector<int> ids;
+  for (const auto& [id, r] : m_state.candidates)
+    if (r.status == "done" && r.outcome == "correct") ids.push_back(id);
+  auto key = [&](int id) {
+    const auto& r = m_state.candidates.at(id);
+    return r.median_ms ? *r.median_ms : 1e300;
+  };
+  std::stable_sort(ids.begin(), ids.end(), [&](int a, int b) { return key(a) < key(b); });
+  return ids;
+}
+
+bool SearchRun::budget_left(std::string& why) {
+  if (static_cast<int>(m_state.candidates.size()) >= m_opt.max_candidates) {
+    why = "reached --max-candidates " + std::to_string(m_opt.max_candidates);
+    return false;
+  }
+  const double elapsed = m_elapsed_before + (now_epoch() - m_session_start);
+  if (m_opt.time_budget_s > 0 && elapsed >= m_opt.time_budget_s) {
+    why = "reached --time-budget " + util::format_seconds(m_opt.time_budget_s);
+    return false;
+  }
+  if (m_opt.patience > 0 && m_stale_rounds >= m_opt.patience) {
+    why = "no improvement in " + std::to_string(m_stale_rounds) + " round(s) (--patience)";
+    return false;
+  }
+  if (m_generator->exhausted()) {
+    why = m_generator->stop_reason().empty() ? m_generator->name() + " has nothing more to propose"
+                                             : m_generator->stop_reason();
+    return false;
+  }
+  return true;
+}
+
+RoundRequest SearchRun::round_request(int round, int count) {
+  RoundRequest req;
+  req.round = round;
+  req.count = count;
+  req.first_id = m_state.next_id();
+  req.workload_name = m_state.header.value("workload_name", "workload.py");
+  req.workload_source = m_source;
+  req.device = m_opt.device;
+  req.precision = m_opt.precision;
+  req.compile_available = m_compile_available;
+  const auto& b = m_state.header["baseline"];
+  req.target_text = b.contains("device") && !b["device"].is_null() ? b["device"].dump(1) : "Not measured.";
+  req.baseline_text = m_baseline_text.empty() ? "Not measured." : m_baseline_text;
+  req.top_kernels_text = b.contains("profile") && !b["profile"].is_null() ? b["profile"].dump(1) : "Not profiled.";
+  for (const auto& [id, r] : m_state.candidates) {
+    if (r.status != "done") continue;
+    const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
+    CandidateView view{r, read_text(dir + "/candidate.py").value_or(""),
+                       util::tail_lines(read_text(dir + "/log").value_or(""), 30)};
+    req.history.push_back(std::move(view));
+  }
+  auto ranked = ranked_correct();
+  if (ranked.size() > 3) ranked.resize(3);
+  req.best = ranked;
+  req.hints = m_opt.hints;
+  return req;
+}
+
+void SearchRun::loop() {
+  std::vector<PendingRequest> pending;
+  std::vector<int> unfinished;
+  for (const auto& [id, r] : m_state.candidates) {
+    const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
+    if (r.status == "pending")
+      pending.push_back({id, read_text(dir + "/system.md").value_or(""), read_text(dir + "/prompt.md").value_or(""),
+                         r.strategy, r.parent});
+    else if (r.status == "queued" || r.status == "running")
+      unfinished.push_back(id);
+  }
+  if (!pending.empty()) {
+    auto replies = m_generator->reask(pending);
+    std::vector<int> ids;
+    for (const auto& p : pending) ids.push_back(p.id);
+    add_proposals(std::move(replies), 0, true, ids);
+    for (int id : ids)
+      if (m_state.candidates[id].status == "queued") unfinished.push_back(id);
+  }
+  std::sort(unfinished.begin(), unfinished.end());
+  if (!unfinished.empty()) evaluate(unfinished, false);
+
+  bool first_round = true;
+  while (!m_stop) {
+    std::string why;
+    if (!budget_left(why)) {
+      m_stop_reason = why;
+      break;
+    }
+    const int count = std::min(m_opt.candidates_per_round, m_opt.max_candidates - static_cast<int>(m_state.candidates.size()));
+    auto req = round_request(m_rounds + 1, count);
+    if (first_round) req.refine_from = m_opt.refine_from;
+    first_round = false;
+    auto proposals = m_generator->propose(req);
+    if (proposals.empty()) {
+      m_stop_reason = m_generator->stop_reason().empty() ? m_generator->name() + " has nothing more to propose"
+                                                         : m_generator->stop_reason();
+      break;
+    }
+    ++m_rounds;
+    const int first = m_state.next_id();
+    add_proposals(std::move(proposals), m_rounds, false, {});
+    std::vector<int> queued;
+    bool any_pending = false;
+    for (auto it = m_state.candidates.lower_bound(first); it != m_state.candidates.end(); ++it) {
+      if (it->second.status == "queued") queued.push_back(it->first);
+      any_pending = any_pending || it->second.status == "pending";
+    }
+    evaluate(queued, false);
+    if (m_stop) break;
+    const auto ranked = ranked_correct();
+    // Progress: a faster best ranking time (or a first correct candidate, timed or not).
+    const auto& top = ranked.empty() ? std::optional<double>() : m_state.candidates[ranked[0]].median_ms;
+    const double score = ranked.empty() ? 0 : top ? 1.0 / *top : 1e-12;
+    if (score > m_best_seen * 1.005) {
+      m_best_seen = score;
+      m_stale_rounds = 0;
+    } else {
+      ++m_stale_rounds;
+    }
+    save_header();
+    bool all_input_errors = !m_state.candidates.empty();
+    for (const auto& [id, r] : m_state.candidates)
+      all_input_errors = all_input_errors && r.status == "done" && r.outcome == "input_error";
+    if (all_input_errors) {
+      m_status = "input_error";
+      m_stop_reason = "the workload is unusable: " + m_state.candidates.begin()->second.reason;
+      break;
+    }
+    if (any_pending && queued.empty()) {
+      m_status = "waiting";
+      m_stop_reason = "waiting for replies to pending requests; continue with --resume " + m_state.dir;
+      break;
+    }
+  }
+  if (m_stop) m_status = "interrupted";
+}
+
+void SearchRun::add_proposals(std::vector<Proposal> proposals, int round, bool replace_ids, const std::vector<int>& ids) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  for (size_t i = 0; i < proposals.size(); ++i) {
+    auto& p = proposals[i];
+    CandidateRecord r;
+    if (replace_ids) {
+      if (i >= ids.size()) break;
+      r = m_state.candidates[ids[i]];
+    } else {
+      r.id = m_state.next_id();
+      r.round = round;
+      r.strategy = p.strategy;
+      r.origin = p.origin;
+      r.parent = p.parent;
+      r.proposed_at = now_epoch();
+    }
+    r.input_tokens += p.input_tokens;
+    r.output_tokens += p.output_tokens;
+    r.cost_usd += p.cost_usd;
+    const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(r.id);
+    (void)make_dirs(dir);
+    const auto secrets = m_opt.secrets;
+    if (!p.code.empty()) (void)write_atomic(dir + "/candidate.py", p.code);
+    (void)write_atomic(dir + "/prompt.md", p.prompt.empty() ? "# " + p.origin + ": " + p.strategy + "\n"
+                                                             : util::redact(p.prompt, secrets));
+    if (!p.system.empty()) (void)write_atomic(dir + "/system.md", util::redact(p.system, secrets));
+    if (!p.response.empty()) (void)write_atomic(dir + "/response.md", util::redact(p.response, secrets));
+    if (p.status == "ok") {
+      r.status = "queued";
+    } else if (p.status == "pending") {
+      r.status = "pending";
+      r.reason = p.message;
+    } else {
+      r.status = "done";
+      r.outcome = p.status;
+      r.reason = p.message;
+    }
+    if (Status saved = save_record(m_state.dir, r); !saved)
+      spdlog::warn("Candidate record not saved. [reason: {}]", saved.failure().message);
+    m_state.candidates[r.id] = r;
+  }
+  if (Status saved = save_run(m_state); !saved) spdlog::warn("run.json not saved. [reason: {}]", saved.failure().message);
+}
+
+WorkloadResult SearchRun::run() {
+  WorkloadResult result;
+  result.workload = m_workload;
+  result.run_dir = m_state.dir;
+  if (Status opened = open(); !opened) {
+    result.status = "input_error";
+    result.error = opened.failure().message;
+    result.exit_code = kExitUsage;
+    return result;
+  }
+  if (baseline() && !m_stop) loop();
+  if (m_stop) m_status = "interrupted";
+  if (m_status == "finished" || m_status == "waiting") final_gate();
+  if (m_stop) m_status = "interrupted";
+  progress(true);
+  const int best = choose_best();
+  write_outputs(best);
+  result.status = m_status;
+  result.summary = summary(best);
+  result.faster = result.summary.value("faster", false);
+  if (result.summary.contains("best") && result.summary["best"].is_object() &&
+      result.summary["best"]["speedup"].is_number())
+    result.best_speedup = result.summary["best"]["speedup"].get<double>();
+  result.exit_code = m_status == "interrupted" ? kExitInterrupted
+                     : m_status == "input_error" ? kExitUsage
+                     : m_status == "waiting" ? kExitWaiting
+                     : result.faster ? kExitFaster
+                                     : kExitNotFaster;
+  return result;
+}
+
+WorkloadResult optimize_workload(const OptimizeOptions& options, const std::string& workload, const std::string& run_dir,
+                                 const GeneratorFactory& make_generator, const std::atomic<bool>& stop) {
+  SearchRun run(options, workload, run_dir, make_generator, stop);
+  return run.run();
+}
+
+}  // namespace kopt::core

@@ -1,0 +1,122 @@
+// The evaluation pool of a run: up to -j candidates verified at once in threads (each
+// run_eval holds m_gpu only while timing), results written as they come, the live
+// progress line, and stopping the workers when interrupted.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include "kopt/sandbox/procfs.hpp"
+#include "kopt/util/text.hpp"
+#include "search.hpp"
+
+namespace kopt::core {
+
+void SearchRun::evaluate(const std::vector<int>& ids, bool claim) {
+  if (ids.empty()) return;
+  const int jobs = std::max(1, std::min<int>(m_opt.jobs, static_cast<int>(ids.size())));
+  std::atomic<size_t> next{0};
+  std::atomic<int> finished{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < jobs; ++t) {
+    pool.emplace_back([&] {
+      while (!m_stop) {
+        if (!claim && m_opt.time_budget_s > 0 &&
+            m_elapsed_before + (now_epoch() - m_session_start) >= m_opt.time_budget_s)
+          break;
+        const size_t i = next++;
+        if (i >= ids.size()) break;
+        evaluate_one(ids[i], claim);
+      }
+      ++finished;
+    });
+  }
+  bool killed = false;
+  while (finished < jobs) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (m_stop) {
+      // Stop the workers: the evaluations in flight then end at once; their results are
+      // discarded and the candidates redone on --resume.
+      if (!killed) spdlog::info("Interrupted: stopping the workers and saving state.");
+      killed = true;
+      sandbox::kill_processes(sandbox::descendants_of(getpid()));
+    }
+    progress();
+  }
+  for (auto& t : pool) t.join();
+  progress();
+}
+
+void SearchRun::evaluate_one(int id, bool claim) {
+  {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    auto& r = m_state.candidates[id];
+    if (!claim) {
+      r.status = "running";
+      r.verify_start = now_epoch();
+      (void)save_record(m_state.dir, r);
+    }
+    m_in_flight.insert(id);
+  }
+  const EvalOptions eo = eval_options(id, claim);
+  const EvalReport report = run_eval(eo);
+  const double end = now_epoch();
+  std::lock_guard<std::mutex> lock(m_mutex);
+  m_in_flight.erase(id);
+  auto& r = m_state.candidates[id];
+  if (m_stop) {
+    if (!claim) r.status = "queued";
+    (void)save_record(m_state.dir, r);
+    return;
+  }
+  const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
+  const auto json = report_json(report, eo);
+  const std::string dump = json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  (void)write_atomic(dir + (claim ? "/claim.json" : "/verify.json"), dump);
+  if (!report.timing.is_null())
+    (void)write_atomic(dir + (claim ? "/claim_timing.json" : "/timing.json"), report.timing.dump(2) + "\n");
+  if (!claim) {
+    (void)write_atomic(dir + "/log", report.candidate_log);
+    r.verify_end = end;
+  }
+  apply_eval(r, report, eo, claim);
+  r.status = "done";
+  (void)save_record(m_state.dir, r);
+  save_header();
+  if (!claim)
+    spdlog::info("Candidate evaluated. [id: {}, strategy: {}, outcome: {}{}]", id, r.strategy, r.outcome,
+                 r.speedup ? fmt::format(", speedup: {:.3f}x", *r.speedup) : "");
+}
+
+void SearchRun::progress(bool final) {
+  if (!m_opt.progress) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (!final && now - m_last_progress < std::chrono::milliseconds(250)) return;
+  m_last_progress = now;
+  if (final) {
+    std::cerr << "\r\033[K" << std::flush;
+    return;
+  }
+  std::lock_guard<std::mutex> lock(m_mutex);
+  int done = 0;
+  for (const auto& [id, r] : m_state.candidates) done += r.status == "done";
+  const auto ranked = ranked_correct();
+  std::string best = "best -";
+  if (!ranked.empty()) {
+    const auto& r = m_state.candidates.at(ranked[0]);
+    best = r.speedup     ? fmt::format("best {:.2f}x ({})", *r.speedup, candidate_dir_name(r.id))
+           : r.median_ms ? fmt::format("best {:.3f} ms ({})", *r.median_ms, candidate_dir_name(r.id))
+                         : fmt::format("best {} (not timed)", candidate_dir_name(r.id));
+    if (m_opt.color) best = "\033[1;32m" + best + "\033[0m";
+  }
+  std::string line = fmt::format("kopt optimize {}: {} done, {} in flight, {}, {}", m_state.header.value("workload_name", ""),
+                                 done, m_in_flight.size(), best,
+                                 util::format_seconds(m_elapsed_before + (now_epoch() - m_session_start)));
+  if (m_generator && (m_generator->input_tokens() || m_generator->output_tokens()))
+    line += fmt::format(", {} tokens, ${:.3f}", m_generator->input_tokens() + m_generator->output_tokens(),
+                        m_generator->cost_usd());
+  std::cerr << "\r\033[K" << line << std::flush;
+}
+
+}  // namespace kopt::core

@@ -1,0 +1,163 @@
+// What an evaluation means for a candidate's record, the final gate (the top few re-timed
+// ABAB in fresh processes with more trials), the choice of the best candidate, and the
+// files a run leaves: best.py, report.md, run.json.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "search.hpp"
+
+namespace kopt::core {
+
+namespace {
+
+double number(const nlohmann::json& j, const char* key, double fallback = 0) {
+  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
+}
+
+}  // namespace
+
+EvalOptions SearchRun::eval_options(int id, bool claim) const {
+  EvalOptions eo;
+  eo.reference = m_workload_abs;
+  eo.candidate = m_state.dir + "/candidates/" + candidate_dir_name(id) + "/candidate.py";
+  eo.device = m_opt.device;
+  eo.python = m_opt.python;
+  eo.precision = m_opt.precision;
+  eo.trials = claim ? m_opt.final_trials : m_opt.trials;
+  eo.eval_mode = m_opt.eval_mode;
+  eo.allow_ties = m_opt.allow_ties;
+  eo.import_timeout = m_opt.import_timeout;
+  eo.call_timeout = m_opt.call_timeout;
+  eo.work_dir = m_opt.work_dir;
+  eo.timing = claim ? "claim" : "rank";
+  eo.target = m_opt.target;
+  eo.compile_modes = m_opt.compile_modes;
+  eo.exclusive = const_cast<std::mutex*>(&m_gpu);
+  return eo;
+}
+
+void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const EvalOptions& eo, bool claim) {
+  const auto& t = report.timing;
+  if (claim) {
+    nlohmann::json c = {{"outcome", outcome_name(report.outcome)}, {"check", report.check},
+                        {"reason", report.reason}, {"trials", eo.trials}};
+    if (t.is_object()) {
+      if (t.contains("speedup") && t["speedup"].is_object()) c["speedup"] = t["speedup"];
+      c["faster"] = t.contains("faster") && t["faster"].is_boolean() && t["faster"].get<bool>();
+      if (t.contains("best_baseline")) c["best_baseline"] = t["best_baseline"];
+      if (t.contains("candidate")) c["candidate_ms"] = number(t["candidate"], "median_ms");
+      if (t.contains("device")) c["device"] = t["device"];
+    } else {
+      c["faster"] = false;
+      c["timing"] = report.outcome == Outcome::correct ? "unavailable" : "not run";
+    }
+    r.claim = c;
+    return;
+  }
+  r.outcome = outcome_name(report.outcome);
+  r.check = report.check;
+  r.reason = report.reason;
+  if (report.outcome != Outcome::correct) return;
+  if (t.is_object() && t.contains("candidate") && t["candidate"].is_object() && t["candidate"].value("ok", false) &&
+      number(t["candidate"], "median_ms") > 0) {
+    r.median_ms = number(t["candidate"], "median_ms");
+    if (m_baseline_ok) r.speedup = m_best_ms / *r.median_ms;
+    if (t.contains("span") && t["span"].is_object()) {
+      r.timing_start = number(t["span"], "start");
+      r.timing_end = number(t["span"], "end");
+    } else if (report.phase_seconds.count("timing")) {
+      // Approximation when the eval gives no span: timing ends before teardown.
+      const double teardown = report.phase_seconds.count("teardown") ? report.phase_seconds.at("teardown") : 0;
+      r.timing_end = r.verify_end - teardown;
+      r.timing_start = r.timing_end - report.phase_seconds.at("timing");
+    }
+  } else {
+    r.timing_error = t.is_object() && t.contains("candidate") && t["candidate"].is_object()
+                         ? t["candidate"].value("error", "no ranking time")
+                         : "not timed" + (report.notes.empty() ? std::string() : ": " + report.notes.back());
+  }
+}
+
+void SearchRun::final_gate() {
+  if (m_opt.final_top <= 0 || m_stop) return;
+  auto top = ranked_correct();
+  if (static_cast<int>(top.size()) > m_opt.final_top) top.resize(static_cast<size_t>(m_opt.final_top));
+  std::vector<int> ids;  // a claim from an earlier session is kept
+  for (int id : top)
+    if (m_state.candidates[id].claim.is_null()) ids.push_back(id);
+  if (ids.empty()) return;
+  spdlog::info("Final gate: {} candidate(s), {} trials each, timed ABAB against the baselines.", ids.size(),
+               m_opt.final_trials);
+  evaluate(ids, true);
+}
+
+int SearchRun::choose_best() const {
+  // Confirmed by the final gate first (faster, then by its speedup), then ranking time.
+  int best = 0;
+  double best_key = -1;
+  for (int id : ranked_correct()) {
+    const auto& r = m_state.candidates.at(id);
+    double key;
+    if (r.claim.is_object()) {
+      if (r.claim.value("outcome", "") != "correct") continue;  // failed the gate
+      const double sp = r.claim.contains("speedup") ? number(r.claim["speedup"].value("vs_best", nlohmann::json()), "median") : 0;
+      key = 2e6 + (r.claim.value("faster", false) ? 1e6 : 0) + sp;
+    } else {
+      key = r.median_ms ? 1e6 - *r.median_ms : 0;  // unconfirmed: faster ranking time first
+    }
+    if (key > best_key) {
+      best_key = key;
+      best = id;
+    }
+  }
+  return best;
+}
+
+std::string SearchRun::best_file(int best) const {
+  const auto& r = m_state.candidates.at(best);
+  const std::string code =
+      read_text(m_state.dir + "/candidates/" + candidate_dir_name(best) + "/candidate.py").value_or("");
+  std::string head = "# kopt: the fastest correct candidate found for " + m_state.header.value("workload_name", "") +
+                     ": candidate " + candidate_dir_name(best) + " (" + r.strategy + "), a drop-in ModelNew.\n";
+  const auto& c = r.claim;
+  if (c.is_object() && c.contains("speedup") && c["speedup"].contains("vs_best")) {
+    const auto& s = c["speedup"]["vs_best"];
+    head += fmt::format("# speedup vs the best baseline ({}): {:.3f}x (95% interval {:.3f}-{:.3f}, {} ABAB pairs): {}\n",
+                        c.value("best_baseline", m_best_baseline), number(s, "median"), number(s, "low"),
+                        number(s, "high"), s.value("pairs", 0),
+                        c.value("faster", false) ? "faster" : "not shown to be faster");
+  } else if (r.speedup) {
+    head += fmt::format("# ranking speedup vs the best baseline ({}): {:.3f}x (one timing, not confirmed by the final gate)\n",
+                        m_best_baseline, *r.speedup);
+  } else {
+    head += "# no speedup measured (no baseline timing)\n";
+  }
+  const auto& b = m_state.header["baseline"];
+  std::string device = m_opt.device;
+  if (b.contains("device") && b["device"].is_object() && b["device"].contains("name") && b["device"]["name"].is_string())
+    device += " (" + b["device"]["name"].get<std::string>() + ")";
+  head += "# device: " + device + "; precision: " + m_opt.precision + (m_opt.eval_mode ? "; eval mode" : "") + "\n";
+  head += "# specialised to the shapes and dtypes of the workload's get_inputs(): verified only on those.\n";
+  return head + code;
+}
+
+void SearchRun::write_outputs(int best) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (best) {
+    if (Status w = write_atomic(m_state.dir + "/best.py", best_file(best)); !w)
+      spdlog::warn("best.py not written. [reason: {}]", w.failure().message);
+  }
+  m_state.header["status"] = m_status;
+  m_state.header["stop_reason"] = m_stop_reason;
+  m_state.header["best"] = best ? nlohmann::json(best) : nlohmann::json(nullptr);
+  const auto s = summary(best);
+  m_state.header["summary"] = s;
+  (void)write_atomic(m_state.dir + "/report.md", report_markdown(best, s));
+  m_state.header["elapsed_s"] = m_elapsed_before + (now_epoch() - m_session_start);
+  m_state.header["sessions"].back()["end"] = now_epoch();
+  if (Status saved = save_run(m_state); !saved) spdlog::warn("run.json not saved. [reason: {}]", saved.failure().message);
+}
+
+}  // namespace kopt::core

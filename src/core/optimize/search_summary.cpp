@@ -1,0 +1,155 @@
+// The summary of one workload's run (the --json part, run.json "summary") and report.md.
+#include <map>
+#include <sstream>
+
+#include "kopt/util/text.hpp"
+#include "search.hpp"
+
+namespace kopt::core {
+
+namespace {
+
+double number(const nlohmann::json& j, const char* key, double fallback = 0) {
+  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
+}
+
+std::string fixed(double x, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, x);
+  return buf;
+}
+
+// Text from a candidate or a worker, made safe for one Markdown table cell.
+std::string cell(std::string text, size_t max = 120) {
+  text = util::strip_control(text);
+  for (auto& c : text)
+    if (c == '\n' || c == '|' || c == '\t') c = ' ';
+  if (text.size() > max) text = text.substr(0, max) + "...";
+  return text;
+}
+
+}  // namespace
+
+nlohmann::json SearchRun::summary(int best) const {
+  nlohmann::json s;
+  s["workload"] = m_state.header.value("workload", m_workload);
+  s["run_dir"] = m_state.dir;
+  s["status"] = m_status;
+  s["stop_reason"] = m_stop_reason;
+  s["device"] = m_opt.device;
+  const auto& b = m_state.header.contains("baseline") ? m_state.header["baseline"] : nlohmann::json::object();
+  nlohmann::json baselines = {{"ok", b.value("ok", false)}, {"error", b.value("error", "")}};
+  if (m_baseline_ok) {
+    baselines["best"] = m_best_baseline;
+    baselines["best_ms"] = m_best_ms;
+  }
+  if (b.contains("eager")) baselines["eager"] = b["eager"];
+  if (b.contains("compiled")) baselines["compiled"] = b["compiled"];
+  s["baselines"] = baselines;
+
+  std::map<std::string, int> counts;
+  int evaluated = 0, pending = 0, not_evaluated = 0;
+  std::vector<std::pair<double, double>> waiting, busy;
+  for (const auto& [id, r] : m_state.candidates) {
+    if (r.status == "pending") ++pending;
+    else if (r.status != "done") ++not_evaluated;
+    else ++counts[r.outcome];
+    if (r.status == "done" && r.verify_end > 0) {
+      ++evaluated;
+      waiting.push_back({r.proposed_at, r.verify_end});
+    }
+    if (r.timing_end > r.timing_start && r.timing_start > 0) busy.push_back({r.timing_start, r.timing_end});
+  }
+  s["counts"] = counts;
+  s["candidates"] = m_state.candidates.size();
+  s["evaluated"] = evaluated;
+  s["pending"] = pending;
+  s["not_evaluated"] = not_evaluated;
+  s["rounds"] = m_rounds;
+  const double elapsed = m_elapsed_before + (now_epoch() - m_session_start);
+  const double loop_s = std::max(1e-9, elapsed - b.value("seconds", 0.0));
+  s["elapsed_s"] = elapsed;
+  s["evaluated_per_minute"] = evaluated / (loop_s / 60.0);
+  s["gpu_idle_share"] = waiting.empty() ? nlohmann::json(nullptr) : nlohmann::json(idle_share(waiting, busy));
+  s["tokens"] = {{"input", m_generator ? m_generator->input_tokens() : 0},
+                 {"output", m_generator ? m_generator->output_tokens() : 0}};
+  s["cost_usd"] = m_generator ? m_generator->cost_usd() : 0.0;
+  s["faster"] = false;
+  s["best"] = nullptr;
+  if (best) {
+    const auto& r = m_state.candidates.at(best);
+    nlohmann::json j = {{"id", best}, {"strategy", r.strategy}, {"median_ms", r.median_ms ? *r.median_ms : 0.0},
+                        {"path", m_state.dir + "/best.py"}, {"confirmed", false}};
+    j["speedup"] = r.speedup ? nlohmann::json(*r.speedup) : nlohmann::json(nullptr);
+    if (r.claim.is_object() && r.claim.contains("speedup") && r.claim["speedup"].contains("vs_best")) {
+      const auto& v = r.claim["speedup"]["vs_best"];
+      j["speedup"] = number(v, "median");
+      j["low"] = number(v, "low");
+      j["high"] = number(v, "high");
+      j["pairs"] = v.value("pairs", 0);
+      j["confirmed"] = true;
+      s["faster"] = r.claim.value("faster", false);
+    }
+    j["faster"] = s["faster"];
+    s["best"] = j;
+  }
+  return s;
+}
+
+std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const {
+  std::ostringstream md;
+  md << "# kopt optimize: " << m_state.header.value("workload_name", "") << "\n\n";
+  md << "- workload: `" << s["workload"].get<std::string>() << "`\n- device: " << m_opt.device
+     << "\n- status: " << m_status << (m_stop_reason.empty() ? "" : " (" + m_stop_reason + ")") << "\n";
+  md << "- candidates: " << s["candidates"] << " (" << s["evaluated"] << " evaluated, " << s["pending"] << " pending, "
+     << s["not_evaluated"] << " not evaluated) in " << m_rounds << " round(s), "
+     << util::format_seconds(s["elapsed_s"].get<double>()) << "; "
+     << fixed(s["evaluated_per_minute"].get<double>(), 2) << " evaluated per minute\n";
+  if (s["gpu_idle_share"].is_number())
+    md << "- share of time no timing ran while candidates waited: " << fixed(100 * s["gpu_idle_share"].get<double>(), 1)
+       << "%\n";
+  md << "\n## Baselines\n\n| baseline | median ms | note |\n|---|---|---|\n";
+  const auto& b = s["baselines"];
+  if (b.contains("eager"))
+    md << "| eager | " << fixed(number(b["eager"], "median_ms"), 4) << " | " << cell(b["eager"].value("error", "")) << " |\n";
+  if (b.contains("compiled") && b["compiled"].is_object())
+    for (const auto& [mode, t] : b["compiled"].items())
+      md << "| compile:" << mode << " | " << (t.value("ok", false) ? fixed(number(t, "median_ms"), 4) : "-") << " | "
+         << cell(t.value("error", "")) << " |\n";
+  if (!b.value("ok", false)) md << "\nNo baseline timing: " << cell(b.value("error", ""), 400) << "\n";
+  md << "\n## Best candidate\n\n";
+  if (!best) {
+    md << "No correct candidate.\n";
+  } else {
+    const auto& j = s["best"];
+    md << "Candidate " << candidate_dir_name(best) << " (" << cell(j["strategy"].get<std::string>()) << "), `best.py`: ";
+    if (j["speedup"].is_number())
+      md << fixed(j["speedup"].get<double>(), 3) << "x the best baseline";
+    if (j.value("confirmed", false))
+      md << " (95% interval " << fixed(number(j, "low"), 3) << "-" << fixed(number(j, "high"), 3) << ", "
+         << j.value("pairs", 0) << " ABAB pairs): " << (j.value("faster", false) ? "faster" : "not shown to be faster");
+    else
+      md << " (ranking time only, not confirmed by the final gate)";
+    md << "\n";
+  }
+  md << "\n## Outcomes\n\n| outcome | count |\n|---|---|\n";
+  for (const auto& [k, v] : s["counts"].items()) md << "| " << k << " | " << v << " |\n";
+  md << "\n## Candidates\n\n| id | round | strategy | outcome | median ms | speedup | final gate | reason |\n"
+        "|---|---|---|---|---|---|---|---|\n";
+  for (const auto& [id, r] : m_state.candidates) {
+    std::string gate = "-";
+    if (r.claim.is_object()) {
+      gate = r.claim.value("outcome", "");
+      if (r.claim.contains("speedup") && r.claim["speedup"].contains("vs_best"))
+        gate += " " + fixed(number(r.claim["speedup"]["vs_best"], "median"), 3) + "x" +
+                (r.claim.value("faster", false) ? " faster" : "");
+    }
+    md << "| " << candidate_dir_name(id) << " | " << r.round << " | " << cell(r.strategy, 60) << " | "
+       << (r.status == "done" ? r.outcome : r.status) << " | " << (r.median_ms ? fixed(*r.median_ms, 4) : "-") << " | "
+       << (r.speedup ? fixed(*r.speedup, 3) + "x" : "-") << " | " << cell(gate) << " | "
+       << cell(r.outcome == "correct" ? r.timing_error : r.reason) << " |\n";
+  }
+  return md.str();
+}
+
+}  // namespace kopt::core
