@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cmd_ask.hpp"
+#include "cmd_baseline.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_optimize.hpp"
 #include "kopt/sandbox/procfs.hpp"
@@ -27,6 +28,8 @@ int main(const std::vector<std::string>& args) {
 
   EvalCommand eval_cmd;
   auto* eval = add_eval_command(app, eval_cmd);
+  BaselineCommand baseline_cmd;
+  auto* baseline = add_baseline_command(app, baseline_cmd);
   AskCommand ask_cmd;
   auto* ask = add_ask_command(app, ask_cmd);
   OptimizeCommand optimize_cmd;
@@ -47,6 +50,10 @@ int main(const std::vector<std::string>& args) {
       return run_eval(eval_cmd);
     }
     if (ask->parsed()) return run_ask(ask_cmd);
+    if (baseline->parsed()) {
+      if (baseline_cmd.options.python.empty()) baseline_cmd.options.python = python;
+      return run_baseline(baseline_cmd);
+    }
     if (optimize->parsed()) return run_optimize(optimize_cmd, python, quiet, verbosity);
   } catch (const std::exception& e) {
     std::cerr << "kopt: error: " << e.what() << std::endl;

@@ -20,14 +20,24 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
   sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and for each call")->check(CLI::PositiveNumber);
   sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created (default: $TMPDIR or /tmp)");
   sub->add_flag("--keep-work", o.keep_work, "Keep the sandbox for inspection");
+  sub->add_option("--time", cmd.time,
+                  "After a correct verdict: none, rank (time the candidate), claim (ABAB against eager and torch.compile); default: claim on cuda, none on cpu")
+      ->check(CLI::IsMember({"none", "rank", "claim"}));
+  sub->add_option("--target", o.target, "Hardware preset to judge against (h100, h200, a100, l40s, b200); default: the device's own");
+  sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes timed as baselines (default: default)");
+  sub->add_option("--pairs", o.timing_options.pairs, "ABAB pairs before a speedup is claimed")->check(CLI::Range(2, 1000));
+  sub->add_flag("--no-flush", cmd.no_flush, "Do not flush L2 before timed calls");
   sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");
   return sub;
 }
 
 int run_eval(const EvalCommand& cmd) {
-  const auto report = core::run_eval(cmd.options);
+  auto options = cmd.options;
+  options.timing = !cmd.time.empty() ? cmd.time : options.device == "cuda" ? "claim" : "none";
+  if (cmd.no_flush) options.timing_options.flush_l2 = false;
+  const auto report = core::run_eval(options);
   if (cmd.json) {
-    std::cout << core::report_json(report, cmd.options).dump(2) << std::endl;
+    std::cout << core::report_json(report, options).dump(2) << std::endl;
   } else {
     std::cout << core::report_text(report) << std::flush;
   }

@@ -8,6 +8,8 @@ namespace kopt::cli {
 struct EvalCommand {
   core::EvalOptions options;
   bool json = false;
+  std::string time;       // --time; empty: claim on cuda, none on cpu
+  bool no_flush = false;  // --no-flush
 };
 
 // Adds `kopt eval` to `app`, filling `cmd` when parsed.

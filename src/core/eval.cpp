@@ -9,9 +9,11 @@
 #include <random>
 #include <set>
 
+#include "eval_timing.hpp"
 #include "kopt/core/rules.hpp"
 #include "kopt/core/worker_pool.hpp"
 #include "kopt/sandbox/procfs.hpp"
+#include "stopwatch.hpp"
 
 namespace kopt::core {
 
@@ -24,13 +26,6 @@ std::chrono::milliseconds ms(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
 }
 
-// Seeds drawn at run time from the OS: never a well-known constant.
-uint64_t draw_seed() {
-  static std::random_device device;
-  const uint64_t hi = device(), lo = device();
-  return ((hi << 32) ^ lo) & 0x7fffffffffffffffull;  // torch.manual_seed takes a signed 64-bit int
-}
-
 class EvalRun {
  public:
   explicit EvalRun(const EvalOptions& options) : m_opt(options), m_rules(make_rules()) {}
@@ -40,6 +35,7 @@ class EvalRun {
     if (!setup()) return finish(start);
     try {
       if (start_reference() && start_candidate()) trials();
+      if (!decided() && m_opt.timing != "none") time_candidate();
     } catch (const nlohmann::json::exception& e) {
       // Only a worker's frames can be malformed this way; the candidate can write to its
       // control socket directly. A verdict, not a kopt error.
@@ -102,6 +98,7 @@ class EvalRun {
     const double ref_timeout = std::max(m_opt.import_timeout, 300.0);
     auto hello = request(*m_ref, {{"op", "hello"}}, ref_timeout);
     if (!hello) return reference_failed("start", hello.failure());
+    m_ref_hello = hello->header;
     m_report.environment["torch"] = hello->header.value("torch", "");
     m_report.environment["python_version"] = hello->header.value("python", "");
     if (m_opt.device == "cuda") {
@@ -156,7 +153,9 @@ class EvalRun {
     auto hello = request(*m_cand, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
     if (!hello) return candidate_failed("start", hello.failure());
     m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
-    auto load = request(*m_cand, {{"op", "load"}, {"path", m_pool->candidate_path()}}, m_opt.import_timeout);
+    nlohmann::json load_msg = {{"op", "load"}, {"path", m_pool->candidate_path()}};
+    if (m_opt.timing != "none") load_msg["workload"] = m_pool->workload_copy_path();
+    auto load = request(*m_cand, load_msg, m_opt.import_timeout);
     timed("candidate_import", t);
     if (!load) {
       if (load.failure().kind == "import") {
@@ -247,6 +246,7 @@ class EvalRun {
       return;
     }
     ref->payload.clear();
+    m_bytes_per_call = static_cast<double>(verify::tensor_bytes(inputs.value()) + verify::tensor_bytes(out32.value()));
     m_report.phase_seconds["reference_compute"] += h.value("seconds", 0.0);
     if (h.value("random", false) && !m_report.random_workload) {
       m_report.random_workload = true;
@@ -374,35 +374,82 @@ class EvalRun {
     }
   }
 
+  // Ends the candidate worker: an acknowledged bye, then processes it left behind.
+  void stop_candidate() {
+    const pid_t pid = m_cand->pid();
+    bool said_bye = false;
+    if (!decided()) {
+      auto bye = m_cand->request({{{"op", "bye"}}, {}}, ms(std::min(m_opt.call_timeout, 30.0)));
+      said_bye = bye.ok();
+    }
+    const auto descendants = sandbox::descendants_of(pid);
+    // After an acknowledged bye every result is in; a slow interpreter shutdown (torch.compile's
+    // worker pool takes seconds) is then no verdict, only something to cut short.
+    m_cand->stop(std::chrono::milliseconds(5000));
+    // Helpers that exit with the worker (torch.compile's compile pool) are fine; what
+    // still runs 2 s after the worker ended was left behind on purpose (setsid, daemons).
+    const std::set<pid_t> keep = m_ref ? std::set<pid_t>{m_ref->pid()} : std::set<pid_t>{};
+    const auto left = sandbox::survivors(descendants, keep, std::chrono::milliseconds(2000));
+    sandbox::kill_processes(left);
+    sandbox::reap_orphans(keep);
+    const auto info = m_cand->exit_info();
+    if (!left.empty()) {
+      fail_rule("stray_work", Outcome::tampered,
+                "the candidate left " + std::to_string(left.size()) + " process(es) running after its worker finished");
+    } else if (!decided() && !said_bye && info && !(info->exited && info->code == 0)) {
+      fail_rule("process", Outcome::crashed, "candidate worker ended badly (" + info->describe() + ")");
+    }
+    m_report.candidate_log += m_cand->log();
+    m_cand.reset();
+  }
+
+  // Timing after a correct verification: in the verifying process ("rank"), or in a
+  // fresh one against the baselines ("claim").
+  void time_candidate() {
+    const auto t = Clock::now();
+    if (m_opt.timing == "claim") {
+      stop_candidate();
+      if (decided() || !start_candidate()) return;
+    }
+    TimingContext ctx;
+    ctx.options = &m_opt;
+    ctx.reference = m_ref.get();
+    ctx.candidate = m_cand.get();
+    ctx.bytes_per_call = m_bytes_per_call;
+    ctx.check_outputs = !m_report.random_workload;
+    ctx.fp32_only = !m_init.header.value("fp64", false);
+    ctx.device = m_ref_hello;
+    ctx.own_pids = [this] {
+      std::set<pid_t> own;
+      for (auto* w : {m_ref.get(), m_cand.get()}) {
+        if (!w) continue;
+        own.insert(w->pid());
+        for (pid_t p : sandbox::descendants_of(w->pid())) own.insert(p);
+      }
+      return own;
+    };
+    auto v = m_opt.timing == "claim" ? time_claim(ctx) : time_rank(ctx);
+    timed("timing", t);
+    for (auto& n : v.notes) m_report.notes.push_back(n);
+    if (!v.ok) {
+      if (v.outcome == Outcome::unverified) {
+        m_report.notes.push_back("not timed: " + v.reason);
+        m_timing_note = v.reason;
+        return;
+      }
+      fail_rule(v.rule, v.outcome, v.reason);
+      return;
+    }
+    std::vector<std::string> warnings;
+    v.timing["device"] = device_facts(m_ref_hello, m_opt.target, warnings);
+    for (auto& w : warnings) m_report.notes.push_back("target: " + w);
+    m_report.timing = std::move(v.timing);
+    m_timed_checks = ctx.check_outputs;
+  }
+
   void teardown() {
     const auto t = Clock::now();
-    if (m_cand) {
-      const pid_t pid = m_cand->pid();
-      bool said_bye = false;
-      if (!decided()) {
-        auto bye = m_cand->request({{{"op", "bye"}}, {}}, ms(std::min(m_opt.call_timeout, 30.0)));
-        said_bye = bye.ok();
-      }
-      const auto descendants = sandbox::descendants_of(pid);
-      // After an acknowledged bye every result is in; a slow interpreter shutdown (torch.compile's
-      // worker pool takes seconds) is then no verdict, only something to cut short.
-      m_cand->stop(std::chrono::milliseconds(5000));
-      // Helpers that exit with the worker (torch.compile's compile pool) are fine; what
-      // still runs 2 s after the worker ended was left behind on purpose (setsid, daemons).
-      const std::set<pid_t> keep = m_ref ? std::set<pid_t>{m_ref->pid()} : std::set<pid_t>{};
-      const auto left = sandbox::survivors(descendants, keep, std::chrono::milliseconds(2000));
-      sandbox::kill_processes(left);
-      sandbox::reap_orphans(keep);
-      const auto info = m_cand->exit_info();
-      if (!left.empty()) {
-        fail_rule("stray_work", Outcome::tampered,
-                  "the candidate left " + std::to_string(left.size()) + " process(es) running after its worker finished");
-      } else if (!decided() && !said_bye && info && !(info->exited && info->code == 0)) {
-        fail_rule("process", Outcome::crashed, "candidate worker ended badly (" + info->describe() + ")");
-      }
-      m_report.candidate_log = m_cand->log();
-      m_cand.reset();
-    }
+    if (m_cand) stop_candidate();
     if (m_ref) {
       if (m_ref->exit_info() == std::nullopt) (void)m_ref->request({{{"op", "bye"}}, {}}, ms(10));
       m_ref->stop(std::chrono::milliseconds(1000));
@@ -429,7 +476,16 @@ class EvalRun {
       else rule("sanity", "passed", "outputs vary with the inputs");
       if (rule_status(m_rules, "sanity") == "warning") m_report.notes.push_back(rule_detail(m_rules, "sanity"));
     }
-    rule("timed_outputs", "not_applicable", "kopt eval does not time on " + m_opt.device + "; outputs of timed calls are checked where timing runs");
+    if (rule_status(m_rules, "timed_outputs") == "not_run") {
+      if (m_opt.timing == "none")
+        rule("timed_outputs", "not_applicable", "not timed (--time none)");
+      else if (!m_report.timing.is_null() && m_timed_checks)
+        rule("timed_outputs", "passed", "outputs of timed calls, picked after each batch ran, matched the reference");
+      else if (!m_report.timing.is_null())
+        rule("timed_outputs", "not_applicable", "a random workload's timed outputs cannot be reproduced");
+      else
+        rule("timed_outputs", "not_run", m_timing_note.empty() ? "not timed" : m_timing_note);
+    }
     if (m_report.figures.fp32_fallback)
       m_report.notes.push_back("the fp32 reference equals the fp64 one exactly (or no fp64 run is possible): an explicit float32 tolerance applied");
     if (!decided()) {
@@ -452,6 +508,10 @@ class EvalRun {
   sandbox::Message m_init;
   uint64_t m_init_seed = 0;
   uint64_t m_call_seed = 0;
+  nlohmann::json m_ref_hello;
+  double m_bytes_per_call = 0;
+  bool m_timed_checks = false;
+  std::string m_timing_note;
   bool m_ref_mutates = false;
   std::vector<std::pair<int, int>> m_threads;
   Value m_first_out;

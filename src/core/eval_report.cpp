@@ -42,6 +42,28 @@ const char* verdict_word(const EvalReport& r) {
   }
 }
 
+void timing_text(const nlohmann::json& t, std::ostringstream& out) {
+  if (!t.is_object()) return;
+  char buf[320];
+  for (const auto& [key, v] : t.items()) {
+    if (!v.is_object() || !v.contains("median_ms")) continue;
+    std::snprintf(buf, sizeof buf, "  time %-22s median %9.4f ms  IQR %8.4f ms  min %9.4f ms\n", key.c_str(),
+                  v.value("median_ms", 0.0), v.value("iqr_ms", 0.0), v.value("min_ms", 0.0));
+    out << buf;
+  }
+  if (t.contains("speedup")) {
+    for (const auto& [key, s] : t["speedup"].items()) {
+      std::snprintf(buf, sizeof buf, "  speedup %-12s %6.3fx  95%% interval [%.3f, %.3f] over %d pairs: %s\n", key.c_str(),
+                    s.value("median", 0.0), s.value("low", 0.0), s.value("high", 0.0), s.value("pairs", 0),
+                    s.value("faster", false) ? "faster" : "not faster");
+      out << buf;
+    }
+    std::snprintf(buf, sizeof buf, "  null test spread +/-%.2f%% (eager against itself); best baseline: %s\n",
+                  100 * t.value("null_spread", 0.0), t.value("best_baseline", std::string("eager")).c_str());
+    out << buf;
+  }
+}
+
 }  // namespace
 
 nlohmann::json report_json(const EvalReport& r, const EvalOptions& o) {
@@ -84,6 +106,7 @@ nlohmann::json report_json(const EvalReport& r, const EvalOptions& o) {
       {"phase_seconds", phases},
       {"environment", r.environment},
       {"candidate_log_tail", util::tail_lines(r.candidate_log, 20)},
+      {"timing", r.timing},
   };
 }
 
@@ -98,6 +121,7 @@ std::string report_text(const EvalReport& r) {
                   r.trials_run, r.trials_planned, r.figures.norm_error, r.figures.norm_bound, r.figures.max_abs_error);
     out << buf;
   }
+  timing_text(r.timing, out);
   for (const auto& note : r.notes) out << "  note: " << note << "\n";
   if (r.outcome != Outcome::correct && !r.candidate_log.empty() && r.outcome != Outcome::input_error) {
     const std::string tail = util::tail_lines(r.candidate_log, 5);

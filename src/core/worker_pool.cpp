@@ -43,7 +43,8 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   pool->m_opt = options;
   auto ref = read_source(options.reference, "workload");
   if (!ref) return ref.failure();
-  auto cand = read_source(options.candidate, "candidate");
+  // A baseline run has no candidate.
+  Result<std::string> cand = options.candidate.empty() ? Result<std::string>(std::string()) : read_source(options.candidate, "candidate");
   if (!cand) return cand.failure();
   if (options.device != "cpu" && options.device != "cuda")
     return Failure{"input", "unknown device " + options.device + " (cpu or cuda)"};
@@ -80,6 +81,11 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
     if (chown(pool->m_candidate.c_str(), pool->m_user->uid, pool->m_user->gid) != 0)
       spdlog::debug("Cannot chown the candidate copy.");
   }
+  // The candidate generates its timing inputs with the workload's own get_inputs(); it
+  // gets a copy (the user's file may not be readable by the sandbox user).
+  pool->m_workload_copy = pool->m_root + "/harness/kopt_workload.py";
+  if (auto st = sandbox::write_file(pool->m_workload_copy, ref.value()); !st) return st.failure();
+  chmod(pool->m_workload_copy.c_str(), 0644);
   pool->m_secrets = sandbox::secret_values(sandbox::current_environment());
   return pool;
 }

@@ -35,6 +35,8 @@ _perf_counter = time.perf_counter
 _sleep = time.sleep
 _json_dumps = json.dumps
 _json_loads = json.loads
+_Event = None           # torch.cuda.Event, captured in main() before any user code
+_cuda_sync = None       # torch.cuda.synchronize, likewise
 
 
 class ProtocolError(Exception):
@@ -270,7 +272,7 @@ def synchronize(device):
 
 
 def _cuda_synchronize():
-    torch.cuda.synchronize()
+    _cuda_sync()
 
 
 def load_module(path, name):
@@ -389,7 +391,7 @@ def build_tripwire(harness_globals):
     for name, value in list(harness_globals.items()):
         if inspect.isfunction(value) or inspect.isclass(value):
             tw.add(sys.modules[__name__], name, "harness." + name)
-    for cls in (Channel, Tripwire, CandidateRole):
+    for cls in (Channel, Tripwire, CandidateRole, Stopwatch):
         for name, value in list(vars(cls).items()):
             if inspect.isfunction(value):
                 tw.add(cls, name, "harness.%s.%s" % (cls.__name__, name))
@@ -402,6 +404,7 @@ class Role:
     def __init__(self, channel, device):
         self.channel = channel
         self.device = device
+        self.stopwatch = Stopwatch(self)
 
     def hello(self, msg):
         info = {"ok": True, "python": sys.version.split()[0], "torch": torch.__version__,
@@ -415,6 +418,12 @@ class Role:
             info["sm_count"] = props.multi_processor_count
             info["memory_bytes"] = props.total_memory
             info["cuda"] = torch.version.cuda
+            info["l2_bytes"] = int(getattr(props, "L2_cache_size", 0) or 0)
+            info["uuid"] = str(getattr(props, "uuid", "") or "")
+            bus = getattr(props, "pci_bus_id", None)
+            if bus is not None:
+                info["pci"] = "%08x:%02x:%02x.0" % (getattr(props, "pci_domain_id", 0), bus,
+                                                    getattr(props, "pci_device_id", 0))
         return info
 
 
@@ -488,8 +497,15 @@ class ReferenceRole(Role):
         return inputs
 
     def trial(self, msg):
+        """A verification trial: inputs from get_inputs() under input_seed (optionally
+        stressed), outputs in float32 and float64. With timed_seed instead, the inputs are
+        those a timed call got (timing_inputs), and they are not sent back."""
+        send_inputs = "timed_seed" not in msg
         try:
-            inputs = self._inputs(int(msg["input_seed"]), msg.get("stress", "none"))
+            if send_inputs:
+                inputs = self._inputs(int(msg["input_seed"]), msg.get("stress", "none"))
+            else:
+                inputs = timing_inputs(self.module, int(msg["timed_seed"]), self.device)
         except BaseException as exc:
             return error_reply("get_inputs", exc)
         call_seed = int(msg["call_seed"])
@@ -528,7 +544,8 @@ class ReferenceRole(Role):
         bufs = []
         header = {"ok": True, "random": random, "mutated": mutated, "seconds": seconds}
         try:
-            header["inputs"] = encode(pristine, bufs, where="input")
+            if send_inputs:
+                header["inputs"] = encode(pristine, bufs, where="input")
             header["out32"] = encode({"out": out32, "buffers": buffers32}, bufs, strict=True)
             if out64 is not None:
                 out64 = cast_like(out64, out32)
@@ -536,12 +553,45 @@ class ReferenceRole(Role):
                 header["out64"] = encode({"out": out64, "buffers": buffers64}, bufs)
             else:
                 header["fp64_error"] = self.model64_error
-            if mutated:
+            if mutated and send_inputs:
                 header["inputs_after"] = encode(work, bufs, where="input")
         except OutputRuleError as exc:
             return error_reply("output", exc)
         self.channel.send(header, bufs)
         return None
+
+    def timing_module(self):
+        return self.module
+
+    def timed_model(self, key):
+        if key == "eager":
+            return self.model
+        if key in getattr(self, "compiled", {}):
+            return self.compiled[key]
+        raise ProtocolError("no model %r" % key)
+
+    def compile(self, msg):
+        """Builds torch.compile(model, mode) as the baseline `compile:<mode>` and runs it
+        once on timing inputs, so compilation stays out of every timed figure."""
+        mode = msg.get("mode", "default")
+        key = "compile:" + mode
+        if not hasattr(torch, "compile"):
+            return {"ok": False, "error": "unavailable",
+                    "message": "torch.compile needs torch 2.0 or later (this is %s)" % torch.__version__}
+        start = _perf_counter()
+        try:
+            model = copy.deepcopy(self.model)
+            compiled = torch.compile(model) if mode == "default" else torch.compile(model, mode=mode)
+            inputs = timing_inputs(self.module, int(msg["seed"]), self.device)
+            with torch.no_grad():
+                compiled(*inputs)
+            synchronize(self.device)
+        except BaseException as exc:
+            return error_reply("compile", exc)
+        if not hasattr(self, "compiled"):
+            self.compiled = {}
+        self.compiled[key] = compiled
+        return {"ok": True, "key": key, "seconds": _perf_counter() - start}
 
 
 def cast_like(value, like):
@@ -570,6 +620,14 @@ class CandidateRole(Role):
                 importlib.import_module("torch._dynamo")
             except Exception:
                 pass
+        # The workload (the user's file) generates this process's timing inputs; loaded
+        # before the snapshot so its own imports are never blamed on the candidate.
+        self.workload = None
+        if msg.get("workload"):
+            try:
+                self.workload = load_module(msg["workload"], "kopt_timing_workload")
+            except BaseException as exc:
+                return error_reply("workload", exc)
         self.tripwire = build_tripwire(globals())
         start = _perf_counter()
         try:
@@ -599,6 +657,16 @@ class CandidateRole(Role):
         except BaseException as exc:
             return error_reply("init", exc)
         return {"ok": True, "matched": len(matched), "tampered": self.tripwire.changed()}
+
+    def timing_module(self):
+        if self.workload is None:
+            raise ProtocolError("no workload loaded for timing inputs")
+        return self.workload
+
+    def timed_model(self, key):
+        if key != "candidate":
+            raise ProtocolError("no model %r" % key)
+        return self.model
 
     def poison(self, specs):
         """Fills freed allocator memory with NaN / extreme values before the call, so an
@@ -650,6 +718,190 @@ class CandidateRole(Role):
         return None
 
 
+# ---------------------------------------------------------------- timing
+
+def timing_inputs(module, seed, device):
+    """Inputs for one timed call: the workload's own get_inputs() under `seed`, created
+    on the device where this torch allows it (torch.device as a context manager, 2.0+).
+    The reference worker reproduces exactly these from the same seed, so kopt can check a
+    timed call's outputs; no timed call ever sees inputs an earlier call saw."""
+    seed_all(seed)
+    if device != "cpu" and hasattr(torch.device(device), "__enter__"):
+        with torch.device(device):
+            inputs = module.get_inputs()
+    else:
+        inputs = module.get_inputs()
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    return to_device(list(inputs), device)
+
+
+class Stopwatch:
+    """kopt's timing primitives. kopt decides batch sizes, seeds and which outputs to
+    check; this only runs them. A timed region starts and ends with a device-wide
+    synchronize (work on side streams is inside) and is measured with CUDA events; L2 is
+    flushed before every call (kopt subtracts the flush by timing a null batch)."""
+
+    def __init__(self, role):
+        self.role = role
+        self.device = role.device
+        self.flush_buf = None
+        self.inputs = []
+        self.outputs = []
+
+    def setup(self, msg):
+        info = {"ok": True, "flush_bytes": 0, "l2_bytes": 0}
+        if self.device == "cuda":
+            props = torch.cuda.get_device_properties(0)
+            l2 = int(getattr(props, "L2_cache_size", 0) or 0)
+            info["l2_bytes"] = l2
+            if msg.get("flush", True):
+                nbytes = max(2 * l2, 128 << 20)
+                self.flush_buf = torch.empty(nbytes // 4, dtype=torch.int32, device="cuda")
+                info["flush_bytes"] = nbytes
+        return info
+
+    def prepare(self, msg):
+        self.outputs = []
+        self.inputs = []
+        module = self.role.timing_module()
+        try:
+            for seed in msg["seeds"]:
+                self.inputs.append(timing_inputs(module, int(seed), self.device))
+            synchronize(self.device)
+        except BaseException as exc:
+            self.inputs = []
+            return error_reply("get_inputs", exc)
+        reply = {"ok": True, "calls": len(self.inputs)}
+        tw = getattr(self.role, "tripwire", None)
+        if tw is not None:
+            reply["tampered"] = tw.changed()
+        return reply
+
+    def run(self, msg):
+        key = msg["model"]
+        model = None if key == "null" else self.role.timed_model(key)
+        keep = bool(msg.get("keep", False)) and model is not None
+        buf = self.flush_buf if msg.get("flush", True) else None
+        outputs = []
+        cuda = self.device == "cuda"
+        try:
+            with torch.no_grad():
+                synchronize(self.device)
+                if cuda:
+                    start, end = _Event(enable_timing=True), _Event(enable_timing=True)
+                    start.record()
+                else:
+                    t0 = _perf_counter()
+                for inputs in self.inputs:
+                    if buf is not None:
+                        buf.zero_()
+                    if model is not None:
+                        out = model(*inputs)
+                        if keep:
+                            outputs.append(out)
+                synchronize(self.device)
+                if cuda:
+                    end.record()
+                    end.synchronize()
+                    ms = start.elapsed_time(end)
+                else:
+                    ms = (_perf_counter() - t0) * 1000.0
+        except BaseException as exc:
+            return error_reply("forward", exc)
+        self.outputs = outputs
+        # No tripwire here: walking it takes milliseconds, which would blur kopt's
+        # outside clock. The next prepare reports what changed during this run.
+        return {"ok": True, "ms": ms, "calls": len(self.inputs)}
+
+    def output(self, msg):
+        index = int(msg["index"])
+        if not 0 <= index < len(self.outputs):
+            return {"ok": False, "error": "protocol", "message": "no kept output %d" % index}
+        bufs = []
+        try:
+            header = {"ok": True, "out": encode(self.outputs[index], bufs, strict=True)}
+        except OutputRuleError as exc:
+            return error_reply("output", exc)
+        self.channel_send(header, bufs)
+        return None
+
+    def channel_send(self, header, bufs):
+        self.role.channel.send(header, bufs)
+
+    def profile(self, msg):
+        """Top kernels by device time over a few calls on fresh inputs (torch.profiler),
+        and the work one call must do: bytes in and out, and flops where torch counts them."""
+        key = msg["model"]
+        model = self.role.timed_model(key)
+        seeds = [int(s) for s in msg["seeds"]]
+        module = self.role.timing_module()
+        result = {"ok": True, "kernels": [], "flops": None}
+        try:
+            inputs = timing_inputs(module, seeds[0], self.device)
+            with torch.no_grad():
+                out = model(*inputs)
+            synchronize(self.device)
+            nbytes = sum(t.numel() * t.element_size() for t in tensors_of(inputs, []))
+            nbytes += sum(t.numel() * t.element_size() for t in tensors_of(out, []))
+            if isinstance(model, torch.nn.Module):
+                nbytes += sum(p.numel() * p.element_size() for p in model.parameters())
+            result["bytes"] = nbytes
+            result["flops"] = count_flops(model, inputs)
+            from torch.profiler import profile as _profile, ProfilerActivity
+            activities = [ProfilerActivity.CPU]
+            if self.device == "cuda":
+                activities.append(ProfilerActivity.CUDA)
+            batches = [timing_inputs(module, s, self.device) for s in seeds[1:]]
+            with _profile(activities=activities) as prof:
+                with torch.no_grad():
+                    for inp in batches:
+                        model(*inp)
+                synchronize(self.device)
+            result["kernels"] = top_kernels(prof, self.device, max(1, len(batches)))
+        except BaseException as exc:
+            result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]
+        return result
+
+
+def count_flops(model, inputs):
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except Exception:
+        return None
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(*inputs)
+        return int(counter.get_total_flops())
+    except BaseException:
+        return None
+
+
+def top_kernels(prof, device, calls):
+    rows = []
+    for evt in prof.key_averages():
+        if device == "cuda":
+            dev = getattr(evt, "device_type", None)
+            if dev is None or "CUDA" not in str(dev):
+                continue
+            us = getattr(evt, "self_device_time_total", None)
+            if us is None:
+                us = getattr(evt, "self_cuda_time_total", 0)
+        else:
+            us = getattr(evt, "self_cpu_time_total", 0)
+        if us <= 0:
+            continue
+        rows.append({"name": evt.key[:200], "total_us": float(us), "count": int(evt.count)})
+    total = sum(r["total_us"] for r in rows) or 1.0
+    rows.sort(key=lambda r: -r["total_us"])
+    out = []
+    for r in rows[:12]:
+        out.append({"name": r["name"], "us_per_call": r["total_us"] / calls,
+                    "launches_per_call": r["count"] / float(calls), "share": r["total_us"] / total})
+    return out
+
+
 def serve(role, channel):
     while True:
         try:
@@ -668,6 +920,12 @@ def serve(role, channel):
                 reply = role.trial(header)
             elif op == "call" and isinstance(role, CandidateRole):
                 reply = role.call(header, payload)
+            elif op == "compile" and isinstance(role, ReferenceRole):
+                reply = role.compile(header)
+            elif op in ("time_setup", "time_prepare", "time_run", "time_output", "profile"):
+                sw = role.stopwatch
+                reply = {"time_setup": sw.setup, "time_prepare": sw.prepare, "time_run": sw.run,
+                         "time_output": sw.output, "profile": sw.profile}[op](header)
             elif op == "bye":
                 channel.send({"ok": True})
                 return 0
@@ -698,6 +956,9 @@ def main(argv):
     channel = Channel(args.fd)
     import torch as torch_module
     torch = torch_module
+    global _Event, _cuda_sync
+    _Event = torch.cuda.Event
+    _cuda_sync = torch.cuda.synchronize
     _init_dtypes()
     role = ReferenceRole(channel, args.device) if args.role == "reference" else CandidateRole(channel, args.device)
     return serve(role, channel)

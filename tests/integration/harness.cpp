@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -89,6 +90,11 @@ KoptRun eval_case(const std::string& workload, const std::string& candidate,
   if (on_gpu()) {
     args.push_back("--device");
     args.push_back("cuda");
+  }
+  // Verification cases are not timed unless a test asks (--time): timing has its own tests.
+  if (std::find(extra.begin(), extra.end(), "--time") == extra.end()) {
+    args.push_back("--time");
+    args.push_back("none");
   }
   args.insert(args.end(), extra.begin(), extra.end());
   return run_kopt(args, env);

@@ -27,6 +27,8 @@ class WorkerPool {
   void set_capability(const std::string& capability) { m_capability = capability; }
   const std::string& reference_path() const { return m_reference; }
   const std::string& candidate_path() const { return m_candidate; }
+  // A read-only copy of the workload the candidate may import for its timing inputs.
+  const std::string& workload_copy_path() const { return m_workload_copy; }
   nlohmann::json environment() const;
   // Removes the sandbox (unless the options keep it).
   void cleanup();
@@ -35,7 +37,7 @@ class WorkerPool {
   WorkerPool() = default;
   EvalOptions m_opt;
   std::string m_python, m_python_source;
-  std::string m_root, m_harness, m_reference, m_candidate;
+  std::string m_root, m_harness, m_reference, m_candidate, m_workload_copy;
   std::optional<sandbox::UserIds> m_user;
   std::string m_capability;
   std::vector<std::string> m_secrets;

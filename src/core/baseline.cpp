@@ -1,0 +1,210 @@
+// `kopt baseline`: the reference alone, timed eager and under torch.compile with the
+// stopwatch, profiled once, and judged against the hardware model.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "eval_timing.hpp"
+#include "kopt/core/timing.hpp"
+#include "kopt/core/worker_pool.hpp"
+#include "kopt/measure/target.hpp"
+#include "kopt/sandbox/procfs.hpp"
+#include "kopt/verify/value.hpp"
+#include "request.hpp"
+#include "stopwatch.hpp"
+
+namespace kopt::core {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The precision whose peak bounds the workload: the narrowest floating dtype among its
+// inputs and outputs.
+std::string precision_of(const verify::Value& v) {
+  std::vector<const verify::TensorData*> ts;
+  verify::collect_tensors(v, ts);
+  std::string p = "fp32";
+  for (const auto* t : ts) {
+    if (t->dtype == "float16") p = "fp16";
+    else if (t->dtype == "bfloat16" && p != "fp16") p = "bf16";
+  }
+  return p;
+}
+
+class BaselineRun {
+ public:
+  explicit BaselineRun(const BaselineOptions& o) : m_opt(o) {}
+
+  BaselineReport run() {
+    m_eval.reference = m_opt.workload;
+    m_eval.device = m_opt.device;
+    m_eval.python = m_opt.python;
+    m_eval.eval_mode = m_opt.eval_mode;
+    m_eval.work_dir = m_opt.work_dir;
+    m_eval.keep_work = m_opt.keep_work;
+    m_eval.import_timeout = m_opt.import_timeout;
+    m_eval.call_timeout = m_opt.call_timeout;
+    auto pool = WorkerPool::create(m_eval);
+    if (!pool) return fail(pool.failure().message);
+    m_pool = std::move(pool.value());
+    go();
+    if (m_ref) {
+      (void)m_ref->request({{{"op", "bye"}}, {}}, std::chrono::milliseconds(5000));
+      m_ref->stop(std::chrono::milliseconds(5000));
+      m_ref.reset();
+    }
+    sandbox::reap_orphans({});
+    m_pool->cleanup();
+    return m_report;
+  }
+
+ private:
+  BaselineReport fail(const std::string& why) {
+    m_report.ok = false;
+    m_report.error = why;
+    return m_report;
+  }
+
+  void go() {
+    auto ref = m_pool->start("reference");
+    if (!ref) return (void)fail("reference worker: " + ref.failure().message);
+    m_ref = std::move(ref.value());
+    auto hello = ask(*m_ref, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
+    if (!hello) return (void)fail("workload start: " + hello.failure().message);
+    auto load = ask(*m_ref, {{"op", "load"}, {"path", m_pool->reference_path()}}, m_opt.import_timeout);
+    if (!load) return (void)fail("workload import: " + load.failure().message);
+    auto init = ask(*m_ref, {{"op", "init"}, {"init_seed", draw_seed()}, {"eval_mode", m_opt.eval_mode}}, m_opt.call_timeout);
+    if (!init) return (void)fail("workload init: " + init.failure().message);
+    // Two calls on different inputs: it runs, and its outputs depend on its inputs.
+    verify::Value first;
+    double bytes = 0;
+    std::string precision = "fp32";
+    for (int k = 0; k < 2; ++k) {
+      auto t = ask(*m_ref, {{"op", "trial"}, {"input_seed", draw_seed()}, {"call_seed", draw_seed()}, {"stress", "none"}},
+                   m_opt.call_timeout);
+      if (!t) return (void)fail("workload call: " + t.failure().message);
+      size_t pos = 0;
+      auto in = verify::decode_value(t->header["inputs"], t->payload, pos);
+      auto out = in ? verify::decode_value(t->header["out32"], t->payload, pos) : in;
+      if (!out || out->items.empty()) return (void)fail("the reference worker sent malformed values");
+      bytes = static_cast<double>(verify::tensor_bytes(in.value()) + verify::tensor_bytes(out->items[0]));
+      precision = precision_of(out->items[0]);
+      bool zero = false, constant = false;
+      verify::output_sanity(out->items[0], zero, constant);
+      if (k == 0) {
+        if (zero) m_report.notes.push_back("the reference's outputs are all zero");
+        else if (constant) m_report.notes.push_back("the reference's outputs are constant");
+        first = out->items[0];
+      } else if (verify::identical(first, out->items[0])) {
+        m_report.notes.push_back("the reference's outputs do not depend on its inputs");
+      }
+      if (t->header.value("random", false) && k == 0)
+        m_report.notes.push_back("the workload is random (its forward advances the RNG); try --eval for inference");
+    }
+    std::vector<std::string> warnings;
+    m_report.device = device_facts(hello->header, m_opt.target, warnings);
+    for (auto& w : warnings) m_report.notes.push_back("target: " + w);
+    m_report.device["python"] = hello->header.value("python", "");
+
+    nlohmann::json gpu_info;
+    std::unique_ptr<measure::Nvml> nvml;
+    if (m_opt.device == "cuda") {
+      std::string why;
+      nvml = measure::Nvml::open(why);
+      if (nvml && !nvml->select(hello->header.value("uuid", ""), hello->header.value("pci", ""))) nvml.reset();
+      if (nvml) {
+        m_report.device["driver"] = nvml->driver_version();
+        if (auto s = nvml->sample()) m_report.device["gpu_state"] = measure::state_json(*s);
+      } else {
+        m_report.device["nvml"] = why.empty() ? "no NVML device matches" : why;
+      }
+    }
+    StopwatchConfig cfg;
+    cfg.options = m_opt.timing;
+    cfg.device = m_opt.device;
+    cfg.call_timeout = m_opt.call_timeout;
+    cfg.bytes_per_call = bytes;
+    cfg.nvml = nvml.get();
+    const pid_t ref_pid = m_ref->pid();
+    cfg.own_pids = [ref_pid] {
+      std::set<pid_t> own{ref_pid};
+      for (pid_t p : sandbox::descendants_of(ref_pid)) own.insert(p);
+      return own;
+    };
+    Stopwatch sw(cfg);
+    if (auto st = sw.setup(*m_ref); !st) return (void)fail("timing setup: " + st.failure().message);
+
+    std::unique_lock<std::mutex> lock;
+    if (m_opt.exclusive) lock = std::unique_lock<std::mutex>(*m_opt.exclusive);
+    m_report.eager = sw.measure(*m_ref, "eager", "eager");
+    if (!m_report.eager.ok) return (void)fail("the eager reference could not be timed: " + m_report.eager.error);
+    m_report.best = "eager";
+    m_report.best_ms = m_report.eager.median_ms;
+    for (const auto& mode : m_opt.compile_modes) {
+      const std::string key = "compile:" + mode;
+      const auto t0 = Clock::now();
+      auto c = ask(*m_ref, {{"op", "compile"}, {"mode", mode}, {"seed", draw_seed()}}, std::max(m_opt.call_timeout, 600.0));
+      Timing t;
+      t.label = key;
+      if (!c) {
+        t.error = c.failure().message;
+      } else {
+        t = sw.measure(*m_ref, key, key);
+        t.detail["compile_s"] = std::chrono::duration<double>(Clock::now() - t0).count() - t.warmup_s;
+      }
+      if (t.ok && t.median_ms < m_report.best_ms) {
+        m_report.best = key;
+        m_report.best_ms = t.median_ms;
+      }
+      m_report.compiled[key] = t;
+    }
+    lock = {};
+    if (m_opt.profile) profile(bytes, precision);
+    m_report.ok = true;
+  }
+
+  void profile(double bytes, const std::string& precision) {
+    std::vector<uint64_t> seeds;
+    for (int k = 0; k < 4; ++k) seeds.push_back(draw_seed());
+    auto p = ask(*m_ref, {{"op", "profile"}, {"model", "eager"}, {"seeds", seeds}}, m_opt.call_timeout);
+    if (!p) {
+      m_report.notes.push_back("no profile: " + p.failure().message);
+      return;
+    }
+    auto prof = p->header;
+    prof.erase("ok");
+    prof.erase("payload");
+    m_report.profile = prof;
+    const double b = prof.value("bytes", bytes);
+    const double flops = prof.contains("flops") && prof["flops"].is_number() ? prof["flops"].get<double>() : 0.0;
+    if (!m_report.device.contains("target")) return;
+    auto target = measure::find_target(m_report.device["target"].value("name", ""));
+    if (!target) return;
+    const auto sol = measure::speed_of_light(*target, b, flops, precision);
+    m_report.sol = measure::sol_json(sol);
+    m_report.sol["bytes"] = b;
+    m_report.sol["flops"] = flops;
+    m_report.sol["flops_known"] = flops > 0;
+    if (m_report.best_ms > 0 && sol.seconds > 0) {
+      const double s = m_report.best_ms / 1000.0;
+      m_report.sol["fraction_of_light"] = sol.seconds / s;
+      m_report.sol["achieved_bandwidth_fraction"] = sol.memory_seconds / s;
+      if (flops > 0) m_report.sol["achieved_compute_fraction"] = sol.compute_seconds / s;
+    }
+  }
+
+  const BaselineOptions& m_opt;
+  EvalOptions m_eval;
+  BaselineReport m_report;
+  std::unique_ptr<WorkerPool> m_pool;
+  std::unique_ptr<sandbox::Worker> m_ref;
+};
+
+}  // namespace
+
+BaselineReport run_baseline(const BaselineOptions& options) { return BaselineRun(options).run(); }
+
+}  // namespace kopt::core

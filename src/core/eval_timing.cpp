@@ -1,0 +1,304 @@
+#include "eval_timing.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "kopt/measure/stats.hpp"
+#include "kopt/measure/target.hpp"
+#include "kopt/verify/compare.hpp"
+#include "request.hpp"
+#include "stopwatch.hpp"
+
+namespace kopt::core {
+
+namespace {
+
+using verify::Value;
+
+std::unique_ptr<measure::Nvml> open_nvml(const TimingContext& c, nlohmann::json& info) {
+  if (c.options->device != "cuda") return nullptr;
+  std::string why;
+  auto nvml = measure::Nvml::open(why);
+  if (!nvml) {
+    info["nvml"] = "unavailable: " + why;
+    return nullptr;
+  }
+  if (!nvml->select(c.device.value("uuid", ""), c.device.value("pci", ""))) {
+    info["nvml"] = "no NVML device matches the worker's GPU";
+    return nullptr;
+  }
+  info["nvml"] = "ok";
+  info["driver"] = nvml->driver_version();
+  return nvml;
+}
+
+StopwatchConfig config(const TimingContext& c, measure::Nvml* nvml) {
+  StopwatchConfig cfg;
+  cfg.options = c.options->timing_options;
+  cfg.device = c.options->device;
+  cfg.call_timeout = c.options->call_timeout;
+  cfg.bytes_per_call = c.bytes_per_call;
+  cfg.nvml = nvml;
+  cfg.own_pids = c.own_pids;
+  return cfg;
+}
+
+// Compares one kept output of a timed call with the reference's outputs for the same
+// seed: a candidate that is right while verified and wrong (or stale) while timed fails.
+OutputCheck output_check(const TimingContext& c) {
+  if (!c.check_outputs) return nullptr;
+  return [&c](sandbox::Worker& w, int index, uint64_t seed) -> std::string {
+    auto got = ask(w, {{"op", "time_output"}, {"index", index}}, c.options->call_timeout);
+    if (!got) return "a timed call's output could not be read: " + got.failure().message;
+    size_t pos = 0;
+    auto out = verify::decode_value(got->header["out"], got->payload, pos);
+    if (!out) return "a timed call's output is malformed: " + out.failure().message;
+    auto ref = ask(*c.reference, {{"op", "trial"}, {"timed_seed", seed}, {"call_seed", draw_seed()}},
+                   c.options->call_timeout);
+    if (!ref) return "";  // the reference could not reproduce it: no evidence against the candidate
+    pos = 0;
+    auto r32 = verify::decode_value(ref->header["out32"], ref->payload, pos);
+    Result<Value> r64 = Failure{"absent", ""};
+    if (r32 && ref->header.contains("out64")) r64 = verify::decode_value(ref->header["out64"], ref->payload, pos);
+    if (!r32 || r32->items.empty()) return "";
+    verify::CompareOptions copt;
+    copt.precision = c.options->precision;
+    copt.allow_ties = c.options->allow_ties;
+    copt.fp32_only = c.fp32_only || !r64 || r64->items.empty();
+    const Value& ref64 = copt.fp32_only ? r32->items[0] : r64->items[0];
+    auto cmp = verify::compare_outputs(out.value(), r32->items[0], ref64, copt);
+    if (cmp.ok) return "";
+    return "the output of timed call " + std::to_string(index + 1) + " of its batch differs from the reference: " + cmp.detail;
+  };
+}
+
+TimingVerdict timing_failure(const Timing& t, const std::string& who) {
+  TimingVerdict v;
+  v.ok = false;
+  const auto kind = Stopwatch::failure_kind(t);
+  if (kind == "check") {
+    v.outcome = Outcome::wrong_result;
+    v.rule = "timed_outputs";
+  } else if (kind == "tampered") {
+    v.outcome = Outcome::tampered;
+    v.rule = "tamper";
+  } else if (kind == "timeout") {
+    v.outcome = Outcome::timed_out;
+    v.rule = "process";
+  } else {
+    v.outcome = Outcome::crashed;
+    v.rule = "process";
+  }
+  v.reason = who + " while timed: " + t.error;
+  return v;
+}
+
+double block_median(const std::vector<BatchFigures>& b) {
+  std::vector<double> v;
+  for (const auto& x : b) v.push_back(x.per_call_ms);
+  return measure::summarize(v).median;
+}
+
+nlohmann::json interval_json(const measure::Interval& i, int pairs, bool faster) {
+  return {{"median", i.estimate}, {"low", i.low}, {"high", i.high}, {"pairs", pairs}, {"faster", faster}};
+}
+
+}  // namespace
+
+nlohmann::json device_facts(const nlohmann::json& hello, const std::string& target_name,
+                            std::vector<std::string>& warnings) {
+  nlohmann::json d = {{"name", hello.value("device_name", "")}, {"capability", hello.value("capability", "")},
+                      {"sm_count", hello.value("sm_count", 0)}, {"memory_bytes", hello.value("memory_bytes", 0.0)},
+                      {"l2_bytes", hello.value("l2_bytes", 0.0)}, {"torch", hello.value("torch", "")},
+                      {"cuda", hello.value("cuda", nlohmann::json(nullptr))}};
+  measure::DeviceInfo info;
+  info.name = d["name"];
+  info.capability = d["capability"];
+  info.sm_count = d["sm_count"];
+  info.memory_bytes = d["memory_bytes"];
+  info.l2_bytes = d["l2_bytes"];
+  std::optional<measure::Target> target;
+  if (!target_name.empty()) {
+    target = measure::find_target(target_name);
+    if (!target) warnings.push_back("unknown --target " + target_name);
+  } else if (!info.name.empty()) {
+    target = measure::match_device(info);
+  }
+  if (target) {
+    d["target"] = measure::target_json(*target);
+    if (!info.name.empty())
+      for (auto& w : measure::compare_target(*target, info)) warnings.push_back(w);
+  }
+  return d;
+}
+
+TimingVerdict time_rank(TimingContext& c) {
+  TimingVerdict v;
+  nlohmann::json info;
+  auto nvml = open_nvml(c, info);
+  Stopwatch sw(config(c, nvml.get()));
+  if (auto st = sw.setup(*c.candidate); !st) {
+    v.ok = false;
+    v.outcome = Outcome::crashed;
+    v.rule = "process";
+    v.reason = "candidate timing setup: " + st.failure().message;
+    return v;
+  }
+  std::unique_lock<std::mutex> lock;
+  if (c.options->exclusive) lock = std::unique_lock<std::mutex>(*c.options->exclusive);
+  const auto t = sw.measure(*c.candidate, "candidate", "candidate", output_check(c));
+  if (!t.ok) return timing_failure(t, "candidate");
+  v.timing = {{"mode", "rank"}, {"candidate", timing_json(t)}, {"gpu", info}};
+  return v;
+}
+
+TimingVerdict time_claim(TimingContext& c) {
+  TimingVerdict v;
+  const auto& o = *c.options;
+  nlohmann::json info;
+  auto nvml = open_nvml(c, info);
+  Stopwatch sw(config(c, nvml.get()));
+  for (auto* w : {c.reference, c.candidate}) {
+    if (auto st = sw.setup(*w); !st) {
+      v.ok = false;
+      v.outcome = w == c.candidate ? Outcome::crashed : Outcome::unverified;
+      v.rule = "process";
+      v.reason = std::string(w == c.candidate ? "candidate" : "reference") + " timing setup: " + st.failure().message;
+      return v;
+    }
+  }
+  std::unique_lock<std::mutex> lock;
+  if (o.exclusive) lock = std::unique_lock<std::mutex>(*o.exclusive);
+  // Baselines: eager, and torch.compile per mode (compiled with the GPU to itself).
+  std::vector<std::pair<std::string, std::string>> models{{"eager", "eager"}};
+  nlohmann::json baselines = nlohmann::json::object();
+  for (const auto& mode : o.compile_modes) {
+    auto r = ask(*c.reference, {{"op", "compile"}, {"mode", mode}, {"seed", draw_seed()}}, std::max(o.call_timeout, 600.0));
+    if (!r) {
+      baselines["compile:" + mode] = {{"ok", false}, {"error", r.failure().message}};
+      v.notes.push_back("torch.compile (" + mode + ") is not a baseline here: " + r.failure().message);
+      continue;
+    }
+    models.emplace_back("compile:" + mode, "compile:" + mode);
+  }
+  const auto check = output_check(c);
+  std::map<std::string, Calibration> cal;
+  for (const auto& [key, label] : models) {
+    auto k = sw.calibrate(*c.reference, key);
+    if (!k) {
+      baselines[label] = {{"ok", false}, {"error", k.failure().message}};
+      continue;
+    }
+    cal[key] = k.value();
+  }
+  if (!cal.count("eager")) {
+    v.ok = false;
+    v.outcome = Outcome::unverified;
+    v.rule = "process";
+    v.reason = "the eager baseline could not be timed: " + baselines["eager"].value("error", std::string("?"));
+    return v;
+  }
+  auto kc = sw.calibrate(*c.candidate, "candidate");
+  if (!kc) {
+    Timing t;
+    t.error = kc.failure().message;
+    t.detail = {{"failure", kc.failure().kind}};
+    return timing_failure(t, "candidate");
+  }
+  cal["candidate"] = kc.value();
+  // ABAB: eager, candidate, compiled, ... alternating, `pairs` times.
+  const int per_block = 3;
+  std::map<std::string, std::vector<double>> blocks;
+  std::map<std::string, std::vector<BatchFigures>> all;
+  for (int i = 0; i < std::max(2, o.timing_options.pairs); ++i) {
+    std::vector<std::string> order{"eager", "candidate"};
+    for (const auto& m : models)
+      if (m.first != "eager" && cal.count(m.first)) order.push_back(m.first);
+    for (const auto& key : order) {
+      auto& w = key == "candidate" ? *c.candidate : *c.reference;
+      auto b = sw.batches(w, key, cal[key], per_block, key == "candidate" ? check : nullptr, 0.2);
+      if (!b) {
+        if (key != "candidate") {
+          v.ok = false;
+          v.outcome = Outcome::unverified;
+          v.rule = "process";
+          v.reason = "baseline " + key + " failed while timed: " + b.failure().message;
+          return v;
+        }
+        Timing t;
+        t.error = b.failure().message;
+        t.detail = {{"failure", b.failure().kind}};
+        return timing_failure(t, "candidate");
+      }
+      blocks[key].push_back(block_median(b.value()));
+      for (auto& x : b.value()) all[key].push_back(x);
+    }
+  }
+  // Kopt's clock against the candidate's own figures, over all its batches.
+  nlohmann::json xc;
+  if (const auto why = Stopwatch::cross_check(all["candidate"], cal["candidate"], &xc, sw.cross_check_slack_ms()); !why.empty()) {
+    v.ok = false;
+    v.outcome = Outcome::tampered;
+    v.rule = "tamper";
+    v.reason = why;
+    return v;
+  }
+  nlohmann::json timing = {{"mode", "claim"}, {"gpu", info}, {"cross_check", xc}};
+  std::map<std::string, double> medians;
+  for (const auto& [key, b] : all) {
+    Timing t;
+    t.ok = true;
+    t.label = key;
+    std::vector<double> per;
+    for (const auto& x : b) per.push_back(x.per_call_ms);
+    const auto s = measure::summarize(per);
+    t.median_ms = s.median;
+    t.q1_ms = s.q1;
+    t.q3_ms = s.q3;
+    t.min_ms = s.min;
+    t.batches = static_cast<int>(b.size());
+    t.calls_per_batch = cal[key].calls;
+    t.warmup_s = cal[key].warmup_s;
+    t.detail = {{"null_ms", cal[key].null_ms}, {"settled", cal[key].settled}, {"block_ms", blocks[key]}};
+    medians[key] = s.median;
+    timing[key] = timing_json(t);
+  }
+  for (auto& [k, b] : baselines.items()) timing[k] = b;
+  // The null test: consecutive eager blocks against each other.
+  std::vector<double> null_ratios;
+  const auto& e = blocks["eager"];
+  for (size_t i = 0; i + 1 < e.size(); ++i)
+    if (e[i + 1] > 0) null_ratios.push_back(e[i] / e[i + 1]);
+  const auto null_iv = measure::bootstrap_median(null_ratios);
+  const double spread = std::max(null_iv.high - 1.0, 1.0 - null_iv.low);
+  timing["null_spread"] = spread;
+  timing["null"] = interval_json(null_iv, static_cast<int>(null_ratios.size()), false);
+  // Speedups: per pair, baseline over candidate.
+  std::string best = "eager";
+  for (const auto& [key, m] : medians)
+    if (key != "candidate" && key != "eager" && m < medians[best]) best = key;
+  auto speedup = [&](const std::string& base) {
+    std::vector<double> r;
+    const auto& bb = blocks[base];
+    const auto& cb = blocks["candidate"];
+    for (size_t i = 0; i < bb.size() && i < cb.size(); ++i)
+      if (cb[i] > 0) r.push_back(bb[i] / cb[i]);
+    const auto iv = measure::bootstrap_median(r);
+    const bool faster = iv.low > 1.0 && iv.low > 1.0 + spread;
+    return interval_json(iv, static_cast<int>(r.size()), faster);
+  };
+  nlohmann::json sp = {{"vs_eager", speedup("eager")}, {"vs_best", speedup(best)}};
+  // vs_compile: torch.compile's default mode when timed, else the first mode that was.
+  for (auto it = models.rbegin(); it != models.rend(); ++it)
+    if (it->first != "eager" && blocks.count(it->first) && (!sp.contains("vs_compile") || it->first == "compile:default"))
+      sp["vs_compile"] = speedup(it->first);
+  timing["speedup"] = sp;
+  timing["best_baseline"] = best;
+  timing["faster"] = sp["vs_best"]["faster"];
+  v.timing = timing;
+  return v;
+}
+
+}  // namespace kopt::core

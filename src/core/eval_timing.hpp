@@ -1,0 +1,44 @@
+#pragma once
+// Timing inside `kopt eval` after a correct verdict (internal to core): "rank" times the
+// candidate in its verifying process; "claim" times a fresh candidate process ABAB
+// against eager and torch.compile and derives speedups with bootstrap intervals.
+#include <sys/types.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "kopt/core/eval.hpp"
+#include "kopt/sandbox/worker.hpp"
+
+namespace kopt::core {
+
+struct TimingContext {
+  const EvalOptions* options = nullptr;
+  sandbox::Worker* reference = nullptr;
+  sandbox::Worker* candidate = nullptr;
+  double bytes_per_call = 0;         // fresh inputs plus outputs of one call
+  bool check_outputs = true;         // false for random workloads (no reproducible output)
+  bool fp32_only = false;            // no float64 reference
+  nlohmann::json device;             // the reference worker's hello
+  std::function<std::set<pid_t>()> own_pids;
+};
+
+struct TimingVerdict {
+  bool ok = true;          // false: the candidate failed while timed (see outcome/rule)
+  Outcome outcome = Outcome::correct;
+  std::string rule;        // "timed_outputs", "tamper", "process"
+  std::string reason;
+  nlohmann::json timing;   // EvalReport::timing
+  std::vector<std::string> notes;
+};
+
+TimingVerdict time_rank(TimingContext& context);
+TimingVerdict time_claim(TimingContext& context);
+
+// The device facts a timing report carries, and the target they are judged against.
+nlohmann::json device_facts(const nlohmann::json& hello, const std::string& target_name,
+                            std::vector<std::string>& warnings);
+
+}  // namespace kopt::core

@@ -1,0 +1,20 @@
+#pragma once
+// One request to a worker whose reply must say ok (internal to core).
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "kopt/sandbox/worker.hpp"
+#include "kopt/util/result.hpp"
+
+namespace kopt::core {
+
+// Sends `header` (+ payload) and waits up to `timeout_s`. A reply with ok=false becomes
+// a Failure whose kind is the reply's error tag and whose message is the worker's line.
+Result<sandbox::Message> ask(sandbox::Worker& worker, nlohmann::json header, double timeout_s,
+                             std::string payload = {});
+
+// Names of patched functions a candidate's reply reports ("tampered"), comma-joined;
+// empty when none.
+std::string tampered_names(const nlohmann::json& header);
+
+}  // namespace kopt::core

@@ -1,0 +1,257 @@
+#include "stopwatch.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "kopt/measure/stats.hpp"
+#include "request.hpp"
+
+namespace kopt::core {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double since_ms(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+bool pid_visible(pid_t pid) {
+  struct stat st;
+  return stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
+}
+
+}  // namespace
+
+uint64_t draw_seed() {
+  static std::random_device device;
+  const uint64_t hi = device(), lo = device();
+  return ((hi << 32) ^ lo) & 0x7fffffffffffffffull;
+}
+
+Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
+  if (m_cfg.bytes_per_call > 0)
+    m_max_calls = static_cast<int>(std::clamp(m_cfg.options.input_memory / m_cfg.bytes_per_call, 1.0, 256.0));
+}
+
+Status Stopwatch::setup(sandbox::Worker& worker) {
+  const bool flush = m_cfg.options.flush_l2 && m_cfg.device == "cuda";
+  auto r = ask(worker, {{"op", "time_setup"}, {"flush", flush}}, m_cfg.call_timeout);
+  if (!r) return r.failure();
+  return {};
+}
+
+nlohmann::json Stopwatch::gpu_state(bool& contended, bool& throttled, std::string& why) {
+  if (!m_cfg.nvml) return nullptr;
+  auto s = m_cfg.nvml->sample();
+  if (!s) return nullptr;
+  auto j = measure::state_json(*s);
+  if (measure::voids_timing(s->throttle_reasons)) {
+    throttled = true;
+    why = "throttled (" + measure::describe_throttle(s->throttle_reasons) + ")";
+  }
+  if (s->processes_known && m_cfg.own_pids) {
+    const auto own = m_cfg.own_pids();
+    int strangers = 0, ours = 0, unseen = 0;
+    for (unsigned pid : s->processes) {
+      if (own.count(static_cast<pid_t>(pid))) ++ours;
+      else if (!pid_visible(static_cast<pid_t>(pid))) ++unseen;
+      else ++strangers;
+    }
+    // In another PID namespace (a container) NVML reports PIDs this process cannot see;
+    // then only a count beyond kopt's own CUDA workers tells of a stranger.
+    if (ours == 0 && unseen > 0) strangers += std::max(0, unseen - static_cast<int>(std::min<size_t>(own.size(), 2)));
+    if (strangers > 0) {
+      contended = true;
+      why = std::to_string(strangers) + " other process(es) on the GPU";
+    }
+    j["strangers"] = strangers;
+  }
+  return j;
+}
+
+Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string& model, int calls, bool keep,
+                                      std::vector<uint64_t>* seeds_out) {
+  std::vector<uint64_t> seeds;
+  for (int k = 0; k < calls; ++k) seeds.push_back(draw_seed());
+  const double timeout = m_cfg.call_timeout * std::max(1.0, calls / 4.0) + 60;
+  auto prep = ask(worker, {{"op", "time_prepare"}, {"seeds", seeds}}, timeout);
+  if (!prep) return prep.failure();
+  // The tripwire's report covers everything up to this batch (walking it inside the
+  // timed request would blur the outside clock).
+  if (const auto names = tampered_names(prep->header); !names.empty())
+    return Failure{"tampered", "candidate replaced " + names + " while being timed"};
+  BatchFigures b;
+  bool contended = false, throttled = false;
+  std::string why;
+  auto before = gpu_state(contended, throttled, why);
+  const bool flush = m_cfg.options.flush_l2 && m_cfg.device == "cuda";
+  const auto t0 = Clock::now();
+  auto run = ask(worker, {{"op", "time_run"}, {"model", model}, {"keep", keep}, {"flush", flush}}, timeout);
+  b.outside_ms = since_ms(t0);
+  if (!run) return run.failure();
+  auto after = gpu_state(contended, throttled, why);
+  if (!run->header.contains("ms") || !run->header["ms"].is_number())
+    return Failure{"protocol", "timing reply without a figure"};
+  b.inside_ms = run->header["ms"].get<double>();
+  if (!std::isfinite(b.inside_ms) || b.inside_ms < 0) return Failure{"tampered", "the worker reported an impossible time"};
+  b.voided = contended || throttled;
+  b.void_reason = why;
+  if (!before.is_null()) b.gpu = {{"before", before}, {"after", after}};
+  if (seeds_out) *seeds_out = std::move(seeds);
+  return b;
+}
+
+Result<Calibration> Stopwatch::calibrate(sandbox::Worker& worker, const std::string& model) {
+  const auto& o = m_cfg.options;
+  Calibration cal;
+  const auto start = Clock::now();
+  int calls = 1;
+  double total_ms = 0, prev = -1;
+  const double target_ms = o.batch_seconds * 1000.0;
+  for (;;) {
+    auto b = batch(worker, model, calls, false, nullptr);
+    if (!b) return b.failure();
+    ++cal.warmup_batches;
+    total_ms += b->inside_ms;
+    const double per = b->inside_ms / calls;
+    if (b->inside_ms < target_ms && calls < m_max_calls && cal.warmup_batches > 1) {
+      const double want = std::ceil(calls * target_ms / std::max(b->inside_ms, 1e-3));
+      calls = static_cast<int>(std::clamp(want, calls * 2.0, static_cast<double>(m_max_calls)));
+      prev = -1;
+      continue;
+    }
+    if (total_ms >= o.warmup_seconds * 1000.0 && prev > 0 && std::fabs(per - prev) <= 0.03 * prev) {
+      cal.settled = true;
+      break;
+    }
+    prev = per;
+    if (since_ms(start) > o.max_seconds * 500.0) break;  // half the budget: time with what we have
+  }
+  cal.calls = calls;
+  std::vector<double> inside, gap;
+  for (int k = 0; k < 5; ++k) {
+    auto n = batch(worker, "null", calls, false, nullptr);
+    if (!n) return n.failure();
+    inside.push_back(n->inside_ms);
+    gap.push_back(n->outside_ms - n->inside_ms);
+  }
+  cal.null_ms = measure::summarize(inside).median;
+  cal.null_gap_ms = measure::summarize(gap).median;
+  cal.warmup_s = since_ms(start) / 1000.0;
+  return cal;
+}
+
+Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, const std::string& model,
+                                                     const Calibration& cal, int count, const OutputCheck& check,
+                                                     double check_rate) {
+  std::vector<BatchFigures> out;
+  static thread_local std::mt19937_64 pick(draw_seed());
+  int voided = 0;
+  while (static_cast<int>(out.size()) < count) {
+    std::vector<uint64_t> seeds;
+    auto b = batch(worker, model, cal.calls, static_cast<bool>(check), &seeds);
+    if (!b) return b.failure();
+    if (b->voided && voided < count) {
+      ++voided;
+      spdlog::info("Timed batch voided and repeated. [model: {}, why: {}]", model, b->void_reason);
+      continue;
+    }
+    b->per_call_ms = std::max(0.0, b->inside_ms - cal.null_ms) / cal.calls;
+    // Which output to check is chosen after the batch ran: the candidate cannot know.
+    const bool last = static_cast<int>(out.size()) + 1 == count;
+    if (check && (last || std::uniform_real_distribution<double>(0, 1)(pick) < check_rate)) {
+      const int index = static_cast<int>(std::uniform_int_distribution<int>(0, cal.calls - 1)(pick));
+      const auto why = check(worker, index, seeds[static_cast<size_t>(index)]);
+      if (!why.empty()) return Failure{"check", why};
+    }
+    out.push_back(std::move(b.value()));
+  }
+  return out;
+}
+
+std::string Stopwatch::cross_check(const std::vector<BatchFigures>& batches, const Calibration& cal,
+                                   nlohmann::json* figures, double absolute_ms) {
+  if (batches.empty()) return "";
+  std::vector<double> excess, outside;
+  for (const auto& b : batches) {
+    excess.push_back(b.outside_ms - b.inside_ms - cal.null_gap_ms);
+    outside.push_back(b.outside_ms);
+  }
+  const double e = measure::summarize(excess).median;
+  const double limit = 0.02 * measure::summarize(outside).median + absolute_ms;
+  if (figures) *figures = {{"median_excess_ms", e}, {"limit_ms", limit}, {"null_gap_ms", cal.null_gap_ms}};
+  if (e > limit) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "kopt's own clock saw %.3f ms more per batch than the worker reported (limit %.3f ms)", e, limit);
+    return buf;
+  }
+  return "";
+}
+
+Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, const std::string& label,
+                          const OutputCheck& check) {
+  Timing t;
+  t.label = label;
+  const auto& o = m_cfg.options;
+  auto cal = calibrate(worker, model);
+  if (!cal) {
+    t.error = cal.failure().message;
+    t.detail = {{"failure", cal.failure().kind}};
+    return t;
+  }
+  t.calls_per_batch = cal->calls;
+  t.warmup_s = cal->warmup_s;
+  const auto start = Clock::now();
+  std::vector<BatchFigures> all;
+  double timed_ms = 0;
+  while (static_cast<int>(all.size()) < o.min_batches || timed_ms < o.min_seconds * 1000.0) {
+    const int want = std::max(1, std::min(5, o.min_batches - static_cast<int>(all.size())));
+    auto got = batches(worker, model, cal.value(), want, check, 3.0 / std::max(1, o.min_batches));
+    if (!got) {
+      t.error = got.failure().message;
+      t.detail = {{"failure", got.failure().kind}};
+      return t;
+    }
+    for (auto& b : got.value()) {
+      timed_ms += b.inside_ms;
+      all.push_back(std::move(b));
+    }
+    if (since_ms(start) > o.max_seconds * 1000.0) break;
+  }
+  std::vector<double> per;
+  nlohmann::json batch_ms = nlohmann::json::array(), gpu = nlohmann::json::array();
+  for (const auto& b : all) {
+    per.push_back(b.per_call_ms);
+    batch_ms.push_back(b.per_call_ms);
+    if (!b.gpu.is_null() && gpu.size() < 4) gpu.push_back(b.gpu);
+  }
+  const auto s = measure::summarize(per);
+  t.median_ms = s.median;
+  t.q1_ms = s.q1;
+  t.q3_ms = s.q3;
+  t.min_ms = s.min;
+  t.batches = static_cast<int>(all.size());
+  nlohmann::json xc;
+  const auto mismatch = cross_check(all, cal.value(), &xc, cross_check_slack_ms());
+  t.detail = {{"per_call_ms", batch_ms}, {"null_ms", cal->null_ms}, {"warmup_batches", cal->warmup_batches},
+              {"settled", cal->settled}, {"cross_check", xc}, {"gpu_samples", gpu}};
+  if (!mismatch.empty()) {
+    t.error = mismatch;
+    t.detail["failure"] = "tampered";
+    return t;
+  }
+  t.ok = true;
+  return t;
+}
+
+std::string Stopwatch::failure_kind(const Timing& t) {
+  return t.detail.is_object() ? t.detail.value("failure", std::string("")) : "";
+}
+
+}  // namespace kopt::core

@@ -1,0 +1,94 @@
+#pragma once
+// kopt's stopwatch (DESIGN.md, "Timing"): drives a worker's timing primitives. kopt
+// chooses batch sizes, seeds and which timed outputs to check; it measures every batch
+// with its own clock as well, asks NVML about the GPU around each batch, and voids and
+// repeats a batch that was contended or throttled. Internal to core.
+#include <sys/types.h>
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kopt/core/timing.hpp"
+#include "kopt/measure/nvml.hpp"
+#include "kopt/sandbox/worker.hpp"
+#include "kopt/util/result.hpp"
+
+namespace kopt::core {
+
+struct StopwatchConfig {
+  TimingOptions options;
+  std::string device = "cuda";
+  double call_timeout = 120;   // seconds for one call; a batch gets more
+  double bytes_per_call = 0;   // fresh inputs plus outputs of one call (memory bound on batches)
+  measure::Nvml* nvml = nullptr;                 // null: no GPU state (CPU, or no NVML)
+  std::function<std::set<pid_t>()> own_pids;     // kopt's workers and their descendants
+};
+
+// Checks one kept output of the last timed batch (index in the batch, its input seed);
+// returns an empty string when it matches the reference, else why not.
+using OutputCheck = std::function<std::string(sandbox::Worker&, int index, uint64_t seed)>;
+
+// What calibration found for one model in one worker: the batch size and the cost of a
+// batch that does everything but call the model (flushes, synchronizes, events).
+struct Calibration {
+  int calls = 1;
+  double null_ms = 0;       // inside figure of a null batch of `calls`
+  double null_gap_ms = 0;   // outside minus inside for a null batch (kopt's clock)
+  double warmup_s = 0;
+  int warmup_batches = 0;
+  bool settled = false;     // successive warm-up batches agreed
+};
+
+struct BatchFigures {
+  double per_call_ms = 0;   // (inside - null) / calls
+  double inside_ms = 0;     // the worker's event figure for the whole batch
+  double outside_ms = 0;    // kopt's clock around the run request
+  bool voided = false;
+  std::string void_reason;
+  nlohmann::json gpu;       // state before/after
+};
+
+class Stopwatch {
+ public:
+  explicit Stopwatch(StopwatchConfig config);
+
+  // Once per worker: the L2 flush buffer. Failure: the worker's.
+  Status setup(sandbox::Worker& worker);
+  // Warm-up until compilation and lazy initialisation are out and batches agree; sizes
+  // the batch; times the null batch. Failure kinds: the worker's ("forward", "timeout", ...).
+  Result<Calibration> calibrate(sandbox::Worker& worker, const std::string& model);
+  // `count` valid batches (voided ones repeated, within limits); per-call figures.
+  // `check`, when set, is called for a kept output of some batches, kopt's choice made
+  // after the batch ran. Failure kind "check" carries the check's message; "tampered"
+  // a patched timer or a batch whose outside figure contradicts the inside one.
+  Result<std::vector<BatchFigures>> batches(sandbox::Worker& worker, const std::string& model,
+                                            const Calibration& cal, int count, const OutputCheck& check,
+                                            double check_rate);
+  // calibrate + batches until min_batches and min_seconds: the full figure for one model.
+  Timing measure(sandbox::Worker& worker, const std::string& model, const std::string& label,
+                 const OutputCheck& check = nullptr);
+  // A model's timing failure kind when !Timing.ok: "check", "tampered" or the worker's.
+  static std::string failure_kind(const Timing& t);
+
+  // The cross-check verdict over batches: outside - inside - null gap beyond
+  // 2% of the outside figure + `absolute_ms` in the median batch. Empty when consistent.
+  static std::string cross_check(const std::vector<BatchFigures>& batches, const Calibration& cal,
+                                 nlohmann::json* figures, double absolute_ms);
+  // 50 us on a GPU (events); 0.5 ms on a CPU, whose timer shares the OS scheduler's noise.
+  double cross_check_slack_ms() const { return m_cfg.device == "cuda" ? 0.05 : 0.5; }
+
+ private:
+  Result<BatchFigures> batch(sandbox::Worker& worker, const std::string& model, int calls, bool keep,
+                             std::vector<uint64_t>* seeds);
+  nlohmann::json gpu_state(bool& contended, bool& throttled, std::string& why);
+
+  StopwatchConfig m_cfg;
+  int m_max_calls = 256;
+};
+
+// A seed from the OS, never a well-known constant (positive signed 64-bit).
+uint64_t draw_seed();
+
+}  // namespace kopt::core

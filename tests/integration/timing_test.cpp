@@ -1,0 +1,128 @@
+// Timing through the real binary: `kopt baseline` and `kopt eval --time` on CPU (and on
+// the GPU with KOPT_TEST_DEVICE=cuda), with candidates that cheat only while timed.
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+using kopt::testing::eval_case;
+using kopt::testing::KoptRun;
+
+namespace {
+
+std::string context(const KoptRun& run) { return "stdout:\n" + run.out + "\nstderr:\n" + run.err; }
+
+std::string rule_status(const KoptRun& run, const std::string& id) {
+  for (const auto& r : run.json["rules"])
+    if (r["id"] == id) return r["status"];
+  return "";
+}
+
+#define REQUIRE_GPU() \
+  if (!kopt::testing::on_gpu()) GTEST_SKIP() << "needs KOPT_TEST_DEVICE=cuda and a GPU"
+
+}  // namespace
+
+TEST(timing, honest_candidate_is_timed_and_its_timed_outputs_checked) {
+  const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py", {"--time", "rank"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  const auto& t = run.json["timing"]["candidate"];
+  ASSERT_TRUE(t.is_object()) << context(run);
+  EXPECT_TRUE(t["ok"].get<bool>());
+  EXPECT_GT(t["median_ms"].get<double>(), 0.0);
+  EXPECT_LE(t["q1_ms"].get<double>(), t["median_ms"].get<double>());
+  EXPECT_GE(t["q3_ms"].get<double>(), t["median_ms"].get<double>());
+  EXPECT_GE(t["batches"].get<int>(), 15);
+  EXPECT_EQ(rule_status(run, "timed_outputs"), "passed");
+}
+
+TEST(timing, untimed_eval_says_timed_outputs_not_applicable) {
+  const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py");
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_TRUE(run.json["timing"].is_null());
+  EXPECT_EQ(rule_status(run, "timed_outputs"), "not_applicable");
+}
+
+TEST(timing, candidate_wrong_only_after_verification_is_caught_while_timed) {
+  const auto run = eval_case("w_elementwise.py", "c_time_garbage_after.py", {"--time", "rank"});
+  ASSERT_EQ(run.exit_code, 1) << context(run);
+  EXPECT_EQ(run.json["outcome"], "wrong_result");
+  EXPECT_EQ(run.json["check"], "timed_outputs") << context(run);
+}
+
+TEST(timing, timers_patched_behind_the_tripwire_disagree_with_kopts_clock) {
+  const auto run = eval_case("w_elementwise.py", "c_time_evasive_timer.py", {"--time", "rank"});
+  ASSERT_EQ(run.exit_code, 1) << context(run);
+  EXPECT_EQ(run.json["outcome"], "tampered");
+  EXPECT_EQ(run.json["check"], "tamper") << context(run);
+}
+
+TEST(timing, cache_keyed_by_input_content_never_hits_and_stays_correct) {
+  const auto run = eval_case("w_elementwise.py", "c_time_content_cache.py", {"--time", "rank"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_EQ(rule_status(run, "timed_outputs"), "passed");
+}
+
+TEST(timing, claim_times_abab_against_eager_with_intervals) {
+  const auto run = eval_case("w_linear_gelu.py", "c_gelu_addmm_erf.py", {"--time", "claim", "--pairs", "4"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  const auto& t = run.json["timing"];
+  ASSERT_TRUE(t.contains("speedup")) << context(run);
+  const auto& s = t["speedup"]["vs_eager"];
+  EXPECT_EQ(s["pairs"], 4);
+  EXPECT_LE(s["low"].get<double>(), s["median"].get<double>());
+  EXPECT_GE(s["high"].get<double>(), s["median"].get<double>());
+  EXPECT_TRUE(t["eager"]["ok"].get<bool>());
+  EXPECT_TRUE(t["candidate"]["ok"].get<bool>());
+  EXPECT_GE(t["null_spread"].get<double>(), 0.0);
+  EXPECT_TRUE(t.contains("faster"));
+}
+
+TEST(timing, baseline_times_eager_and_reports_compile_availability) {
+  std::vector<std::string> args{"baseline", kopt::testing::case_path("w_linear_gelu.py"), "--json", "--device",
+                                kopt::testing::on_gpu() ? "cuda" : "cpu"};
+  const auto run = kopt::testing::run_kopt(args);
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  ASSERT_TRUE(run.json.is_object()) << context(run);
+  EXPECT_TRUE(run.json["eager"]["ok"].get<bool>());
+  EXPECT_GT(run.json["eager"]["median_ms"].get<double>(), 0.0);
+  EXPECT_TRUE(run.json["compiled"].contains("compile:default"));
+  EXPECT_FALSE(run.json["best"].get<std::string>().empty());
+  EXPECT_FALSE(run.json["profile"]["kernels"].empty()) << context(run);
+}
+
+TEST(timing, baseline_of_a_broken_workload_is_an_input_error) {
+  const auto run = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_syntax_error.py"), "--json", "--device", "cpu"});
+  EXPECT_EQ(run.exit_code, 2) << context(run);
+  EXPECT_FALSE(run.json["ok"].get<bool>());
+}
+
+// ---- GPU only -----------------------------------------------------------------------
+
+TEST(timing_gpu, pointer_keyed_cache_is_caught_while_timed) {
+  REQUIRE_GPU();
+  const auto run = eval_case("w_elementwise.py", "c_time_pointer_cache.py", {"--time", "rank"});
+  EXPECT_EQ(run.exit_code, 1) << context(run);
+  EXPECT_EQ(run.json["check"], "timed_outputs") << context(run);
+}
+
+TEST(timing_gpu, stale_cuda_graph_replay_is_caught_while_timed) {
+  REQUIRE_GPU();
+  const auto run = eval_case("w_elementwise.py", "c_time_graph_stale.py", {"--time", "rank"});
+  EXPECT_EQ(run.exit_code, 1) << context(run);
+  EXPECT_EQ(run.json["check"], "timed_outputs") << context(run);
+}
+
+TEST(timing_gpu, work_hidden_on_a_side_stream_is_timed_and_claims_nothing) {
+  REQUIRE_GPU();
+  const auto run = eval_case("w_elementwise.py", "c_time_side_stream_async.py", {"--time", "claim"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_FALSE(run.json["timing"]["speedup"]["vs_eager"]["faster"].get<bool>()) << context(run);
+}
+
+TEST(timing_gpu, claim_reports_the_device_and_gpu_state) {
+  REQUIRE_GPU();
+  const auto run = eval_case("w_elementwise.py", "c_load_inline_cuda.py", {"--time", "claim"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_FALSE(run.json["timing"]["device"]["name"].get<std::string>().empty());
+  EXPECT_EQ(run.json["timing"]["gpu"]["nvml"], "ok") << context(run);
+}
