@@ -1,5 +1,6 @@
 #include "cmd_baseline.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 namespace kopt::cli {
@@ -10,7 +11,7 @@ CLI::App* add_baseline_command(CLI::App& app, BaselineCommand& cmd) {
   sub->add_option("workload", o.workload, "Workload file: Model, get_inputs, get_init_inputs")->required();
   sub->add_option("--device", o.device, "cuda (default) or cpu")->check(CLI::IsMember({"cpu", "cuda"}));
   sub->add_option("--target", o.target, "Hardware preset (h100, h200, a100, l40s, b200); default: the device's own");
-  sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes to time (default, max-autotune, reduce-overhead, max-autotune-no-cudagraphs)");
+  sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes to time (default, max-autotune, reduce-overhead, max-autotune-no-cudagraphs; none: eager only)");
   sub->add_flag("--eval", o.eval_mode, "Put the model in eval mode (inference workloads)");
   sub->add_flag("--no-flush", cmd.no_flush, "Do not flush L2 before timed calls");
   sub->add_option("--min-batches", o.timing.min_batches, "Timed batches per measurement")->check(CLI::Range(3, 100000));
@@ -23,6 +24,9 @@ CLI::App* add_baseline_command(CLI::App& app, BaselineCommand& cmd) {
 int run_baseline(const BaselineCommand& cmd) {
   auto options = cmd.options;
   if (cmd.no_flush) options.timing.flush_l2 = false;
+  // --compile-modes none: eager only.
+  options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
+                              options.compile_modes.end());
   const auto report = core::run_baseline(options);
   if (cmd.json) std::cout << core::baseline_json(report).dump(2) << std::endl;
   else std::cout << core::baseline_text(report) << std::flush;

@@ -1,5 +1,6 @@
 #include "cmd_eval.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 namespace kopt::cli {
@@ -24,7 +25,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
                   "After a correct verdict: none, rank (time the candidate), claim (ABAB against eager and torch.compile); default: claim on cuda, none on cpu")
       ->check(CLI::IsMember({"none", "rank", "claim"}));
   sub->add_option("--target", o.target, "Hardware preset to judge against (h100, h200, a100, l40s, b200); default: the device's own");
-  sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes timed as baselines (default: default)");
+  sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes timed as baselines (default: default; none: eager only)");
   sub->add_option("--pairs", o.timing_options.pairs, "ABAB pairs before a speedup is claimed")->check(CLI::Range(2, 1000));
   sub->add_flag("--no-flush", cmd.no_flush, "Do not flush L2 before timed calls");
   sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");
@@ -35,6 +36,9 @@ int run_eval(const EvalCommand& cmd) {
   auto options = cmd.options;
   options.timing = !cmd.time.empty() ? cmd.time : options.device == "cuda" ? "claim" : "none";
   if (cmd.no_flush) options.timing_options.flush_l2 = false;
+  // --compile-modes none: eager only.
+  options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
+                              options.compile_modes.end());
   const auto report = core::run_eval(options);
   if (cmd.json) {
     std::cout << core::report_json(report, options).dump(2) << std::endl;

@@ -1,0 +1,170 @@
+"""Writes the timing benchmark's workloads (KernelBench format) into a directory, from
+about 10 us to about 20 ms of eager time on an H100, plus for each a candidate that is
+the reference itself (the null test) and one honest fused kernel."""
+import os
+import sys
+
+ELEMENTWISE = '''import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(x)
+
+
+def get_inputs():
+    return [torch.randn({n})]
+
+
+def get_init_inputs():
+    return []
+'''
+
+MATMUL = '''import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, a, b):
+        return a @ b
+
+
+def get_inputs():
+    return [torch.randn({n}, {n}), torch.randn({n}, {n})]
+
+
+def get_init_inputs():
+    return []
+'''
+
+SOFTMAX = '''import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def forward(self, x):
+        return torch.softmax(x, dim=-1)
+
+
+def get_inputs():
+    return [torch.randn({rows}, {cols})]
+
+
+def get_init_inputs():
+    return []
+'''
+
+CONV = '''import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(64, 64, 3, padding=1)
+        self.bn = nn.BatchNorm2d(64)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+def get_inputs():
+    return [torch.randn({batch}, 64, 128, 128)]
+
+
+def get_init_inputs():
+    return []
+'''
+
+MLP = '''import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.Linear(4096, 16384)
+        self.down = nn.Linear(16384, 4096)
+
+    def forward(self, x):
+        return self.down(torch.nn.functional.gelu(self.up(x)))
+
+
+def get_inputs():
+    return [torch.randn({batch}, 4096)]
+
+
+def get_init_inputs():
+    return []
+'''
+
+FUSED = '''"""Honest fused swish: one CUDA kernel reads x once and writes x*sigmoid(x) once
+(eager runs two kernels and moves the data twice as often)."""
+import torch
+import torch.nn as nn
+from torch.utils.cpp_extension import load_inline
+
+_src = r"""
+#include <torch/extension.h>
+__global__ void swish_kernel(const float4* __restrict__ x, float4* __restrict__ y, long n4) {
+  long i = blockIdx.x * (long)blockDim.x + threadIdx.x;
+  long stride = (long)gridDim.x * blockDim.x;
+  for (; i < n4; i += stride) {
+    float4 v = x[i];
+    float4 r;
+    r.x = v.x / (1.0f + __expf(-v.x));
+    r.y = v.y / (1.0f + __expf(-v.y));
+    r.z = v.z / (1.0f + __expf(-v.z));
+    r.w = v.w / (1.0f + __expf(-v.w));
+    y[i] = r;
+  }
+}
+torch::Tensor swish(torch::Tensor x) {
+  TORCH_CHECK(x.is_cuda() && x.is_contiguous() && x.scalar_type() == torch::kFloat && x.numel() % 4 == 0);
+  auto y = torch::empty_like(x);
+  long n4 = x.numel() / 4;
+  int threads = 256;
+  int blocks = (int)std::min<long>((n4 + threads - 1) / threads, 132L * 16);
+  swish_kernel<<<blocks, threads>>>((const float4*)x.data_ptr<float>(), (float4*)y.data_ptr<float>(), n4);
+  return y;
+}
+"""
+_ext = load_inline("kopt_bench_swish", cpp_sources="torch::Tensor swish(torch::Tensor x);",
+                   cuda_sources=_src, functions=["swish"], verbose=False)
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        return _ext.swish(x.contiguous())
+'''
+
+WORKLOADS = [
+    ("swish_256k", ELEMENTWISE.format(n=256 * 1024)),
+    ("swish_2m", ELEMENTWISE.format(n=2 * 1024 * 1024)),
+    ("swish_8m", ELEMENTWISE.format(n=8 * 1024 * 1024)),
+    ("swish_32m", ELEMENTWISE.format(n=32 * 1024 * 1024)),
+    ("swish_128m", ELEMENTWISE.format(n=128 * 1024 * 1024)),
+    ("matmul_1024", MATMUL.format(n=1024)),
+    ("matmul_4096", MATMUL.format(n=4096)),
+    ("matmul_8192", MATMUL.format(n=8192)),
+    ("softmax_8k", SOFTMAX.format(rows=8192, cols=8192)),
+    ("conv_bn_relu_32", CONV.format(batch=32)),
+    ("mlp_2048", MLP.format(batch=2048)),
+]
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    for name, text in WORKLOADS:
+        with open(os.path.join(out, name + ".py"), "w") as f:
+            f.write(text)
+        with open(os.path.join(out, name + "_self.py"), "w") as f:
+            f.write(text + "\n\nModelNew = Model\n")
+    with open(os.path.join(out, "swish_32m_fused.py"), "w") as f:
+        f.write(FUSED)
+    print("\n".join(name for name, _ in WORKLOADS))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
