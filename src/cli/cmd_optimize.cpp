@@ -51,7 +51,7 @@ std::string utc_stamp() {
 
 bool looks_like_workload(const std::string& path) {
   const auto text = core::read_text(path);
-  return text && text->find("class Model") != std::string::npos && text->find("def get_inputs") != std::string::npos;
+  return text && text->find("class Model(") != std::string::npos && text->find("def get_inputs") != std::string::npos;
 }
 
 // Files stay as given; a folder gives its *.py files that define Model and get_inputs.

@@ -31,8 +31,8 @@ std::string optimize_text(const core::WorkloadResult& r) {
     out << fmt::format(" eager {:.4f} ms", number(b["eager"], "median_ms"));
   if (b.contains("compiled") && b["compiled"].is_object())
     for (const auto& [mode, t] : b["compiled"].items())
-      out << (t.value("ok", false) ? fmt::format(", compile:{} {:.4f} ms", mode, number(t, "median_ms"))
-                                   : fmt::format(", compile:{} unavailable", mode));
+      out << (t.value("ok", false) ? fmt::format(", {} {:.4f} ms", mode, number(t, "median_ms"))
+                                   : fmt::format(", {} unavailable", mode));
   if (!b.value("ok", false)) out << " not measured (" << util::strip_control(b.value("error", "")) << ")";
   out << "\n";
   if (s["best"].is_object()) {

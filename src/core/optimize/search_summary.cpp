@@ -114,7 +114,7 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
     md << "| eager | " << fixed(number(b["eager"], "median_ms"), 4) << " | " << cell(b["eager"].value("error", "")) << " |\n";
   if (b.contains("compiled") && b["compiled"].is_object())
     for (const auto& [mode, t] : b["compiled"].items())
-      md << "| compile:" << mode << " | " << (t.value("ok", false) ? fixed(number(t, "median_ms"), 4) : "-") << " | "
+      md << "| " << mode << " | " << (t.value("ok", false) ? fixed(number(t, "median_ms"), 4) : "-") << " | "
          << cell(t.value("error", "")) << " |\n";
   if (!b.value("ok", false)) md << "\nNo baseline timing: " << cell(b.value("error", ""), 400) << "\n";
   md << "\n## Best candidate\n\n";
