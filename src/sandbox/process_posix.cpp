@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "kopt/sandbox/process.hpp"
+#include "kopt/sandbox/procfs.hpp"
 
 namespace kopt::sandbox {
 
@@ -64,7 +65,10 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
   }
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
+  auto registry = lock_child_registry();
   const pid_t pid = fork();
+  if (pid > 0) register_child_locked(pid);
+  if (pid != 0) registry.unlock();
   if (pid < 0) {
     const int e = errno;
     for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], exec_pipe[0], exec_pipe[1], devnull})
@@ -177,7 +181,10 @@ std::optional<ExitInfo> Child::try_wait() {
   if (m_pid <= 0) return std::nullopt;
   int status = 0;
   const pid_t r = waitpid(m_pid, &status, WNOHANG);
-  if (r == m_pid) m_exit = decode_status(status);
+  if (r == m_pid) {
+    m_exit = decode_status(status);
+    unregister_child(m_pid);
+  }
   return m_exit;
 }
 
@@ -211,6 +218,7 @@ ExitInfo Child::terminate(std::chrono::milliseconds grace) {
     r = waitpid(m_pid, &status, 0);
   } while (r < 0 && errno == EINTR);
   m_exit = r == m_pid ? decode_status(status) : ExitInfo{false, 0, SIGKILL};
+  unregister_child(m_pid);
   return *m_exit;
 }
 

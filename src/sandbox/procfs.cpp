@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -18,6 +20,27 @@ namespace kopt::sandbox {
 void harden_self() {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   prctl(PR_SET_DUMPABLE, 0);
+}
+
+namespace {
+
+std::mutex g_registry_mutex;
+std::set<pid_t> g_registry;
+
+}  // namespace
+
+std::unique_lock<std::mutex> lock_child_registry() { return std::unique_lock<std::mutex>(g_registry_mutex); }
+
+void register_child_locked(pid_t pid) { g_registry.insert(pid); }
+
+void unregister_child(pid_t pid) {
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  g_registry.erase(pid);
+}
+
+bool is_registered_child(pid_t pid) {
+  std::lock_guard<std::mutex> lock(g_registry_mutex);
+  return g_registry.count(pid) > 0;
 }
 
 namespace {
@@ -83,7 +106,7 @@ void kill_processes(const std::vector<pid_t>& pids) {
   for (pid_t pid : pids) kill(pid, SIGKILL);
   for (pid_t pid : pids) {
     int status;
-    waitpid(pid, &status, WNOHANG);
+    if (!is_registered_child(pid)) waitpid(pid, &status, WNOHANG);  // a Child reaps its own
   }
 }
 
@@ -97,7 +120,7 @@ std::vector<pid_t> survivors(const std::vector<pid_t>& watched, const std::set<p
     for (const auto& [pid, ppid] : table) {
       const bool zombie = ppid < 0;
       const pid_t parent = zombie ? -(ppid + 1) : ppid;
-      if (parent == self && !keep.count(pid)) {
+      if (parent == self && !keep.count(pid) && !is_registered_child(pid)) {
         if (zombie) {
           int status;
           waitpid(pid, &status, WNOHANG);
@@ -122,7 +145,7 @@ int reap_orphans(const std::set<pid_t>& keep, int rounds) {
     std::vector<pid_t> orphans;
     for (const auto& [pid, ppid] : parent_table()) {
       const pid_t parent = ppid >= 0 ? ppid : -(ppid + 1);
-      if (parent == self && !keep.count(pid)) orphans.push_back(pid);
+      if (parent == self && !keep.count(pid) && !is_registered_child(pid)) orphans.push_back(pid);
     }
     if (orphans.empty()) break;
     int status;

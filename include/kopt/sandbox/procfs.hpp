@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -13,6 +14,16 @@ namespace kopt::sandbox {
 // Also makes kopt non-dumpable: a candidate of the same user cannot read its
 // /proc/PID/environ or memory. Call once at start.
 void harden_self();
+
+// The registry of kopt's own live `Child` processes (any thread). survivors(),
+// reap_orphans() and kill_processes() never take a registered child for an orphan or a
+// helper left behind, nor reap it: so several evaluations can run in parallel threads
+// (kopt optimize -j) without one's teardown killing or reaping another's workers.
+// Child holds the lock across fork() and registers the new pid before releasing it.
+std::unique_lock<std::mutex> lock_child_registry();
+void register_child_locked(pid_t pid);  // with the lock held
+void unregister_child(pid_t pid);
+bool is_registered_child(pid_t pid);
 
 // All live descendants of `root` (not `root` itself), found by walking parent links.
 std::vector<pid_t> descendants_of(pid_t root);

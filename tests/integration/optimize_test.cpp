@@ -1,0 +1,260 @@
+// kopt optimize through the real binary on the CPU: builtin and replay providers over the
+// examples, outcomes recorded, --json, resume after SIGKILL and after SIGINT.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "harness.hpp"
+
+using kopt::testing::case_path;
+using kopt::testing::KoptRun;
+using kopt::testing::run_kopt;
+
+extern char** environ;
+
+namespace {
+
+std::string example(const std::string& name) { return std::string(KOPT_EXAMPLES_DIR) + "/" + name; }
+
+std::string temp_dir() {
+  std::string pattern = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) +
+                        "/kopt-optimize-test-XXXXXX";
+  return mkdtemp(pattern.data()) ? pattern : "";
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+long long mtime_ns(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return -1;
+  return static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000LL + st.st_mtim.tv_nsec;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nlohmann::json read_json(const std::string& path) {
+  try {
+    return nlohmann::json::parse(read(path));
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void copy(const std::string& from, const std::string& to) {
+  std::ofstream(to) << read(from);
+}
+
+// A replay folder: `files` maps a name in the folder to a case file.
+std::string replay_folder(const std::vector<std::pair<std::string, std::string>>& files) {
+  const std::string dir = temp_dir();
+  for (const auto& [name, source] : files) copy(source, dir + "/" + name);
+  return dir;
+}
+
+// Starts kopt without waiting (stdout/stderr to files in `dir`); returns its pid.
+pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir) {
+  std::vector<std::string> argv_s = {KOPT_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execve(argv[0], argv.data(), environ);
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits until `path` exists (or `seconds` pass); true if it does.
+bool wait_for(const std::string& path, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string context(const KoptRun& run) { return "stdout:\n" + run.out + "\nstderr:\n" + run.err; }
+
+std::map<int, nlohmann::json> records(const std::string& run_dir) {
+  std::map<int, nlohmann::json> out;
+  for (int id = 1; id < 100; ++id) {
+    char name[16];
+    std::snprintf(name, sizeof name, "%04d", id);
+    const auto j = read_json(run_dir + "/candidates/" + name + "/record.json");
+    if (j.is_object()) out[id] = j;
+  }
+  return out;
+}
+
+const std::vector<std::pair<std::string, std::string>> kHonestFour = {
+    {"a.py", example("linear_gelu_candidate.py")},
+    {"b.py", example("linear_gelu_candidate.py")},
+    {"c.py", example("linear_gelu_candidate.py")},
+    {"d.py", example("linear_gelu_candidate.py")}};
+
+}  // namespace
+
+TEST(optimize_usage, bad_arguments_are_usage_errors_without_running_anything) {
+  EXPECT_EQ(run_kopt({"optimize"}).exit_code, 2);
+  EXPECT_EQ(run_kopt({"optimize", "/nonexistent/w.py"}).exit_code, 2);
+  EXPECT_EQ(run_kopt({"optimize", example("linear_gelu.py"), "--provider", "replay"}).exit_code, 2);
+  EXPECT_EQ(run_kopt({"optimize", example("linear_gelu.py"), "--time-budget", "soon"}).exit_code, 2);
+  EXPECT_EQ(run_kopt({"optimize", example("linear_gelu.py"), "--shard", "3/2"}).exit_code, 2);
+  EXPECT_EQ(run_kopt({"optimize", "--resume", "/nonexistent-run"}).exit_code, 2);
+}
+
+TEST(optimize_builtin, a_cpu_run_leaves_a_complete_run_directory_and_one_json_document) {
+  const std::string out = temp_dir() + "/run";
+  const auto run = run_kopt({"optimize", example("linear_gelu.py"), "--out", out, "--max-candidates", "1",
+                             "--final-top", "1", "--final-trials", "2", "--json"});
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
+  ASSERT_TRUE(run.json.is_object()) << context(run);
+  EXPECT_EQ(run.json["exit_code"], run.exit_code);
+  ASSERT_EQ(run.json["runs"].size(), 1u);
+  const auto& r = run.json["runs"][0];
+  EXPECT_EQ(r["status"], "finished");
+  EXPECT_EQ(r["candidates"], 1);
+  for (const char* key : {"baselines", "best", "counts", "evaluated_per_minute", "gpu_idle_share", "stop_reason",
+                          "run_dir", "tokens", "cost_usd", "faster"})
+    EXPECT_TRUE(r.contains(key)) << key;
+  for (const char* key : {"geomean_speedup", "fast_p", "workloads"}) EXPECT_TRUE(run.json["suite"].contains(key)) << key;
+  for (const char* file : {"run.json", "report.md", "workload.py", "baseline.json", "candidates/0001/candidate.py",
+                           "candidates/0001/prompt.md", "candidates/0001/record.json", "candidates/0001/verify.json",
+                           "candidates/0001/log"})
+    EXPECT_TRUE(exists(out + "/" + file)) << file;
+  const auto state = read_json(out + "/run.json");
+  ASSERT_TRUE(state.is_object());
+  EXPECT_EQ(state["candidates"].size(), 1u);
+  EXPECT_EQ(state["candidates"][0]["origin"], "builtin");
+  EXPECT_GT(state["candidates"][0]["times"]["verify_end"].get<double>(), 0);
+  // The builtin candidate on the CPU (torch.compile may be missing) is jit-trace: correct.
+  if (r["counts"].contains("correct")) {
+    const std::string best = read(out + "/best.py");
+    EXPECT_EQ(best.rfind("# kopt:", 0), 0u);
+    EXPECT_NE(best.find("class ModelNew"), std::string::npos);
+    EXPECT_NE(best.find("get_init_inputs"), std::string::npos);  // self-contained: the workload is embedded
+  }
+}
+
+TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_their_outcomes) {
+  const std::string from = replay_folder({{"1_honest.py", case_path("c_gelu_addmm_erf.py")},
+                                          {"2_one_wrong.py", case_path("c_gelu_one_wrong.py")},
+                                          {"3_segfault.py", case_path("c_segfault.py")},
+                                          {"4_raise_import.py", case_path("c_raise_import.py")}});
+  const std::string out = temp_dir() + "/run";
+  const auto run = run_kopt({"optimize", case_path("w_linear_gelu.py"), "--provider", "replay", "--from", from,
+                             "--out", out, "-n", "4", "-j", "2", "--final-top", "0", "--json"});
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
+  const auto recs = records(out);
+  ASSERT_EQ(recs.size(), 4u) << context(run);
+  EXPECT_EQ(recs.at(1)["outcome"], "correct");
+  EXPECT_EQ(recs.at(2)["outcome"], "wrong_result");
+  EXPECT_EQ(recs.at(3)["outcome"], "crashed");
+  EXPECT_EQ(recs.at(4)["outcome"], "compile_error");
+  for (const auto& [id, r] : recs) EXPECT_EQ(r["status"], "done");
+  EXPECT_NE(recs.at(2)["strategy"].get<std::string>().find("one_wrong"), std::string::npos);
+  const auto& counts = run.json["runs"][0]["counts"];
+  EXPECT_EQ(counts["correct"], 1);
+  EXPECT_EQ(counts["crashed"], 1);
+  EXPECT_NE(read(out + "/report.md").find("wrong_result"), std::string::npos);
+  EXPECT_NE(read(out + "/best.py").find("addmm"), std::string::npos);  // the honest one
+}
+
+TEST(optimize_resume, a_run_killed_with_sigkill_resumes_without_redoing_or_losing_candidates) {
+  const std::string from = replay_folder(kHonestFour);
+  const std::string dir = temp_dir();
+  const std::string out = dir + "/run";
+  const pid_t pid = start_kopt({"optimize", example("linear_gelu.py"), "--provider", "replay", "--from", from,
+                                "--out", out, "-n", "4", "-j", "1", "--final-top", "0"},
+                               dir);
+  ASSERT_TRUE(wait_for(out + "/candidates/0002/verify.json", 240)) << read(dir + "/stderr");
+  kill(pid, SIGKILL);
+  EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(kopt::testing::process_running(out + "/")) << "a worker outlived kopt";
+  std::map<int, long long> finished;
+  for (const auto& [id, r] : records(out))
+    if (r["status"] == "done") finished[id] = mtime_ns(out + "/candidates/000" + std::to_string(id) + "/verify.json");
+  ASSERT_GE(finished.size(), 2u);
+
+  const auto resumed = run_kopt({"optimize", "--resume", out, "--json"});
+  ASSERT_TRUE(resumed.exit_code == 0 || resumed.exit_code == 3) << context(resumed);
+  const auto recs = records(out);
+  ASSERT_EQ(recs.size(), 4u) << "no candidate lost, none added twice";
+  for (const auto& [id, r] : recs) EXPECT_EQ(r["outcome"], "correct") << id;
+  for (const auto& [id, mtime] : finished)
+    EXPECT_EQ(mtime_ns(out + "/candidates/000" + std::to_string(id) + "/verify.json"), mtime) << "candidate " << id << " was redone";
+  const auto state = read_json(out + "/run.json");
+  EXPECT_EQ(state["sessions"].size(), 2u);
+  EXPECT_EQ(state["status"], "finished");
+}
+
+TEST(optimize_interrupt, sigint_saves_state_exits_130_and_the_run_resumes) {
+  const std::string from = replay_folder(kHonestFour);
+  const std::string dir = temp_dir();
+  const std::string out = dir + "/run";
+  const pid_t pid = start_kopt({"optimize", example("linear_gelu.py"), "--provider", "replay", "--from", from,
+                                "--out", out, "-n", "4", "-j", "1", "--final-top", "0", "--json"},
+                               dir);
+  ASSERT_TRUE(wait_for(out + "/candidates/0001/verify.json", 240)) << read(dir + "/stderr");
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // the next one is in flight
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
+  const auto doc = read_json(dir + "/stdout");
+  ASSERT_TRUE(doc.is_object()) << read(dir + "/stdout");
+  EXPECT_EQ(doc["exit_code"], 130);
+  EXPECT_EQ(doc["runs"][0]["status"], "interrupted");
+  EXPECT_TRUE(exists(out + "/report.md"));
+  EXPECT_EQ(read_json(out + "/run.json")["status"], "interrupted");
+  EXPECT_FALSE(kopt::testing::process_running(out + "/")) << "a worker outlived the interrupt";
+
+  const auto resumed = run_kopt({"optimize", "--resume", out, "--json"});
+  ASSERT_TRUE(resumed.exit_code == 0 || resumed.exit_code == 3) << context(resumed);
+  const auto recs = records(out);
+  ASSERT_EQ(recs.size(), 4u);
+  for (const auto& [id, r] : recs) EXPECT_EQ(r["status"], "done") << id;
+}
+
+TEST(optimize_suite, several_workloads_with_a_shard_give_a_suite_summary) {
+  const std::string out = temp_dir() + "/suite";
+  // Two workloads, shard 1 of 2 (sorted: linear_gelu.py, softmax.py): softmax only.
+  const auto run = run_kopt({"optimize", example("linear_gelu.py"), example("softmax.py"), "--shard", "1/2", "--out",
+                             out, "--max-candidates", "1", "--final-top", "0", "--json"});
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
+  ASSERT_EQ(run.json["runs"].size(), 1u);
+  EXPECT_NE(run.json["runs"][0]["workload"].get<std::string>().find("softmax.py"), std::string::npos);
+  EXPECT_TRUE(exists(out + "/run.json") || exists(out + "/softmax/run.json"));
+}

@@ -1,0 +1,152 @@
+// Pure pieces of kopt optimize: durations, shards, idle share, suite summary, run state
+// round trip, builtin strategies.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "kopt/core/generator.hpp"
+#include "kopt/core/optimize.hpp"
+#include "kopt/core/run_state.hpp"
+#include "kopt/sandbox/isolation.hpp"
+
+using namespace kopt::core;
+
+TEST(parse_duration, accepts_seconds_minutes_hours_and_combinations) {
+  EXPECT_DOUBLE_EQ(*parse_duration("90"), 90);
+  EXPECT_DOUBLE_EQ(*parse_duration("90s"), 90);
+  EXPECT_DOUBLE_EQ(*parse_duration("20m"), 1200);
+  EXPECT_DOUBLE_EQ(*parse_duration("1h"), 3600);
+  EXPECT_DOUBLE_EQ(*parse_duration("1h30m"), 5400);
+  EXPECT_DOUBLE_EQ(*parse_duration("1.5h"), 5400);
+}
+
+TEST(parse_duration, rejects_what_is_not_a_duration) {
+  for (const char* bad : {"", "soon", "20x", "-5m", "m", "1h30", "1e999"}) {
+    auto r = parse_duration(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) EXPECT_EQ(r.failure().kind, "usage");
+  }
+}
+
+TEST(parse_shard, takes_index_over_count) {
+  EXPECT_EQ(*parse_shard("0/4"), std::make_pair(0, 4));
+  EXPECT_EQ(*parse_shard("3/4"), std::make_pair(3, 4));
+  for (const char* bad : {"4/4", "1", "/4", "1/", "a/b", "-1/4", "1/0"}) EXPECT_FALSE(parse_shard(bad).ok()) << bad;
+}
+
+TEST(select_shard, shards_are_disjoint_and_cover_the_sorted_list) {
+  const std::vector<std::string> all = {"e.py", "a.py", "d.py", "b.py", "c.py"};
+  std::vector<std::string> seen;
+  for (int i = 0; i < 3; ++i)
+    for (const auto& w : select_shard(all, i, 3)) seen.push_back(w);
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a.py", "b.py", "c.py", "d.py", "e.py"}));
+  EXPECT_EQ(select_shard(all, 0, 3), (std::vector<std::string>{"a.py", "d.py"}));
+}
+
+TEST(shard_index_from_env, prefers_slurm_then_kubernetes_and_ignores_junk) {
+  EXPECT_EQ(shard_index_from_env({"SLURM_ARRAY_TASK_ID=2", "JOB_COMPLETION_INDEX=5"}), 2);
+  EXPECT_EQ(shard_index_from_env({"JOB_COMPLETION_INDEX=5"}), 5);
+  EXPECT_EQ(shard_index_from_env({"SLURM_ARRAY_TASK_ID=x"}), std::nullopt);
+  EXPECT_EQ(shard_index_from_env({}), std::nullopt);
+}
+
+TEST(workload_stem, drops_folders_and_the_py_suffix) {
+  EXPECT_EQ(workload_stem("a/b/linear_gelu.py"), "linear_gelu");
+  EXPECT_EQ(workload_stem("model"), "model");
+}
+
+TEST(idle_share, counts_waiting_time_not_covered_by_timing) {
+  EXPECT_DOUBLE_EQ(idle_share({{0, 10}}, {}), 1.0);
+  EXPECT_DOUBLE_EQ(idle_share({{0, 10}}, {{0, 10}}), 0.0);
+  EXPECT_DOUBLE_EQ(idle_share({{0, 10}, {5, 20}}, {{15, 20}}), 0.75);  // overlaps merged
+  EXPECT_DOUBLE_EQ(idle_share({{0, 10}}, {{8, 30}, {9, 12}}), 0.8);   // clipped to the window
+  EXPECT_DOUBLE_EQ(idle_share({}, {{0, 1}}), 0.0);
+}
+
+TEST(suite_summary, geometric_mean_and_fast_p) {
+  WorkloadResult a, b, c;
+  a.best_speedup = 2.5;
+  a.faster = true;
+  b.best_speedup = 0.9;
+  c.status = "input_error";
+  const auto s = suite_summary({a, b, c});
+  EXPECT_NEAR(s["geomean_speedup"].get<double>(), std::sqrt(2.5 * 0.9), 1e-12);
+  EXPECT_NEAR(s["fast_p"]["1.0"].get<double>(), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(s["fast_p"]["2.0"].get<double>(), 1.0 / 3, 1e-12);
+  EXPECT_EQ(s["workloads"].size(), 3u);
+}
+
+TEST(run_state, records_and_run_json_round_trip_through_the_directory) {
+  auto dir = kopt::sandbox::make_temp_dir(kopt::sandbox::temp_root(), "kopt-state-test-");
+  ASSERT_TRUE(dir.ok());
+  RunState state;
+  state.dir = *dir;
+  state.header = {{"workload", "w.py"}, {"status", "running"}};
+  CandidateRecord r;
+  r.id = 7;
+  r.round = 2;
+  r.status = "done";
+  r.strategy = "jit-trace";
+  r.origin = "builtin";
+  r.outcome = "correct";
+  r.median_ms = 1.25;
+  r.speedup = 1.5;
+  r.claim = {{"outcome", "correct"}, {"faster", true}};
+  r.verify_start = 100.5;
+  r.verify_end = 104.25;
+  r.input_tokens = 12;
+  state.candidates[7] = r;
+  CandidateRecord p;
+  p.id = 8;
+  p.status = "pending";
+  state.candidates[8] = p;
+  ASSERT_TRUE(save_record(state.dir, r).ok());
+  ASSERT_TRUE(save_record(state.dir, p).ok());
+  ASSERT_TRUE(save_run(state).ok());
+  // A candidate folder whose record was never written (killed in between) is ignored.
+  ASSERT_TRUE(make_dirs(state.dir + "/candidates/0009").ok());
+
+  auto loaded = load_run(state.dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.failure().message;
+  EXPECT_EQ(loaded->header["workload"], "w.py");
+  ASSERT_EQ(loaded->candidates.size(), 2u);
+  EXPECT_EQ(loaded->next_id(), 9);
+  const auto& back = loaded->candidates.at(7);
+  EXPECT_EQ(record_json(back), record_json(r));
+  EXPECT_EQ(loaded->candidates.at(8).status, "pending");
+  kopt::sandbox::remove_tree(*dir);
+}
+
+TEST(run_state, a_folder_without_run_json_is_not_a_run) {
+  EXPECT_FALSE(load_run("/nonexistent-kopt-run").ok());
+}
+
+TEST(builtin_strategies, cpu_without_torch_compile_tries_only_what_runs_there) {
+  EXPECT_EQ(builtin_strategy_names("cpu", false, "fp32", false), (std::vector<std::string>{"jit-trace"}));
+  const auto conv = builtin_strategy_names("cpu", true, "fp32", false);
+  EXPECT_NE(std::find(conv.begin(), conv.end(), "eager+channels-last"), conv.end());
+}
+
+TEST(builtin_strategies, cuda_tries_every_engine_alone_before_combinations) {
+  const auto names = builtin_strategy_names("cuda", true, "fp32", true);
+  EXPECT_EQ(names.front(), "compile-default");
+  for (const char* n : {"compile-max-autotune", "compile-max-autotune-no-cudagraphs", "compile-fullgraph",
+                        "compile-static", "cuda-graph", "eager+cudnn-benchmark", "eager+channels-last",
+                        "compile-default+cudnn-benchmark+channels-last"})
+    EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
+  EXPECT_EQ(std::find(names.begin(), names.end(), "compile-default+tf32"), names.end());  // fp32 only
+  const auto first_combo = std::find_if(names.begin(), names.end(), [](const std::string& s) { return s.find('+') != std::string::npos; });
+  for (auto it = first_combo; it != names.end(); ++it) EXPECT_NE(it->find('+'), std::string::npos) << *it;
+}
+
+TEST(builtin_strategies, the_candidate_embeds_the_workload_and_subclasses_its_model) {
+  const std::string workload = "class Model:\n    s = \"\"\"tricky \\\\ quotes\"\"\"\n";
+  auto code = builtin_candidate_source("compile-max-autotune+channels-last", "w.py", workload);
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(code->find("class ModelNew(Model):"), std::string::npos);
+  EXPECT_NE(code->find("mode=\"max-autotune\""), std::string::npos);
+  EXPECT_NE(code->find("channels_last"), std::string::npos);
+  EXPECT_NE(code->find("\\\"\\\"\\\"tricky \\\\\\\\ quotes"), std::string::npos);  // escaped, cannot end the literal
+  EXPECT_FALSE(builtin_candidate_source("warp-drive", "w.py", workload).ok());
+  EXPECT_FALSE(builtin_candidate_source("jit-trace+warp", "w.py", workload).ok());
+}
