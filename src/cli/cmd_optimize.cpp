@@ -94,6 +94,8 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--model", p.model, "LLM model name");
   sub->add_option("--base-url", p.base_url, "LLM API base URL");
   sub->add_option("--command", p.command, "exec: program and arguments (no shell)");
+  sub->add_option("--inbox", p.inbox, "files: where prompts and replies go (default: RUN/inbox)");
+  sub->add_flag("--no-wait", cmd.no_wait, "files: do not wait for replies (exit 4; --resume once they are there)");
   sub->add_option("--temperature", cmd.temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
   sub->add_option("--max-output-tokens", p.max_output_tokens, "Output-token limit per reply")->check(CLI::Range(1, 1'000'000));
   sub->add_option("--timeout", cmd.timeout_s, "Seconds for one LLM request")->check(CLI::PositiveNumber);
@@ -190,6 +192,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     if (!given("--model")) take(provider, "model", cmd.provider.model);
     if (!given("--base-url")) take(provider, "base_url", cmd.provider.base_url);
     if (!given("--command")) take(provider, "command", cmd.provider.command);
+    if (!given("--inbox")) take(provider, "inbox", cmd.provider.inbox);
     std::string replay_from;
     take(provider, "from", replay_from);
     if (!cmd.from.empty()) {
@@ -255,8 +258,10 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   po.kind = cmd.provider_kind;
   if (cmd.temperature >= 0) po.temperature = cmd.temperature;
   po.timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(cmd.timeout_s * 1000)));
+  po.wait = !cmd.no_wait;
+  po.should_stop = [] { return g_stop.load(); };
   o.provider = {{"kind", cmd.provider_kind}, {"model", po.model}, {"base_url", po.base_url},
-                {"command", po.command}, {"from", cmd.from}};
+                {"command", po.command}, {"from", cmd.from}, {"inbox", po.inbox}};
   pv::PromptSet prompts = pv::builtin_prompts();
   if (!cmd.prompts_dir.empty()) {
     auto loaded = pv::load_prompts(cmd.prompts_dir);
@@ -276,7 +281,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   o.secrets = sandbox::secret_values(env);
   const bool llm = cmd.provider_kind != "builtin" && cmd.provider_kind != "replay";
   if (cmd.provider_kind == "replay" && cmd.from.empty()) return usage_error("--provider replay needs --from DIR");
-  if (llm) {  // fail early on a missing key or model, before any baseline runs
+  if (llm && cmd.provider_kind != "files") {  // fail early on a missing key or model, before any baseline runs
     auto probe = pv::make_provider(po, env);
     if (!probe) return usage_error(probe.failure().message);
     for (auto& s : (*probe)->secrets()) o.secrets.push_back(s);
@@ -287,7 +292,9 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   core::GeneratorFactory factory = [&](const std::string& run_dir) -> Result<std::unique_ptr<core::Generator>> {
     if (cmd.provider_kind == "builtin") return core::make_builtin_generator();
     if (cmd.provider_kind == "replay") return core::make_replay_generator(cmd.from);
-    auto provider = pv::make_provider(po, env);
+    pv::ProviderOptions run_po = po;
+    if (run_po.kind == "files" && run_po.inbox.empty()) run_po.inbox = run_dir + "/inbox";
+    auto provider = pv::make_provider(run_po, env);
     if (!provider) return provider.failure();
     core::LlmSettings settings;
     settings.prompts = prompts;

@@ -18,6 +18,7 @@ struct OptimizeCommand {
   std::string from;                 // replay: folder; with --resume: a candidate id
   std::string time_budget;          // "20m"
   std::string shard;                // "I/N" or "N" with the index from the environment
+  bool no_wait = false;             // files: answer pending at once
   double temperature = -1;
   double timeout_s = 600;
   std::vector<std::string> hint_files;

@@ -289,7 +289,17 @@ void SearchRun::loop() {
       break;
     }
   }
-  if (m_stop) m_status = "interrupted";
+  if (m_stop) {
+    m_status = "interrupted";
+    return;
+  }
+  int pending_left = 0;
+  for (const auto& [id, r] : m_state.candidates) pending_left += r.status == "pending";
+  if (m_status == "finished" && pending_left > 0) {
+    m_status = "waiting";
+    m_stop_reason += (m_stop_reason.empty() ? "" : "; ") + std::to_string(pending_left) +
+                     " request(s) wait for replies; continue with --resume " + m_state.dir;
+  }
 }
 
 void SearchRun::add_proposals(std::vector<Proposal> proposals, int round, bool replace_ids, const std::vector<int>& ids) {
