@@ -438,6 +438,7 @@ class EvalRun {
         return;
       }
       fail_rule(v.rule, v.outcome, v.reason);
+      m_report.timing = std::move(v.timing);  // the figures that decided it
       return;
     }
     std::vector<std::string> warnings;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "kopt/measure/stats.hpp"
@@ -16,6 +17,10 @@ namespace kopt::core {
 namespace {
 
 using verify::Value;
+
+double epoch_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 std::unique_ptr<measure::Nvml> open_nvml(const TimingContext& c, nlohmann::json& info) {
   if (c.options->device != "cuda") return nullptr;
@@ -92,6 +97,7 @@ TimingVerdict timing_failure(const Timing& t, const std::string& who) {
     v.rule = "process";
   }
   v.reason = who + " while timed: " + t.error;
+  if (!t.detail.is_null()) v.timing = {{"failed", t.detail}};
   return v;
 }
 
@@ -148,9 +154,11 @@ TimingVerdict time_rank(TimingContext& c) {
   }
   std::unique_lock<std::mutex> lock;
   if (c.options->exclusive) lock = std::unique_lock<std::mutex>(*c.options->exclusive);
+  const double span_start = epoch_now();
   const auto t = sw.measure(*c.candidate, "candidate", "candidate", output_check(c));
   if (!t.ok) return timing_failure(t, "candidate");
-  v.timing = {{"mode", "rank"}, {"candidate", timing_json(t)}, {"gpu", info}};
+  v.timing = {{"mode", "rank"}, {"candidate", timing_json(t)}, {"gpu", info},
+              {"span", {{"start", span_start}, {"end", epoch_now()}}}};
   return v;
 }
 
@@ -171,6 +179,7 @@ TimingVerdict time_claim(TimingContext& c) {
   }
   std::unique_lock<std::mutex> lock;
   if (o.exclusive) lock = std::unique_lock<std::mutex>(*o.exclusive);
+  const double span_start = epoch_now();
   // Baselines: eager, and torch.compile per mode (compiled with the GPU to itself).
   std::vector<std::pair<std::string, std::string>> models{{"eager", "eager"}};
   nlohmann::json baselines = nlohmann::json::object();
@@ -238,11 +247,12 @@ TimingVerdict time_claim(TimingContext& c) {
   }
   // Kopt's clock against the candidate's own figures, over all its batches.
   nlohmann::json xc;
-  if (const auto why = Stopwatch::cross_check(all["candidate"], cal["candidate"], &xc, sw.cross_check_slack_ms()); !why.empty()) {
+  if (const auto why = Stopwatch::cross_check(all["candidate"], cal["candidate"], &xc, sw.cross_check_slack_ms(), sw.cross_check_relative()); !why.empty()) {
     v.ok = false;
     v.outcome = Outcome::tampered;
     v.rule = "tamper";
     v.reason = why;
+    v.timing = {{"failed", {{"cross_check", xc}}}};
     return v;
   }
   nlohmann::json timing = {{"mode", "claim"}, {"gpu", info}, {"cross_check", xc}};
@@ -297,6 +307,7 @@ TimingVerdict time_claim(TimingContext& c) {
   timing["speedup"] = sp;
   timing["best_baseline"] = best;
   timing["faster"] = sp["vs_best"]["faster"];
+  timing["span"] = {{"start", span_start}, {"end", epoch_now()}};
   v.timing = timing;
   return v;
 }

@@ -73,11 +73,16 @@ class Stopwatch {
   static std::string failure_kind(const Timing& t);
 
   // The cross-check verdict over batches: outside - inside - null gap beyond
-  // 2% of the outside figure + `absolute_ms` in the median batch. Empty when consistent.
+  // `relative` of the outside figure + `absolute_ms` in the median batch. Empty when consistent.
+  // (DESIGN's starting point was 2% + 50 us; an honest launch-bound candidate on an H200
+  // showed 0.18 ms per 2.5 ms batch, so the margin is wider: docs/measurement.md.)
   static std::string cross_check(const std::vector<BatchFigures>& batches, const Calibration& cal,
-                                 nlohmann::json* figures, double absolute_ms);
-  // 50 us on a GPU (events); 0.5 ms on a CPU, whose timer shares the OS scheduler's noise.
-  double cross_check_slack_ms() const { return m_cfg.device == "cuda" ? 0.05 : 0.5; }
+                                 nlohmann::json* figures, double absolute_ms, double relative);
+  // 5% + 0.2 ms on a GPU (events). On a CPU the timer shares the OS scheduler's noise
+  // (1.7 ms per 3 ms batch seen beside a parallel build): 50% + 0.5 ms, which still
+  // catches a timer that reports a fraction of the time.
+  double cross_check_slack_ms() const { return m_cfg.device == "cuda" ? 0.2 : 0.5; }
+  double cross_check_relative() const { return m_cfg.device == "cuda" ? 0.05 : 0.5; }
 
  private:
   Result<BatchFigures> batch(sandbox::Worker& worker, const std::string& model, int calls, bool keep,
