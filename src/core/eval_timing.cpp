@@ -225,8 +225,18 @@ TimingVerdict time_claim(TimingContext& c) {
     std::vector<std::string> order{"eager", "candidate"};
     for (const auto& m : models)
       if (m.first != "eager" && cal.count(m.first)) order.push_back(m.first);
+    // Alternate the order (ABBA) so a position effect cancels instead of biasing every pair.
+    if (i % 2 == 1) std::reverse(order.begin(), order.end());
     for (const auto& key : order) {
       auto& w = key == "candidate" ? *c.candidate : *c.reference;
+      // One untimed batch first: the GPU switching between processes stays out of the block.
+      if (auto settle = sw.batches(w, key, cal[key], 1, nullptr, 0); !settle && key != "candidate") {
+        v.ok = false;
+        v.outcome = Outcome::unverified;
+        v.rule = "process";
+        v.reason = "baseline " + key + " failed while timed: " + settle.failure().message;
+        return v;
+      }
       auto b = sw.batches(w, key, cal[key], per_block, key == "candidate" ? check : nullptr, 0.2);
       if (!b) {
         if (key != "candidate") {
