@@ -18,8 +18,8 @@ def bench(path, cls):
     from triton.testing import do_bench
     m = load(path, "w_" + cls)
     torch.manual_seed(0)
-    model = getattr(m, cls)(*m.get_init_inputs()).cuda()
-    w = load(sys.argv[1], "w_inputs")
+    w = load(sys.argv[1], "w_inputs")  # the workload gives init args and inputs
+    model = getattr(m, cls)(*w.get_init_inputs()).cuda()
     inputs = [t.cuda() if isinstance(t, torch.Tensor) else t for t in w.get_inputs()]
     with torch.no_grad():
         fn = lambda: model(*inputs)  # noqa: E731
