@@ -176,6 +176,16 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
   return out;
 }
 
+Result<double> Stopwatch::null_ms(sandbox::Worker& worker, int calls, int count) {
+  std::vector<double> inside;
+  for (int k = 0; k < count; ++k) {
+    auto n = batch(worker, "null", calls, false, nullptr);
+    if (!n) return n.failure();
+    inside.push_back(n->inside_ms);
+  }
+  return measure::summarize(inside).median;
+}
+
 std::string Stopwatch::cross_check(const std::vector<BatchFigures>& batches, const Calibration& cal,
                                    nlohmann::json* figures, double absolute_ms, double relative) {
   if (batches.empty()) return "";

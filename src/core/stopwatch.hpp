@@ -66,6 +66,9 @@ class Stopwatch {
   Result<std::vector<BatchFigures>> batches(sandbox::Worker& worker, const std::string& model,
                                             const Calibration& cal, int count, const OutputCheck& check,
                                             double check_rate);
+  // The inside figure of null batches of `calls` (median of `count`): re-measured next
+  // to each ABAB block so the flush subtracted is the flush of that moment.
+  Result<double> null_ms(sandbox::Worker& worker, int calls, int count = 2);
   // calibrate + batches until min_batches and min_seconds: the full figure for one model.
   Timing measure(sandbox::Worker& worker, const std::string& model, const std::string& label,
                  const OutputCheck& check = nullptr);

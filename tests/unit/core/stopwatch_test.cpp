@@ -1,0 +1,84 @@
+// The stopwatch's pure pieces: the outside-clock cross-check and the timing document.
+#include <gtest/gtest.h>
+
+#include "core/stopwatch.hpp"
+#include "kopt/core/timing.hpp"
+
+using namespace kopt::core;
+
+namespace {
+
+std::vector<BatchFigures> batches(double inside, double outside, int n = 15) {
+  std::vector<BatchFigures> out;
+  for (int k = 0; k < n; ++k) {
+    BatchFigures b;
+    b.inside_ms = inside;
+    b.outside_ms = outside + 0.001 * k;
+    out.push_back(b);
+  }
+  return out;
+}
+
+Calibration with_gap(double gap) {
+  Calibration c;
+  c.null_gap_ms = gap;
+  return c;
+}
+
+}  // namespace
+
+TEST(cross_check, honest_batches_whose_gap_matches_the_null_pass) {
+  nlohmann::json fig;
+  EXPECT_EQ(Stopwatch::cross_check(batches(2.5, 2.8), with_gap(0.3), &fig, 0.2, 0.05), "");
+  EXPECT_NEAR(fig["median_excess_ms"].get<double>(), 0.007, 1e-9);
+}
+
+TEST(cross_check, an_honest_launch_bound_gap_as_measured_on_an_h200_passes) {
+  // 0.18 ms beyond the null's gap on a 2.5 ms batch (c_time_side_stream_async.py).
+  EXPECT_EQ(Stopwatch::cross_check(batches(2.5, 2.5 + 0.1 + 0.18), with_gap(0.1), nullptr, 0.2, 0.05), "");
+}
+
+TEST(cross_check, a_timer_reporting_a_tenth_of_the_time_is_caught) {
+  const auto why = Stopwatch::cross_check(batches(0.25, 2.6), with_gap(0.1), nullptr, 0.2, 0.05);
+  EXPECT_NE(why.find("kopt's own clock"), std::string::npos) << why;
+}
+
+TEST(cross_check, a_timer_reporting_half_the_time_is_caught_on_a_gpu) {
+  EXPECT_NE(Stopwatch::cross_check(batches(1.25, 2.6), with_gap(0.1), nullptr, 0.2, 0.05), "");
+}
+
+TEST(cross_check, cpu_margins_tolerate_scheduler_noise_but_not_a_fraction) {
+  // 1.7 ms of noise on a 3 ms batch (seen beside a parallel build) passes on CPU...
+  EXPECT_EQ(Stopwatch::cross_check(batches(3.0, 3.0 + 0.2 + 1.7), with_gap(0.2), nullptr, 0.5, 0.5), "");
+  // ...a timer reporting a tenth of a 5 ms batch does not.
+  EXPECT_NE(Stopwatch::cross_check(batches(0.5, 5.2), with_gap(0.2), nullptr, 0.5, 0.5), "");
+}
+
+TEST(cross_check, no_batches_is_no_evidence) {
+  EXPECT_EQ(Stopwatch::cross_check({}, with_gap(0.1), nullptr, 0.2, 0.05), "");
+}
+
+TEST(timing_json, a_failed_timing_carries_its_error_and_no_figures) {
+  Timing t;
+  t.label = "candidate";
+  t.error = "boom";
+  const auto j = timing_json(t);
+  EXPECT_FALSE(j["ok"].get<bool>());
+  EXPECT_EQ(j["error"], "boom");
+  EXPECT_FALSE(j.contains("median_ms"));
+}
+
+TEST(timing_json, a_timing_reports_median_quartiles_and_iqr) {
+  Timing t;
+  t.ok = true;
+  t.median_ms = 2;
+  t.q1_ms = 1.5;
+  t.q3_ms = 2.75;
+  t.min_ms = 1;
+  t.batches = 15;
+  t.calls_per_batch = 4;
+  const auto j = timing_json(t);
+  EXPECT_DOUBLE_EQ(j["iqr_ms"].get<double>(), 1.25);
+  EXPECT_EQ(j["batches"], 15);
+  EXPECT_EQ(j["calls_per_batch"], 4);
+}
