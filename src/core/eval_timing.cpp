@@ -111,6 +111,47 @@ nlohmann::json interval_json(const measure::Interval& i, int pairs, bool faster)
   return {{"median", i.estimate}, {"low", i.low}, {"high", i.high}, {"pairs", pairs}, {"faster", faster}};
 }
 
+// Top kernels of the reference and of the candidate (the candidate's are untrusted data:
+// for people and prompts, never for a verdict), and the speed-of-light bound from the
+// reference's bytes and flops; a candidate timed below the bound is flagged.
+void profile_and_bound(const TimingContext& c, nlohmann::json& timing, double candidate_ms,
+                       std::vector<std::string>& notes) {
+  std::vector<uint64_t> seeds;
+  for (int k = 0; k < 4; ++k) seeds.push_back(draw_seed());
+  nlohmann::json profiles = nlohmann::json::object();
+  double bytes = 0, flops = 0;
+  for (auto* w : {c.reference, c.candidate}) {
+    const bool ref = w == c.reference;
+    auto p = ask(*w, {{"op", "profile"}, {"model", ref ? "eager" : "candidate"}, {"seeds", seeds}}, c.options->call_timeout);
+    if (!p) continue;
+    auto h = p->header;
+    h.erase("ok");
+    h.erase("payload");
+    if (ref) {
+      bytes = h.value("bytes", 0.0);
+      if (h.contains("flops") && h["flops"].is_number()) flops = h["flops"].get<double>();
+    }
+    profiles[ref ? "reference" : "candidate"] = h;
+  }
+  timing["profile"] = profiles;
+  std::vector<std::string> warnings;
+  const auto dev = device_facts(c.device, c.options->target, warnings);
+  if (!dev.contains("target") || bytes <= 0) return;
+  auto target = measure::find_target(dev["target"].value("name", ""));
+  if (!target) return;
+  const auto sol = measure::speed_of_light(*target, bytes, flops, c.options->precision);
+  auto j = measure::sol_json(sol);
+  j["bytes"] = bytes;
+  j["flops"] = flops;
+  j["flops_known"] = flops > 0;
+  const double sol_ms = sol.seconds * 1000.0;
+  j["below_light"] = candidate_ms > 0 && candidate_ms < sol_ms;
+  if (j["below_light"].get<bool>())
+    notes.push_back("the candidate's time (" + std::to_string(candidate_ms) + " ms) is below the speed-of-light bound (" +
+                    std::to_string(sol_ms) + " ms for " + target->name + "): suspect the timing or the target");
+  timing["sol"] = j;
+}
+
 }  // namespace
 
 nlohmann::json device_facts(const nlohmann::json& hello, const std::string& target_name,
@@ -321,6 +362,8 @@ TimingVerdict time_claim(TimingContext& c) {
   timing["best_baseline"] = best;
   timing["faster"] = sp["vs_best"]["faster"];
   timing["span"] = {{"start", span_start}, {"end", epoch_now()}};
+  lock = {};
+  profile_and_bound(c, timing, medians["candidate"], v.notes);
   v.timing = timing;
   return v;
 }
