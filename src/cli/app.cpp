@@ -9,6 +9,7 @@
 #include "cmd_baseline.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_optimize.hpp"
+#include "cmd_report.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/log.hpp"
 
@@ -34,6 +35,8 @@ int main(const std::vector<std::string>& args) {
   auto* ask = add_ask_command(app, ask_cmd);
   OptimizeCommand optimize_cmd;
   auto* optimize = add_optimize_command(app, optimize_cmd);
+  ReportCommand report_cmd;
+  auto* report = add_report_command(app, report_cmd);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -55,6 +58,7 @@ int main(const std::vector<std::string>& args) {
       return run_baseline(baseline_cmd);
     }
     if (optimize->parsed()) return run_optimize(optimize_cmd, python, quiet, verbosity);
+    if (report->parsed()) return run_report(report_cmd);
   } catch (const std::exception& e) {
     std::cerr << "kopt: error: " << e.what() << std::endl;
     return 2;

@@ -6,8 +6,10 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "kopt/core/run_state.hpp"
@@ -75,6 +77,48 @@ Result<std::vector<std::string>> expand_inputs(const std::vector<std::string>& i
   return out;
 }
 
+// The best result so far, set by the loop's thread and read by a waiting request's.
+class BestSoFar {
+ public:
+  void set(std::string phrase) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    m_phrase = std::move(phrase);
+  }
+  std::string get() const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_phrase;
+  }
+
+ private:
+  mutable std::mutex m_mutex;
+  std::string m_phrase = "best -";
+};
+
+// "45s", "3m05s", "1h02m": how long a prompt has waited.
+std::string waited_text(double seconds) {
+  const long long s = static_cast<long long>(seconds);
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%llds", s);
+  else if (s < 3600) std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s / 60 % 60);
+  return buf;
+}
+
+// The prompts a files provider waits for: a live line on a terminal, else a log line.
+void show_waiting(const core::OptimizeOptions& o, const std::string& inbox,
+                  const std::vector<pv::PendingPrompt>& waiting, const std::string& best) {
+  std::string prompts;
+  for (const auto& p : waiting)
+    prompts += (prompts.empty() ? "" : ", ") + pv::prompt_file_name(p.index) + " " + waited_text(p.waited_s);
+  if (o.progress) {
+    std::cerr << "\r\033[K" << "kopt optimize: waiting for " << waiting.size() << " repl"
+              << (waiting.size() == 1 ? "y" : "ies") << " in " << inbox << " (" << prompts << "), " << best
+              << std::flush;
+  } else {
+    spdlog::info("Waiting for replies. [inbox: {}, prompts: {}, {}]", inbox, prompts, best);
+  }
+}
+
 template <typename T>
 void take(const nlohmann::json& o, const char* key, T& field) {
   if (o.contains(key) && !o[key].is_null()) field = o[key].get<T>();
@@ -96,6 +140,7 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--command", p.command, "exec: program and arguments (no shell)");
   sub->add_option("--inbox", p.inbox, "files: where prompts and replies go (default: RUN/inbox)");
   sub->add_flag("--no-wait", cmd.no_wait, "files: do not wait for replies (exit 4; --resume once they are there)");
+  sub->add_option("--reply-timeout", cmd.reply_timeout, "files: give up on a reply after this long (90s, 30m; 0: never)");
   sub->add_option("--temperature", cmd.temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
   sub->add_option("--max-output-tokens", p.max_output_tokens, "Output-token limit per reply")->check(CLI::Range(1, 1'000'000));
   sub->add_option("--timeout", cmd.timeout_s, "Seconds for one LLM request")->check(CLI::PositiveNumber);
@@ -193,6 +238,8 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     if (!given("--base-url")) take(provider, "base_url", cmd.provider.base_url);
     if (!given("--command")) take(provider, "command", cmd.provider.command);
     if (!given("--inbox")) take(provider, "inbox", cmd.provider.inbox);
+    if (!given("--reply-timeout") && provider.contains("reply_timeout_s") && provider["reply_timeout_s"].is_number())
+      cmd.reply_timeout = std::to_string(provider["reply_timeout_s"].get<double>());
     std::string replay_from;
     take(provider, "from", replay_from);
     if (!cmd.from.empty()) {
@@ -260,8 +307,16 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   po.timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(cmd.timeout_s * 1000)));
   po.wait = !cmd.no_wait;
   po.should_stop = [] { return g_stop.load(); };
+  double reply_timeout_s = 0;
+  if (!cmd.reply_timeout.empty()) {
+    auto seconds = core::parse_duration(cmd.reply_timeout);
+    if (!seconds) return usage_error("--reply-timeout: " + seconds.failure().message);
+    reply_timeout_s = *seconds;
+    po.reply_timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(reply_timeout_s * 1000)));
+  }
   o.provider = {{"kind", cmd.provider_kind}, {"model", po.model}, {"base_url", po.base_url},
                 {"command", po.command}, {"from", cmd.from}, {"inbox", po.inbox}};
+  if (cmd.provider_kind == "files") o.provider["reply_timeout_s"] = reply_timeout_s;
   pv::PromptSet prompts = pv::builtin_prompts();
   if (!cmd.prompts_dir.empty()) {
     auto loaded = pv::load_prompts(cmd.prompts_dir);
@@ -289,11 +344,20 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     auto probe = core::make_replay_generator(cmd.from);
     if (!probe) return usage_error(probe.failure().message);
   }
+  BestSoFar best;
   core::GeneratorFactory factory = [&](const std::string& run_dir) -> Result<std::unique_ptr<core::Generator>> {
     if (cmd.provider_kind == "builtin") return core::make_builtin_generator();
     if (cmd.provider_kind == "replay") return core::make_replay_generator(cmd.from);
     pv::ProviderOptions run_po = po;
-    if (run_po.kind == "files" && run_po.inbox.empty()) run_po.inbox = run_dir + "/inbox";
+    if (run_po.kind == "files") {
+      if (run_po.inbox.empty()) run_po.inbox = run_dir + "/inbox";
+      // A terminal's line counts the seconds; a log gets a line when the set changes and
+      // once a minute.
+      run_po.status_interval = std::chrono::milliseconds(o.progress ? 1'000 : 60'000);
+      run_po.on_waiting = [&o, &best, inbox = run_po.inbox](const std::vector<pv::PendingPrompt>& waiting) {
+        show_waiting(o, inbox, waiting, best.get());
+      };
+    }
     auto provider = pv::make_provider(run_po, env);
     if (!provider) return provider.failure();
     core::LlmSettings settings;
@@ -306,6 +370,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   };
 
   o.progress = !quiet && !o.json && isatty(STDERR_FILENO);
+  o.on_best = [&best](const std::string& phrase) { best.set(phrase); };
   const char* no_color = std::getenv("NO_COLOR");
   o.color = o.progress && !(no_color && *no_color);
   if (o.progress && verbosity == 0) spdlog::set_level(spdlog::level::warn);  // the progress line says it

@@ -19,6 +19,7 @@ struct OptimizeCommand {
   std::string time_budget;          // "20m"
   std::string shard;                // "I/N" or "N" with the index from the environment
   bool no_wait = false;             // files: answer pending at once
+  std::string reply_timeout;        // files: "30m"; "0" or empty: wait forever
   double temperature = -1;
   double timeout_s = 600;
   std::vector<std::string> hint_files;

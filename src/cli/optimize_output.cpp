@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "kopt/core/run_state.hpp"
 #include "kopt/util/text.hpp"
 
 namespace kopt::cli {
@@ -16,6 +17,29 @@ double number(const nlohmann::json& j, const char* key) {
 }
 
 }  // namespace
+
+std::vector<providers::PendingPrompt> waiting_prompts(const std::string& run_dir) {
+  std::vector<providers::PendingPrompt> out;
+  auto state = core::load_run(run_dir);
+  if (!state) return out;
+  const auto provider = state->header.value("provider", nlohmann::json::object());
+  if (provider.value("kind", "") != "files") return out;
+  std::string inbox = provider.value("inbox", "");
+  if (inbox.empty()) inbox = run_dir + "/inbox";
+  auto pending = providers::pending_prompts(inbox);
+  if (!pending) return out;
+  for (auto& p : *pending) {
+    const auto it = state->candidates.find(p.index);
+    if (it != state->candidates.end() && it->second.status == "pending") out.push_back(std::move(p));
+  }
+  return out;
+}
+
+nlohmann::json waiting_json(const std::vector<providers::PendingPrompt>& waiting) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : waiting) out.push_back({{"index", p.index}, {"path", p.path}, {"waited_s", p.waited_s}});
+  return out;
+}
 
 std::string optimize_text(const core::WorkloadResult& r) {
   std::ostringstream out;
@@ -62,7 +86,18 @@ std::string optimize_text(const core::WorkloadResult& r) {
   if (s.value("not_evaluated", 0)) out << (first ? "" : ", ") << "not evaluated " << s.value("not_evaluated", 0);
   out << fmt::format("), {:.2f} evaluated per minute", number(s, "evaluated_per_minute"));
   if (s["gpu_idle_share"].is_number()) out << fmt::format(", timing idle {:.0f}% while candidates waited", 100 * number(s, "gpu_idle_share"));
+  const nlohmann::json tokens = s.contains("tokens") ? s["tokens"] : nlohmann::json::object();
+  if (number(tokens, "input") + number(tokens, "output") > 0)
+    out << fmt::format("\n  tokens: {} in, {} out{}", tokens.value("input", 0LL), tokens.value("output", 0LL),
+                       tokens.value("estimated", false) ? " (estimated from the text)" : "");
   out << "\n  run: " << r.run_dir << (s["best"].is_object() ? "  (best.py, report.md)" : "  (report.md)") << "\n";
+  const auto waiting = waiting_prompts(r.run_dir);
+  if (!waiting.empty()) {
+    out << "  waiting for replies (" << waiting.size() << "):\n";
+    for (const auto& p : waiting)
+      out << fmt::format("    {} (written {:.0f} s ago)\n", util::strip_control(p.path), p.waited_s);
+    out << "  answer each with NNNN.reply.md (or .reply.py) beside it, then: kopt optimize --resume " << r.run_dir << "\n";
+  }
   return out.str();
 }
 
@@ -89,6 +124,7 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
       j["status"] = r.status;
       j["exit_code"] = r.exit_code;
       if (!r.error.empty()) j["error"] = r.error;
+      j["waiting_prompts"] = waiting_json(waiting_prompts(r.run_dir));
       runs.push_back(j);
     }
     nlohmann::json doc = {{"kopt_optimize", 1}, {"exit_code", code}, {"runs", runs}, {"suite", suite}};

@@ -50,6 +50,7 @@ struct Proposal {
   std::string system, prompt, response;  // LLM exchanges (empty for builtin/replay)
   std::string message;                   // why, for a non-ok status
   long long input_tokens = 0, output_tokens = 0;
+  bool tokens_estimated = false;         // counts estimated from the text (files), not reported
   double cost_usd = 0;
 };
 
@@ -76,6 +77,8 @@ class Generator {
   virtual long long input_tokens() const { return 0; }
   virtual long long output_tokens() const { return 0; }
   virtual double cost_usd() const { return 0; }
+  // True when some token count above is an estimate from the text (files provider).
+  virtual bool tokens_estimated() const { return false; }
   // Why the generator stops asking (a budget), or empty.
   virtual std::string stop_reason() const { return ""; }
 };

@@ -50,6 +50,10 @@ struct OptimizeOptions {
   nlohmann::json provider;             // provider settings recorded in run.json (no secrets)
   std::vector<std::string> secrets;    // replaced by [REDACTED] in saved prompts and replies
   bool quiet = false, json = false, progress = false, color = false;
+  // Called with the best result so far as one phrase ("best 1.23x (0004)", "best -") when
+  // a run opens and after each round's evaluations, for a display that runs while the
+  // generator blocks (a files provider waiting for replies). From the loop's thread.
+  std::function<void(const std::string& best)> on_best;
 };
 
 // What one workload's run found (also the per-workload part of --json).

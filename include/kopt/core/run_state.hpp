@@ -38,6 +38,7 @@ struct CandidateRecord {
   // The span the candidate held the device for timing (epoch seconds; 0: not timed).
   double timing_start = 0, timing_end = 0;
   long long input_tokens = 0, output_tokens = 0;
+  bool tokens_estimated = false;  // counted from the text (files provider), not reported by a server
   double cost_usd = 0;
 };
 

@@ -98,7 +98,11 @@ class LlmGenerator final : public Generator {
         f.baseline = req.baseline_text;
         f.top_kernels = req.top_kernels_text;
         f.hints = req.hints;
-        f.hints.push_back(std::string("Idea to try: ") + kIdeas[m_next_idea++ % (sizeof kIdeas / sizeof *kIdeas)]);
+        // The idea follows from the request's id, not from a counter of this session: a run
+        // killed while waiting asks the same question again on resume (the files provider
+        // then keeps the prompt file, and a reply already written to it counts).
+        const size_t id = static_cast<size_t>(req.first_id) + shells.size();
+        f.hints.push_back(std::string("Idea to try: ") + kIdeas[(id - 1) % (sizeof kIdeas / sizeof *kIdeas)]);
         auto user = pv::first_attempt_prompt(m_settings.prompts, f);
         Proposal p;
         p.strategy = "first_attempt";
@@ -120,6 +124,7 @@ class LlmGenerator final : public Generator {
   long long input_tokens() const override { return m_in; }
   long long output_tokens() const override { return m_out; }
   double cost_usd() const override { return m_cost; }
+  bool tokens_estimated() const override { return m_estimated; }
   std::string stop_reason() const override { return m_budget ? m_budget->exhausted_reason() : ""; }
 
  private:
@@ -140,10 +145,18 @@ class LlmGenerator final : public Generator {
       p.response = reply.text;
       p.input_tokens = reply.usage.input_tokens;
       p.output_tokens = reply.usage.output_tokens;
+      p.tokens_estimated = reply.usage.estimated;
       p.cost_usd = reply.cost_known ? reply.cost_usd : 0;
+      if (reply.outcome == pv::ReplyOutcome::pending) {
+        // Nobody has read the prompt yet: its tokens count when the reply comes (a
+        // resumed run asks again and would count them twice).
+        p.input_tokens = p.output_tokens = 0;
+        p.cost_usd = 0;
+      }
       m_in += p.input_tokens;
       m_out += p.output_tokens;
       m_cost += p.cost_usd;
+      m_estimated = m_estimated || (p.tokens_estimated && (p.input_tokens || p.output_tokens));
       if (reply.outcome == pv::ReplyOutcome::pending) {
         p.status = "pending";
         p.message = reply.message.empty() ? "waiting for a reply" : reply.message;
@@ -168,9 +181,9 @@ class LlmGenerator final : public Generator {
   LlmSettings m_settings;
   pv::Budget* m_budget;
   std::optional<pv::Transcript> m_transcript;
-  size_t m_next_idea = 0;
   long long m_in = 0, m_out = 0;
   double m_cost = 0;
+  bool m_estimated = false;
 };
 
 }  // namespace

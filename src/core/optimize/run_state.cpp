@@ -57,7 +57,7 @@ nlohmann::json record_json(const CandidateRecord& r) {
             {"verify_end", r.verify_end},
             {"timing_start", r.timing_start},
             {"timing_end", r.timing_end}}},
-          {"tokens", {{"input", r.input_tokens}, {"output", r.output_tokens}}},
+          {"tokens", {{"input", r.input_tokens}, {"output", r.output_tokens}, {"estimated", r.tokens_estimated}}},
           {"cost_usd", r.cost_usd}};
 }
 
@@ -90,6 +90,7 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
     if (j.contains("tokens") && j["tokens"].is_object()) {
       r.input_tokens = get_or<long long>(j["tokens"], "input", 0);
       r.output_tokens = get_or<long long>(j["tokens"], "output", 0);
+      r.tokens_estimated = get_or<bool>(j["tokens"], "estimated", false);
     }
     r.cost_usd = get_or<double>(j, "cost_usd", 0);
     return r;

@@ -30,6 +30,10 @@ class SearchRun {
   void evaluate_one(int id, bool claim);
   void progress(bool final = false);
   RoundRequest round_request(int round, int count);
+  std::vector<int> take_pending_replies(int below);
+  nlohmann::json token_totals() const;
+  std::string best_phrase() const;
+  void publish_best();
   std::vector<int> ranked_correct() const;
   void save_header();
   // search_results.cpp

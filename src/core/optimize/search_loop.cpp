@@ -94,8 +94,7 @@ void SearchRun::save_header() {
   h["rounds"] = m_rounds;
   h["stale_rounds"] = m_stale_rounds;
   h["best_score"] = m_best_seen;
-  h["tokens"] = {{"input", m_generator ? m_generator->input_tokens() : 0},
-                 {"output", m_generator ? m_generator->output_tokens() : 0}};
+  h["tokens"] = token_totals();
   h["sessions"].back()["end"] = now_epoch();
   if (Status saved = save_run(m_state); !saved) spdlog::warn("run.json not saved. [reason: {}]", saved.failure().message);
 }
@@ -214,27 +213,37 @@ RoundRequest SearchRun::round_request(int round, int count) {
   return req;
 }
 
-void SearchRun::loop() {
+// Asks again for the requests still pending with ids below `below` (a files provider's
+// prompts without a reply: a late reply to an earlier round is taken here) and returns the
+// ids now queued.
+std::vector<int> SearchRun::take_pending_replies(int below) {
   std::vector<PendingRequest> pending;
-  std::vector<int> unfinished;
   for (const auto& [id, r] : m_state.candidates) {
+    if (r.status != "pending" || id >= below) continue;
     const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
-    if (r.status == "pending")
-      pending.push_back({id, read_text(dir + "/system.md").value_or(""), read_text(dir + "/prompt.md").value_or(""),
-                         r.strategy, r.parent});
-    else if (r.status == "queued" || r.status == "running")
-      unfinished.push_back(id);
+    pending.push_back({id, read_text(dir + "/system.md").value_or(""), read_text(dir + "/prompt.md").value_or(""),
+                       r.strategy, r.parent});
   }
-  if (!pending.empty()) {
-    auto replies = m_generator->reask(pending);
-    std::vector<int> ids;
-    for (const auto& p : pending) ids.push_back(p.id);
-    add_proposals(std::move(replies), 0, true, ids);
-    for (int id : ids)
-      if (m_state.candidates[id].status == "queued") unfinished.push_back(id);
-  }
+  std::vector<int> queued;
+  if (pending.empty()) return queued;
+  auto replies = m_generator->reask(pending);
+  std::vector<int> ids;
+  for (const auto& p : pending) ids.push_back(p.id);
+  add_proposals(std::move(replies), 0, true, ids);
+  for (int id : ids)
+    if (m_state.candidates[id].status == "queued") queued.push_back(id);
+  return queued;
+}
+
+void SearchRun::loop() {
+  publish_best();
+  std::vector<int> unfinished = take_pending_replies(INT_MAX);
+  for (const auto& [id, r] : m_state.candidates)
+    if (r.status == "queued" || r.status == "running") unfinished.push_back(id);
   std::sort(unfinished.begin(), unfinished.end());
+  unfinished.erase(std::unique(unfinished.begin(), unfinished.end()), unfinished.end());
   if (!unfinished.empty()) evaluate(unfinished, false);
+  publish_best();
 
   bool first_round = true;
   while (!m_stop) {
@@ -262,7 +271,14 @@ void SearchRun::loop() {
       if (it->second.status == "queued") queued.push_back(it->first);
       any_pending = any_pending || it->second.status == "pending";
     }
+    // Replies that came meanwhile to earlier rounds' pending requests join this round.
+    const bool fresh = !queued.empty();
+    if (!m_stop) {
+      const auto late = take_pending_replies(first);
+      queued.insert(queued.begin(), late.begin(), late.end());
+    }
     evaluate(queued, false);
+    publish_best();
     if (m_stop) break;
     const auto ranked = ranked_correct();
     // Progress: a faster best ranking time (or a first correct candidate, timed or not).
@@ -283,7 +299,7 @@ void SearchRun::loop() {
       m_stop_reason = "the workload is unusable: " + m_state.candidates.begin()->second.reason;
       break;
     }
-    if (any_pending && queued.empty()) {
+    if (any_pending && !fresh) {
       m_status = "waiting";
       m_stop_reason = "waiting for replies to pending requests; continue with --resume " + m_state.dir;
       break;
@@ -320,6 +336,7 @@ void SearchRun::add_proposals(std::vector<Proposal> proposals, int round, bool r
     }
     r.input_tokens += p.input_tokens;
     r.output_tokens += p.output_tokens;
+    r.tokens_estimated = r.tokens_estimated || (p.tokens_estimated && (p.input_tokens || p.output_tokens));
     r.cost_usd += p.cost_usd;
     const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(r.id);
     (void)make_dirs(dir);

@@ -101,22 +101,30 @@ void SearchRun::progress(bool final) {
   std::lock_guard<std::mutex> lock(m_mutex);
   int done = 0;
   for (const auto& [id, r] : m_state.candidates) done += r.status == "done";
-  const auto ranked = ranked_correct();
-  std::string best = "best -";
-  if (!ranked.empty()) {
-    const auto& r = m_state.candidates.at(ranked[0]);
-    best = r.speedup     ? fmt::format("best {:.2f}x ({})", *r.speedup, candidate_dir_name(r.id))
-           : r.median_ms ? fmt::format("best {:.3f} ms ({})", *r.median_ms, candidate_dir_name(r.id))
-                         : fmt::format("best {} (not timed)", candidate_dir_name(r.id));
-    if (m_opt.color) best = "\033[1;32m" + best + "\033[0m";
-  }
+  std::string best = best_phrase();
+  if (m_opt.color && best != "best -") best = "\033[1;32m" + best + "\033[0m";
   std::string line = fmt::format("kopt optimize {}: {} done, {} in flight, {}, {}", m_state.header.value("workload_name", ""),
                                  done, m_in_flight.size(), best,
                                  util::format_seconds(m_elapsed_before + (now_epoch() - m_session_start)));
   if (m_generator && (m_generator->input_tokens() || m_generator->output_tokens()))
-    line += fmt::format(", {} tokens, ${:.3f}", m_generator->input_tokens() + m_generator->output_tokens(),
+    line += fmt::format(", {}{} tokens, ${:.3f}", m_generator->tokens_estimated() ? "~" : "",
+                        m_generator->input_tokens() + m_generator->output_tokens(),
                         m_generator->cost_usd());
   std::cerr << "\r\033[K" << line << std::flush;
+}
+
+// Callers hold m_mutex or run on the loop's thread while no evaluation runs.
+std::string SearchRun::best_phrase() const {
+  const auto ranked = ranked_correct();
+  if (ranked.empty()) return "best -";
+  const auto& r = m_state.candidates.at(ranked[0]);
+  return r.speedup     ? fmt::format("best {:.2f}x ({})", *r.speedup, candidate_dir_name(r.id))
+         : r.median_ms ? fmt::format("best {:.3f} ms ({})", *r.median_ms, candidate_dir_name(r.id))
+                       : fmt::format("best {} (not timed)", candidate_dir_name(r.id));
+}
+
+void SearchRun::publish_best() {
+  if (m_opt.on_best) m_opt.on_best(best_phrase());
 }
 
 }  // namespace kopt::core

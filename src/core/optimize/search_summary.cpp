@@ -30,6 +30,19 @@ std::string cell(std::string text, size_t max = 120) {
 
 }  // namespace
 
+// Tokens of every session (the records keep them across resumes); "estimated" when any
+// count came from the text (files provider) rather than from a server.
+nlohmann::json SearchRun::token_totals() const {
+  long long in = 0, out = 0;
+  bool estimated = m_generator && m_generator->tokens_estimated();
+  for (const auto& [id, r] : m_state.candidates) {
+    in += r.input_tokens;
+    out += r.output_tokens;
+    estimated = estimated || r.tokens_estimated;
+  }
+  return {{"input", in}, {"output", out}, {"estimated", estimated}};
+}
+
 nlohmann::json SearchRun::summary(int best) const {
   nlohmann::json s;
   s["workload"] = m_state.header.value("workload", m_workload);
@@ -71,8 +84,7 @@ nlohmann::json SearchRun::summary(int best) const {
   s["elapsed_s"] = elapsed;
   s["evaluated_per_minute"] = evaluated / (loop_s / 60.0);
   s["gpu_idle_share"] = waiting.empty() ? nlohmann::json(nullptr) : nlohmann::json(idle_share(waiting, busy));
-  s["tokens"] = {{"input", m_generator ? m_generator->input_tokens() : 0},
-                 {"output", m_generator ? m_generator->output_tokens() : 0}};
+  s["tokens"] = token_totals();
   s["cost_usd"] = m_generator ? m_generator->cost_usd() : 0.0;
   s["faster"] = false;
   s["best"] = nullptr;
@@ -105,6 +117,9 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
      << s["not_evaluated"] << " not evaluated) in " << m_rounds << " round(s), "
      << util::format_seconds(s["elapsed_s"].get<double>()) << "; "
      << fixed(s["evaluated_per_minute"].get<double>(), 2) << " evaluated per minute\n";
+  if (const auto& t = s["tokens"]; number(t, "input") + number(t, "output") > 0)
+    md << "- tokens: " << t.value("input", 0LL) << " in, " << t.value("output", 0LL) << " out"
+       << (t.value("estimated", false) ? " (estimated from the text, about 4 characters a token)" : "") << "\n";
   if (s["gpu_idle_share"].is_number())
     md << "- share of time no timing ran while candidates waited: " << fixed(100 * s["gpu_idle_share"].get<double>(), 1)
        << "%\n";

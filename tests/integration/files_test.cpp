@@ -1,0 +1,273 @@
+// kopt optimize --provider files through the real binary on the CPU: prompts written to
+// the inbox, replies dropped in by the test (as a person or a script would), outcomes
+// recorded, feedback in the next prompts, waiting with a reply timeout, SIGINT and
+// SIGKILL while waiting, kopt report. A small workload (w_elementwise) keeps each
+// evaluation to a few seconds.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "harness.hpp"
+
+using kopt::testing::case_path;
+using kopt::testing::KoptRun;
+using kopt::testing::run_kopt;
+
+extern char** environ;
+
+namespace {
+
+std::string temp_dir() {
+  std::string pattern = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) +
+                        "/kopt-files-test-XXXXXX";
+  return mkdtemp(pattern.data()) ? pattern : "";
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nlohmann::json read_json(const std::string& path) {
+  try {
+    return nlohmann::json::parse(read(path));
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// Writes a reply as a script should: a dot-named temporary file renamed into place.
+void write_reply(const std::string& inbox, const std::string& name, const std::string& text) {
+  const std::string tmp = inbox + "/." + name + ".tmp";
+  std::ofstream(tmp) << text;
+  ASSERT_EQ(std::rename(tmp.c_str(), (inbox + "/" + name).c_str()), 0) << name;
+}
+
+bool wait_for(const std::string& path, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+// Starts kopt without waiting (stdout/stderr to files in `dir`); returns its pid.
+pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir) {
+  std::vector<std::string> argv_s = {KOPT_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execve(argv[0], argv.data(), environ);
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string context(const KoptRun& run) { return "stdout:\n" + run.out + "\nstderr:\n" + run.err; }
+
+std::string id_name(int id) {
+  char name[16];
+  std::snprintf(name, sizeof name, "%04d", id);
+  return name;
+}
+
+std::map<int, nlohmann::json> records(const std::string& run_dir) {
+  std::map<int, nlohmann::json> out;
+  for (int id = 1; id < 100; ++id) {
+    const auto j = read_json(run_dir + "/candidates/" + id_name(id) + "/record.json");
+    if (j.is_object()) out[id] = j;
+  }
+  return out;
+}
+
+// kopt optimize on the small workload with the files provider, no final gate.
+std::vector<std::string> files_run(const std::string& out, std::vector<std::string> extra) {
+  std::vector<std::string> args = {"optimize", case_path("w_elementwise.py"), "--provider", "files", "--out", out,
+                                   "--device", "cpu", "--final-top", "0", "--patience", "0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+const std::string kSyntaxErrorReply =
+    "Here is a faster version:\n\n```python\nimport torch\nimport torch.nn as nn\n\n"
+    "class ModelNew(nn.Module:\n    def forward(self, x):\n        return x\n```\n";
+const std::string kNoCodeReply = "I would fuse the sigmoid into the subtraction, but I have no code for you today.\n";
+
+}  // namespace
+
+TEST(optimize_files, a_no_wait_run_writes_the_exact_prompts_saves_state_and_exits_4) {
+  const std::string out = temp_dir() + "/run";
+  const auto run = run_kopt(files_run(out, {"--no-wait", "-n", "2", "--max-candidates", "4", "--json"}));
+  ASSERT_EQ(run.exit_code, 4) << context(run);
+  ASSERT_TRUE(run.json.is_object()) << context(run);
+  EXPECT_EQ(run.json["exit_code"], 4);
+  const auto& r = run.json["runs"][0];
+  EXPECT_EQ(r["status"], "waiting");
+  EXPECT_EQ(r["pending"], 2);
+  ASSERT_EQ(r["waiting_prompts"].size(), 2u) << r.dump();
+  EXPECT_EQ(r["waiting_prompts"][0]["path"], out + "/inbox/0001.prompt.md");
+  for (int id : {1, 2}) {
+    const std::string cand = out + "/candidates/" + id_name(id);
+    const std::string system = read(cand + "/system.md"), user = read(cand + "/prompt.md");
+    ASSERT_FALSE(system.empty());
+    ASSERT_FALSE(user.empty());
+    const std::string expected =
+        "# System\n\n" + system + "\n\n# User\n\n" + user + (user.back() == '\n' ? "" : "\n");
+    EXPECT_EQ(read(out + "/inbox/" + id_name(id) + ".prompt.md"), expected) << id;
+    EXPECT_NE(user.find("torch.sigmoid(x) * 3.0 - x"), std::string::npos) << "the workload is in the prompt";
+  }
+  EXPECT_FALSE(exists(out + "/inbox/0003.prompt.md")) << "-n 2: two prompts";
+  const auto recs = records(out);
+  ASSERT_EQ(recs.size(), 2u);
+  for (const auto& [id, rec] : recs) EXPECT_EQ(rec["status"], "pending") << id;
+  const auto state = read_json(out + "/run.json");
+  EXPECT_EQ(state["status"], "waiting");
+  EXPECT_EQ(state["provider"]["kind"], "files");
+
+  const auto report = run_kopt({"report", out, "--json"});
+  ASSERT_EQ(report.exit_code, 0) << context(report);
+  EXPECT_EQ(report.json["runs"][0]["waiting_prompts"].size(), 2u) << report.out;
+  const auto text = run_kopt({"report", out});
+  EXPECT_NE(text.out.find("0002.prompt.md"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("kopt optimize --resume " + out), std::string::npos) << text.out;
+}
+
+TEST(optimize_files, each_reply_becomes_an_outcome_and_the_next_prompts_carry_the_failure) {
+  const std::string out = temp_dir() + "/run";
+  const auto first = run_kopt(files_run(out, {"--no-wait", "-n", "4", "--max-candidates", "8"}));
+  ASSERT_EQ(first.exit_code, 4) << context(first);
+  const std::string inbox = out + "/inbox";
+  write_reply(inbox, "0001.reply.py", read(case_path("c_elementwise_honest.py")));
+  write_reply(inbox, "0002.reply.md", kSyntaxErrorReply);
+  write_reply(inbox, "0003.reply.md", kNoCodeReply);
+  write_reply(inbox, "0004.reply.md", "\n  \n");
+
+  const auto resumed = run_kopt({"optimize", "--resume", out, "--no-wait", "--json"});
+  ASSERT_EQ(resumed.exit_code, 4) << "round 2's prompts wait\n" << context(resumed);
+  const auto recs = records(out);
+  ASSERT_EQ(recs.size(), 8u) << context(resumed);
+  EXPECT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
+  EXPECT_EQ(recs.at(2)["outcome"], "compile_error") << recs.at(2).dump();
+  EXPECT_EQ(recs.at(3)["outcome"], "no_candidate") << recs.at(3).dump();
+  EXPECT_EQ(recs.at(4)["outcome"], "provider_error") << recs.at(4).dump();
+  EXPECT_NE(recs.at(4)["reason"].get<std::string>().find("empty"), std::string::npos);
+  for (int id = 1; id <= 4; ++id) EXPECT_EQ(recs.at(id)["status"], "done") << id;
+  for (int id = 5; id <= 8; ++id) EXPECT_EQ(recs.at(id)["status"], "pending") << id;
+  EXPECT_TRUE(recs.at(1)["tokens"]["estimated"].get<bool>());
+  EXPECT_GT(recs.at(1)["tokens"]["output"].get<long long>(), 0);
+
+  const auto& r = resumed.json["runs"][0];
+  EXPECT_EQ(r["counts"]["correct"], 1);
+  EXPECT_EQ(r["counts"]["compile_error"], 1);
+  EXPECT_TRUE(r["tokens"]["estimated"].get<bool>());
+  EXPECT_TRUE(read_json(out + "/run.json")["tokens"]["estimated"].get<bool>());
+  EXPECT_NE(read(out + "/report.md").find("estimated"), std::string::npos);
+  EXPECT_NE(read(out + "/report.md").find("no_candidate"), std::string::npos);
+
+  // Round 2: a refine of the correct one and one of the syntax error, with its error.
+  EXPECT_EQ(recs.at(5)["strategy"], "refine");
+  EXPECT_EQ(recs.at(5)["parent"], 1);
+  EXPECT_EQ(recs.at(6)["strategy"], "refine");
+  EXPECT_EQ(recs.at(6)["parent"], 2);
+  const std::string refine = read(inbox + "/0006.prompt.md");
+  EXPECT_NE(refine.find("compile_error"), std::string::npos) << refine.substr(0, 2000);
+  EXPECT_NE(refine.find("SyntaxError"), std::string::npos) << refine.substr(0, 4000);
+  EXPECT_NE(refine.find("class ModelNew(nn.Module:"), std::string::npos) << "the failed candidate is quoted";
+  EXPECT_EQ(resumed.json["runs"][0]["waiting_prompts"].size(), 4u);
+}
+
+TEST(optimize_files, a_waiting_run_takes_replies_written_meanwhile_and_times_out_the_rest) {
+  const std::string out = temp_dir() + "/run";
+  const std::string inbox = out + "/inbox";
+  std::thread writer([&] {
+    if (!wait_for(inbox + "/0002.prompt.md", 120)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    write_reply(inbox, "0001.reply.py", read(case_path("c_elementwise_honest.py")));
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = run_kopt(files_run(out, {"-n", "2", "--max-candidates", "2", "--reply-timeout", "6s", "--json"}));
+  writer.join();
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
+  const auto recs = records(out);
+  ASSERT_EQ(recs.size(), 2u) << context(run);
+  EXPECT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
+  EXPECT_EQ(recs.at(2)["outcome"], "provider_error") << recs.at(2).dump();
+  EXPECT_NE(recs.at(2)["reason"].get<std::string>().find("no reply to 0002.prompt.md after 6s"), std::string::npos)
+      << recs.at(2)["reason"];
+  EXPECT_NE(run.err.find("Waiting for replies."), std::string::npos) << run.err;
+  EXPECT_EQ(read_json(out + "/run.json")["provider"]["reply_timeout_s"], 6.0);
+  EXPECT_EQ(run.json["runs"][0]["waiting_prompts"].size(), 0u);
+  EXPECT_GT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6)) << "it waited";
+}
+
+TEST(optimize_files, sigint_and_sigkill_while_waiting_lose_nothing_and_resume_takes_the_reply) {
+  const std::string dir = temp_dir();
+  const std::string out = dir + "/run";
+  const std::string inbox = out + "/inbox";
+  const std::string prompt = inbox + "/0001.prompt.md";
+
+  // Ctrl-C while waiting: state saved, exit 130, the request pending.
+  pid_t pid = start_kopt(files_run(out, {"-n", "1", "--max-candidates", "1"}), dir);
+  ASSERT_TRUE(wait_for(prompt, 120)) << read(dir + "/stderr");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
+  EXPECT_EQ(read_json(out + "/run.json")["status"], "interrupted");
+  ASSERT_EQ(records(out).size(), 1u);
+  EXPECT_EQ(records(out).at(1)["status"], "pending");
+  const std::string prompt_text = read(prompt);
+
+  // Resumed, it waits again for the same prompt; kill -9 there.
+  pid = start_kopt({"optimize", "--resume", out}, dir);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "still waiting\n" << read(dir + "/stderr");
+  kill(pid, SIGKILL);
+  EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+  EXPECT_EQ(read(prompt), prompt_text) << "the prompt is still there, unchanged";
+  EXPECT_EQ(records(out).at(1)["status"], "pending");
+
+  // The reply comes while nothing runs; the next resume takes it.
+  write_reply(inbox, "0001.reply.py", read(case_path("c_elementwise_honest.py")));
+  const auto resumed = run_kopt({"optimize", "--resume", out, "--json"});
+  ASSERT_TRUE(resumed.exit_code == 0 || resumed.exit_code == 3) << context(resumed);
+  const auto recs = records(out);
+  ASSERT_EQ(recs.size(), 1u) << "nothing added twice";
+  EXPECT_EQ(recs.at(1)["status"], "done");
+  EXPECT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
+  EXPECT_EQ(read_json(out + "/run.json")["status"], "finished");
+  EXPECT_EQ(read_json(out + "/run.json")["sessions"].size(), 3u);
+}
