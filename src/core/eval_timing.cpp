@@ -312,21 +312,9 @@ TimingVerdict time_claim(TimingContext& c) {
   nlohmann::json timing = {{"mode", "claim"}, {"gpu", info}, {"cross_check", xc}};
   std::map<std::string, double> medians;
   for (const auto& [key, b] : all) {
-    Timing t;
-    t.ok = true;
-    t.label = key;
-    std::vector<double> per;
-    for (const auto& x : b) per.push_back(x.per_call_ms);
-    const auto s = measure::summarize(per);
-    t.median_ms = s.median;
-    t.q1_ms = s.q1;
-    t.q3_ms = s.q3;
-    t.min_ms = s.min;
-    t.batches = static_cast<int>(b.size());
-    t.calls_per_batch = cal[key].calls;
-    t.warmup_s = cal[key].warmup_s;
+    Timing t = Stopwatch::summarize(key, b, cal[key]);
     t.detail = {{"null_ms", cal[key].null_ms}, {"settled", cal[key].settled}, {"block_ms", blocks[key]}};
-    medians[key] = s.median;
+    medians[key] = t.median_ms;
     timing[key] = timing_json(t);
   }
   for (auto& [k, b] : baselines.items()) timing[k] = b;

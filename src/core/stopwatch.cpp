@@ -160,6 +160,7 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
     if (!b) return b.failure();
     if (b->voided && voided < count) {
       ++voided;
+      ++m_voided;
       spdlog::info("Timed batch voided and repeated. [model: {}, why: {}]", model, b->void_reason);
       continue;
     }
@@ -216,8 +217,7 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
     t.detail = {{"failure", cal.failure().kind}};
     return t;
   }
-  t.calls_per_batch = cal->calls;
-  t.warmup_s = cal->warmup_s;
+  const int voided_before = m_voided;
   const auto start = Clock::now();
   std::vector<BatchFigures> all;
   double timed_ms = 0;
@@ -235,19 +235,14 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
     }
     if (since_ms(start) > o.max_seconds * 1000.0) break;
   }
-  std::vector<double> per;
   nlohmann::json batch_ms = nlohmann::json::array(), gpu = nlohmann::json::array();
   for (const auto& b : all) {
-    per.push_back(b.per_call_ms);
     batch_ms.push_back(b.per_call_ms);
     if (!b.gpu.is_null() && gpu.size() < 4) gpu.push_back(b.gpu);
   }
-  const auto s = measure::summarize(per);
-  t.median_ms = s.median;
-  t.q1_ms = s.q1;
-  t.q3_ms = s.q3;
-  t.min_ms = s.min;
-  t.batches = static_cast<int>(all.size());
+  t = summarize(label, all, cal.value());
+  t.ok = false;
+  t.voided = m_voided - voided_before;
   nlohmann::json xc;
   const auto mismatch = cross_check(all, cal.value(), &xc, cross_check_slack_ms(), cross_check_relative());
   t.detail = {{"per_call_ms", batch_ms}, {"null_ms", cal->null_ms}, {"warmup_batches", cal->warmup_batches},
@@ -258,6 +253,23 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
     return t;
   }
   t.ok = true;
+  return t;
+}
+
+Timing Stopwatch::summarize(const std::string& label, const std::vector<BatchFigures>& batches, const Calibration& cal) {
+  Timing t;
+  t.ok = true;
+  t.label = label;
+  std::vector<double> per;
+  for (const auto& b : batches) per.push_back(b.per_call_ms);
+  const auto s = measure::summarize(per);
+  t.median_ms = s.median;
+  t.q1_ms = s.q1;
+  t.q3_ms = s.q3;
+  t.min_ms = s.min;
+  t.batches = static_cast<int>(batches.size());
+  t.calls_per_batch = cal.calls;
+  t.warmup_s = cal.warmup_s;
   return t;
 }
 

@@ -72,6 +72,8 @@ class Stopwatch {
   // calibrate + batches until min_batches and min_seconds: the full figure for one model.
   Timing measure(sandbox::Worker& worker, const std::string& model, const std::string& label,
                  const OutputCheck& check = nullptr);
+  // A Timing (ok) from batches: median, quartiles and minimum of the per-call figures.
+  static Timing summarize(const std::string& label, const std::vector<BatchFigures>& batches, const Calibration& cal);
   // A model's timing failure kind when !Timing.ok: "check", "tampered" or the worker's.
   static std::string failure_kind(const Timing& t);
 
@@ -94,6 +96,7 @@ class Stopwatch {
 
   StopwatchConfig m_cfg;
   int m_max_calls = 256;
+  int m_voided = 0;  // batches voided (contended or throttled) and repeated, all models
 };
 
 // A seed from the OS, never a well-known constant (positive signed 64-bit).
