@@ -137,8 +137,8 @@ class BaselineRun {
     Stopwatch sw(cfg);
     if (auto st = sw.setup(*m_ref); !st) return (void)fail("timing setup: " + st.failure().message);
 
-    std::unique_lock<std::mutex> lock;
-    if (m_opt.exclusive) lock = std::unique_lock<std::mutex>(*m_opt.exclusive);
+    std::unique_lock<GpuGate> lock;
+    if (m_opt.exclusive) lock = std::unique_lock<GpuGate>(*m_opt.exclusive);
     m_report.eager = sw.measure(*m_ref, "eager", "eager");
     if (!m_report.eager.ok) return (void)fail("the eager reference could not be timed: " + m_report.eager.error);
     m_report.best = "eager";

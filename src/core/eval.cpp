@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <shared_mutex>
 
 #include "eval_timing.hpp"
 #include "kopt/core/rules.hpp"
@@ -209,7 +210,12 @@ class EvalRun {
     std::vector<std::string> kinds(static_cast<size_t>(std::max(m_opt.trials, 2)), "none");
     for (const char* s : {"scale_up", "scale_down", "negate", "shift"}) kinds.push_back(s);
     m_report.trials_planned = static_cast<int>(kinds.size());
-    for (size_t k = 0; k < kinds.size() && !decided(); ++k) trial(kinds[k], k);
+    for (size_t k = 0; k < kinds.size() && !decided(); ++k) {
+      // Verification shares the GPU with other candidates' verification, never with timing.
+      std::shared_lock<GpuGate> gpu;
+      if (m_opt.exclusive && m_opt.device == "cuda") gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
+      trial(kinds[k], k);
+    }
     timed("trials", t);
     if (decided()) return;
     if (m_threads.size() >= 2) {

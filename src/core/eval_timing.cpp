@@ -193,8 +193,8 @@ TimingVerdict time_rank(TimingContext& c) {
     v.reason = "candidate timing setup: " + st.failure().message;
     return v;
   }
-  std::unique_lock<std::mutex> lock;
-  if (c.options->exclusive) lock = std::unique_lock<std::mutex>(*c.options->exclusive);
+  std::unique_lock<GpuGate> lock;
+  if (c.options->exclusive) lock = std::unique_lock<GpuGate>(*c.options->exclusive);
   const double span_start = epoch_now();
   const auto t = sw.measure(*c.candidate, "candidate", "candidate", output_check(c));
   if (!t.ok) return timing_failure(t, "candidate");
@@ -218,8 +218,8 @@ TimingVerdict time_claim(TimingContext& c) {
       return v;
     }
   }
-  std::unique_lock<std::mutex> lock;
-  if (o.exclusive) lock = std::unique_lock<std::mutex>(*o.exclusive);
+  std::unique_lock<GpuGate> lock;
+  if (o.exclusive) lock = std::unique_lock<GpuGate>(*o.exclusive);
   const double span_start = epoch_now();
   // Baselines: eager, and torch.compile per mode (compiled with the GPU to itself).
   std::vector<std::pair<std::string, std::string>> models{{"eager", "eager"}};

@@ -7,6 +7,8 @@
 
 #include <mutex>
 
+#include "kopt/core/gpu_gate.hpp"
+
 #include "kopt/core/outcome.hpp"
 #include "kopt/core/timing.hpp"
 #include "kopt/verify/compare.hpp"
@@ -34,7 +36,8 @@ struct EvalOptions {
   std::string target;             // --target preset (empty: the device's own)
   std::vector<std::string> compile_modes{"default"};
   TimingOptions timing_options;
-  std::mutex* exclusive = nullptr; // held while timing (the GPU to itself)
+  // Held exclusively while timing (the GPU to itself) and shared during verification calls.
+  GpuGate* exclusive = nullptr;
 };
 
 struct RuleStatus {

@@ -3,6 +3,8 @@
 // model gives, and `kopt baseline` (eager and torch.compile, timed the same way).
 #include <map>
 #include <mutex>
+
+#include "kopt/core/gpu_gate.hpp"
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -55,7 +57,7 @@ struct BaselineOptions {
   double call_timeout = 600;               // compile and autotune included
   std::string work_dir;
   bool keep_work = false;
-  std::mutex* exclusive = nullptr;         // held while compiling and timing (the GPU to itself)
+  GpuGate* exclusive = nullptr;            // held exclusively while compiling and timing
 };
 
 struct BaselineReport {

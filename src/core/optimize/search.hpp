@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+
+#include "kopt/core/gpu_gate.hpp"
 #include <set>
 
 #include "kopt/core/eval.hpp"
@@ -53,7 +55,7 @@ class SearchRun {
   const std::atomic<bool>& m_stop;
   std::unique_ptr<Generator> m_generator;
   mutable std::mutex m_mutex;  // m_state and files written from pool threads
-  std::mutex m_gpu;            // held by run_eval / run_baseline while timing
+  GpuGate m_gpu;               // exclusive for run_eval / run_baseline timing, shared for verification calls
   std::set<int> m_in_flight;
   std::string m_status = "finished", m_stop_reason;
   double m_session_start = 0, m_elapsed_before = 0;

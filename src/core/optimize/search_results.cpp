@@ -34,7 +34,7 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   eo.timing = claim ? "claim" : "rank";
   eo.target = m_opt.target;
   eo.compile_modes = m_opt.compile_modes;
-  eo.exclusive = const_cast<std::mutex*>(&m_gpu);
+  eo.exclusive = const_cast<GpuGate*>(&m_gpu);
   return eo;
 }
 

@@ -1,0 +1,50 @@
+#pragma once
+// The GPU's two uses (DESIGN.md, "Timing"): shared (verification calls, several
+// candidates at once) and exclusive (timing and baseline compilation, nothing else of
+// kopt's on the device). A reader-writer gate that prefers the exclusive side, so a
+// stream of verifications never starves a measurement. Thread-safe.
+#include <condition_variable>
+#include <mutex>
+
+namespace kopt::core {
+
+class GpuGate {
+ public:
+  void lock() {  // exclusive
+    std::unique_lock<std::mutex> l(m_mutex);
+    ++m_waiting;
+    m_cv.wait(l, [this] { return !m_exclusive && m_shared == 0; });
+    --m_waiting;
+    m_exclusive = true;
+  }
+  void unlock() {
+    { std::lock_guard<std::mutex> l(m_mutex); m_exclusive = false; }
+    m_cv.notify_all();
+  }
+  void lock_shared() {
+    std::unique_lock<std::mutex> l(m_mutex);
+    m_cv.wait(l, [this] { return !m_exclusive && m_waiting == 0; });
+    ++m_shared;
+  }
+  // Shared use unless timing runs or waits to run.
+  bool try_lock_shared() {
+    std::lock_guard<std::mutex> l(m_mutex);
+    if (m_exclusive || m_waiting > 0) return false;
+    ++m_shared;
+    return true;
+  }
+  void unlock_shared() {
+    bool last;
+    { std::lock_guard<std::mutex> l(m_mutex); last = --m_shared == 0; }
+    if (last) m_cv.notify_all();
+  }
+
+ private:
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  int m_shared = 0;
+  int m_waiting = 0;
+  bool m_exclusive = false;
+};
+
+}  // namespace kopt::core
