@@ -144,7 +144,7 @@ class EvalRun {
 
   bool start_candidate() {
     auto t = Clock::now();
-    auto cand = m_pool->start("candidate");
+    auto cand = m_pool->start("candidate", m_for_timing);
     if (!cand) {
       decide(Outcome::crashed, "process", "candidate worker: " + cand.failure().message);
       return false;
@@ -415,6 +415,7 @@ class EvalRun {
     const auto t = Clock::now();
     if (m_opt.timing == "claim") {
       stop_candidate();
+      m_for_timing = true;  // the fresh process only runs timed calls (checked ones too)
       if (decided() || !start_candidate()) return;
     }
     TimingContext ctx;
@@ -518,6 +519,7 @@ class EvalRun {
   nlohmann::json m_ref_hello;
   double m_bytes_per_call = 0;
   bool m_timed_checks = false;
+  bool m_for_timing = false;
   std::string m_timing_note;
   bool m_ref_mutates = false;
   std::vector<std::pair<int, int>> m_threads;

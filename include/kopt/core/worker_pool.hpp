@@ -20,8 +20,10 @@ class WorkerPool {
   static Result<std::unique_ptr<WorkerPool>> create(const EvalOptions& options);
   ~WorkerPool();
 
-  // role: "reference" or "candidate". Failure kind: "spawn".
-  Result<std::unique_ptr<sandbox::Worker>> start(const std::string& role);
+  // role: "reference" or "candidate". Failure kind: "spawn". A candidate started only to be
+  // timed (`for_timing`) gets no allocator poisoning: glibc's perturb fills every malloc,
+  // which would slow its CPU side against a reference that runs without it.
+  Result<std::unique_ptr<sandbox::Worker>> start(const std::string& role, bool for_timing = false);
 
   // The device's compute capability ("9.0"), which sets TORCH_CUDA_ARCH_LIST for builds.
   void set_capability(const std::string& capability) { m_capability = capability; }
