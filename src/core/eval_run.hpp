@@ -1,0 +1,92 @@
+#pragma once
+// One `kopt eval` (internal to core): the phases of an evaluation, its trials and its
+// verdict. eval.cpp holds the phases and the verdict, eval_trials.cpp the trials.
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kopt/core/eval.hpp"
+#include "kopt/core/rules.hpp"
+#include "kopt/core/worker_pool.hpp"
+#include "kopt/sandbox/worker.hpp"
+#include "kopt/verify/compare.hpp"
+#include "kopt/verify/value.hpp"
+
+namespace kopt::core {
+
+class EvalRun {
+  using Clock = std::chrono::steady_clock;
+  using Value = verify::Value;
+
+ public:
+  explicit EvalRun(const EvalOptions& options) : m_opt(options), m_rules(make_rules()) {}
+
+  EvalReport run();
+
+ private:
+  // --- outcome bookkeeping -------------------------------------------------
+
+  bool decided() const { return m_decided; }
+
+  // The first verdict wins; later ones are ignored.
+  void decide(Outcome outcome, const std::string& check, const std::string& reason);
+
+  void rule(const std::string& id, const std::string& status, const std::string& detail) {
+    set_rule(m_rules, id, status, detail);
+  }
+
+  void fail_rule(const std::string& id, Outcome outcome, const std::string& reason) {
+    rule(id, "failed", reason);
+    decide(outcome, id, reason);
+  }
+
+  void timed(const std::string& phase, Clock::time_point since) {
+    m_report.phase_seconds[phase] += std::chrono::duration<double>(Clock::now() - since).count();
+  }
+
+  // --- phases (eval.cpp) and trials (eval_trials.cpp) ----------------------
+
+  bool setup();
+  bool start_reference();
+  bool reference_failed(const std::string& phase, const Failure& f);
+  bool start_candidate();
+  bool candidate_failed(const std::string& phase, const Failure& f);
+  bool check_tamper(const nlohmann::json& header, const std::string& when);
+  void trials();
+  void trial(const std::string& stress, size_t index);
+  // Buffers present on both sides (BatchNorm running statistics) compared like outputs.
+  void compare_buffers(const Value& cand, const Value& r32, const Value& r64,
+                       const verify::CompareOptions& copt, verify::Comparison& cmp);
+  void sanity(const Value& out32, size_t index, bool is_stress);
+  // Ends the candidate worker: an acknowledged bye, then processes it left behind.
+  void stop_candidate();
+  // Timing after a correct verification: in the verifying process ("rank"), or in a
+  // fresh one against the baselines ("claim").
+  void time_candidate();
+  void teardown();
+  EvalReport finish(Clock::time_point start);
+
+  const EvalOptions& m_opt;
+  std::vector<RuleStatus> m_rules;
+  EvalReport m_report;
+  bool m_decided = false;
+  std::unique_ptr<WorkerPool> m_pool;
+  std::unique_ptr<sandbox::Worker> m_ref, m_cand;
+  sandbox::Message m_init;
+  uint64_t m_init_seed = 0;
+  uint64_t m_call_seed = 0;
+  nlohmann::json m_ref_hello;
+  double m_bytes_per_call = 0;
+  bool m_timed_checks = false;
+  bool m_for_timing = false;
+  std::string m_timing_note;
+  bool m_ref_mutates = false;
+  std::vector<std::pair<int, int>> m_threads;
+  Value m_first_out;
+  bool m_sanity_zero = false, m_sanity_constant = false, m_sanity_same = false;
+};
+
+}  // namespace kopt::core

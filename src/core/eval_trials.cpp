@@ -1,0 +1,190 @@
+// The trials of `kopt eval`: each a reference call and a candidate call on the same
+// fresh inputs, compared in C++ in float64 (DESIGN.md, "Verification").
+#include <shared_mutex>
+
+#include "eval_run.hpp"
+#include "kopt/sandbox/procfs.hpp"
+#include "request.hpp"
+#include "stopwatch.hpp"
+
+namespace kopt::core {
+
+using verify::Value;
+using Clock = std::chrono::steady_clock;
+
+void EvalRun::trials() {
+  const auto t = Clock::now();
+  std::vector<std::string> kinds(static_cast<size_t>(std::max(m_opt.trials, 2)), "none");
+  for (const char* s : {"scale_up", "scale_down", "negate", "shift"}) kinds.push_back(s);
+  m_report.trials_planned = static_cast<int>(kinds.size());
+  for (size_t k = 0; k < kinds.size() && !decided(); ++k) {
+    // Verification shares the GPU with other candidates' verification, never with timing.
+    std::shared_lock<GpuGate> gpu;
+    if (m_opt.exclusive && m_opt.device == "cuda") gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
+    trial(kinds[k], k);
+  }
+  timed("trials", t);
+  if (decided()) return;
+  if (m_threads.size() >= 2) {
+    const auto& a = m_threads[m_threads.size() - 2];
+    const auto& b = m_threads.back();
+    if (b.first > a.first || b.second > a.second) {
+      fail_rule("stray_work", Outcome::tampered,
+                "threads/child processes grew between the last two calls (" + std::to_string(a.first) + "/" +
+                    std::to_string(a.second) + " -> " + std::to_string(b.first) + "/" + std::to_string(b.second) + ")");
+      return;
+    }
+    rule("stray_work", "passed", "threads " + std::to_string(b.first) + ", child processes " + std::to_string(b.second) + " after the last two calls");
+  }
+}
+
+void EvalRun::trial(const std::string& stress, size_t index) {
+  const bool is_stress = stress != "none";
+  auto ref = ask(*m_ref, {{"op", "trial"}, {"input_seed", draw_seed()}, {"call_seed", m_call_seed = draw_seed()},
+                              {"stress", stress}}, m_opt.call_timeout);
+  if (!ref) {
+    decide(Outcome::input_error, "reference", "workload trial: " + ref.failure().kind + ": " + ref.failure().message);
+    return;
+  }
+  size_t pos = 0;
+  const auto& h = ref->header;
+  auto inputs = verify::decode_value(h["inputs"], ref->payload, pos);
+  auto out32 = inputs ? verify::decode_value(h["out32"], ref->payload, pos) : inputs;
+  Result<Value> out64 = Failure{"absent", ""};
+  if (h.contains("out64") && out32) out64 = verify::decode_value(h["out64"], ref->payload, pos);
+  Result<Value> inputs_after = Failure{"absent", ""};
+  if (h.contains("inputs_after") && out32) inputs_after = verify::decode_value(h["inputs_after"], ref->payload, pos);
+  if (!inputs || !out32) {
+    decide(Outcome::input_error, "reference", "reference worker sent malformed values");
+    return;
+  }
+  ref->payload.clear();
+  m_bytes_per_call = static_cast<double>(verify::tensor_bytes(inputs.value()) + verify::tensor_bytes(out32.value()));
+  m_report.phase_seconds["reference_compute"] += h.value("seconds", 0.0);
+  if (h.value("random", false) && !m_report.random_workload) {
+    m_report.random_workload = true;
+    m_report.notes.push_back("the workload is random (its forward advances the RNG): both sides are reseeded identically before every call and compared with an explicit float32 tolerance; try --eval for inference");
+  }
+  if (h.value("mutated", false) && !m_ref_mutates) {
+    m_ref_mutates = true;
+    m_report.notes.push_back("the reference modifies its inputs in place; the candidate must do the same");
+  }
+  const bool fp32_only = m_report.random_workload || !out64;
+
+  // The candidate's call, with poison sized like the outputs.
+  std::vector<const verify::TensorData*> out_tensors;
+  verify::collect_tensors(out32.value(), out_tensors);
+  nlohmann::json poison = nlohmann::json::array();
+  for (const auto* td : out_tensors)
+    if (poison.size() < 16) poison.push_back({td->dtype, td->shape});
+  std::string payload;
+  nlohmann::json call = {{"op", "call"}, {"call_seed", m_call_seed}, {"poison", poison},
+                         {"recheck_seconds", m_opt.recheck_seconds}};
+  call["inputs"] = verify::encode_value(inputs.value(), payload);
+  const auto t = Clock::now();
+  auto reply = ask(*m_cand, call, m_opt.call_timeout, std::move(payload));
+  m_report.phase_seconds["candidate_calls"] += std::chrono::duration<double>(Clock::now() - t).count();
+  if (!reply) {
+    candidate_failed("call", reply.failure());
+    return;
+  }
+  m_threads.emplace_back(sandbox::thread_count(m_cand->pid()),
+                         static_cast<int>(sandbox::descendants_of(m_cand->pid()).size()));
+  if (!check_tamper(reply->header, "while running")) return;
+  pos = 0;
+  auto out = verify::decode_value(reply->header["out"], reply->payload, pos);
+  auto cand_inputs_after = out ? verify::decode_value(reply->header["inputs_after"], reply->payload, pos) : out;
+  auto out_later = cand_inputs_after ? verify::decode_value(reply->header["out_later"], reply->payload, pos) : cand_inputs_after;
+  if (!out_later) {
+    fail_rule("process", Outcome::crashed, "candidate worker sent malformed values: " + out_later.failure().message);
+    return;
+  }
+  if (out->kind != Value::Kind::dict || out->items.size() != 2 || out_later->kind != Value::Kind::dict) {
+    fail_rule("process", Outcome::tampered, "candidate worker broke the protocol (malformed output frame)");
+    return;
+  }
+  m_report.phase_seconds["candidate_compute"] += reply->header.value("seconds", 0.0);
+  rule("poison", "passed", std::to_string(reply->header.value("poisoned_bytes", 0)) + " bytes of allocator memory poisoned before each call");
+  ++m_report.trials_run;
+
+  verify::CompareOptions copt;
+  copt.precision = m_opt.precision;
+  copt.allow_ties = m_opt.allow_ties;
+  copt.stress = is_stress;
+  copt.fp32_only = fp32_only;
+  const Value& ref64 = out64 ? out64.value() : out32.value();
+  // Output structure and values ("out"), then buffers that exist on both sides.
+  auto cmp = verify::compare_outputs(out->items[0], out32->items[0], ref64.items[0], copt);
+  if (cmp.ok) compare_buffers(out.value(), out32.value(), ref64, copt, cmp);
+  verify::merge_figures(m_report.figures, cmp.figures);
+  if (!cmp.ok) {
+    const std::string id = cmp.check == "finite" ? "finite"
+                           : (cmp.check == "normwise" || cmp.check == "elementwise" || cmp.check == "exact" || cmp.check == "tie") ? "close"
+                           : "structure";
+    if (index > 0 && !is_stress) {
+      // Right on earlier calls of this instance, wrong now: memoised or degrading.
+      rule(id, "failed", cmp.detail);
+      fail_rule("memo", Outcome::wrong_result, "correct on the first " + std::to_string(index) +
+                " call(s), then wrong on call " + std::to_string(index + 1) + " with new inputs: " + cmp.detail);
+    } else {
+      fail_rule(id, Outcome::wrong_result, cmp.detail + (is_stress ? " (stress trial: inputs outside the sample distribution)" : ""));
+    }
+    return;
+  }
+  if (!verify::identical(out.value(), out_later.value())) {
+    fail_rule("background", Outcome::wrong_result, "outputs changed after the call returned (a background writer)");
+    return;
+  }
+  // Inputs unchanged (or changed exactly as the reference changes them).
+  if (!m_ref_mutates) {
+    if (!verify::identical(cand_inputs_after.value(), inputs.value())) {
+      fail_rule("inputs", Outcome::wrong_result, "the candidate modified its inputs in place");
+      return;
+    }
+  } else if (inputs_after) {
+    auto icmp = verify::compare_outputs(cand_inputs_after.value(), inputs_after.value(), inputs_after.value(), copt);
+    if (!icmp.ok) {
+      fail_rule("inputs", Outcome::wrong_result, "inputs after the call differ from the reference's: " + icmp.detail);
+      return;
+    }
+  }
+  sanity(out32->items[0], index, is_stress);
+}
+
+void EvalRun::sanity(const Value& out32, size_t index, bool is_stress) {
+  if (is_stress) return;
+  bool all_zero = false, constant = false;
+  verify::output_sanity(out32, all_zero, constant);
+  if (index == 0) {
+    m_first_out = out32;
+    m_sanity_zero = all_zero;
+    m_sanity_constant = constant;
+  } else {
+    m_sanity_zero = m_sanity_zero && all_zero;
+    m_sanity_constant = m_sanity_constant && constant;
+    if (index == 1) m_sanity_same = verify::identical(m_first_out, out32);
+    m_first_out = Value{};
+  }
+}
+
+void EvalRun::compare_buffers(const Value& cand, const Value& r32, const Value& r64,
+                               const verify::CompareOptions& copt, verify::Comparison& cmp) {
+  const Value& cb = cand.items[1];
+  const Value& rb = r32.items[1];
+  const Value& rb64 = r64.items.size() > 1 ? r64.items[1] : rb;
+  for (size_t i = 0; i < rb.keys.size() && cmp.ok; ++i) {
+    for (size_t j = 0; j < cb.keys.size(); ++j) {
+      if (!verify::identical(cb.keys[j], rb.keys[i])) continue;
+      if (cb.items[j].tensor.shape != rb.items[i].tensor.shape) break;
+      const Value& r64v = i < rb64.items.size() ? rb64.items[i] : rb.items[i];
+      auto c = verify::compare_outputs(cb.items[j], rb.items[i], r64v, copt);
+      if (!c.ok) {
+        c.detail = "buffer " + rb.keys[i].s + " after the call: " + c.detail;
+        cmp = c;
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace kopt::core
