@@ -294,7 +294,6 @@ EvalReport EvalRun::finish(Clock::time_point start) {
   return m_report;
 }
 
-
 EvalReport run_eval(const EvalOptions& options) { return EvalRun(options).run(); }
 
 }  // namespace kopt::core
