@@ -106,22 +106,15 @@ class BaselineRun {
     }
     std::vector<std::string> warnings;
     m_report.device = device_facts(hello->header, m_opt.target, warnings);
+    m_hello = hello->header;
     for (auto& w : warnings) m_report.notes.push_back("target: " + w);
     m_report.device["python"] = hello->header.value("python", "");
 
-    nlohmann::json gpu_info;
-    std::unique_ptr<measure::Nvml> nvml;
-    if (m_opt.device == "cuda") {
-      std::string why;
-      nvml = measure::Nvml::open(why);
-      if (nvml && !nvml->select(hello->header.value("uuid", ""), hello->header.value("pci", ""))) nvml.reset();
-      if (nvml) {
-        m_report.device["driver"] = nvml->driver_version();
-        if (auto s = nvml->sample()) m_report.device["gpu_state"] = measure::state_json(*s);
-      } else {
-        m_report.device["nvml"] = why.empty() ? "no NVML device matches" : why;
-      }
-    }
+    nlohmann::json gpu;
+    auto nvml = open_nvml(m_opt.device, hello->header, gpu);
+    if (m_opt.device == "cuda") m_report.device.update(gpu);
+    if (nvml)
+      if (auto s = nvml->sample()) m_report.device["gpu_state"] = measure::state_json(*s);
     StopwatchConfig cfg;
     cfg.options = m_opt.timing;
     cfg.device = m_opt.device;
@@ -180,20 +173,8 @@ class BaselineRun {
     m_report.profile = prof;
     const double b = prof.value("bytes", bytes);
     const double flops = prof.contains("flops") && prof["flops"].is_number() ? prof["flops"].get<double>() : 0.0;
-    if (!m_report.device.contains("target")) return;
-    auto target = measure::find_target(m_report.device["target"].value("name", ""));
-    if (!target) return;
-    const auto sol = measure::speed_of_light(*target, b, flops, precision);
-    m_report.sol = measure::sol_json(sol);
-    m_report.sol["bytes"] = b;
-    m_report.sol["flops"] = flops;
-    m_report.sol["flops_known"] = flops > 0;
-    if (m_report.best_ms > 0 && sol.seconds > 0) {
-      const double s = m_report.best_ms / 1000.0;
-      m_report.sol["fraction_of_light"] = sol.seconds / s;
-      m_report.sol["achieved_bandwidth_fraction"] = sol.memory_seconds / s;
-      if (flops > 0) m_report.sol["achieved_compute_fraction"] = sol.compute_seconds / s;
-    }
+    if (const auto target = resolve_target(m_hello, m_opt.target))
+      m_report.sol = sol_figures(*target, b, flops, precision, m_report.best_ms);
   }
 
   const BaselineOptions& m_opt;
@@ -201,6 +182,7 @@ class BaselineRun {
   BaselineReport m_report;
   std::unique_ptr<WorkerPool> m_pool;
   std::unique_ptr<sandbox::Worker> m_ref;
+  nlohmann::json m_hello;  // the reference worker's hello: the device
 };
 
 }  // namespace

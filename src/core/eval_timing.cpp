@@ -22,23 +22,6 @@ double epoch_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::unique_ptr<measure::Nvml> open_nvml(const TimingContext& c, nlohmann::json& info) {
-  if (c.options->device != "cuda") return nullptr;
-  std::string why;
-  auto nvml = measure::Nvml::open(why);
-  if (!nvml) {
-    info["nvml"] = "unavailable: " + why;
-    return nullptr;
-  }
-  if (!nvml->select(c.device.value("uuid", ""), c.device.value("pci", ""))) {
-    info["nvml"] = "no NVML device matches the worker's GPU";
-    return nullptr;
-  }
-  info["nvml"] = "ok";
-  info["driver"] = nvml->driver_version();
-  return nvml;
-}
-
 StopwatchConfig config(const TimingContext& c, measure::Nvml* nvml) {
   StopwatchConfig cfg;
   cfg.options = c.options->timing_options;
@@ -101,6 +84,15 @@ TimingVerdict timing_failure(const Timing& t, const std::string& who) {
   return v;
 }
 
+TimingVerdict failed(Outcome outcome, const std::string& rule, const std::string& reason) {
+  TimingVerdict v;
+  v.ok = false;
+  v.outcome = outcome;
+  v.rule = rule;
+  v.reason = reason;
+  return v;
+}
+
 double block_median(const std::vector<BatchFigures>& b) {
   std::vector<double> v;
   for (const auto& x : b) v.push_back(x.per_call_ms);
@@ -134,17 +126,10 @@ void profile_and_bound(const TimingContext& c, nlohmann::json& timing, double ca
     profiles[ref ? "reference" : "candidate"] = h;
   }
   timing["profile"] = profiles;
-  std::vector<std::string> warnings;
-  const auto dev = device_facts(c.device, c.options->target, warnings);
-  if (!dev.contains("target") || bytes <= 0) return;
-  auto target = measure::find_target(dev["target"].value("name", ""));
-  if (!target) return;
-  const auto sol = measure::speed_of_light(*target, bytes, flops, c.options->precision);
-  auto j = measure::sol_json(sol);
-  j["bytes"] = bytes;
-  j["flops"] = flops;
-  j["flops_known"] = flops > 0;
-  const double sol_ms = sol.seconds * 1000.0;
+  const auto target = resolve_target(c.device, c.options->target);
+  if (!target || bytes <= 0) return;
+  auto j = sol_figures(*target, bytes, flops, c.options->precision, candidate_ms);
+  const double sol_ms = j.value("seconds", 0.0) * 1000.0;
   j["below_light"] = candidate_ms > 0 && candidate_ms < sol_ms;
   if (j["below_light"].get<bool>())
     notes.push_back("the candidate's time (" + std::to_string(candidate_ms) + " ms) is below the speed-of-light bound (" +
@@ -154,45 +139,85 @@ void profile_and_bound(const TimingContext& c, nlohmann::json& timing, double ca
 
 }  // namespace
 
-nlohmann::json device_facts(const nlohmann::json& hello, const std::string& target_name,
-                            std::vector<std::string>& warnings) {
-  nlohmann::json d = {{"name", hello.value("device_name", "")}, {"capability", hello.value("capability", "")},
-                      {"sm_count", hello.value("sm_count", 0)}, {"memory_bytes", hello.value("memory_bytes", 0.0)},
-                      {"l2_bytes", hello.value("l2_bytes", 0.0)}, {"torch", hello.value("torch", "")},
-                      {"cuda", hello.value("cuda", nlohmann::json(nullptr))}};
+namespace {
+
+measure::DeviceInfo device_info(const nlohmann::json& hello) {
   measure::DeviceInfo info;
-  info.name = d["name"];
-  info.capability = d["capability"];
-  info.sm_count = d["sm_count"];
-  info.memory_bytes = d["memory_bytes"];
-  info.l2_bytes = d["l2_bytes"];
+  info.name = hello.value("device_name", "");
+  info.capability = hello.value("capability", "");
+  info.sm_count = hello.value("sm_count", 0);
+  info.memory_bytes = hello.value("memory_bytes", 0.0);
+  info.l2_bytes = hello.value("l2_bytes", 0.0);
+  return info;
+}
+
+}  // namespace
+
+std::optional<measure::Target> resolve_target(const nlohmann::json& hello, const std::string& target_name,
+                                              std::vector<std::string>* warnings) {
+  const auto info = device_info(hello);
   std::optional<measure::Target> target;
   if (!target_name.empty()) {
     target = measure::find_target(target_name);
-    if (!target) warnings.push_back("unknown --target " + target_name);
+    if (!target && warnings) warnings->push_back("unknown --target " + target_name);
   } else if (!info.name.empty()) {
     target = measure::match_device(info);
   }
-  if (target) {
-    d["target"] = measure::target_json(*target);
-    if (!info.name.empty())
-      for (auto& w : measure::compare_target(*target, info)) warnings.push_back(w);
-  }
+  if (target && warnings && !info.name.empty())
+    for (auto& w : measure::compare_target(*target, info)) warnings->push_back(w);
+  return target;
+}
+
+nlohmann::json device_facts(const nlohmann::json& hello, const std::string& target_name,
+                            std::vector<std::string>& warnings) {
+  const auto info = device_info(hello);
+  nlohmann::json d = {{"name", info.name}, {"capability", info.capability}, {"sm_count", info.sm_count},
+                      {"memory_bytes", info.memory_bytes}, {"l2_bytes", info.l2_bytes},
+                      {"torch", hello.value("torch", "")}, {"cuda", hello.value("cuda", nlohmann::json(nullptr))}};
+  if (const auto target = resolve_target(hello, target_name, &warnings)) d["target"] = measure::target_json(*target);
   return d;
+}
+
+std::unique_ptr<measure::Nvml> open_nvml(const std::string& device, const nlohmann::json& hello, nlohmann::json& info) {
+  if (device != "cuda") return nullptr;
+  std::string why;
+  auto nvml = measure::Nvml::open(why);
+  if (!nvml) {
+    info["nvml"] = "unavailable: " + why;
+    return nullptr;
+  }
+  if (!nvml->select(hello.value("uuid", ""), hello.value("pci", ""))) {
+    info["nvml"] = "no NVML device matches the worker's GPU";
+    return nullptr;
+  }
+  info["nvml"] = "ok";
+  info["driver"] = nvml->driver_version();
+  return nvml;
+}
+
+nlohmann::json sol_figures(const measure::Target& target, double bytes, double flops,
+                           const std::string& precision, double time_ms) {
+  const auto sol = measure::speed_of_light(target, bytes, flops, precision);
+  auto j = measure::sol_json(sol);
+  j["bytes"] = bytes;
+  j["flops"] = flops;
+  j["flops_known"] = flops > 0;
+  if (time_ms > 0 && sol.seconds > 0) {
+    const double s = time_ms / 1000.0;
+    j["fraction_of_light"] = sol.seconds / s;
+    j["achieved_bandwidth_fraction"] = sol.memory_seconds / s;
+    if (flops > 0) j["achieved_compute_fraction"] = sol.compute_seconds / s;
+  }
+  return j;
 }
 
 TimingVerdict time_rank(TimingContext& c) {
   TimingVerdict v;
   nlohmann::json info;
-  auto nvml = open_nvml(c, info);
+  auto nvml = open_nvml(c.options->device, c.device, info);
   Stopwatch sw(config(c, nvml.get()));
-  if (auto st = sw.setup(*c.candidate); !st) {
-    v.ok = false;
-    v.outcome = Outcome::crashed;
-    v.rule = "process";
-    v.reason = "candidate timing setup: " + st.failure().message;
-    return v;
-  }
+  if (auto st = sw.setup(*c.candidate); !st)
+    return failed(Outcome::crashed, "process", "candidate timing setup: " + st.failure().message);
   std::unique_lock<GpuGate> lock;
   if (c.options->exclusive) lock = std::unique_lock<GpuGate>(*c.options->exclusive);
   const double span_start = epoch_now();
@@ -207,16 +232,12 @@ TimingVerdict time_claim(TimingContext& c) {
   TimingVerdict v;
   const auto& o = *c.options;
   nlohmann::json info;
-  auto nvml = open_nvml(c, info);
+  auto nvml = open_nvml(c.options->device, c.device, info);
   Stopwatch sw(config(c, nvml.get()));
   for (auto* w : {c.reference, c.candidate}) {
-    if (auto st = sw.setup(*w); !st) {
-      v.ok = false;
-      v.outcome = w == c.candidate ? Outcome::crashed : Outcome::unverified;
-      v.rule = "process";
-      v.reason = std::string(w == c.candidate ? "candidate" : "reference") + " timing setup: " + st.failure().message;
-      return v;
-    }
+    if (auto st = sw.setup(*w); !st)
+      return failed(w == c.candidate ? Outcome::crashed : Outcome::unverified, "process",
+                    std::string(w == c.candidate ? "candidate" : "reference") + " timing setup: " + st.failure().message);
   }
   std::unique_lock<GpuGate> lock;
   if (o.exclusive) lock = std::unique_lock<GpuGate>(*o.exclusive);
@@ -243,13 +264,9 @@ TimingVerdict time_claim(TimingContext& c) {
     }
     cal[key] = k.value();
   }
-  if (!cal.count("eager")) {
-    v.ok = false;
-    v.outcome = Outcome::unverified;
-    v.rule = "process";
-    v.reason = "the eager baseline could not be timed: " + baselines["eager"].value("error", std::string("?"));
-    return v;
-  }
+  if (!cal.count("eager"))
+    return failed(Outcome::unverified, "process",
+                  "the eager baseline could not be timed: " + baselines["eager"].value("error", std::string("?")));
   auto kc = sw.calibrate(*c.candidate, "candidate");
   if (!kc) {
     Timing t;
@@ -271,25 +288,15 @@ TimingVerdict time_claim(TimingContext& c) {
     for (const auto& key : order) {
       auto& w = key == "candidate" ? *c.candidate : *c.reference;
       // One untimed batch first: the GPU switching between processes stays out of the block.
-      if (auto settle = sw.batches(w, key, cal[key], 1, nullptr, 0); !settle && key != "candidate") {
-        v.ok = false;
-        v.outcome = Outcome::unverified;
-        v.rule = "process";
-        v.reason = "baseline " + key + " failed while timed: " + settle.failure().message;
-        return v;
-      }
+      if (auto settle = sw.batches(w, key, cal[key], 1, nullptr, 0); !settle && key != "candidate")
+        return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + settle.failure().message);
       // The flush subtracted is re-measured next to the block (the GPU's clocks drift).
       Calibration local = cal[key];
       if (auto n = sw.null_ms(w, local.calls)) local.null_ms = n.value();
       auto b = sw.batches(w, key, local, per_block, key == "candidate" ? check : nullptr, 0.2);
       if (!b) {
-        if (key != "candidate") {
-          v.ok = false;
-          v.outcome = Outcome::unverified;
-          v.rule = "process";
-          v.reason = "baseline " + key + " failed while timed: " + b.failure().message;
-          return v;
-        }
+        if (key != "candidate")
+          return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + b.failure().message);
         Timing t;
         t.error = b.failure().message;
         t.detail = {{"failure", b.failure().kind}};
@@ -302,10 +309,7 @@ TimingVerdict time_claim(TimingContext& c) {
   // Kopt's clock against the candidate's own figures, over all its batches.
   nlohmann::json xc;
   if (const auto why = Stopwatch::cross_check(all["candidate"], cal["candidate"], &xc, sw.cross_check_slack_ms(), sw.cross_check_relative()); !why.empty()) {
-    v.ok = false;
-    v.outcome = Outcome::tampered;
-    v.rule = "tamper";
-    v.reason = why;
+    v = failed(Outcome::tampered, "tamper", why);
     v.timing = {{"failed", {{"cross_check", xc}}}};
     return v;
   }

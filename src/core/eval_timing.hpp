@@ -5,11 +5,15 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
 #include "kopt/core/eval.hpp"
+#include "kopt/measure/nvml.hpp"
+#include "kopt/measure/target.hpp"
 #include "kopt/sandbox/worker.hpp"
 
 namespace kopt::core {
@@ -40,5 +44,18 @@ TimingVerdict time_claim(TimingContext& context);
 // The device facts a timing report carries, and the target they are judged against.
 nlohmann::json device_facts(const nlohmann::json& hello, const std::string& target_name,
                             std::vector<std::string>& warnings);
+// The target: the --target preset when named (an unknown name is a warning), else the
+// preset matching the device in the worker's hello; none for an unknown device.
+std::optional<measure::Target> resolve_target(const nlohmann::json& hello, const std::string& target_name,
+                                              std::vector<std::string>* warnings = nullptr);
+
+// NVML for the worker's GPU (by UUID, else PCI bus id), or null on a CPU device or
+// without NVML; `info` gets "nvml" ("ok" or why not) and "driver".
+std::unique_ptr<measure::Nvml> open_nvml(const std::string& device, const nlohmann::json& hello, nlohmann::json& info);
+
+// The speed-of-light figures for one call (bytes moved, flops), and, for a measured
+// time, the achieved fractions of the bound, of bandwidth and of compute.
+nlohmann::json sol_figures(const measure::Target& target, double bytes, double flops,
+                           const std::string& precision, double time_ms);
 
 }  // namespace kopt::core
