@@ -23,36 +23,18 @@
 using kopt::testing::case_path;
 using kopt::testing::KoptRun;
 using kopt::testing::run_kopt;
-
-extern char** environ;
+using kopt::testing::context;
+using kopt::testing::exists;
+using kopt::testing::read;
+using kopt::testing::read_json;
+using kopt::testing::records;
+using kopt::testing::start_kopt;
+using kopt::testing::wait_exit;
+using kopt::testing::wait_for;
 
 namespace {
 
-std::string temp_dir() {
-  std::string pattern = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) +
-                        "/kopt-files-test-XXXXXX";
-  return mkdtemp(pattern.data()) ? pattern : "";
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0;
-}
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-nlohmann::json read_json(const std::string& path) {
-  try {
-    return nlohmann::json::parse(read(path));
-  } catch (...) {
-    return nullptr;
-  }
-}
+std::string temp_dir() { return kopt::testing::temp_dir("kopt-files-test"); }
 
 // Writes a reply as a script should: a dot-named temporary file renamed into place.
 void write_reply(const std::string& inbox, const std::string& name, const std::string& text) {
@@ -61,57 +43,10 @@ void write_reply(const std::string& inbox, const std::string& name, const std::s
   ASSERT_EQ(std::rename(tmp.c_str(), (inbox + "/" + name).c_str()), 0) << name;
 }
 
-bool wait_for(const std::string& path, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (exists(path)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return false;
-}
-
-// Starts kopt without waiting (stdout/stderr to files in `dir`); returns its pid.
-pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir) {
-  std::vector<std::string> argv_s = {KOPT_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int out = open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int null = open("/dev/null", O_RDONLY);
-    dup2(null, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execve(argv[0], argv.data(), environ);
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string context(const KoptRun& run) { return "stdout:\n" + run.out + "\nstderr:\n" + run.err; }
-
 std::string id_name(int id) {
   char name[16];
   std::snprintf(name, sizeof name, "%04d", id);
   return name;
-}
-
-std::map<int, nlohmann::json> records(const std::string& run_dir) {
-  std::map<int, nlohmann::json> out;
-  for (int id = 1; id < 100; ++id) {
-    const auto j = read_json(run_dir + "/candidates/" + id_name(id) + "/record.json");
-    if (j.is_object()) out[id] = j;
-  }
-  return out;
 }
 
 // kopt optimize on the small workload with the files provider, no final gate.

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 extern char** environ;
 
@@ -62,7 +64,7 @@ KoptRun run_kopt(const std::vector<std::string>& args, const std::map<std::strin
     if (poll(fds, 2, -1) < 0) break;
     for (int k = 0; k < 2; ++k) {
       if (fds[k].fd < 0 || !fds[k].revents) continue;
-      const ssize_t n = read(fds[k].fd, buf, sizeof buf);
+      const ssize_t n = ::read(fds[k].fd, buf, sizeof buf);
       if (n > 0) {
         (k == 0 ? run.out : run.err).append(buf, static_cast<size_t>(n));
       } else {
@@ -116,6 +118,80 @@ bool process_running(const std::string& needle) {
   }
   closedir(dir);
   return found;
+}
+
+std::string context(const KoptRun& run) { return "stdout:\n" + run.out + "\nstderr:\n" + run.err; }
+
+std::string temp_dir(const std::string& prefix) {
+  std::string pattern = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) + "/" +
+                        prefix + "-XXXXXX";
+  return mkdtemp(pattern.data()) ? pattern : "";
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nlohmann::json read_json(const std::string& path) {
+  try {
+    return nlohmann::json::parse(read(path));
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+bool wait_for(const std::string& path, double seconds, int poll_ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
+  return exists(path);
+}
+
+pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir) {
+  std::vector<std::string> argv_s = {KOPT_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int out = open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    execve(argv[0], argv.data(), environ);
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::map<int, nlohmann::json> records(const std::string& run_dir) {
+  std::map<int, nlohmann::json> out;
+  for (int id = 1; id < 100; ++id) {
+    char name[16];
+    std::snprintf(name, sizeof name, "%04d", id);
+    const auto j = read_json(run_dir + "/candidates/" + name + "/record.json");
+    if (j.is_object()) out[id] = j;
+  }
+  return out;
 }
 
 }  // namespace kopt::testing

@@ -1,5 +1,7 @@
 #pragma once
 // Runs the real kopt binary for integration tests.
+#include <sys/types.h>
+
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -32,5 +34,22 @@ bool on_gpu();
 
 // True when some process's command line contains `needle`.
 bool process_running(const std::string& needle);
+
+// kopt's stdout and stderr, for a failed assertion's message.
+std::string context(const KoptRun& run);
+
+// Run-directory helpers for the optimize tests.
+std::string temp_dir(const std::string& prefix);  // a new directory under $TMPDIR or /tmp
+bool exists(const std::string& path);
+std::string read(const std::string& path);         // empty when unreadable
+nlohmann::json read_json(const std::string& path);  // null when missing or malformed
+// Polls until `path` exists or `seconds` pass; true if it does.
+bool wait_for(const std::string& path, double seconds, int poll_ms = 50);
+// Starts kopt without waiting (stdin /dev/null, stdout and stderr to files in `dir`).
+pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir);
+// Waits for `pid`; its exit code, or 128 + the signal that ended it.
+int wait_exit(pid_t pid);
+// The record.json of each candidate of a run directory, by id.
+std::map<int, nlohmann::json> records(const std::string& run_dir);
 
 }  // namespace kopt::testing

@@ -19,43 +19,25 @@
 using kopt::testing::case_path;
 using kopt::testing::KoptRun;
 using kopt::testing::run_kopt;
-
-extern char** environ;
+using kopt::testing::context;
+using kopt::testing::exists;
+using kopt::testing::read;
+using kopt::testing::read_json;
+using kopt::testing::records;
+using kopt::testing::start_kopt;
+using kopt::testing::wait_exit;
+using kopt::testing::wait_for;
 
 namespace {
 
 std::string example(const std::string& name) { return std::string(KOPT_EXAMPLES_DIR) + "/" + name; }
 
-std::string temp_dir() {
-  std::string pattern = (std::getenv("TMPDIR") ? std::string(std::getenv("TMPDIR")) : std::string("/tmp")) +
-                        "/kopt-optimize-test-XXXXXX";
-  return mkdtemp(pattern.data()) ? pattern : "";
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0;
-}
+std::string temp_dir() { return kopt::testing::temp_dir("kopt-optimize-test"); }
 
 long long mtime_ns(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return -1;
   return static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000LL + st.st_mtim.tv_nsec;
-}
-
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-nlohmann::json read_json(const std::string& path) {
-  try {
-    return nlohmann::json::parse(read(path));
-  } catch (...) {
-    return nullptr;
-  }
 }
 
 void copy(const std::string& from, const std::string& to) {
@@ -67,56 +49,6 @@ std::string replay_folder(const std::vector<std::pair<std::string, std::string>>
   const std::string dir = temp_dir();
   for (const auto& [name, source] : files) copy(source, dir + "/" + name);
   return dir;
-}
-
-// Starts kopt without waiting (stdout/stderr to files in `dir`); returns its pid.
-pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir) {
-  std::vector<std::string> argv_s = {KOPT_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int out = open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int null = open("/dev/null", O_RDONLY);
-    dup2(null, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    execve(argv[0], argv.data(), environ);
-    _exit(127);
-  }
-  return pid;
-}
-
-// Waits until `path` exists (or `seconds` pass); true if it does.
-bool wait_for(const std::string& path, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < end) {
-    if (exists(path)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::string context(const KoptRun& run) { return "stdout:\n" + run.out + "\nstderr:\n" + run.err; }
-
-std::map<int, nlohmann::json> records(const std::string& run_dir) {
-  std::map<int, nlohmann::json> out;
-  for (int id = 1; id < 100; ++id) {
-    char name[16];
-    std::snprintf(name, sizeof name, "%04d", id);
-    const auto j = read_json(run_dir + "/candidates/" + name + "/record.json");
-    if (j.is_object()) out[id] = j;
-  }
-  return out;
 }
 
 const std::vector<std::pair<std::string, std::string>> kHonestFour = {
@@ -200,7 +132,7 @@ TEST(optimize_resume, a_run_killed_with_sigkill_resumes_without_redoing_or_losin
   const pid_t pid = start_kopt({"optimize", example("linear_gelu.py"), "--provider", "replay", "--from", from,
                                 "--out", out, "-n", "4", "-j", "1", "--final-top", "0"},
                                dir);
-  ASSERT_TRUE(wait_for(out + "/candidates/0002/verify.json", 240)) << read(dir + "/stderr");
+  ASSERT_TRUE(wait_for(out + "/candidates/0002/verify.json", 240, 100)) << read(dir + "/stderr");
   kill(pid, SIGKILL);
   EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -229,7 +161,7 @@ TEST(optimize_interrupt, sigint_saves_state_exits_130_and_the_run_resumes) {
   const pid_t pid = start_kopt({"optimize", example("linear_gelu.py"), "--provider", "replay", "--from", from,
                                 "--out", out, "-n", "4", "-j", "1", "--final-top", "0", "--json"},
                                dir);
-  ASSERT_TRUE(wait_for(out + "/candidates/0001/verify.json", 240)) << read(dir + "/stderr");
+  ASSERT_TRUE(wait_for(out + "/candidates/0001/verify.json", 240, 100)) << read(dir + "/stderr");
   std::this_thread::sleep_for(std::chrono::milliseconds(800));  // the next one is in flight
   kill(pid, SIGINT);
   EXPECT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");

@@ -5,11 +5,10 @@
 #include "harness.hpp"
 
 using kopt::testing::eval_case;
+using kopt::testing::context;
 using kopt::testing::KoptRun;
 
 namespace {
-
-std::string context(const KoptRun& run) { return "stdout:\n" + run.out + "\nstderr:\n" + run.err; }
 
 std::string rule_status(const KoptRun& run, const std::string& id) {
   for (const auto& r : run.json["rules"])
