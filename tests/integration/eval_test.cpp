@@ -15,7 +15,7 @@ namespace {
 // Checks exit code, outcome and deciding check; prints kopt's output when it fails.
 void expect_verdict(const KoptRun& run, int exit_code, const std::string& outcome,
                     const std::string& check = "") {
-  const std::string context = "stdout:\n" + run.out + "\nstderr:\n" + run.err;
+  const std::string context = kopt::testing::context(run);
   ASSERT_EQ(run.exit_code, exit_code) << context;
   ASSERT_TRUE(run.json.is_object()) << context;
   EXPECT_EQ(run.json["outcome"], outcome) << context;
