@@ -19,7 +19,9 @@ void expect_verdict(const KoptRun& run, int exit_code, const std::string& outcom
   ASSERT_EQ(run.exit_code, exit_code) << context;
   ASSERT_TRUE(run.json.is_object()) << context;
   EXPECT_EQ(run.json["outcome"], outcome) << context;
-  if (!check.empty()) EXPECT_EQ(run.json["check"], check) << context;
+  if (!check.empty()) {
+    EXPECT_EQ(run.json["check"], check) << context;
+  }
   EXPECT_FALSE(run.json["reason"].get<std::string>().empty());
 }
 
