@@ -29,7 +29,7 @@ build)
   echo "built"
   ;;
 tests)
-  KOPT_TEST_PYTHON=$py KOPT_TEST_DEVICE=cuda ./build-gpu/tests/kopt_integration_tests --gtest_filter='timing*' \
+  KOPT_TEST_PYTHON=$py KOPT_TEST_DEVICE=cuda ./build-gpu/tests/kopt_integration_tests --gtest_filter="${FILTER:-timing*}" \
     >"$OUT/timing_tests.log" 2>&1
   rc=$?
   grep -E "^\[ +(OK|FAILED|SKIPPED) +\]" "$OUT/timing_tests.log"

@@ -1,0 +1,116 @@
+"""Where kopt's stopwatch and do_bench part ways: one workload timed several ways on the
+GPU, each the median over many calls (ms).  python3 variants.py W.py [N]  -> one JSON line.
+
+  do_bench        triton.testing.do_bench(median), one input, 256 MB flush, per-call events
+  call_fresh      per-call events after a 128 MB flush, a fresh input each call
+  call_same       the same, one input every call
+  batch_fresh     kopt's way: sync, N x (flush, call), sync, minus a null batch (N flushes)
+  batch_same      the same with one input
+  batch_nosync    batch_fresh without the trailing device-wide synchronize
+  batch_poll      batch_fresh, polling the stream until done before that synchronize
+  batch_flush256  batch_fresh with do_bench's 256 MB flush
+"""
+import importlib.util
+import json
+import statistics
+import sys
+
+import torch
+
+
+def load(path):
+    spec = importlib.util.spec_from_file_location("w", path)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+def inputs_for(w, seed):
+    torch.manual_seed(seed)
+    with torch.device("cuda"):
+        return list(w.get_inputs())
+
+
+def per_call(fn, xs, buf, reps):
+    times = []
+    for _ in range(reps):
+        pairs = []
+        for x in xs:
+            buf.zero_()
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            fn(x)
+            e.record()
+            pairs.append((s, e))
+        torch.cuda.synchronize()
+        times += [s.elapsed_time(e) for s, e in pairs]
+    return statistics.median(times)
+
+
+def batch(fn, xs, buf, trailing_sync=True, poll=False):
+    torch.cuda.synchronize()
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
+    for x in xs:
+        buf.zero_()
+        if fn is not None:
+            fn(x)
+    if poll:  # kopt's way since: wait by polling, then synchronize
+        mark = torch.cuda.Event()
+        mark.record()
+        while not mark.query():
+            pass
+    if trailing_sync:
+        torch.cuda.synchronize()
+    e.record()
+    e.synchronize()
+    return s.elapsed_time(e)
+
+
+def batched(fn, xs, buf, reps, trailing_sync=True, poll=False):
+    per = []
+    for _ in range(reps):  # batch and null alternate, as drift would otherwise bias one
+        b = batch(fn, xs, buf, trailing_sync, poll)
+        n = batch(None, xs, buf, trailing_sync, poll)
+        per.append((b - n) / len(xs))
+    return statistics.median(per)
+
+
+def main():
+    w = load(sys.argv[1])
+    torch.manual_seed(0)
+    model = w.Model(*w.get_init_inputs()).cuda()
+    fn = lambda x: model(*x)  # noqa: E731
+    one = inputs_for(w, 1)
+    with torch.no_grad():
+        for _ in range(20):
+            fn(one)
+        torch.cuda.synchronize()
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn(one)
+        e.record()
+        e.synchronize()
+        rough = s.elapsed_time(e)
+        n = int(sys.argv[2]) if len(sys.argv) > 2 else max(1, min(64, int(2.0 / max(rough, 1e-3))))
+        xs = [inputs_for(w, 100 + i) for i in range(n)]
+        same = [one] * n
+        buf = torch.empty(128 << 18, dtype=torch.int32, device="cuda")
+        buf256 = torch.empty(256 << 18, dtype=torch.int32, device="cuda")
+        reps = 15
+        out = {"workload": sys.argv[1].rsplit("/", 1)[-1], "calls": n, "rough_ms": rough}
+        from triton.testing import do_bench
+        out["do_bench"] = do_bench(lambda: fn(one), warmup=100, rep=300, return_mode="median")
+        out["call_fresh"] = per_call(fn, xs, buf, reps)
+        out["call_same"] = per_call(fn, same, buf, reps)
+        out["batch_fresh"] = batched(fn, xs, buf, reps)
+        out["batch_same"] = batched(fn, same, buf, reps)
+        out["batch_nosync"] = batched(fn, xs, buf, reps, trailing_sync=False)
+        out["batch_poll"] = batched(fn, xs, buf, reps, poll=True)
+        out["batch_flush256"] = batched(fn, xs, buf256, reps)
+        out["do_bench_again"] = do_bench(lambda: fn(one), warmup=100, rep=300, return_mode="median")
+    print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in out.items()}))
+
+
+if __name__ == "__main__":
+    main()
