@@ -101,12 +101,18 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
     const bool arch_specific = std::atoi(m_capability.c_str()) >= 9;  // "10.0" too
     vars["TORCH_CUDA_ARCH_LIST"] = m_capability + (arch_specific ? "a" : "");
   }
+  // Verification moves tensors of hundreds of megabytes; glibc would map each block over
+  // 32 MiB afresh and pay a page fault per 4 KiB of it, every trial. Blocks come from the
+  // heap instead, and freed ones stay for the next trial (up to 1 GiB). Timed processes
+  // keep glibc's defaults: CPU timings are of the workload as users run it.
+  const std::string heap = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824";
+  if (role == "reference") vars["GLIBC_TUNABLES"] = heap;
   if (role == "candidate" && !for_timing) {
-    // Poison CPU memory at the allocator: glibc fills every block it hands out (up to
-    // 32 MiB; larger ones come zeroed from the OS) with 0x7f bytes (3.4e38 as float32),
-    // so an output element the candidate never writes cannot inherit a correct value.
-    // CUDA memory is poisoned by the harness through the caching allocator.
-    vars["GLIBC_TUNABLES"] = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296:glibc.malloc.perturb=128";
+    // Poison CPU memory at the allocator: glibc fills every block it hands out with 0x7f
+    // bytes (3.4e38 as float32), so an output element the candidate never writes cannot
+    // inherit a correct value; with every block from the heap, large ones are poisoned
+    // too. CUDA memory is poisoned by the harness through the caching allocator.
+    vars["GLIBC_TUNABLES"] = heap + ":glibc.malloc.perturb=128";
   }
   sandbox::WorkerSpec spec;
   spec.argv = {m_python, "-B", m_harness, "--role", role, "--device", m_opt.device};

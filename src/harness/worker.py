@@ -736,19 +736,6 @@ def timing_inputs(module, seed, device):
     return to_device(list(inputs), device)
 
 
-def settle():
-    """Waits, polling, until the current stream has run what was queued. A blocking
-    synchronize wakes later the longer it waited (about 40 us after a 3 ms batch on an
-    H100, little after a null batch), which would read as the candidate's time; polling
-    first leaves the synchronize after it only the work of other streams. A query that
-    never says done (patched) ends in the synchronize after ten seconds."""
-    mark = _Event()
-    mark.record()
-    give_up = _perf_counter() + 10.0
-    while not mark.query() and _perf_counter() < give_up:
-        pass
-
-
 class Stopwatch:
     """kopt's timing primitives. kopt decides batch sizes, seeds and which outputs to
     check; this only runs them. A timed region starts and ends with a device-wide
@@ -813,14 +800,12 @@ class Stopwatch:
                         out = model(*inputs)
                         if keep:
                             outputs.append(out)
+                synchronize(self.device)
                 if cuda:
-                    settle()
-                    synchronize(self.device)
                     end.record()
                     end.synchronize()
                     ms = start.elapsed_time(end)
                 else:
-                    synchronize(self.device)
                     ms = (_perf_counter() - t0) * 1000.0
         except BaseException as exc:
             return error_reply("forward", exc)

@@ -48,9 +48,21 @@ Result<std::optional<Message>> decode_frame(std::string& buffer, size_t max_head
     payload = p.get<uint64_t>();
   }
   if (payload > max_payload) return Failure{"protocol", "frame payload of " + std::to_string(payload) + " bytes exceeds the cap"};
-  if (buffer.size() < 4 + n + payload) return std::optional<Message>{};
-  msg.payload = buffer.substr(4 + n, payload);
-  buffer.erase(0, 4 + n + payload);
+  if (buffer.size() < 4 + n + payload) {
+    // Room for the whole frame at once: growing by doubling would copy a payload of
+    // hundreds of megabytes several times, into fresh pages each time.
+    buffer.reserve(4 + n + payload);
+    return std::optional<Message>{};
+  }
+  if (buffer.size() == 4 + n + payload) {
+    // The usual case, one frame in the buffer: its payload is moved, not copied.
+    buffer.erase(0, 4 + n);
+    msg.payload = std::move(buffer);
+    buffer = std::string();
+  } else {
+    msg.payload = buffer.substr(4 + n, payload);
+    buffer.erase(0, 4 + n + payload);
+  }
   return std::optional<Message>(std::move(msg));
 }
 

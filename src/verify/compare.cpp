@@ -2,7 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace kopt::verify {
@@ -47,13 +50,47 @@ at::ScalarType scalar_type(const std::string& dtype) {
   return at::kBool;
 }
 
-at::Tensor flat_as(const TensorData& t, at::ScalarType type) {
-  auto view = at::from_blob(const_cast<char*>(t.bytes.data()), t.shape,
-                            at::TensorOptions().dtype(scalar_type(t.dtype)));
-  return view.to(type).reshape({-1});
+// A tensor's bytes as a flat view, no copy (TensorData holds them contiguous).
+at::Tensor flat_view(const TensorData& t) {
+  return at::from_blob(const_cast<char*>(t.bytes.data()), {t.numel()},
+                       at::TensorOptions().dtype(scalar_type(t.dtype)));
 }
 
-at::Tensor as_double(const TensorData& t) { return flat_as(t, at::kDouble); }
+// Outputs of hundreds of megabytes are compared a chunk at a time: each chunk of the
+// three tensors is converted (by libtorch, from any dtype) into buffers that are reused,
+// and the figures are accumulated in plain loops. Whole-tensor temporaries cost a page
+// fault per 4 KiB each time (glibc maps blocks over 32 MiB afresh): before this, page
+// faults were most of a large workload's verification time (docs/benchmarks.md).
+constexpr int64_t kChunk = int64_t{1} << 16;
+
+template <typename T>
+class Chunks {
+ public:
+  Chunks(std::array<at::Tensor, 3> flat, at::ScalarType as) : m_flat(std::move(flat)) {
+    const int64_t n = std::min(kChunk, std::max<int64_t>(m_flat[0].numel(), 1));
+    for (auto& b : m_buf) b = at::empty({n}, at::TensorOptions().dtype(as));
+  }
+  int64_t size() const { return m_flat[0].numel(); }
+  // Loads elements [begin, begin + len) of each tensor; len <= kChunk.
+  void load(int64_t begin, int64_t len) {
+    for (size_t k = 0; k < 3; ++k) m_buf[k].narrow(0, 0, len).copy_(m_flat[k].narrow(0, begin, len));
+  }
+  const T* data(size_t k) const { return m_buf[k].template data_ptr<T>(); }
+
+ private:
+  std::array<at::Tensor, 3> m_flat;
+  std::array<at::Tensor, 3> m_buf;
+};
+
+// Calls fn(c, r32, r64, len) for each chunk.
+template <typename T, typename Fn>
+void for_chunks(Chunks<T>& chunks, Fn&& fn) {
+  for (int64_t begin = 0; begin < chunks.size(); begin += kChunk) {
+    const int64_t len = std::min(kChunk, chunks.size() - begin);
+    chunks.load(begin, len);
+    fn(chunks.data(0), chunks.data(1), chunks.data(2), len);
+  }
+}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string out = "[";
@@ -82,52 +119,88 @@ struct Walker {
 
   void merge(const ErrorFigures& f) { merge_figures(result.figures, f); }
 
-  void floating(const at::Tensor& c, const at::Tensor& r32_in, const at::Tensor& r64_in,
-                double u_out) {
-    const at::Tensor r32 = r32_in;
-    const at::Tensor r64 = opt.fp32_only ? r32_in : r64_in;
-    const auto fin32 = at::isfinite(r32), fin64 = at::isfinite(r64), finc = at::isfinite(c);
-    at::Tensor mask;
+  // Masks, per element: which elements are compared, and which break the rules on
+  // non-finite values. The fp64 reference stands in where the fp32 one overflowed.
+  struct Element {
+    bool compared = false;
+    double r32m = 0;  // the fp32 reference, or the fp64 one where fp32 overflowed
+  };
+
+  struct FiniteCounts {
+    int64_t stress_bad = 0, bad_finite = 0, bad_nan = 0, bad_inf = 0;
+  };
+
+  Element classify(double c, double r32, double r64, FiniteCounts* counts) const {
+    const bool fin32 = std::isfinite(r32), fin64 = std::isfinite(r64), finc = std::isfinite(c);
+    Element e;
     if (opt.stress) {
-      mask = fin32.logical_and(fin64).logical_and(finc.logical_or(fin32.logical_not()));
-      const int64_t bad = fin32.logical_and(fin64).logical_and(finc.logical_not()).sum().item<int64_t>();
-      if (bad > 0) return fail("finite", std::to_string(bad) + " non-finite elements where both references are finite");
+      if (counts && fin32 && fin64 && !finc) ++counts->stress_bad;
+      e.compared = fin32 && fin64 && finc;
     } else {
-      const int64_t bad_finite = fin32.logical_and(finc.logical_not()).sum().item<int64_t>();
-      if (bad_finite > 0)
-        return fail("finite", std::to_string(bad_finite) + " of " + std::to_string(c.numel()) +
-                                  " elements are NaN or Inf where the reference is finite");
-      const int64_t bad_nan = at::isnan(r32).logical_and(at::isnan(c).logical_not()).sum().item<int64_t>();
-      if (bad_nan > 0) return fail("finite", std::to_string(bad_nan) + " elements are not NaN where the reference is NaN");
-      const auto inf32 = at::isinf(r32);
-      const auto overflow_ok = inf32.logical_and(fin64).logical_and(finc);
-      const int64_t bad_inf = inf32.logical_and(c.eq(r32).logical_not()).logical_and(overflow_ok.logical_not()).sum().item<int64_t>();
-      if (bad_inf > 0) return fail("finite", std::to_string(bad_inf) + " elements differ where the reference is infinite");
-      mask = fin32.logical_or(overflow_ok).logical_and(fin64).logical_and(finc);
+      const bool inf32 = std::isinf(r32);
+      const bool overflow_ok = inf32 && fin64 && finc;
+      if (counts) {
+        if (fin32 && !finc) ++counts->bad_finite;
+        if (std::isnan(r32) && !std::isnan(c)) ++counts->bad_nan;
+        if (inf32 && !(c == r32) && !overflow_ok) ++counts->bad_inf;
+      }
+      e.compared = (fin32 || overflow_ok) && fin64 && finc;
     }
-    const auto cm = c.masked_select(mask), r64m = r64.masked_select(mask);
-    const auto r32m = at::where(fin32, r32, r64).masked_select(mask);
+    e.r32m = fin32 ? r32 : r64;
+    return e;
+  }
+
+  // c, r32, r64: flat tensors of any floating dtype, the same length.
+  void floating(const at::Tensor& c, const at::Tensor& r32, const at::Tensor& r64_in, double u_out) {
+    const at::Tensor r64 = opt.fp32_only ? r32 : r64_in;
+    Chunks<double> chunks({c, r32, r64}, at::kDouble);
+    // Pass 1: the rules on non-finite values, and the sums and maxima of the figures.
+    FiniteCounts counts;
     ErrorFigures f;
-    f.elements_compared = cm.numel();
+    double d2 = 0, e2 = 0, ref2 = 0, max_r = 0;
+    for_chunks(chunks, [&](const double* cp, const double* ap, const double* bp, int64_t len) {
+      double cd2 = 0, ce2 = 0, cref2 = 0;
+      for (int64_t i = 0; i < len; ++i) {
+        const auto el = classify(cp[i], ap[i], bp[i], &counts);
+        if (!el.compared) continue;
+        ++f.elements_compared;
+        const double d = std::fabs(cp[i] - bp[i]), e = std::fabs(el.r32m - bp[i]);
+        cd2 += d * d;
+        ce2 += e * e;
+        cref2 += bp[i] * bp[i];
+        f.max_abs_error = std::max(f.max_abs_error, d);
+        f.max_ref_abs_error = std::max(f.max_ref_abs_error, e);
+        max_r = std::max(max_r, std::fabs(bp[i]));
+      }
+      d2 += cd2;
+      e2 += ce2;
+      ref2 += cref2;
+    });
+    const int64_t n = chunks.size();
+    if (opt.stress && counts.stress_bad > 0)
+      return fail("finite", std::to_string(counts.stress_bad) + " non-finite elements where both references are finite");
+    if (counts.bad_finite > 0)
+      return fail("finite", std::to_string(counts.bad_finite) + " of " + std::to_string(n) +
+                                " elements are NaN or Inf where the reference is finite");
+    if (counts.bad_nan > 0)
+      return fail("finite", std::to_string(counts.bad_nan) + " elements are not NaN where the reference is NaN");
+    if (counts.bad_inf > 0)
+      return fail("finite", std::to_string(counts.bad_inf) + " elements differ where the reference is infinite");
     if (f.elements_compared == 0) return merge(f);
     const double u_p = std::max(u_out, unit_roundoff(opt.precision));
     const double scale = u_p / u_out;
-    const auto d = (cm - r64m).abs();
-    const auto e = (r32m - r64m).abs();
-    f.norm_error = d.norm().item<double>();
-    f.norm_ref_error = e.norm().item<double>();
-    f.max_abs_error = d.max().item<double>();
-    f.max_ref_abs_error = e.max().item<double>();
-    const double ref_norm = r64m.norm().item<double>();
-    const auto abs_r = r64m.abs();
-    at::Tensor elem_bound;
+    f.norm_error = std::sqrt(d2);
+    f.norm_ref_error = std::sqrt(e2);
+    const double ref_norm = std::sqrt(ref2);
+    // The elementwise limit of an element is a + b * |r64|.
+    double a = 0, b = 0;
     if (f.max_ref_abs_error == 0.0 || opt.fp32_only) {
       // No measured reference error (the fp64 run did not differ, or is not comparable):
       // an explicit tolerance in units of the output's roundoff.
       f.fp32_fallback = true;
-      const double max_r = abs_r.max().item<double>();
       f.norm_bound = 1024.0 * u_p * ref_norm;
-      elem_bound = 256.0 * u_p * max_r + 256.0 * u_p * abs_r;
+      a = 256.0 * u_p * max_r;
+      b = 256.0 * u_p;
     } else {
       // Calibrated on the honest corpus (docs/benchmarks.md, "Tolerance margins"): torch's
       // float32 sum is far more accurate than an honest BLAS reordering of the same sum,
@@ -137,12 +210,24 @@ struct Walker {
       const double k_norm = opt.stress ? 64.0 : 16.0;
       const double k_elem = 64.0;
       f.norm_bound = std::max(k_norm * scale * f.norm_ref_error, 64.0 * u_p * ref_norm);
-      elem_bound = k_elem * scale * f.max_ref_abs_error + k_elem * u_p * abs_r;
+      a = k_elem * scale * f.max_ref_abs_error;
+      b = k_elem * u_p;
     }
-    // Exact zeros on both sides give 0 <= 0; guard the ratio.
-    const auto ratio = d / elem_bound.clamp_min(std::numeric_limits<double>::min());
-    f.elem_ratio = ratio.max().item<double>();
-    f.elements_over = d.gt(elem_bound).sum().item<int64_t>();
+    // Pass 2: each element against its limit. Exact zeros on both sides give 0 <= 0:
+    // the ratio's divisor is kept above zero. A NaN ratio (inf / inf) is the worst.
+    bool nan_ratio = false;
+    for_chunks(chunks, [&](const double* cp, const double* ap, const double* bp, int64_t len) {
+      for (int64_t i = 0; i < len; ++i) {
+        if (!classify(cp[i], ap[i], bp[i], nullptr).compared) continue;
+        const double d = std::fabs(cp[i] - bp[i]);
+        const double limit = a + b * std::fabs(bp[i]);
+        const double ratio = d / std::max(limit, std::numeric_limits<double>::min());
+        if (std::isnan(ratio)) nan_ratio = true;
+        else f.elem_ratio = std::max(f.elem_ratio, ratio);
+        if (d > limit) ++f.elements_over;
+      }
+    });
+    if (nan_ratio) f.elem_ratio = std::numeric_limits<double>::quiet_NaN();
     f.norm_ratio = f.norm_bound > 0 ? f.norm_error / f.norm_bound : (f.norm_error > 0 ? INFINITY : 0.0);
     merge(f);
     if (f.norm_ratio > 1.0)
@@ -155,13 +240,19 @@ struct Walker {
                                      "x the limit, max abs error " + fmt_g(f.max_abs_error) + ")");
   }
 
+  // In int64, not double: int64 values above 2^53 that differ by one must not compare equal.
   void exact(const at::Tensor& c, const at::Tensor& r32, const at::Tensor& r64) {
     ErrorFigures f;
-    f.elements_compared = c.numel();
-    const auto mismatch = c.ne(r32);
-    const auto unstable = r32.ne(opt.fp32_only ? r32 : r64);
-    const int64_t wrong = mismatch.logical_and(unstable.logical_not()).sum().item<int64_t>();
-    f.ties = mismatch.logical_and(unstable).sum().item<int64_t>();
+    Chunks<int64_t> chunks({c, r32, opt.fp32_only ? r32 : r64}, at::kLong);
+    f.elements_compared = chunks.size();
+    int64_t wrong = 0;
+    for_chunks(chunks, [&](const int64_t* cp, const int64_t* ap, const int64_t* bp, int64_t len) {
+      for (int64_t i = 0; i < len; ++i) {
+        if (cp[i] == ap[i]) continue;
+        if (ap[i] != bp[i]) ++f.ties;  // the references disagree: a tie
+        else ++wrong;
+      }
+    });
     f.elements_over = wrong;
     merge(f);
     if (wrong > 0) return fail("exact", std::to_string(wrong) + " of " + std::to_string(c.numel()) + " integer elements differ");
@@ -175,10 +266,9 @@ struct Walker {
     if (c.device != r32.device) return fail("device", "device " + c.device + ", expected " + r32.device);
     if (r64.shape != r32.shape) return fail("structure", "reference runs disagree on the shape");
     if (is_floating(c.dtype)) {
-      floating(as_double(c), as_double(r32), as_double(r64), unit_roundoff(c.dtype));
+      floating(flat_view(c), flat_view(r32), flat_view(r64), unit_roundoff(c.dtype));
     } else {
-      // In int64, not double: int64 values above 2^53 that differ by one must not compare equal.
-      exact(flat_as(c, at::kLong), flat_as(r32, at::kLong), flat_as(r64, at::kLong));
+      exact(flat_view(c), flat_view(r32), flat_view(r64));
     }
   }
 
@@ -246,14 +336,23 @@ void output_sanity(const Value& v, bool& all_zero, bool& constant) {
   constant = true;
   for (const auto* t : tensors) {
     if (t->numel() == 0) continue;
-    const auto x = as_double(*t);
-    const auto finite = x.masked_select(at::isfinite(x));
-    if (finite.numel() == 0) continue;
+    const auto flat = flat_view(*t);
+    Chunks<double> chunks({flat, flat, flat}, at::kDouble);
+    int64_t finite = 0;
+    double lo = INFINITY, hi = -INFINITY, max_abs = 0;
+    for_chunks(chunks, [&](const double* x, const double*, const double*, int64_t len) {
+      for (int64_t i = 0; i < len; ++i) {
+        if (!std::isfinite(x[i])) continue;
+        ++finite;
+        lo = std::min(lo, x[i]);
+        hi = std::max(hi, x[i]);
+        max_abs = std::max(max_abs, std::fabs(x[i]));
+      }
+    });
+    if (finite == 0) continue;
     any_float = true;
-    const double max_abs = finite.abs().max().item<double>();
     if (max_abs != 0.0) all_zero = false;
-    const double spread = (finite.max() - finite.min()).item<double>();
-    if (spread > 1e-6 * std::max(max_abs, 1e-30) && finite.numel() > 1) constant = false;
+    if (hi - lo > 1e-6 * std::max(max_abs, 1e-30) && finite > 1) constant = false;
   }
   if (!any_float) {
     all_zero = false;
