@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <iostream>
 
 #include "cmd_ask.hpp"
@@ -15,7 +17,22 @@
 
 namespace kopt::cli {
 
+namespace {
+
+// kopt moves tensors of hundreds of megabytes between workers and compares them. glibc
+// maps every block over 32 MiB afresh and unmaps it on free, so each such buffer paid a
+// page fault per 4 KiB, every trial: most of a large workload's verification time
+// (docs/benchmarks.md, "Verification of large outputs"). Blocks come from the heap
+// instead, which keeps up to 1 GiB of freed memory for the next trial.
+void keep_heap_memory() {
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+}  // namespace
+
 int main(const std::vector<std::string>& args) {
+  keep_heap_memory();
   CLI::App app{"kopt: finds faster, provably equivalent implementations of PyTorch workloads", "kopt"};
   app.require_subcommand(1);
   app.fallthrough();

@@ -58,7 +58,11 @@ OutputCheck output_check(const TimingContext& c) {
     const Value& ref64 = copt.fp32_only ? r32->items[0] : r64->items[0];
     auto cmp = verify::compare_outputs(out.value(), r32->items[0], ref64, copt);
     if (cmp.ok) return "";
-    return "the output of timed call " + std::to_string(index + 1) + " of its batch differs from the reference: " + cmp.detail;
+    // Read after the whole batch ran: an output a later call overwrote (buffers reused
+    // across calls, as torch.compile's CUDA graphs do) fails here too, and rightly.
+    return "the output of timed call " + std::to_string(index + 1) +
+           " of its batch differs from the reference when read after the batch (was it overwritten by a later call?): " +
+           cmp.detail;
   };
 }
 
