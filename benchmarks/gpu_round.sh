@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One call of the device tool: build (or unpack a carried build), then the GPU steps
+# named, each under its own time limit, every log into one tarball under $OUT (the
+# device tool returns at most 8 files).  Steps, in the order docs/benchmarks.md gives:
+#   side      the side-stream tamper test           tests   all 12 timing tests
+#   verify    large-output verification             fused   the honest fused kernel
+#   null      null test over NULL_NAMES             repeat  kopt baseline three times
+#   optimize  builtin over OPT_EXAMPLES             files   a files-provider round
+# Usage: benchmarks/gpu_round.sh STEP[:SECONDS] ...   e.g. gpu_round.sh side:90 fused:240
+# A step past its limit is killed and the next one runs; each prints its elapsed time.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 W=${W:-/tmp/kopt-w}
+logs=${LOGS:-/tmp/kopt-gpu-round}
+mkdir -p "$logs"
+for arg in "$@"; do
+  case ${arg%%:*} in side|tests|verify|fused|null|repeat|optimize|files) ;; *) echo "unknown step ${arg%%:*}" >&2; exit 2 ;; esac
+done
+start=$(date +%s)
+say() { echo "[$(( $(date +%s) - start )) s] $*"; }
+if [ -f .gpubin/bin.tgz ]; then
+  tar xzf .gpubin/bin.tgz && say "unpacked build-gpu from .gpubin"
+else
+  OUT=$logs/build timeout 240 benchmarks/timing_suite.sh build || { say "build failed"; tar czf "${OUT:-.}/round.tgz" -C "$logs" .; exit 1; }
+  say "built"
+fi
+for arg in "$@"; do
+  step=${arg%%:*}
+  limit=${arg#*:}
+  [ "$limit" = "$arg" ] && limit=300
+  case $step in
+  side) cmd=(env FILTER='timing_gpu.work_hidden*' OUT="$logs/side" benchmarks/timing_suite.sh tests) ;;
+  tests) cmd=(env OUT="$logs/tests" benchmarks/timing_suite.sh tests) ;;
+  verify) cmd=(env KOPT=./build-gpu/kopt OUT="$logs/verify" benchmarks/verify_large.sh cuda) ;;
+  fused) cmd=(env OUT="$logs/fused" benchmarks/timing_suite.sh fused) ;;
+  null) cmd=(env OUT="$logs/null" benchmarks/timing_suite.sh null ${NULL_NAMES:-swish_2m swish_32m matmul_1024 softmax_8k}) ;;
+  repeat) cmd=(env OUT="$logs/repeat" benchmarks/timing_suite.sh repeat swish_8m matmul_4096) ;;
+  optimize) cmd=(env OUT="$logs/optimize" MAX_CANDIDATES=6 FINAL_TOP=1 benchmarks/optimize_suite.sh cuda
+                 ${OPT_EXAMPLES:-examples/layernorm.py examples/conv_bn_relu.py}) ;;
+  files) cmd=(env OUT="$logs/files" benchmarks/files_round.sh cuda) ;;
+  esac
+  say "$step (limit $limit s)"
+  timeout "$limit" "${cmd[@]}"
+  say "$step ended with $?"
+done
+# Workload copies and candidate builds stay behind; logs, JSON and reports travel.
+tar czf "${OUT:-.}/round.tgz" --exclude='workloads' --exclude='*.so' --exclude='build' -C "$logs" .
+say "logs in ${OUT:-.}/round.tgz"
