@@ -22,7 +22,9 @@ if [ -f .gpubin/bin.tgz ]; then
   tar xzf .gpubin/bin.tgz && say "unpacked build-gpu from .gpubin"
 else
   OUT=$logs/build timeout 240 benchmarks/timing_suite.sh build || { say "build failed"; tar czf "${OUT:-.}/round.tgz" -C "$logs" .; exit 1; }
-  say "built"
+  strip build-gpu/kopt build-gpu/tests/kopt_integration_tests 2>/dev/null
+  tar czf "${OUT:-.}/bin.tgz" build-gpu/kopt build-gpu/tests/kopt_integration_tests
+  say "built; ${OUT:-.}/bin.tgz is the build to carry next time as .gpubin/bin.tgz"
 fi
 for arg in "$@"; do
   step=${arg%%:*}
