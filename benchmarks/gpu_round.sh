@@ -8,6 +8,8 @@
 #   optimize  builtin over OPT_EXAMPLES             files   a files-provider round
 # Usage: benchmarks/gpu_round.sh STEP[:SECONDS] ...   e.g. gpu_round.sh side:90 fused:240
 # A step past its limit is killed and the next one runs; each prints its elapsed time.
+# A carried build is the code it was built from (the harness is embedded): after a
+# change to src/, delete .gpubin so the round builds again.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 W=${W:-/tmp/kopt-w}
