@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <climits>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "kopt/sandbox/environment.hpp"
@@ -36,6 +38,23 @@ std::string getenv_str(const char* name) {
   return v ? v : "";
 }
 
+// The interpreter for a --python value (with KOPT_PYTHON and PATH as they are), found
+// and logged once per kopt process: `kopt optimize` creates a pool per candidate.
+Result<sandbox::PythonChoice> choose_python(const std::string& flag) {
+  static std::mutex mutex;
+  static std::map<std::string, sandbox::PythonChoice> chosen;
+  const std::string env = getenv_str("KOPT_PYTHON"), path = getenv_str("PATH");
+  const std::string key = flag + '\0' + env + '\0' + path;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (auto it = chosen.find(key); it != chosen.end()) return it->second;
+  auto python = sandbox::find_python(flag, env, path, [](const std::string& p) { return sandbox::probe_python(p); });
+  if (!python) return python.failure();
+  for (const auto& s : python->skipped) spdlog::info("Python skipped. [{}]", s);
+  spdlog::info("Using Python {} (from {}; torch at {}).", python->path, python->source, python->torch_origin);
+  chosen[key] = python.value();
+  return python;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& options) {
@@ -49,13 +68,10 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   if (options.device != "cpu" && options.device != "cuda")
     return Failure{"input", "unknown device " + options.device + " (cpu or cuda)"};
 
-  auto python = sandbox::find_python(options.python, getenv_str("KOPT_PYTHON"), getenv_str("PATH"),
-                                     [](const std::string& p) { return sandbox::probe_python(p); });
+  auto python = choose_python(options.python);
   if (!python) return python.failure();
   pool->m_python = python->path;
   pool->m_python_source = python->source;
-  for (const auto& s : python->skipped) spdlog::info("Python skipped. [{}]", s);
-  spdlog::info("Using Python {} (from {}; torch at {}).", python->path, python->source, python->torch_origin);
 
   const std::string parent = options.work_dir.empty() ? sandbox::temp_root() : options.work_dir;
   auto root = sandbox::make_temp_dir(parent, "kopt-eval-");
