@@ -36,6 +36,7 @@ int run_eval(const EvalCommand& cmd) {
   auto options = cmd.options;
   options.timing = !cmd.time.empty() ? cmd.time : options.device == "cuda" ? "claim" : "none";
   if (cmd.no_flush) options.timing_options.flush_l2 = false;
+  options.announce = true;
   // --compile-modes none: eager only.
   options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
                               options.compile_modes.end());

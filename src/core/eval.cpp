@@ -200,6 +200,7 @@ void EvalRun::stop_candidate() {
 
 void EvalRun::time_candidate() {
   const auto t = Clock::now();
+  if (m_opt.announce) spdlog::info("Timing the candidate. [mode: {}]", m_opt.timing);
   if (m_opt.timing == "claim") {
     stop_candidate();
     m_for_timing = true;  // the fresh process only runs timed calls (checked ones too)

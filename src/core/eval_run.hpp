@@ -1,6 +1,8 @@
 #pragma once
 // One `kopt eval` (internal to core): the phases of an evaluation, its trials and its
 // verdict. eval.cpp holds the phases and the verdict, eval_trials.cpp the trials.
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -44,7 +46,9 @@ class EvalRun {
   }
 
   void timed(const std::string& phase, Clock::time_point since) {
-    m_report.phase_seconds[phase] += std::chrono::duration<double>(Clock::now() - since).count();
+    const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
+    m_report.phase_seconds[phase] += seconds;
+    if (m_opt.announce) spdlog::info("Phase done. [phase: {}, seconds: {:.1f}]", phase, seconds);
   }
 
   // --- phases (eval.cpp) and trials (eval_trials.cpp) ----------------------

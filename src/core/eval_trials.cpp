@@ -17,6 +17,7 @@ void EvalRun::trials() {
   std::vector<std::string> kinds(static_cast<size_t>(std::max(m_opt.trials, 2)), "none");
   for (const char* s : {"scale_up", "scale_down", "negate", "shift"}) kinds.push_back(s);
   m_report.trials_planned = static_cast<int>(kinds.size());
+  if (m_opt.announce) spdlog::info("Verifying. [trials: {}, of them stress: 4]", kinds.size());
   for (size_t k = 0; k < kinds.size() && !decided(); ++k) {
     // Verification shares the GPU with other candidates' verification, never with timing.
     std::shared_lock<GpuGate> gpu;

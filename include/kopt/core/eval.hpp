@@ -29,6 +29,7 @@ struct EvalOptions {
   double recheck_seconds = 0.05;  // wait before re-reading outputs (background writers)
   std::string work_dir;           // parent of the sandbox (default: $TMPDIR or /tmp)
   bool keep_work = false;         // keep the sandbox for inspection
+  bool announce = false;          // log each phase as it ends (kopt eval: minutes on large outputs)
   // Timing after a correct verdict: "none"; "rank" (the candidate timed once in its
   // verifying process: report.timing["candidate"]); "claim" (a fresh candidate process
   // timed ABAB against eager and torch.compile: report.timing["speedup"]).
