@@ -119,10 +119,11 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
   }
   // Verification moves tensors of hundreds of megabytes; glibc would map each block over
   // 32 MiB afresh and pay a page fault per 4 KiB of it, every trial. Blocks come from the
-  // heap instead, and freed ones stay for the next trial (up to 1 GiB). Timed processes
-  // keep glibc's defaults: CPU timings are of the workload as users run it.
+  // heap instead, and freed ones stay for the next trial (up to 1 GiB). Every worker gets
+  // this, the timed candidate process too: on a CPU the baselines, timed in the
+  // reference worker, and the candidate must allocate alike.
   const std::string heap = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824";
-  if (role == "reference") vars["GLIBC_TUNABLES"] = heap;
+  vars["GLIBC_TUNABLES"] = heap;
   if (role == "candidate" && !for_timing) {
     // Poison CPU memory at the allocator: glibc fills every block it hands out with 0x7f
     // bytes (3.4e38 as float32), so an output element the candidate never writes cannot
