@@ -50,8 +50,13 @@ Result<std::optional<Message>> decode_frame(std::string& buffer, size_t max_head
   if (payload > max_payload) return Failure{"protocol", "frame payload of " + std::to_string(payload) + " bytes exceeds the cap"};
   if (buffer.size() < 4 + n + payload) {
     // Room for the whole frame at once: growing by doubling would copy a payload of
-    // hundreds of megabytes several times, into fresh pages each time.
-    buffer.reserve(4 + n + payload);
+    // hundreds of megabytes several times, into fresh pages each time. The size is the
+    // worker's claim (under the cap); if the memory is not there, the buffer grows as
+    // bytes arrive instead.
+    try {
+      buffer.reserve(4 + n + payload);
+    } catch (const std::exception&) {
+    }
     return std::optional<Message>{};
   }
   if (buffer.size() == 4 + n + payload) {
