@@ -6,6 +6,7 @@
 #   verify    large-output verification             fused   the honest fused kernel
 #   null      null test over NULL_NAMES             repeat  kopt baseline three times
 #   optimize  builtin over OPT_EXAMPLES             files   a files-provider round
+#   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case
 # Usage: benchmarks/gpu_round.sh STEP[:SECONDS] ...   e.g. gpu_round.sh side:90 fused:240
 # A step past its limit is killed and the next one runs; each prints its elapsed time.
 # A carried build is the code it was built from (the harness is embedded): after a
@@ -16,7 +17,7 @@ export PYTHONUNBUFFERED=1 W=${W:-/tmp/kopt-w}
 logs=${LOGS:-/tmp/kopt-gpu-round}
 mkdir -p "$logs"
 for arg in "$@"; do
-  case ${arg%%:*} in side|tests|verify|fused|null|repeat|optimize|files) ;; *) echo "unknown step ${arg%%:*}" >&2; exit 2 ;; esac
+  case ${arg%%:*} in side|tests|verify|fused|null|repeat|optimize|files|variants) ;; *) echo "unknown step ${arg%%:*}" >&2; exit 2 ;; esac
 done
 start=$(date +%s)
 say() { echo "[$(( $(date +%s) - start )) s] $*"; }
@@ -42,6 +43,11 @@ for arg in "$@"; do
   optimize) cmd=(env OUT="$logs/optimize" MAX_CANDIDATES=6 FINAL_TOP=1 benchmarks/optimize_suite.sh cuda
                  ${OPT_EXAMPLES:-examples/layernorm.py examples/conv_bn_relu.py}) ;;
   files) cmd=(env OUT="$logs/files" benchmarks/files_round.sh cuda) ;;
+  variants) cmd=(env DIR="$logs/variants" bash -c 'mkdir -p "$DIR"; v=benchmarks/timing/variants.py
+                   python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
+                   { for n in matmul_1024 swish_8m; do python3 $v "$W/$n.py"; done
+                     python3 $v tests/cases/w_elementwise.py 0 tests/cases/c_time_side_stream_async.py
+                     python3 $v tests/cases/w_elementwise.py; } | tee "$DIR/variants.jsonl"') ;;
   esac
   say "$step (limit $limit s)"
   timeout "$limit" "${cmd[@]}"

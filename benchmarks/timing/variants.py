@@ -1,5 +1,7 @@
 """Where kopt's stopwatch and do_bench part ways: one workload timed several ways on the
-GPU, each the median over many calls (ms).  python3 variants.py W.py [N]  -> one JSON line.
+GPU, each the median over many calls (ms).  python3 variants.py W.py [N [CANDIDATE.py]]
+-> one JSON line; N 0 picks the batch size; CANDIDATE's ModelNew is timed instead of W's
+Model (tests/cases/c_time_side_stream_async.py on w_elementwise.py hides work).
 
   do_bench        triton.testing.do_bench(median), one input, 256 MB flush, per-call events
   call_fresh      per-call events after a 128 MB flush, a fresh input each call
@@ -8,6 +10,9 @@ GPU, each the median over many calls (ms).  python3 variants.py W.py [N]  -> one
   batch_same      the same with one input
   batch_nosync    batch_fresh without the trailing device-wide synchronize
   batch_poll      batch_fresh, polling the stream until done before that synchronize
+  batch_presync   the figure from an event recorded before the closing synchronize, and
+                  tail_excess_per_batch: how much longer than a null batch's the time
+                  from that event to one after the synchronize was (hidden work shows)
   batch_flush256  batch_fresh with do_bench's 256 MB flush
 """
 import importlib.util
@@ -55,7 +60,7 @@ def batch(fn, xs, buf, trailing_sync=True, poll=False):
         buf.zero_()
         if fn is not None:
             fn(x)
-    if poll:  # kopt's way since: wait by polling, then synchronize
+    if poll:  # wait by polling, then synchronize (tried in kopt, not kept)
         mark = torch.cuda.Event()
         mark.record()
         while not mark.query():
@@ -76,10 +81,41 @@ def batched(fn, xs, buf, reps, trailing_sync=True, poll=False):
     return statistics.median(per)
 
 
+def split_batch(fn, xs, buf):
+    """One batch with an event before the closing synchronize (`mid`) and one after it:
+    (start to mid, mid to end) in ms."""
+    torch.cuda.synchronize()
+    s, m, e = (torch.cuda.Event(enable_timing=True) for _ in range(3))
+    s.record()
+    for x in xs:
+        buf.zero_()
+        if fn is not None:
+            fn(x)
+    m.record()
+    torch.cuda.synchronize()
+    e.record()
+    e.synchronize()
+    return s.elapsed_time(m), m.elapsed_time(e)
+
+
+def split_batched(fn, xs, buf, reps):
+    """The figure from the event before the synchronize, per call; and how much longer
+    the tail after it was than a null batch's, per batch (work left on other streams
+    would show there)."""
+    per, tail = [], []
+    for _ in range(reps):
+        bh, bt = split_batch(fn, xs, buf)
+        nh, nt = split_batch(None, xs, buf)
+        per.append((bh - nh) / len(xs))
+        tail.append(bt - nt)
+    return statistics.median(per), statistics.median(tail)
+
+
 def main():
     w = load(sys.argv[1])
     torch.manual_seed(0)
-    model = w.Model(*w.get_init_inputs()).cuda()
+    cls = getattr(load(sys.argv[3]), "ModelNew") if len(sys.argv) > 3 else w.Model
+    model = cls(*w.get_init_inputs()).cuda()
     fn = lambda x: model(*x)  # noqa: E731
     one = inputs_for(w, 1)
     with torch.no_grad():
@@ -92,7 +128,8 @@ def main():
         e.record()
         e.synchronize()
         rough = s.elapsed_time(e)
-        n = int(sys.argv[2]) if len(sys.argv) > 2 else max(1, min(64, int(2.0 / max(rough, 1e-3))))
+        n = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+        n = n or max(1, min(64, int(2.0 / max(rough, 1e-3))))
         xs = [inputs_for(w, 100 + i) for i in range(n)]
         same = [one] * n
         buf = torch.empty(128 << 18, dtype=torch.int32, device="cuda")
@@ -107,6 +144,7 @@ def main():
         out["batch_same"] = batched(fn, same, buf, reps)
         out["batch_nosync"] = batched(fn, xs, buf, reps, trailing_sync=False)
         out["batch_poll"] = batched(fn, xs, buf, reps, poll=True)
+        out["batch_presync"], out["tail_excess_per_batch"] = split_batched(fn, xs, buf, reps)
         out["batch_flush256"] = batched(fn, xs, buf256, reps)
         out["do_bench_again"] = do_bench(lambda: fn(one), warmup=100, rep=300, return_mode="median")
     print(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in out.items()}))
