@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <sstream>
 
 namespace kopt::verify {
@@ -63,32 +64,34 @@ at::Tensor flat_view(const TensorData& t) {
 // faults were most of a large workload's verification time (docs/benchmarks.md).
 constexpr int64_t kChunk = int64_t{1} << 16;
 
-template <typename T>
+template <typename T, size_t N>
 class Chunks {
  public:
-  Chunks(std::array<at::Tensor, 3> flat, at::ScalarType as) : m_flat(std::move(flat)) {
+  Chunks(std::array<at::Tensor, N> flat, at::ScalarType as) : m_flat(std::move(flat)) {
     const int64_t n = std::min(kChunk, std::max<int64_t>(m_flat[0].numel(), 1));
     for (auto& b : m_buf) b = at::empty({n}, at::TensorOptions().dtype(as));
   }
   int64_t size() const { return m_flat[0].numel(); }
   // Loads elements [begin, begin + len) of each tensor; len <= kChunk.
   void load(int64_t begin, int64_t len) {
-    for (size_t k = 0; k < 3; ++k) m_buf[k].narrow(0, 0, len).copy_(m_flat[k].narrow(0, begin, len));
+    for (size_t k = 0; k < N; ++k) m_buf[k].narrow(0, 0, len).copy_(m_flat[k].narrow(0, begin, len));
   }
   const T* data(size_t k) const { return m_buf[k].template data_ptr<T>(); }
 
  private:
-  std::array<at::Tensor, 3> m_flat;
-  std::array<at::Tensor, 3> m_buf;
+  std::array<at::Tensor, N> m_flat;
+  std::array<at::Tensor, N> m_buf;
 };
 
-// Calls fn(c, r32, r64, len) for each chunk.
-template <typename T, typename Fn>
-void for_chunks(Chunks<T>& chunks, Fn&& fn) {
+// Calls fn(p_0, ..., p_{N-1}, len) for each chunk, p_k pointing at tensor k's elements.
+template <typename T, size_t N, typename Fn>
+void for_chunks(Chunks<T, N>& chunks, Fn&& fn) {
   for (int64_t begin = 0; begin < chunks.size(); begin += kChunk) {
     const int64_t len = std::min(kChunk, chunks.size() - begin);
     chunks.load(begin, len);
-    fn(chunks.data(0), chunks.data(1), chunks.data(2), len);
+    std::array<const T*, N> data;
+    for (size_t k = 0; k < N; ++k) data[k] = chunks.data(k);
+    std::apply([&](auto... p) { fn(p..., len); }, data);
   }
 }
 
@@ -153,7 +156,7 @@ struct Walker {
   // c, r32, r64: flat tensors of any floating dtype, the same length.
   void floating(const at::Tensor& c, const at::Tensor& r32, const at::Tensor& r64_in, double u_out) {
     const at::Tensor r64 = opt.fp32_only ? r32 : r64_in;
-    Chunks<double> chunks({c, r32, r64}, at::kDouble);
+    Chunks<double, 3> chunks({c, r32, r64}, at::kDouble);
     // Pass 1: the rules on non-finite values, and the sums and maxima of the figures.
     FiniteCounts counts;
     ErrorFigures f;
@@ -243,7 +246,7 @@ struct Walker {
   // In int64, not double: int64 values above 2^53 that differ by one must not compare equal.
   void exact(const at::Tensor& c, const at::Tensor& r32, const at::Tensor& r64) {
     ErrorFigures f;
-    Chunks<int64_t> chunks({c, r32, opt.fp32_only ? r32 : r64}, at::kLong);
+    Chunks<int64_t, 3> chunks({c, r32, opt.fp32_only ? r32 : r64}, at::kLong);
     f.elements_compared = chunks.size();
     int64_t wrong = 0;
     for_chunks(chunks, [&](const int64_t* cp, const int64_t* ap, const int64_t* bp, int64_t len) {
@@ -336,11 +339,10 @@ void output_sanity(const Value& v, bool& all_zero, bool& constant) {
   constant = true;
   for (const auto* t : tensors) {
     if (t->numel() == 0) continue;
-    const auto flat = flat_view(*t);
-    Chunks<double> chunks({flat, flat, flat}, at::kDouble);
+    Chunks<double, 1> chunks({flat_view(*t)}, at::kDouble);
     int64_t finite = 0;
     double lo = INFINITY, hi = -INFINITY, max_abs = 0;
-    for_chunks(chunks, [&](const double* x, const double*, const double*, int64_t len) {
+    for_chunks(chunks, [&](const double* x, int64_t len) {
       for (int64_t i = 0; i < len; ++i) {
         if (!std::isfinite(x[i])) continue;
         ++finite;
