@@ -4,11 +4,17 @@
 # device tool returns at most 8 files).  Steps, in the order docs/benchmarks.md gives:
 #   side      the side-stream tamper test           tests   all 12 timing tests
 #   verify    large-output verification             fused   the honest fused kernel
-#   null      null test over NULL_NAMES             repeat  kopt baseline three times
-#   optimize  builtin over OPT_EXAMPLES             files   a files-provider round
+#   null      null test over workloads              repeat  kopt baseline three times
+#   agree     kopt baseline against do_bench        optimize builtin over examples
+#   files     a files-provider round
 #   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case
-# Usage: benchmarks/gpu_round.sh STEP[:SECONDS] ...   e.g. gpu_round.sh side:90 fused:240
-# A step past its limit is killed and the next one runs; each prints its elapsed time.
+# Usage: benchmarks/gpu_round.sh LANE ...   LANE: STEP[,STEP...]   STEP: NAME[=A+B...][:SECONDS]
+#   e.g. gpu_round.sh side:90,fused:240 null=swish_2m+matmul_1024:300
+# The =A+B part names the workloads (null, repeat, agree) or example files (optimize).
+# One lane runs its steps in order; several lanes run at once, lane i on GPU i alone
+# (CUDA_VISIBLE_DEVICES) with its own workload folder, so a machine of several GPUs
+# runs several benchmarks in one call. A step past its limit is killed and the next one
+# runs; each prints its elapsed time.
 # A carried build is the code it was built from (the harness is embedded): after a
 # change to src/, delete .gpubin so the round builds again.
 set -uo pipefail
@@ -16,8 +22,12 @@ cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 W=${W:-/tmp/kopt-w}
 logs=${LOGS:-/tmp/kopt-gpu-round}
 mkdir -p "$logs"
-for arg in "$@"; do
-  case ${arg%%:*} in side|tests|verify|fused|null|repeat|optimize|files|variants) ;; *) echo "unknown step ${arg%%:*}" >&2; exit 2 ;; esac
+for lane in "$@"; do
+  IFS=, read -ra steps <<<"$lane"
+  for arg in "${steps[@]}"; do
+    name=${arg%%:*}; name=${name%%=*}
+    case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
+  done
 done
 start=$(date +%s)
 say() { echo "[$(( $(date +%s) - start )) s] $*"; }
@@ -29,30 +39,47 @@ else
   tar czf "${OUT:-.}/bin.tgz" build-gpu/kopt build-gpu/tests/kopt_integration_tests
   say "built; ${OUT:-.}/bin.tgz is the build to carry next time as .gpubin/bin.tgz"
 fi
-for arg in "$@"; do
-  step=${arg%%:*}
-  limit=${arg#*:}
-  [ "$limit" = "$arg" ] && limit=300
+run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
+  local dir=$1 arg=$2 limit step args
+  limit=${arg##*:}; [ "$limit" = "$arg" ] && limit=300
+  step=${arg%%:*}; args=; [ "${step#*=}" != "$step" ] && args=${step#*=}; step=${step%%=*}
+  args=${args//+/ }
   case $step in
-  side) cmd=(env FILTER='timing_gpu.work_hidden*' OUT="$logs/side" benchmarks/timing_suite.sh tests) ;;
-  tests) cmd=(env OUT="$logs/tests" benchmarks/timing_suite.sh tests) ;;
-  verify) cmd=(env KOPT=./build-gpu/kopt OUT="$logs/verify" benchmarks/verify_large.sh cuda) ;;
-  fused) cmd=(env OUT="$logs/fused" benchmarks/timing_suite.sh fused) ;;
-  null) cmd=(env OUT="$logs/null" benchmarks/timing_suite.sh null ${NULL_NAMES:-swish_2m swish_32m matmul_1024 softmax_8k}) ;;
-  repeat) cmd=(env OUT="$logs/repeat" benchmarks/timing_suite.sh repeat swish_8m matmul_4096) ;;
-  optimize) cmd=(env OUT="$logs/optimize" MAX_CANDIDATES=6 FINAL_TOP=1 benchmarks/optimize_suite.sh cuda
-                 ${OPT_EXAMPLES:-examples/layernorm.py examples/conv_bn_relu.py}) ;;
-  files) cmd=(env OUT="$logs/files" benchmarks/files_round.sh cuda) ;;
-  variants) cmd=(env DIR="$logs/variants" bash -c 'mkdir -p "$DIR"; v=benchmarks/timing/variants.py
+  side) cmd=(env FILTER='timing_gpu.work_hidden*' OUT="$dir/side" benchmarks/timing_suite.sh tests) ;;
+  tests) cmd=(env OUT="$dir/tests" benchmarks/timing_suite.sh tests) ;;
+  verify) cmd=(env KOPT=./build-gpu/kopt OUT="$dir/verify" benchmarks/verify_large.sh cuda) ;;
+  fused) cmd=(env OUT="$dir/fused" benchmarks/timing_suite.sh fused) ;;
+  null) cmd=(env OUT="$dir/null" benchmarks/timing_suite.sh null ${args:-swish_2m swish_32m matmul_1024 softmax_8k}) ;;
+  repeat) cmd=(env OUT="$dir/repeat" benchmarks/timing_suite.sh repeat ${args:-swish_8m matmul_4096}) ;;
+  agree) cmd=(env OUT="$dir/agree" benchmarks/timing_suite.sh agree ${args:-matmul_1024 swish_8m}) ;;
+  optimize) cmd=(env OUT="$dir/optimize" MAX_CANDIDATES=6 FINAL_TOP=1 benchmarks/optimize_suite.sh cuda
+                 ${args:-examples/layernorm.py examples/conv_bn_relu.py}) ;;
+  files) cmd=(env OUT="$dir/files" benchmarks/files_round.sh cuda) ;;
+  variants) cmd=(env DIR="$dir/variants" bash -c 'mkdir -p "$DIR"; v=benchmarks/timing/variants.py
                    python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
                    { for n in matmul_1024 swish_8m; do python3 $v "$W/$n.py"; done
                      python3 $v tests/cases/w_elementwise.py 0 tests/cases/c_time_side_stream_async.py
                      python3 $v tests/cases/w_elementwise.py; } | tee "$DIR/variants.jsonl"') ;;
   esac
-  say "$step (limit $limit s)"
+  say "$step $args (limit $limit s)"
   timeout "$limit" "${cmd[@]}"
   say "$step ended with $?"
-done
+}
+run_lane() {  # run_lane INDEX STEPS
+  local i=$1 arg
+  IFS=, read -ra steps <<<"$2"
+  for arg in "${steps[@]}"; do run_step "$logs/lane$i" "$arg"; done
+}
+if [ $# -eq 1 ]; then
+  run_lane 0 "$1"
+else
+  i=0
+  for lane in "$@"; do
+    ( export CUDA_VISIBLE_DEVICES=$i W=$W$i; run_lane $i "$lane" 2>&1 | sed "s/^/[lane $i] /" ) &
+    i=$((i + 1))
+  done
+  wait
+fi
 # Workload copies and candidate builds stay behind; logs, JSON and reports travel.
 tar czf "${OUT:-.}/round.tgz" --exclude='workloads' --exclude='*.so' --exclude='build' -C "$logs" .
 say "logs in ${OUT:-.}/round.tgz"

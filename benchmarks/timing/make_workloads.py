@@ -109,6 +109,7 @@ WORKLOADS = [
     ("swish_32m", ELEMENTWISE.format(n=32 * 1024 * 1024)),
     ("swish_128m", ELEMENTWISE.format(n=128 * 1024 * 1024)),
     ("matmul_1024", MATMUL.format(n=1024)),
+    ("matmul_2048", MATMUL.format(n=2048)),
     ("matmul_4096", MATMUL.format(n=4096)),
     ("matmul_8192", MATMUL.format(n=8192)),
     ("softmax_8k", SOFTMAX.format(rows=8192, cols=8192)),

@@ -282,6 +282,7 @@ TimingVerdict time_claim(TimingContext& c) {
   // ABAB: eager, candidate, compiled, ... alternating, `pairs` times.
   const int per_block = 3;
   std::map<std::string, std::vector<double>> blocks;
+  std::map<std::string, nlohmann::json> presync_blocks;  // measured beside, not used (stopwatch.hpp)
   std::map<std::string, std::vector<BatchFigures>> all;
   for (int i = 0; i < std::max(2, o.timing_options.pairs); ++i) {
     std::vector<std::string> order{"eager", "candidate"};
@@ -296,7 +297,7 @@ TimingVerdict time_claim(TimingContext& c) {
         return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + settle.failure().message);
       // The flush subtracted is re-measured next to the block (the GPU's clocks drift).
       Calibration local = cal[key];
-      if (auto n = sw.null_ms(w, local.calls)) local.null_ms = n.value();
+      (void)sw.remeasure_null(w, local);  // on failure the calibration's null figures stay
       auto b = sw.batches(w, key, local, per_block, key == "candidate" ? check : nullptr, 0.2);
       if (!b) {
         if (key != "candidate")
@@ -307,6 +308,7 @@ TimingVerdict time_claim(TimingContext& c) {
         return timing_failure(t, "candidate");
       }
       blocks[key].push_back(block_median(b.value()));
+      if (b.value().front().head_ms >= 0) presync_blocks[key].push_back(Stopwatch::presync_json(b.value())["median_ms"]);
       for (auto& x : b.value()) all[key].push_back(x);
     }
   }
@@ -322,6 +324,10 @@ TimingVerdict time_claim(TimingContext& c) {
   for (const auto& [key, b] : all) {
     Timing t = Stopwatch::summarize(key, b, cal[key]);
     t.detail = {{"null_ms", cal[key].null_ms}, {"settled", cal[key].settled}, {"block_ms", blocks[key]}};
+    if (auto p = Stopwatch::presync_json(b); !p.is_null()) {
+      t.detail["presync"] = p;
+      t.detail["presync"]["block_ms"] = presync_blocks[key];
+    }
     medians[key] = t.median_ms;
     timing[key] = timing_json(t);
   }

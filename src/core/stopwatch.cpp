@@ -100,6 +100,11 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
     return Failure{"protocol", "timing reply without a figure"};
   b.inside_ms = run->header["ms"].get<double>();
   if (!std::isfinite(b.inside_ms) || b.inside_ms < 0) return Failure{"tampered", "the worker reported an impossible time"};
+  if (run->header.contains("head_ms") && run->header["head_ms"].is_number()) {
+    b.head_ms = run->header["head_ms"].get<double>();
+    if (!std::isfinite(b.head_ms) || b.head_ms < 0 || b.head_ms > b.inside_ms)
+      return Failure{"tampered", "the worker reported an impossible time"};
+  }
   b.voided = contended || throttled;
   b.void_reason = why;
   if (!before.is_null()) b.gpu = {{"before", before}, {"after", after}};
@@ -135,14 +140,8 @@ Result<Calibration> Stopwatch::calibrate(sandbox::Worker& worker, const std::str
     if (since_ms(start) > o.max_seconds * 500.0) break;  // half the budget: time with what we have
   }
   cal.calls = calls;
-  std::vector<double> inside, gap;
-  for (int k = 0; k < 5; ++k) {
-    auto n = batch(worker, "null", calls, false, nullptr);
-    if (!n) return n.failure();
-    inside.push_back(n->inside_ms);
-    gap.push_back(n->outside_ms - n->inside_ms);
-  }
-  cal.null_ms = measure::summarize(inside).median;
+  std::vector<double> gap;
+  if (auto s = remeasure_null(worker, cal, 5, &gap); !s) return s.failure();
   cal.null_gap_ms = measure::summarize(gap).median;
   cal.warmup_s = since_ms(start) / 1000.0;
   return cal;
@@ -165,6 +164,10 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
       continue;
     }
     b->per_call_ms = std::max(0.0, b->inside_ms - cal.null_ms) / cal.calls;
+    if (b->head_ms >= 0) {
+      b->presync_per_call_ms = std::max(0.0, b->head_ms - cal.null_head_ms) / cal.calls;
+      b->tail_excess_ms = (b->inside_ms - b->head_ms) - cal.null_tail_ms;
+    }
     // Which output to check is chosen after the batch ran: the candidate cannot know.
     const bool last = static_cast<int>(out.size()) + 1 == count;
     if (check && (last || std::uniform_real_distribution<double>(0, 1)(pick) < check_rate)) {
@@ -177,14 +180,33 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
   return out;
 }
 
-Result<double> Stopwatch::null_ms(sandbox::Worker& worker, int calls, int count) {
-  std::vector<double> inside;
+Status Stopwatch::remeasure_null(sandbox::Worker& worker, Calibration& cal, int count, std::vector<double>* gaps) {
+  std::vector<double> inside, head, tail;
   for (int k = 0; k < count; ++k) {
-    auto n = batch(worker, "null", calls, false, nullptr);
+    auto n = batch(worker, "null", cal.calls, false, nullptr);
     if (!n) return n.failure();
     inside.push_back(n->inside_ms);
+    const double h = n->head_ms >= 0 ? n->head_ms : n->inside_ms;
+    head.push_back(h);
+    tail.push_back(n->inside_ms - h);
+    if (gaps) gaps->push_back(n->outside_ms - n->inside_ms);
   }
-  return measure::summarize(inside).median;
+  cal.null_ms = measure::summarize(inside).median;
+  cal.null_head_ms = measure::summarize(head).median;
+  cal.null_tail_ms = measure::summarize(tail).median;
+  return {};
+}
+
+nlohmann::json Stopwatch::presync_json(const std::vector<BatchFigures>& batches) {
+  std::vector<double> per, tail;
+  for (const auto& b : batches) {
+    if (b.head_ms < 0) continue;
+    per.push_back(b.presync_per_call_ms);
+    tail.push_back(b.tail_excess_ms);
+  }
+  if (per.empty()) return nullptr;
+  return {{"median_ms", measure::summarize(per).median}, {"tail_excess_ms", measure::summarize(tail).median},
+          {"tail_excess_max_ms", *std::max_element(tail.begin(), tail.end())}};
 }
 
 std::string Stopwatch::cross_check(const std::vector<BatchFigures>& batches, const Calibration& cal,
@@ -247,6 +269,7 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
   const auto mismatch = cross_check(all, cal.value(), &xc, cross_check_slack_ms(), cross_check_relative());
   t.detail = {{"per_call_ms", batch_ms}, {"null_ms", cal->null_ms}, {"warmup_batches", cal->warmup_batches},
               {"settled", cal->settled}, {"cross_check", xc}, {"gpu_samples", gpu}};
+  if (auto p = presync_json(all); !p.is_null()) t.detail["presync"] = p;
   if (!mismatch.empty()) {
     t.error = mismatch;
     t.detail["failure"] = "tampered";

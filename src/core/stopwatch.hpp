@@ -35,6 +35,8 @@ using OutputCheck = std::function<std::string(sandbox::Worker&, int index, uint6
 struct Calibration {
   int calls = 1;
   double null_ms = 0;       // inside figure of a null batch of `calls`
+  double null_head_ms = 0;  // its figure up to the event before the closing synchronize
+  double null_tail_ms = 0;  // and from that event to the end
   double null_gap_ms = 0;   // outside minus inside for a null batch (kopt's clock)
   double warmup_s = 0;
   int warmup_batches = 0;
@@ -44,6 +46,12 @@ struct Calibration {
 struct BatchFigures {
   double per_call_ms = 0;   // (inside - null) / calls
   double inside_ms = 0;     // the worker's event figure for the whole batch
+  double head_ms = -1;      // up to the event before the closing synchronize (-1: none)
+  // Measured beside per_call_ms, not used for it yet (docs/measurement.md, "The closing
+  // synchronize"): (head - null head) / calls, and how much longer than a null batch's
+  // the tail after that event was (work left on other streams shows there).
+  double presync_per_call_ms = 0;
+  double tail_excess_ms = 0;
   double outside_ms = 0;    // kopt's clock around the run request
   bool voided = false;
   std::string void_reason;
@@ -66,9 +74,12 @@ class Stopwatch {
   Result<std::vector<BatchFigures>> batches(sandbox::Worker& worker, const std::string& model,
                                             const Calibration& cal, int count, const OutputCheck& check,
                                             double check_rate);
-  // The inside figure of null batches of `calls` (median of `count`): re-measured next
-  // to each ABAB block so the flush subtracted is the flush of that moment.
-  Result<double> null_ms(sandbox::Worker& worker, int calls, int count = 2);
+  // The null batch of `cal.calls` measured again (median of `count`) into cal's null
+  // figures: next to each ABAB block, so the flush subtracted is the flush of that moment.
+  Status remeasure_null(sandbox::Worker& worker, Calibration& cal, int count = 2,
+                        std::vector<double>* gaps = nullptr);
+  // Medians of a model's batches beside its figure: presync per call, tail excess.
+  static nlohmann::json presync_json(const std::vector<BatchFigures>& batches);
   // calibrate + batches until min_batches and min_seconds: the full figure for one model.
   Timing measure(sandbox::Worker& worker, const std::string& model, const std::string& label,
                  const OutputCheck& check = nullptr);

@@ -740,7 +740,9 @@ class Stopwatch:
     """kopt's timing primitives. kopt decides batch sizes, seeds and which outputs to
     check; this only runs them. A timed region starts and ends with a device-wide
     synchronize (work on side streams is inside) and is measured with CUDA events; L2 is
-    flushed before every call (kopt subtracts the flush by timing a null batch)."""
+    flushed before every call (kopt subtracts the flush by timing a null batch). An event
+    recorded before the closing synchronize gives head_ms too: kopt compares the tail
+    after it with a null batch's (docs/measurement.md)."""
 
     def __init__(self, role):
         self.role = role
@@ -800,19 +802,23 @@ class Stopwatch:
                         out = model(*inputs)
                         if keep:
                             outputs.append(out)
+                if cuda:  # the current stream's work done, before waiting on the device
+                    mid = _Event(enable_timing=True)
+                    mid.record()
                 synchronize(self.device)
                 if cuda:
                     end.record()
                     end.synchronize()
                     ms = start.elapsed_time(end)
+                    head_ms = start.elapsed_time(mid)
                 else:
-                    ms = (_perf_counter() - t0) * 1000.0
+                    ms = head_ms = (_perf_counter() - t0) * 1000.0
         except BaseException as exc:
             return error_reply("forward", exc)
         self.outputs = outputs
         # No tripwire here: walking it takes milliseconds, which would blur kopt's
         # outside clock. The next prepare reports what changed during this run.
-        return {"ok": True, "ms": ms, "calls": len(self.inputs)}
+        return {"ok": True, "ms": ms, "head_ms": head_ms, "calls": len(self.inputs)}
 
     def output(self, msg):
         index = int(msg["index"])
