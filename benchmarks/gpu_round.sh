@@ -7,6 +7,7 @@
 #   null      null test over workloads              repeat  kopt baseline three times
 #   agree     kopt baseline against do_bench        optimize builtin over examples
 #   files     a files-provider round
+#   diag      kopt eval -v --time none with every worker's stack sampled (timing/sampler)
 #   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case
 # Usage: benchmarks/gpu_round.sh LANE ...   LANE: STEP[,STEP...]   STEP: NAME[=A+B...][:SECONDS]
 #   e.g. gpu_round.sh side:90,fused:240 null=swish_2m+matmul_1024:300
@@ -26,7 +27,7 @@ for lane in "$@"; do
   IFS=, read -ra steps <<<"$lane"
   for arg in "${steps[@]}"; do
     name=${arg%%:*}; name=${name%%=*}
-    case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
+    case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants|diag) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
   done
 done
 start=$(date +%s)
@@ -55,6 +56,11 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
   optimize) cmd=(env OUT="$dir/optimize" MAX_CANDIDATES=6 FINAL_TOP=1 benchmarks/optimize_suite.sh cuda
                  ${args:-examples/layernorm.py examples/conv_bn_relu.py}) ;;
   files) cmd=(env OUT="$dir/files" benchmarks/files_round.sh cuda) ;;
+  diag) cmd=(env PYTHONPATH="$PWD/benchmarks/timing/sampler" KOPT_SAMPLE_DIR="$dir/diag/samples" bash -c '
+                 mkdir -p "$0"; python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
+                 for n in $1; do ./build-gpu/kopt -v eval "$W/$n.py" "$W/${n}_self.py" --device cuda --time none --json \
+                   >"$0/$n.json" 2> >(python3 -u -c "import sys, time
+for l in sys.stdin: print(\"%.2f\" % time.time(), l, end=\"\", flush=True)" >"$0/$n.err"); done' "$dir/diag" "${args:-swish_8m}") ;;
   variants) cmd=(env DIR="$dir/variants" bash -c 'mkdir -p "$DIR"; v=benchmarks/timing/variants.py
                    python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
                    { for n in matmul_1024 swish_8m; do python3 $v "$W/$n.py"; done

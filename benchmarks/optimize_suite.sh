@@ -11,7 +11,9 @@ OUT=${OUT:-optimize-logs}
 mkdir -p "$OUT"
 workloads=${*:-examples/}
 start=$(date +%s)
-"$KOPT" -q optimize $workloads --device "$device" -n 6 --max-candidates ${MAX_CANDIDATES:-8} --patience 0 \
+# JOBS caps candidates verified at once (default: cores): beside other GPU lanes on one
+# host, 64 torch.compile builds at once starve their timing of CPU.
+"$KOPT" -q optimize $workloads --device "$device" -n 6 --max-candidates ${MAX_CANDIDATES:-8} --patience 0 ${JOBS:+-j $JOBS} \
   --final-top ${FINAL_TOP:-2} --out "$OUT/run" --json >"$OUT/optimize.json" 2>"$OUT/optimize.err"
 echo "optimize exit $? in $(( $(date +%s) - start )) s"
 python3 - "$OUT/optimize.json" <<'PY'
