@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <tuple>
+#include <vector>
 #include <sstream>
 
 namespace kopt::verify {
@@ -58,29 +59,60 @@ at::Tensor flat_view(const TensorData& t) {
 }
 
 // Outputs of hundreds of megabytes are compared a chunk at a time: each chunk of the
-// three tensors is converted (by libtorch, from any dtype) into buffers that are reused,
-// and the figures are accumulated in plain loops. Whole-tensor temporaries cost a page
-// fault per 4 KiB each time (glibc maps blocks over 32 MiB afresh): before this, page
-// faults were most of a large workload's verification time (docs/benchmarks.md).
+// three tensors is converted into buffers that are reused, and the figures are
+// accumulated in plain loops. Whole-tensor temporaries cost a page fault per 4 KiB each
+// time (glibc maps blocks over 32 MiB afresh): before this, page faults were most of a
+// large workload's verification time (docs/benchmarks.md).
+// The conversion is a plain loop too, not libtorch's copy_: copy_ hands every chunk of
+// 64 Ki elements to the OpenMP pool, whose threads (one per core) must all wake for each
+// one. On a busy 64-core GPU host that turned 10 trials of an 8 M-element output into
+// 150-175 s (docs/benchmarks.md, "Verification on a busy host").
 constexpr int64_t kChunk = int64_t{1} << 16;
+
+template <typename T, typename S>
+void convert(const void* from, int64_t begin, int64_t len, T* to) {
+  const S* src = static_cast<const S*>(from) + begin;
+  for (int64_t i = 0; i < len; ++i) to[i] = static_cast<T>(src[i]);
+}
+
+template <typename T>
+void convert(const at::Tensor& from, int64_t begin, int64_t len, T* to) {
+  const void* p = from.data_ptr();
+  switch (from.scalar_type()) {
+    case at::kFloat: return convert<T, float>(p, begin, len, to);
+    case at::kDouble: return convert<T, double>(p, begin, len, to);
+    case at::kHalf: return convert<T, c10::Half>(p, begin, len, to);
+    case at::kBFloat16: return convert<T, c10::BFloat16>(p, begin, len, to);
+    case at::kChar: return convert<T, int8_t>(p, begin, len, to);
+    case at::kByte: return convert<T, uint8_t>(p, begin, len, to);
+    case at::kShort: return convert<T, int16_t>(p, begin, len, to);
+    case at::kInt: return convert<T, int32_t>(p, begin, len, to);
+    case at::kLong: return convert<T, int64_t>(p, begin, len, to);
+    case at::kBool: return convert<T, bool>(p, begin, len, to);
+    default: {  // no dtype kopt decodes lands here; libtorch converts anything else
+      at::from_blob(to, {len}, at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value))
+          .copy_(from.narrow(0, begin, len));
+    }
+  }
+}
 
 template <typename T, size_t N>
 class Chunks {
  public:
-  Chunks(std::array<at::Tensor, N> flat, at::ScalarType as) : m_flat(std::move(flat)) {
+  Chunks(std::array<at::Tensor, N> flat, at::ScalarType) : m_flat(std::move(flat)) {
     const int64_t n = std::min(kChunk, std::max<int64_t>(m_flat[0].numel(), 1));
-    for (auto& b : m_buf) b = at::empty({n}, at::TensorOptions().dtype(as));
+    for (auto& b : m_buf) b.resize(static_cast<size_t>(n));
   }
   int64_t size() const { return m_flat[0].numel(); }
   // Loads elements [begin, begin + len) of each tensor; len <= kChunk.
   void load(int64_t begin, int64_t len) {
-    for (size_t k = 0; k < N; ++k) m_buf[k].narrow(0, 0, len).copy_(m_flat[k].narrow(0, begin, len));
+    for (size_t k = 0; k < N; ++k) convert<T>(m_flat[k], begin, len, m_buf[k].data());
   }
-  const T* data(size_t k) const { return m_buf[k].template data_ptr<T>(); }
+  const T* data(size_t k) const { return m_buf[k].data(); }
 
  private:
   std::array<at::Tensor, N> m_flat;
-  std::array<at::Tensor, N> m_buf;
+  std::array<std::vector<T>, N> m_buf;
 };
 
 // Calls fn(p_0, ..., p_{N-1}, len) for each chunk, p_k pointing at tensor k's elements.
