@@ -32,6 +32,7 @@ void keep_heap_memory() {
 }  // namespace
 
 int main(const std::vector<std::string>& args) {
+  sandbox::note_inherited_children();
   keep_heap_memory();
   CLI::App app{"kopt: finds faster, provably equivalent implementations of PyTorch workloads", "kopt"};
   app.require_subcommand(1);

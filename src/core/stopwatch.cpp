@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <random>
 
@@ -37,6 +38,10 @@ uint64_t draw_seed() {
 Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   if (m_cfg.bytes_per_call > 0)
     m_max_calls = static_cast<int>(std::clamp(m_cfg.options.input_memory / m_cfg.bytes_per_call, 1.0, 256.0));
+  // A diagnostic, not an option: every model's timed batches keep their outputs, not only
+  // the checked ones' (docs/measurement.md, "The null test's asymmetry").
+  const char* keep = std::getenv("KOPT_TIMING_KEEP_ALL");
+  m_keep_all = keep && std::string(keep) == "1";
 }
 
 Status Stopwatch::setup(sandbox::Worker& worker) {
@@ -155,7 +160,7 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
   int voided = 0;
   while (static_cast<int>(out.size()) < count) {
     std::vector<uint64_t> seeds;
-    auto b = batch(worker, model, cal.calls, static_cast<bool>(check), &seeds);
+    auto b = batch(worker, model, cal.calls, static_cast<bool>(check) || m_keep_all, &seeds);
     if (!b) return b.failure();
     if (b->voided && voided < count) {
       ++voided;

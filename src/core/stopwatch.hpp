@@ -108,6 +108,7 @@ class Stopwatch {
   StopwatchConfig m_cfg;
   int m_max_calls = 256;
   int m_voided = 0;  // batches voided (contended or throttled) and repeated, all models
+  bool m_keep_all = false;  // KOPT_TIMING_KEEP_ALL=1
 };
 
 // A seed from the OS, never a well-known constant (positive signed 64-bit).

@@ -26,6 +26,7 @@ namespace {
 
 std::mutex g_registry_mutex;
 std::set<pid_t> g_registry;
+std::set<pid_t> g_inherited;  // written once, before kopt starts threads or children
 
 }  // namespace
 
@@ -41,6 +42,19 @@ void unregister_child(pid_t pid) {
 bool is_registered_child(pid_t pid) {
   std::lock_guard<std::mutex> lock(g_registry_mutex);
   return g_registry.count(pid) > 0;
+}
+
+namespace {
+std::map<pid_t, pid_t> parent_table();
+bool is_inherited(pid_t pid) { return g_inherited.count(pid) > 0; }
+}  // namespace
+
+void note_inherited_children() {
+  const pid_t self = getpid();
+  for (const auto& [pid, ppid] : parent_table()) {
+    const pid_t parent = ppid >= 0 ? ppid : -(ppid + 1);
+    if (parent == self) g_inherited.insert(pid);
+  }
 }
 
 namespace {
@@ -120,7 +134,7 @@ std::vector<pid_t> survivors(const std::vector<pid_t>& watched, const std::set<p
     for (const auto& [pid, ppid] : table) {
       const bool zombie = ppid < 0;
       const pid_t parent = zombie ? -(ppid + 1) : ppid;
-      if (parent == self && !keep.count(pid) && !is_registered_child(pid)) {
+      if (parent == self && !keep.count(pid) && !is_registered_child(pid) && !is_inherited(pid)) {
         if (zombie) {
           int status;
           waitpid(pid, &status, WNOHANG);
@@ -145,7 +159,7 @@ int reap_orphans(const std::set<pid_t>& keep, int rounds) {
     std::vector<pid_t> orphans;
     for (const auto& [pid, ppid] : parent_table()) {
       const pid_t parent = ppid >= 0 ? ppid : -(ppid + 1);
-      if (parent == self && !keep.count(pid) && !is_registered_child(pid)) orphans.push_back(pid);
+      if (parent == self && !keep.count(pid) && !is_registered_child(pid) && !is_inherited(pid)) orphans.push_back(pid);
     }
     if (orphans.empty()) break;
     int status;

@@ -15,6 +15,12 @@ namespace kopt::sandbox {
 // /proc/PID/environ or memory. Call once at start.
 void harden_self();
 
+// Remembers the children this process had before kopt started any: a shell that ran
+// `kopt ... 2> >(tee log)` and exec'd kopt leaves `tee` as kopt's child. survivors() and
+// reap_orphans() never take those for orphans of a worker (killing `tee` once cost a
+// run its JSON to SIGPIPE). Call once at start, before any thread or child.
+void note_inherited_children();
+
 // The registry of kopt's own live `Child` processes (any thread). survivors(),
 // reap_orphans() and kill_processes() never take a registered child for an orphan or a
 // helper left behind, nor reap it: so several evaluations can run in parallel threads

@@ -443,6 +443,25 @@ TEST(procfs, reap_orphans_kills_a_daemonised_grandchild) {
   EXPECT_EQ(waitpid(daemon, &status, WNOHANG), -1);
 }
 
+// A shell that exec's kopt with `2> >(tee log)` leaves tee as kopt's child: not an orphan.
+TEST(procfs, reap_orphans_leaves_children_kopt_inherited) {
+  kopt::sandbox::harden_self();
+  kopt::sandbox::reap_orphans({});  // leftovers of other tests, re-parented to this process
+  const pid_t inherited = fork();
+  ASSERT_GE(inherited, 0);
+  if (inherited == 0) {
+    pause();
+    _exit(0);
+  }
+  kopt::sandbox::note_inherited_children();
+  EXPECT_EQ(kopt::sandbox::reap_orphans({}), 0);
+  EXPECT_TRUE(kopt::sandbox::survivors({}, {}, 0ms).empty());
+  EXPECT_TRUE(kopt::test::alive(inherited));
+  kill(inherited, SIGKILL);
+  int status;
+  EXPECT_EQ(waitpid(inherited, &status, 0), inherited);
+}
+
 TEST(procfs, reap_orphans_leaves_children_it_is_told_to_keep) {
   kopt::sandbox::harden_self();
   kopt::sandbox::reap_orphans({});  // leftovers of other tests, re-parented to this process
