@@ -74,6 +74,8 @@ TEST(timing, claim_times_abab_against_eager_with_intervals) {
   EXPECT_TRUE(t["candidate"]["ok"].get<bool>());
   EXPECT_GE(t["null_spread"].get<double>(), 0.0);
   EXPECT_TRUE(t.contains("faster"));
+  // Both sides of every ratio run batches of one size (docs/measurement.md).
+  EXPECT_EQ(t["eager"]["calls_per_batch"], t["candidate"]["calls_per_batch"]) << context(run);
 }
 
 TEST(timing, baseline_times_eager_and_reports_compile_availability) {
