@@ -47,8 +47,8 @@ struct BatchFigures {
   double per_call_ms = 0;   // (inside - null) / calls
   double inside_ms = 0;     // the worker's event figure for the whole batch
   double head_ms = -1;      // up to the event before the closing synchronize (-1: none)
-  // Measured beside per_call_ms, not used for it yet (docs/measurement.md, "The closing
-  // synchronize"): (head - null head) / calls, and how much longer than a null batch's
+  // Measured beside per_call_ms, not used for it (docs/measurement.md, the method's
+  // step 2): (head - null head) / calls, and how much longer than a null batch's
   // the tail after that event was (work left on other streams shows there).
   double presync_per_call_ms = 0;
   double tail_excess_ms = 0;

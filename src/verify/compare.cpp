@@ -6,9 +6,9 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <tuple>
 #include <vector>
-#include <sstream>
 
 namespace kopt::verify {
 
@@ -65,8 +65,9 @@ at::Tensor flat_view(const TensorData& t) {
 // large workload's verification time (docs/benchmarks.md).
 // The conversion is a plain loop too, not libtorch's copy_: copy_ hands every chunk of
 // 64 Ki elements to the OpenMP pool, whose threads (one per core) must all wake for each
-// one. On a busy 64-core GPU host that turned 10 trials of an 8 M-element output into
-// 150-175 s (docs/benchmarks.md, "Verification on a busy host").
+// one. That is the likely cause of 10 trials of an 8 M-element output taking 150-175 s
+// on busy 64-core GPU hosts; shown here on a CPU, not yet on those hosts
+// (docs/benchmarks.md, "Verification on a busy host").
 constexpr int64_t kChunk = int64_t{1} << 16;
 
 template <typename T, typename S>
@@ -99,7 +100,7 @@ void convert(const at::Tensor& from, int64_t begin, int64_t len, T* to) {
 template <typename T, size_t N>
 class Chunks {
  public:
-  Chunks(std::array<at::Tensor, N> flat, at::ScalarType) : m_flat(std::move(flat)) {
+  explicit Chunks(std::array<at::Tensor, N> flat) : m_flat(std::move(flat)) {
     const int64_t n = std::min(kChunk, std::max<int64_t>(m_flat[0].numel(), 1));
     for (auto& b : m_buf) b.resize(static_cast<size_t>(n));
   }
@@ -188,7 +189,7 @@ struct Walker {
   // c, r32, r64: flat tensors of any floating dtype, the same length.
   void floating(const at::Tensor& c, const at::Tensor& r32, const at::Tensor& r64_in, double u_out) {
     const at::Tensor r64 = opt.fp32_only ? r32 : r64_in;
-    Chunks<double, 3> chunks({c, r32, r64}, at::kDouble);
+    Chunks<double, 3> chunks({c, r32, r64});
     // Pass 1: the rules on non-finite values, and the sums and maxima of the figures.
     FiniteCounts counts;
     ErrorFigures f;
@@ -278,7 +279,7 @@ struct Walker {
   // In int64, not double: int64 values above 2^53 that differ by one must not compare equal.
   void exact(const at::Tensor& c, const at::Tensor& r32, const at::Tensor& r64) {
     ErrorFigures f;
-    Chunks<int64_t, 3> chunks({c, r32, opt.fp32_only ? r32 : r64}, at::kLong);
+    Chunks<int64_t, 3> chunks({c, r32, opt.fp32_only ? r32 : r64});
     f.elements_compared = chunks.size();
     int64_t wrong = 0;
     for_chunks(chunks, [&](const int64_t* cp, const int64_t* ap, const int64_t* bp, int64_t len) {
@@ -371,7 +372,7 @@ void output_sanity(const Value& v, bool& all_zero, bool& constant) {
   constant = true;
   for (const auto* t : tensors) {
     if (t->numel() == 0) continue;
-    Chunks<double, 1> chunks({flat_view(*t)}, at::kDouble);
+    Chunks<double, 1> chunks({flat_view(*t)});
     int64_t finite = 0;
     double lo = INFINITY, hi = -INFINITY, max_abs = 0;
     for_chunks(chunks, [&](const double* x, int64_t len) {

@@ -1,8 +1,11 @@
 // Outputs larger than one chunk of the comparison (64 K elements): the figures of every
 // chunk count, and limits use figures of the whole tensor, not of the chunk at hand.
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "kopt/verify/compare.hpp"
@@ -83,6 +86,44 @@ TEST(compare_chunks, one_integer_differing_in_the_last_chunk_fails) {
   ASSERT_FALSE(r.ok);
   EXPECT_EQ(r.check, "exact");
   EXPECT_EQ(r.figures.elements_over, 1);
+}
+
+// Every dtype is converted chunk by chunk by kopt's own loops: each must read its bytes
+// right, to the last chunk.
+template <typename H>
+void half_precision_output_is_read_to_the_last_chunk(const std::string& dtype) {
+  std::vector<H> out(kLarge);
+  std::vector<double> r64(kLarge);
+  for (size_t i = 0; i < kLarge; ++i) {
+    out[i] = H(static_cast<float>(i % 64) * 0.25f);  // exact in both formats
+    r64[i] = static_cast<double>(i % 64) * 0.25;
+  }
+  const Comparison same = compare_outputs(flat(dtype, out), flat(dtype, out), flat("float64", r64), {});
+  ASSERT_TRUE(same.ok) << dtype << ": " << same.detail;
+  EXPECT_EQ(same.figures.elements_compared, static_cast<int64_t>(kLarge));
+  auto wrong = out;
+  wrong.back() = H(1000.0f);
+  const Comparison r = compare_outputs(flat(dtype, wrong), flat(dtype, out), flat("float64", r64), {});
+  EXPECT_FALSE(r.ok) << dtype;
+}
+
+TEST(compare_chunks, float16_and_bfloat16_outputs_are_read_to_the_last_chunk) {
+  half_precision_output_is_read_to_the_last_chunk<c10::Half>("float16");
+  half_precision_output_is_read_to_the_last_chunk<c10::BFloat16>("bfloat16");
+}
+
+TEST(compare_chunks, bool_and_uint8_outputs_differing_in_the_last_chunk_fail) {
+  std::vector<uint8_t> ref(kLarge);
+  for (size_t i = 0; i < kLarge; ++i) ref[i] = static_cast<uint8_t>(i % 2);
+  auto c = ref;
+  c.back() ^= 1;
+  for (const std::string dtype : {"bool", "uint8"}) {
+    EXPECT_TRUE(compare_outputs(flat(dtype, ref), flat(dtype, ref), flat(dtype, ref), {}).ok) << dtype;
+    const Comparison r = compare_outputs(flat(dtype, c), flat(dtype, ref), flat(dtype, ref), {});
+    ASSERT_FALSE(r.ok) << dtype;
+    EXPECT_EQ(r.check, "exact") << dtype;
+    EXPECT_EQ(r.figures.elements_over, 1) << dtype;
+  }
 }
 
 TEST(compare_chunks, output_sanity_sees_a_value_in_the_last_chunk) {
