@@ -89,7 +89,11 @@ void convert(const at::Tensor& from, int64_t begin, int64_t len, T* to) {
     case at::kShort: return convert<T, int16_t>(p, begin, len, to);
     case at::kInt: return convert<T, int32_t>(p, begin, len, to);
     case at::kLong: return convert<T, int64_t>(p, begin, len, to);
-    case at::kBool: return convert<T, bool>(p, begin, len, to);
+    case at::kBool: {  // read as bytes: a byte other than 0 or 1 (from an untrusted worker) is true
+      const uint8_t* src = static_cast<const uint8_t*>(p) + begin;
+      for (int64_t i = 0; i < len; ++i) to[i] = static_cast<T>(src[i] != 0);
+      return;
+    }
     default: {  // no dtype kopt decodes lands here; libtorch converts anything else
       at::from_blob(to, {len}, at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value))
           .copy_(from.narrow(0, begin, len));
