@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <optional>
 
 #include "kopt/measure/stats.hpp"
 #include "kopt/measure/target.hpp"
@@ -105,6 +107,34 @@ double block_median(const std::vector<BatchFigures>& b) {
 
 nlohmann::json interval_json(const measure::Interval& i, int pairs, bool faster) {
   return {{"median", i.estimate}, {"low", i.low}, {"high", i.high}, {"pairs", pairs}, {"faster", faster}};
+}
+
+// Every model of a claim runs batches of the same size: a per-batch cost the null batch
+// does not cancel exactly is then spread over the same number of calls on both sides.
+// Sized apart, the H100 null test timed matmul 1024 in batches of 36 and its copy in
+// batches of 30, and the copy read 2.6% slower (docs/measurement.md). The size is the
+// largest calibrated: every model's batch lasts at least the target, and all share the
+// workload's memory bound. The others' null batches are measured again at that size.
+std::optional<TimingVerdict> equalise_batches(Stopwatch& sw, const TimingContext& c,
+                                              std::map<std::string, Calibration>& cal) {
+  int common = 1;
+  for (const auto& [key, k] : cal) common = std::max(common, k.calls);
+  for (auto& [key, k] : cal) {
+    if (k.calls == common) continue;
+    k.calls = common;
+    std::vector<double> gaps;
+    auto st = sw.remeasure_null(key == "candidate" ? *c.candidate : *c.reference, k, 5, &gaps);
+    if (!st) {
+      if (key != "candidate")
+        return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + st.failure().message);
+      Timing t;
+      t.error = st.failure().message;
+      t.detail = {{"failure", st.failure().kind}};
+      return timing_failure(t, "candidate");
+    }
+    k.null_gap_ms = measure::summarize(gaps).median;
+  }
+  return std::nullopt;
 }
 
 // Top kernels of the reference and of the candidate (the candidate's are untrusted data:
@@ -279,29 +309,7 @@ TimingVerdict time_claim(TimingContext& c) {
     return timing_failure(t, "candidate");
   }
   cal["candidate"] = kc.value();
-  // Every model runs batches of the same size: a per-batch cost the null batch does not
-  // cancel exactly is then spread over the same number of calls on both sides. Sized
-  // apart, the H100 null test timed matmul 1024 in batches of 36 and its copy in batches
-  // of 30, and the copy read 2.6% slower (docs/measurement.md). The largest calibrated
-  // size: every model's batch lasts at least the target; all share the workload's
-  // memory bound.
-  int common = 1;
-  for (const auto& [key, k] : cal) common = std::max(common, k.calls);
-  for (auto& [key, k] : cal) {
-    if (k.calls == common) continue;
-    k.calls = common;
-    std::vector<double> gaps;
-    auto st = sw.remeasure_null(key == "candidate" ? *c.candidate : *c.reference, k, 5, &gaps);
-    if (!st) {
-      if (key != "candidate")
-        return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + st.failure().message);
-      Timing t;
-      t.error = st.failure().message;
-      t.detail = {{"failure", st.failure().kind}};
-      return timing_failure(t, "candidate");
-    }
-    k.null_gap_ms = measure::summarize(gaps).median;
-  }
+  if (auto f = equalise_batches(sw, c, cal)) return *f;
   // ABAB: eager, candidate, compiled, ... alternating, `pairs` times.
   const int per_block = 3;
   std::map<std::string, std::vector<double>> blocks;
