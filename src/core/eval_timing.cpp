@@ -99,6 +99,17 @@ TimingVerdict failed(Outcome outcome, const std::string& rule, const std::string
   return v;
 }
 
+// A model that failed while being timed in a claim: the candidate's failure is its own
+// verdict (timing_failure), a baseline's leaves the candidate unverified.
+TimingVerdict model_failed(const std::string& key, const Failure& f) {
+  if (key != "candidate")
+    return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + f.message);
+  Timing t;
+  t.error = f.message;
+  t.detail = {{"failure", f.kind}};
+  return timing_failure(t, "candidate");
+}
+
 double block_median(const std::vector<BatchFigures>& b) {
   std::vector<double> v;
   for (const auto& x : b) v.push_back(x.per_call_ms);
@@ -124,14 +135,7 @@ std::optional<TimingVerdict> equalise_batches(Stopwatch& sw, const TimingContext
     k.calls = common;
     std::vector<double> gaps;
     auto st = sw.remeasure_null(key == "candidate" ? *c.candidate : *c.reference, k, 5, &gaps);
-    if (!st) {
-      if (key != "candidate")
-        return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + st.failure().message);
-      Timing t;
-      t.error = st.failure().message;
-      t.detail = {{"failure", st.failure().kind}};
-      return timing_failure(t, "candidate");
-    }
+    if (!st) return model_failed(key, st.failure());
     k.null_gap_ms = measure::summarize(gaps).median;
   }
   return std::nullopt;
@@ -302,12 +306,7 @@ TimingVerdict time_claim(TimingContext& c) {
     return failed(Outcome::unverified, "process",
                   "the eager baseline could not be timed: " + baselines["eager"].value("error", std::string("?")));
   auto kc = sw.calibrate(*c.candidate, "candidate");
-  if (!kc) {
-    Timing t;
-    t.error = kc.failure().message;
-    t.detail = {{"failure", kc.failure().kind}};
-    return timing_failure(t, "candidate");
-  }
+  if (!kc) return model_failed("candidate", kc.failure());
   cal["candidate"] = kc.value();
   if (auto f = equalise_batches(sw, c, cal)) return *f;
   // ABAB: eager, candidate, compiled, ... alternating, `pairs` times.
@@ -330,14 +329,7 @@ TimingVerdict time_claim(TimingContext& c) {
       Calibration local = cal[key];
       (void)sw.remeasure_null(w, local);  // on failure the calibration's null figures stay
       auto b = sw.batches(w, key, local, per_block, key == "candidate" ? check : nullptr, 0.2);
-      if (!b) {
-        if (key != "candidate")
-          return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + b.failure().message);
-        Timing t;
-        t.error = b.failure().message;
-        t.detail = {{"failure", b.failure().kind}};
-        return timing_failure(t, "candidate");
-      }
+      if (!b) return model_failed(key, b.failure());
       blocks[key].push_back(block_median(b.value()));
       if (b.value().front().head_ms >= 0) presync_blocks[key].push_back(Stopwatch::presync_json(b.value())["median_ms"]);
       for (auto& x : b.value()) all[key].push_back(x);
