@@ -8,7 +8,9 @@
 #   agree     kopt baseline against do_bench        optimize builtin over examples
 #   files     a files-provider round
 #   diag      kopt eval -v --time none with every worker's stack sampled (timing/sampler)
-#   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case
+#   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case,
+#             or on =NAME/N[/fused]+...: workload NAME, N calls a batch, its fused candidate
+# STEP@keep runs the step with KOPT_TIMING_KEEP_ALL=1 (every model keeps its timed outputs).
 # Usage: benchmarks/gpu_round.sh LANE ...   LANE: STEP[,STEP...]   STEP: NAME[=A+B...][:SECONDS]
 #   e.g. gpu_round.sh side:90,fused:240 null=swish_2m+matmul_1024:300
 # The =A+B part names the workloads (null, repeat, agree) or example files (optimize).
@@ -26,7 +28,7 @@ mkdir -p "$logs"
 for lane in "$@"; do
   IFS=, read -ra steps <<<"$lane"
   for arg in "${steps[@]}"; do
-    name=${arg%%:*}; name=${name%%=*}
+    name=${arg%%:*}; name=${name%%=*}; name=${name%@keep}
     case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants|diag) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
   done
 done
@@ -45,6 +47,7 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
   limit=${arg##*:}; [ "$limit" = "$arg" ] && limit=300
   step=${arg%%:*}; args=; [ "${step#*=}" != "$step" ] && args=${step#*=}; step=${step%%=*}
   args=${args//+/ }
+  local keep=0; [ "${step%@keep}" != "$step" ] && { keep=1; step=${step%@keep}; dir=$dir/keep; }
   case $step in
   side) cmd=(env FILTER='timing_gpu.work_hidden*' OUT="$dir/side" benchmarks/timing_suite.sh tests) ;;
   tests) cmd=(env OUT="$dir/tests" benchmarks/timing_suite.sh tests) ;;
@@ -63,12 +66,15 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
 for l in sys.stdin: print(\"%.2f\" % time.time(), l, end=\"\", flush=True)" >"$0/$n.err"); done' "$dir/diag" "${args:-swish_8m}") ;;
   variants) cmd=(env DIR="$dir/variants" bash -c 'mkdir -p "$DIR"; v=benchmarks/timing/variants.py
                    python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
+                   if [ $# -gt 0 ]; then  # NAME/N or NAME/N/fused (the candidate $W/NAME_fused.py)
+                     for a in "$@"; do IFS=/ read -r n c f <<<"$a"
+                       python3 $v "$W/$n.py" "$c" ${f:+"$W/${n}_fused.py"}; done | tee "$DIR/variants.jsonl"; exit; fi
                    { for n in matmul_1024 swish_8m; do python3 $v "$W/$n.py"; done
                      python3 $v tests/cases/w_elementwise.py 0 tests/cases/c_time_side_stream_async.py
-                     python3 $v tests/cases/w_elementwise.py; } | tee "$DIR/variants.jsonl"') ;;
+                     python3 $v tests/cases/w_elementwise.py; } | tee "$DIR/variants.jsonl"' variants $args) ;;
   esac
   say "$step $args (limit $limit s)"
-  timeout "$limit" "${cmd[@]}"
+  KOPT_TIMING_KEEP_ALL=$keep timeout "$limit" "${cmd[@]}"
   say "$step ended with $?"
 }
 run_lane() {  # run_lane INDEX STEPS

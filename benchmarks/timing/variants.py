@@ -14,11 +14,16 @@ Model (tests/cases/c_time_side_stream_async.py on w_elementwise.py hides work).
                   tail_excess_per_batch: how much longer than a null batch's the time
                   from that event to one after the synchronize was (hidden work shows)
   batch_flush256  batch_fresh with do_bench's 256 MB flush
+  batch_keep      batch_fresh keeping every output, as kopt's checked batches do
+  batch_held      batch_fresh behind a sleep kernel, so the host has queued the whole
+                  batch before it starts: no launch gaps, whatever the host's speed
+  enqueue_per_call  host time to queue one (flush, call), against the GPU's batch_fresh
 """
 import importlib.util
 import json
 import statistics
 import sys
+import time
 
 import torch
 
@@ -52,14 +57,25 @@ def per_call(fn, xs, buf, reps):
     return statistics.median(times)
 
 
-def batch(fn, xs, buf, trailing_sync=True, poll=False):
+ENQUEUE = []
+
+
+def batch(fn, xs, buf, trailing_sync=True, poll=False, keep=False, hold=0):
     torch.cuda.synchronize()
     s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    if hold:
+        torch.cuda._sleep(hold)
     s.record()
+    kept = []
+    t0 = time.perf_counter()
     for x in xs:
         buf.zero_()
         if fn is not None:
-            fn(x)
+            out = fn(x)
+            if keep:
+                kept.append(out)
+    if fn is not None:
+        ENQUEUE.append((time.perf_counter() - t0) * 1000.0 / len(xs))
     if poll:  # wait by polling, then synchronize (tried in kopt, not kept)
         mark = torch.cuda.Event()
         mark.record()
@@ -72,11 +88,11 @@ def batch(fn, xs, buf, trailing_sync=True, poll=False):
     return s.elapsed_time(e)
 
 
-def batched(fn, xs, buf, reps, trailing_sync=True, poll=False):
+def batched(fn, xs, buf, reps, trailing_sync=True, poll=False, keep=False, hold=0):
     per = []
     for _ in range(reps):  # batch and null alternate, as drift would otherwise bias one
-        b = batch(fn, xs, buf, trailing_sync, poll)
-        n = batch(None, xs, buf, trailing_sync, poll)
+        b = batch(fn, xs, buf, trailing_sync, poll, keep, hold)
+        n = batch(None, xs, buf, trailing_sync, poll, False, hold)
         per.append((b - n) / len(xs))
     return statistics.median(per)
 
@@ -141,6 +157,10 @@ def main():
         out["call_fresh"] = per_call(fn, xs, buf, reps)
         out["call_same"] = per_call(fn, same, buf, reps)
         out["batch_fresh"] = batched(fn, xs, buf, reps)
+        out["enqueue_per_call"] = statistics.median(ENQUEUE)
+        out["batch_keep"] = batched(fn, xs, buf, reps, keep=True)
+        out["batch_held"] = batched(fn, xs, buf, reps, hold=10_000_000)
+        out["batch_held_keep"] = batched(fn, xs, buf, reps, keep=True, hold=10_000_000)
         out["batch_same"] = batched(fn, same, buf, reps)
         out["batch_nosync"] = batched(fn, xs, buf, reps, trailing_sync=False)
         out["batch_poll"] = batched(fn, xs, buf, reps, poll=True)
