@@ -10,7 +10,9 @@
 #   diag      kopt eval -v --time none with every worker's stack sampled (timing/sampler)
 #   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case,
 #             or on =NAME/N[/fused]+...: workload NAME, N calls a batch, its fused candidate
-# STEP@keep runs the step with KOPT_TIMING_KEEP_ALL=1 (every model keeps its timed outputs).
+# STEP@keep runs the step with KOPT_TIMING_KEEP_ALL=1 (every model keeps its timed outputs),
+# STEP@hold with KOPT_TIMING_HOLD_US=$HOLD_US (3000), STEP@gc with KOPT_TIMING_GC=1, STEP@glibc
+# with the heap settings kopt gives its workers.
 # Usage: benchmarks/gpu_round.sh LANE ...   LANE: STEP[,STEP...]   STEP: NAME[=A+B...][:SECONDS]
 #   e.g. gpu_round.sh side:90,fused:240 null=swish_2m+matmul_1024:300
 # The =A+B part names the workloads (null, repeat, agree) or example files (optimize).
@@ -28,7 +30,7 @@ mkdir -p "$logs"
 for lane in "$@"; do
   IFS=, read -ra steps <<<"$lane"
   for arg in "${steps[@]}"; do
-    name=${arg%%:*}; name=${name%%=*}; name=${name%@keep}
+    name=${arg%%:*}; name=${name%%=*}; name=${name%@*}
     case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants|diag) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
   done
 done
@@ -47,7 +49,14 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
   limit=${arg##*:}; [ "$limit" = "$arg" ] && limit=300
   step=${arg%%:*}; args=; [ "${step#*=}" != "$step" ] && args=${step#*=}; step=${step%%=*}
   args=${args//+/ }
-  local keep=0; [ "${step%@keep}" != "$step" ] && { keep=1; step=${step%@keep}; dir=$dir/keep; }
+  local diag=()  # STEP@keep, @hold, @gc: kopt's timing diagnostics (docs/measurement.md)
+  case $step in
+  *@keep) diag=(KOPT_TIMING_KEEP_ALL=1) ;;
+  *@hold) diag=(KOPT_TIMING_HOLD_US=${HOLD_US:-3000}) ;;
+  *@gc) diag=(KOPT_TIMING_GC=1) ;;
+  *@glibc) diag=(GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824) ;;  # a worker's
+  esac
+  [ "${step%@*}" != "$step" ] && { dir=$dir/${step#*@}; step=${step%@*}; }
   case $step in
   side) cmd=(env FILTER='timing_gpu.work_hidden*' OUT="$dir/side" benchmarks/timing_suite.sh tests) ;;
   tests) cmd=(env OUT="$dir/tests" benchmarks/timing_suite.sh tests) ;;
@@ -74,7 +83,7 @@ for l in sys.stdin: print(\"%.2f\" % time.time(), l, end=\"\", flush=True)" >"$0
                      python3 $v tests/cases/w_elementwise.py; } | tee "$DIR/variants.jsonl"' variants $args) ;;
   esac
   say "$step $args (limit $limit s)"
-  KOPT_TIMING_KEEP_ALL=$keep timeout "$limit" "${cmd[@]}"
+  env "${diag[@]}" timeout "$limit" "${cmd[@]}"
   say "$step ended with $?"
 }
 run_lane() {  # run_lane INDEX STEPS

@@ -46,6 +46,7 @@ s = (t.get("speedup") or {}).get("vs_eager") or {}
 print(json.dumps({"workload": sys.argv[2], "outcome": d["outcome"], "eager_ms": (t.get("eager") or {}).get("median_ms"),
   "self_ms": (t.get("candidate") or {}).get("median_ms"), "speedup": s.get("median"), "low": s.get("low"),
   "high": s.get("high"), "faster": s.get("faster"), "null_spread": t.get("null_spread"), "reason": d["reason"][:160],
+  "host": {k: ((t.get(k) or {}).get("detail") or {}).get("host") for k in ("eager", "candidate")},
   "presync": {k: ((t.get(k) or {}).get("detail") or {}).get("presync") for k in ("eager", "candidate")}}))
 ' "$OUT/null_$n.json" "$n" | tee -a "$OUT/null.jsonl"
   done
@@ -61,7 +62,7 @@ k = b["eager"].get("median_ms"); d = db.get("do_bench_ms")
 print(json.dumps({"workload": sys.argv[2], "kopt_ms": k, "kopt_iqr_ms": b["eager"].get("iqr_ms"), "do_bench_ms": d,
   "do_bench_runs": db.get("runs"), "kopt_over_do_bench": (k / d) if k and d else None,
   "calls_per_batch": b["eager"].get("calls_per_batch"), "sol_ms": (b.get("sol") or {}).get("seconds", 0) * 1000,
-  "presync": (b["eager"].get("detail") or {}).get("presync"),
+  "presync": (b["eager"].get("detail") or {}).get("presync"), "host": (b["eager"].get("detail") or {}).get("host"),
   "gpu": b["device"].get("name"), "error": b.get("error")}))
 ' "$OUT/base_$n.json" "$n" "$db" | tee -a "$OUT/agree.jsonl"
   done
@@ -85,6 +86,7 @@ d = json.load(open(sys.argv[1])); t = d.get("timing") or {}
 print(json.dumps({"outcome": d["outcome"], "speedup": t.get("speedup"), "eager_ms": (t.get("eager") or {}).get("median_ms"),
   "compile_ms": (t.get("compile:default") or {}).get("median_ms"), "fused_ms": (t.get("candidate") or {}).get("median_ms"),
   "faster": t.get("faster"), "null_spread": t.get("null_spread"), "reason": d["reason"][:200],
+  "host": {k: ((t.get(k) or {}).get("detail") or {}).get("host") for k in ("eager", "compile:default", "candidate")},
   "presync": {k: ((t.get(k) or {}).get("detail") or {}).get("presync") for k in ("eager", "candidate")}}))
 ' "$OUT/fused.json" | tee -a "$OUT/fused.jsonl"
   ;;

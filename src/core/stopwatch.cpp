@@ -42,6 +42,10 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   // the checked ones' (docs/measurement.md, "The null test's asymmetry").
   const char* keep = std::getenv("KOPT_TIMING_KEEP_ALL");
   m_keep_all = keep && std::string(keep) == "1";
+  if (const char* hold = std::getenv("KOPT_TIMING_HOLD_US"); hold && m_cfg.device == "cuda")
+    m_hold_cycles = std::clamp(std::atol(hold), 0L, 1000000L) * 2000;  // about 2 GHz
+  const char* gc = std::getenv("KOPT_TIMING_GC");
+  m_keep_gc = gc && std::string(gc) == "1";
 }
 
 Status Stopwatch::setup(sandbox::Worker& worker) {
@@ -92,12 +96,16 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   if (const auto names = tampered_names(prep->header); !names.empty())
     return Failure{"tampered", "candidate replaced " + names + " while being timed"};
   BatchFigures b;
+  b.calls = calls;
   bool contended = false, throttled = false;
   std::string why;
   auto before = gpu_state(contended, throttled, why);
   const bool flush = m_cfg.options.flush_l2 && m_cfg.device == "cuda";
   const auto t0 = Clock::now();
-  auto run = ask(worker, {{"op", "time_run"}, {"model", model}, {"keep", keep}, {"flush", flush}}, timeout);
+  nlohmann::json req = {{"op", "time_run"}, {"model", model}, {"keep", keep}, {"flush", flush}};
+  if (m_hold_cycles > 0) req["hold_cycles"] = m_hold_cycles;
+  if (m_keep_gc) req["gc"] = true;
+  auto run = ask(worker, req, timeout);
   b.outside_ms = since_ms(t0);
   if (!run) return run.failure();
   auto after = gpu_state(contended, throttled, why);
@@ -110,6 +118,9 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
     if (!std::isfinite(b.head_ms) || b.head_ms < 0 || b.head_ms > b.inside_ms)
       return Failure{"tampered", "the worker reported an impossible time"};
   }
+  const auto& h = run->header;
+  if (h.contains("enqueue_ms") && h["enqueue_ms"].is_number()) b.enqueue_ms = h["enqueue_ms"].get<double>();
+  if (h.contains("gc_collections") && h["gc_collections"].is_number_integer()) b.gc_collections = h["gc_collections"].get<int>();
   b.voided = contended || throttled;
   b.void_reason = why;
   if (!before.is_null()) b.gpu = {{"before", before}, {"after", after}};
@@ -214,6 +225,23 @@ nlohmann::json Stopwatch::presync_json(const std::vector<BatchFigures>& batches)
           {"tail_excess_max_ms", *std::max_element(tail.begin(), tail.end())}};
 }
 
+nlohmann::json Stopwatch::host_json(const std::vector<BatchFigures>& batches) {
+  std::vector<double> per;
+  int bound = 0, gc = 0;
+  for (const auto& b : batches) {
+    if (b.enqueue_ms < 0) continue;
+    per.push_back(b.enqueue_ms / std::max(1, b.calls));
+    // The GPU cannot finish a batch before the host has queued it: when queueing took
+    // (nearly) as long as the GPU's figure up to its last call, the GPU was waiting.
+    const double gpu_ms = b.head_ms >= 0 ? b.head_ms : b.inside_ms;
+    if (b.enqueue_ms >= 0.9 * gpu_ms) ++bound;
+    gc += b.gc_collections;
+  }
+  if (per.empty()) return nullptr;
+  return {{"enqueue_per_call_ms", measure::summarize(per).median}, {"host_bound_batches", bound},
+          {"batches", per.size()}, {"gc_collections", gc}};
+}
+
 std::string Stopwatch::cross_check(const std::vector<BatchFigures>& batches, const Calibration& cal,
                                    nlohmann::json* figures, double absolute_ms, double relative) {
   if (batches.empty()) return "";
@@ -275,6 +303,7 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
   t.detail = {{"per_call_ms", batch_ms}, {"null_ms", cal->null_ms}, {"warmup_batches", cal->warmup_batches},
               {"settled", cal->settled}, {"cross_check", xc}, {"gpu_samples", gpu}};
   if (auto p = presync_json(all); !p.is_null()) t.detail["presync"] = p;
+  if (auto h = host_json(all); !h.is_null()) t.detail["host"] = h;
   if (!mismatch.empty()) {
     t.error = mismatch;
     t.detail["failure"] = "tampered";

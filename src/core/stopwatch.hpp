@@ -53,6 +53,9 @@ struct BatchFigures {
   double presync_per_call_ms = 0;
   double tail_excess_ms = 0;
   double outside_ms = 0;    // kopt's clock around the run request
+  int calls = 0;
+  double enqueue_ms = -1;   // the worker's host time to queue the batch (-1: not reported)
+  int gc_collections = 0;   // Python garbage collections inside the timed region
   bool voided = false;
   std::string void_reason;
   nlohmann::json gpu;       // state before/after
@@ -80,6 +83,10 @@ class Stopwatch {
                         std::vector<double>* gaps = nullptr);
   // Medians of a model's batches beside its figure: presync per call, tail excess.
   static nlohmann::json presync_json(const std::vector<BatchFigures>& batches);
+  // The host's side of a model's batches: queueing time per call, how many batches the
+  // GPU ran no faster than the host queued them (their figure is the launch rate), and
+  // garbage collections inside timed regions. Null when the worker reported none.
+  static nlohmann::json host_json(const std::vector<BatchFigures>& batches);
   // calibrate + batches until min_batches and min_seconds: the full figure for one model.
   Timing measure(sandbox::Worker& worker, const std::string& model, const std::string& label,
                  const OutputCheck& check = nullptr);
@@ -109,6 +116,9 @@ class Stopwatch {
   int m_max_calls = 256;
   int m_voided = 0;  // batches voided (contended or throttled) and repeated, all models
   bool m_keep_all = false;  // KOPT_TIMING_KEEP_ALL=1
+  // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
+  long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
+  bool m_keep_gc = false;   // KOPT_TIMING_GC=1: garbage collection stays on while timed
 };
 
 // A seed from the OS, never a well-known constant (positive signed 64-bit).

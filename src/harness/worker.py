@@ -787,14 +787,25 @@ class Stopwatch:
         buf = self.flush_buf if msg.get("flush", True) else None
         outputs = []
         cuda = self.device == "cuda"
+        hold = int(msg.get("hold_cycles", 0)) if cuda else 0
+        # No garbage collection inside a timed region (as timeit does): a collection of a
+        # long-lived worker's heap stalls the host while the GPU runs dry. ("gc": true
+        # keeps it on, to measure what it costs.)
+        gc_was = gc.isenabled()
+        if not msg.get("gc", False):
+            gc.disable()
+        collections = sum(st["collections"] for st in gc.get_stats())
         try:
             with torch.no_grad():
                 synchronize(self.device)
                 if cuda:
                     start, end = _Event(enable_timing=True), _Event(enable_timing=True)
+                    if hold:  # diagnostic: the host queues the batch while the GPU sleeps
+                        torch.cuda._sleep(hold)
                     start.record()
                 else:
                     t0 = _perf_counter()
+                q0 = _perf_counter()
                 for inputs in self.inputs:
                     if buf is not None:
                         buf.zero_()
@@ -802,6 +813,7 @@ class Stopwatch:
                         out = model(*inputs)
                         if keep:
                             outputs.append(out)
+                enqueue_ms = (_perf_counter() - q0) * 1000.0
                 if cuda:  # the current stream's work done, before waiting on the device
                     mid = _Event(enable_timing=True)
                     mid.record()
@@ -815,10 +827,15 @@ class Stopwatch:
                     ms = head_ms = (_perf_counter() - t0) * 1000.0
         except BaseException as exc:
             return error_reply("forward", exc)
+        finally:
+            collections = sum(st["collections"] for st in gc.get_stats()) - collections
+            if gc_was:
+                gc.enable()
         self.outputs = outputs
         # No tripwire here: walking it takes milliseconds, which would blur kopt's
         # outside clock. The next prepare reports what changed during this run.
-        return {"ok": True, "ms": ms, "head_ms": head_ms, "calls": len(self.inputs)}
+        return {"ok": True, "ms": ms, "head_ms": head_ms, "calls": len(self.inputs), "enqueue_ms": enqueue_ms,
+                "gc_collections": collections}
 
     def output(self, msg):
         index = int(msg["index"])
