@@ -11,8 +11,9 @@
 #   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case,
 #             or on =NAME/N[/fused]+...: workload NAME, N calls a batch, its fused candidate
 # STEP@keep runs the step with KOPT_TIMING_KEEP_ALL=1 (every model keeps its timed outputs),
-# STEP@hold with KOPT_TIMING_HOLD_US=$HOLD_US (3000), STEP@gc with KOPT_TIMING_GC=1, STEP@glibc
-# with the heap settings kopt gives its workers.
+# STEP@hold with KOPT_TIMING_HOLD_US=$HOLD_US (3000), STEP@gc with KOPT_TIMING_GC=1,
+# STEP@nonvml with KOPT_TIMING_NVML=0, STEP@reuse with KOPT_TIMING_REUSE_INPUTS=1, STEP@glibc
+# with the heap settings kopt gives its workers (for variants).
 # Usage: benchmarks/gpu_round.sh LANE ...   LANE: STEP[,STEP...]   STEP: NAME[=A+B...][:SECONDS]
 #   e.g. gpu_round.sh side:90,fused:240 null=swish_2m+matmul_1024:300
 # The =A+B part names the workloads (null, repeat, agree) or example files (optimize).
@@ -54,6 +55,8 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
   *@keep) diag=(KOPT_TIMING_KEEP_ALL=1) ;;
   *@hold) diag=(KOPT_TIMING_HOLD_US=${HOLD_US:-3000}) ;;
   *@gc) diag=(KOPT_TIMING_GC=1) ;;
+  *@nonvml) diag=(KOPT_TIMING_NVML=0) ;;
+  *@reuse) diag=(KOPT_TIMING_REUSE_INPUTS=1) ;;
   *@glibc) diag=(GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824) ;;  # a worker's
   esac
   [ "${step%@*}" != "$step" ] && { dir=$dir/${step#*@}; step=${step%@*}; }

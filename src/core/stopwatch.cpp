@@ -46,6 +46,14 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
     m_hold_cycles = std::clamp(std::atol(hold), 0L, 1000000L) * 2000;  // about 2 GHz
   const char* gc = std::getenv("KOPT_TIMING_GC");
   m_keep_gc = gc && std::string(gc) == "1";
+  const char* nvml = std::getenv("KOPT_TIMING_NVML");
+  m_no_nvml = nvml && std::string(nvml) == "0";
+  const char* reuse = std::getenv("KOPT_TIMING_REUSE_INPUTS");
+  m_reuse_inputs = reuse && std::string(reuse) == "1";
+  if (m_keep_all || m_hold_cycles || m_keep_gc || m_no_nvml || m_reuse_inputs)
+    spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
+                 "[keep_all: {}, hold_cycles: {}, gc: {}, nvml: {}, reuse_inputs: {}]",
+                 m_keep_all, m_hold_cycles, m_keep_gc, !m_no_nvml, m_reuse_inputs);
 }
 
 Status Stopwatch::setup(sandbox::Worker& worker) {
@@ -56,7 +64,7 @@ Status Stopwatch::setup(sandbox::Worker& worker) {
 }
 
 nlohmann::json Stopwatch::gpu_state(bool& contended, bool& throttled, std::string& why) {
-  if (!m_cfg.nvml) return nullptr;
+  if (!m_cfg.nvml || m_no_nvml) return nullptr;
   auto s = m_cfg.nvml->sample();
   if (!s) return nullptr;
   auto j = measure::state_json(*s);
@@ -87,14 +95,20 @@ nlohmann::json Stopwatch::gpu_state(bool& contended, bool& throttled, std::strin
 Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string& model, int calls, bool keep,
                                       std::vector<uint64_t>* seeds_out) {
   std::vector<uint64_t> seeds;
-  for (int k = 0; k < calls; ++k) seeds.push_back(draw_seed());
   const double timeout = m_cfg.call_timeout * std::max(1.0, calls / 4.0) + 60;
-  auto prep = ask(worker, {{"op", "time_prepare"}, {"seeds", seeds}}, timeout);
-  if (!prep) return prep.failure();
-  // The tripwire's report covers everything up to this batch (walking it inside the
-  // timed request would blur the outside clock).
-  if (const auto names = tampered_names(prep->header); !names.empty())
-    return Failure{"tampered", "candidate replaced " + names + " while being timed"};
+  auto& prepared = m_prepared[&worker];
+  if (m_reuse_inputs && prepared.first == calls) {
+    seeds = prepared.second;
+  } else {
+    for (int k = 0; k < calls; ++k) seeds.push_back(draw_seed());
+    auto prep = ask(worker, {{"op", "time_prepare"}, {"seeds", seeds}}, timeout);
+    if (!prep) return prep.failure();
+    // The tripwire's report covers everything up to this batch (walking it inside the
+    // timed request would blur the outside clock).
+    if (const auto names = tampered_names(prep->header); !names.empty())
+      return Failure{"tampered", "candidate replaced " + names + " while being timed"};
+    prepared = {calls, seeds};
+  }
   BatchFigures b;
   b.calls = calls;
   bool contended = false, throttled = false;
@@ -111,6 +125,11 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   auto after = gpu_state(contended, throttled, why);
   if (!run->header.contains("ms") || !run->header["ms"].is_number())
     return Failure{"protocol", "timing reply without a figure"};
+  if (run->header.value("calls", calls) != calls) {
+    prepared = {0, {}};
+    return Failure{"protocol", "the worker timed " + std::to_string(run->header.value("calls", 0)) + " calls, not " +
+                                   std::to_string(calls)};
+  }
   b.inside_ms = run->header["ms"].get<double>();
   if (!std::isfinite(b.inside_ms) || b.inside_ms < 0) return Failure{"tampered", "the worker reported an impossible time"};
   if (run->header.contains("head_ms") && run->header["head_ms"].is_number()) {

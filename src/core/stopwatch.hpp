@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -119,6 +120,11 @@ class Stopwatch {
   // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
   long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
   bool m_keep_gc = false;   // KOPT_TIMING_GC=1: garbage collection stays on while timed
+  bool m_no_nvml = false;   // KOPT_TIMING_NVML=0: no GPU state sampled around batches
+  // KOPT_TIMING_REUSE_INPUTS=1: each worker's inputs are prepared once per batch size and
+  // reused (inputs repeat: a figure for diagnosis, never a verdict to trust).
+  bool m_reuse_inputs = false;
+  std::map<const sandbox::Worker*, std::pair<int, std::vector<uint64_t>>> m_prepared;
 };
 
 // A seed from the OS, never a well-known constant (positive signed 64-bit).

@@ -89,6 +89,12 @@ TEST(timing, baseline_times_eager_and_reports_compile_availability) {
   EXPECT_TRUE(run.json["compiled"].contains("compile:default"));
   EXPECT_FALSE(run.json["best"].get<std::string>().empty());
   EXPECT_FALSE(run.json["profile"]["kernels"].empty()) << context(run);
+  // The worker's host side of every batch: queueing time, and no garbage collection
+  // inside a timed region.
+  const auto& host = run.json["eager"]["detail"]["host"];
+  ASSERT_TRUE(host.is_object()) << context(run);
+  EXPECT_GT(host["enqueue_per_call_ms"].get<double>(), 0.0);
+  EXPECT_EQ(host["gc_collections"].get<int>(), 0);
 }
 
 TEST(timing, baseline_of_a_broken_workload_is_an_input_error) {

@@ -82,3 +82,27 @@ TEST(timing_json, a_timing_reports_median_quartiles_and_iqr) {
   EXPECT_EQ(j["batches"], 15);
   EXPECT_EQ(j["calls_per_batch"], 4);
 }
+
+TEST(host_json, counts_batches_the_gpu_ran_no_faster_than_the_host_queued) {
+  std::vector<BatchFigures> b(4);
+  for (auto& x : b) {
+    x.calls = 10;
+    x.inside_ms = 1.2;
+    x.head_ms = 1.0;
+  }
+  b[0].enqueue_ms = 0.4;   // the host far ahead of the GPU
+  b[1].enqueue_ms = 0.5;
+  b[2].enqueue_ms = 0.95;  // queueing took as long as the GPU's figure: the GPU waited
+  b[3].enqueue_ms = 1.0;
+  b[3].gc_collections = 2;
+  const auto h = Stopwatch::host_json(b);
+  EXPECT_EQ(h["host_bound_batches"].get<int>(), 2);
+  EXPECT_EQ(h["batches"].get<int>(), 4);
+  EXPECT_NEAR(h["enqueue_per_call_ms"].get<double>(), 0.0725, 1e-9);  // median of 0.04 .. 0.1
+  EXPECT_EQ(h["gc_collections"].get<int>(), 2);
+}
+
+TEST(host_json, a_worker_that_reported_no_queueing_time_gives_nothing) {
+  std::vector<BatchFigures> b(3);
+  EXPECT_TRUE(Stopwatch::host_json(b).is_null());
+}
