@@ -17,6 +17,7 @@ CLI::App* add_baseline_command(CLI::App& app, BaselineCommand& cmd) {
   sub->add_option("--min-batches", o.timing.min_batches, "Timed batches per measurement")->check(CLI::Range(3, 100000));
   sub->add_option("--call-timeout", o.call_timeout, "Seconds for a call (compilation included)")->check(CLI::PositiveNumber);
   sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created (default: $TMPDIR or /tmp)");
+  cmd.ncu.add(sub, "the eager reference");
   sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");
   return sub;
 }
@@ -27,6 +28,10 @@ int run_baseline(const BaselineCommand& cmd) {
   // --compile-modes none: eager only.
   options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
                               options.compile_modes.end());
+  if (std::string error; !cmd.ncu.resolve(options.ncu, error)) {
+    std::cerr << "kopt: error: " << error << std::endl;
+    return 2;
+  }
   const auto report = core::run_baseline(options);
   if (cmd.json) std::cout << core::baseline_json(report).dump(2) << std::endl;
   else std::cout << core::baseline_text(report) << std::flush;

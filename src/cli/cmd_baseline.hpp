@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "kopt/core/timing.hpp"
+#include "ncu_option.hpp"
 
 namespace kopt::cli {
 
@@ -9,6 +10,7 @@ struct BaselineCommand {
   core::BaselineOptions options;
   bool json = false;
   bool no_flush = false;
+  NcuOption ncu;
 };
 
 // Adds `kopt baseline` to `app`, filling `cmd` when parsed.

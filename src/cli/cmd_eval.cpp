@@ -28,6 +28,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
   sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes timed as baselines (default: default; none: eager only)");
   sub->add_option("--pairs", o.timing_options.pairs, "ABAB pairs before a speedup is claimed")->check(CLI::Range(2, 1000));
   sub->add_flag("--no-flush", cmd.no_flush, "Do not flush L2 before timed calls");
+  cmd.ncu.add(sub, "a correct candidate");
   sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");
   return sub;
 }
@@ -37,6 +38,10 @@ int run_eval(const EvalCommand& cmd) {
   options.timing = !cmd.time.empty() ? cmd.time : options.device == "cuda" ? "claim" : "none";
   if (cmd.no_flush) options.timing_options.flush_l2 = false;
   options.announce = true;
+  if (std::string error; !cmd.ncu.resolve(options.ncu, error)) {
+    std::cerr << "kopt: error: " << error << std::endl;
+    return 2;
+  }
   // --compile-modes none: eager only.
   options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
                               options.compile_modes.end());

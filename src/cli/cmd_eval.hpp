@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "kopt/core/eval.hpp"
+#include "ncu_option.hpp"
 
 namespace kopt::cli {
 
@@ -10,6 +11,7 @@ struct EvalCommand {
   bool json = false;
   std::string time;       // --time; empty: claim on cuda, none on cpu
   bool no_flush = false;  // --no-flush
+  NcuOption ncu;          // --ncu, --ncu-path
 };
 
 // Adds `kopt eval` to `app`, filling `cmd` when parsed.

@@ -176,6 +176,7 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--resume", o.resume, "Continue the run (or suite) in DIR");
   sub->add_option("--shard", cmd.shard, "I/N: this machine's share of the workloads (I from SLURM_ARRAY_TASK_ID or "
                                         "JOB_COMPLETION_INDEX when given as N)");
+  cmd.ncu.add(sub, "the eager reference (its metrics go into prompts)");
   sub->add_flag("--json", o.json, "Print one JSON document on stdout at the end");
   return sub;
 }
@@ -314,6 +315,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     reply_timeout_s = *seconds;
     po.reply_timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(reply_timeout_s * 1000)));
   }
+  if (std::string error; !cmd.ncu.resolve(o.ncu, error)) return usage_error(error);
   o.provider = {{"kind", cmd.provider_kind}, {"model", po.model}, {"base_url", po.base_url},
                 {"command", po.command}, {"from", cmd.from}, {"inbox", po.inbox}};
   if (cmd.provider_kind == "files") o.provider["reply_timeout_s"] = reply_timeout_s;

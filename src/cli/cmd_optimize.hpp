@@ -6,6 +6,7 @@
 
 #include "kopt/core/optimize.hpp"
 #include "kopt/providers/factory.hpp"
+#include "ncu_option.hpp"
 
 namespace kopt::cli {
 
@@ -25,6 +26,7 @@ struct OptimizeCommand {
   std::vector<std::string> hint_files;
   std::string prompts_dir, prices_file;
   long long max_tokens_total = -1;
+  NcuOption ncu;
   CLI::App* sub = nullptr;          // to ask which options were given (resume overrides)
 };
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "eval_timing.hpp"
+#include "ncu_run.hpp"
 #include "kopt/core/timing.hpp"
 #include "kopt/core/worker_pool.hpp"
 #include "kopt/measure/target.hpp"
@@ -156,7 +157,32 @@ class BaselineRun {
     }
     lock = {};
     if (m_opt.profile) profile(bytes, precision);
+    if (!m_opt.ncu.empty()) ncu();
     m_report.ok = true;
+  }
+
+  // The eager reference in a fresh worker under Nsight Compute.
+  void ncu() {
+    auto session = ncu_session(*m_pool, "reference", m_opt.ncu);
+    auto w = m_pool->start("reference", false, session.wrapper);
+    if (!w) {
+      m_report.ncu = {{"ok", false}, {"error", "ncu worker: " + w.failure().message}};
+      return;
+    }
+    auto& worker = *w.value();
+    Status set = [&]() -> Status {
+      if (auto h = ask(worker, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0)); !h) return h.failure();
+      if (auto l = ask(worker, {{"op", "load"}, {"path", m_pool->reference_path()}}, m_opt.import_timeout); !l) return l.failure();
+      auto i = ask(worker, {{"op", "init"}, {"init_seed", draw_seed()}, {"eval_mode", m_opt.eval_mode}}, m_opt.call_timeout);
+      if (!i) return i.failure();
+      return {};
+    }();
+    if (!set) {
+      worker.stop(std::chrono::milliseconds(5000));
+      m_report.ncu = {{"ok", false}, {"error", "the worker under ncu: " + set.failure().message}};
+      return;
+    }
+    m_report.ncu = ncu_finish(std::move(w.value()), session, "eager", 1, m_opt.call_timeout);
   }
 
   void profile(double bytes, const std::string& precision) {

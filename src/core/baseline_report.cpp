@@ -4,6 +4,7 @@
 
 #include "kopt/core/timing.hpp"
 #include "kopt/util/text.hpp"
+#include "ncu_run.hpp"
 
 namespace kopt::core {
 
@@ -19,6 +20,7 @@ nlohmann::json baseline_json(const BaselineReport& r) {
   j["best_ms"] = r.best_ms;
   j["profile"] = r.profile;
   j["sol"] = r.sol;
+  if (!r.ncu.is_null()) j["ncu"] = r.ncu;
   j["notes"] = r.notes;
   return j;
 }
@@ -74,6 +76,7 @@ std::string baseline_text(const BaselineReport& r) {
       out << buf;
     }
   }
+  out << ncu_report_text(r.ncu, "eager");
   for (const auto& n : r.notes) out << "note: " << n << "\n";
   return out.str();
 }

@@ -11,6 +11,7 @@
 #include <shared_mutex>
 
 #include "eval_run.hpp"
+#include "ncu_run.hpp"
 #include "eval_timing.hpp"
 #include "request.hpp"
 #include "kopt/core/rules.hpp"
@@ -45,6 +46,7 @@ EvalReport EvalRun::run() {
   try {
     if (start_reference() && start_candidate()) trials();
     if (!decided() && m_opt.timing != "none") time_candidate();
+    if (!decided() && !m_opt.ncu.empty()) ncu_candidate();
   } catch (const nlohmann::json::exception& e) {
     // Only a worker's frames can be malformed this way; the candidate can write to its
     // control socket directly. A verdict, not a kopt error.
@@ -109,8 +111,9 @@ bool EvalRun::reference_failed(const std::string& phase, const Failure& f) {
 
 bool EvalRun::start_candidate() {
   auto t = Clock::now();
-  auto cand = m_pool->start("candidate", m_for_timing);
+  auto cand = m_pool->start("candidate", m_for_timing, m_wrapper);
   if (!cand) {
+    if (m_ncu_phase) return candidate_failed("start", cand.failure());
     decide(Outcome::crashed, "process", "candidate worker: " + cand.failure().message);
     return false;
   }
@@ -120,11 +123,11 @@ bool EvalRun::start_candidate() {
   if (!hello) return candidate_failed("start", hello.failure());
   m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
   nlohmann::json load_msg = {{"op", "load"}, {"path", m_pool->candidate_path()}};
-  if (m_opt.timing != "none") load_msg["workload"] = m_pool->workload_copy_path();
+  if (m_opt.timing != "none" || m_ncu_phase) load_msg["workload"] = m_pool->workload_copy_path();
   auto load = ask(*m_cand, load_msg, m_opt.import_timeout);
   timed("candidate_import", t);
   if (!load) {
-    if (load.failure().kind == "import") {
+    if (load.failure().kind == "import" && !m_ncu_phase) {
       fail_rule("process", Outcome::compile_error, "candidate import/build failed: " + load.failure().message);
       return false;
     }
@@ -144,6 +147,10 @@ bool EvalRun::start_candidate() {
 }
 
 bool EvalRun::candidate_failed(const std::string& phase, const Failure& f) {
+  if (m_ncu_phase) {
+    m_ncu_error = phase + ": " + f.message;
+    return false;
+  }
   if (f.kind == "timeout") {
     fail_rule("process", Outcome::timed_out, "candidate " + phase + " passed its deadline");
   } else if (f.kind == "exited" || f.kind == "flood" || f.kind == "protocol" || f.kind == "spawn") {
@@ -164,6 +171,7 @@ bool EvalRun::check_tamper(const nlohmann::json& header, const std::string& when
     std::string names;
     for (size_t k = 0; k < t.size() && k < 5; ++k) names += (k ? ", " : "") + t[k].get<std::string>();
     if (t.size() > 5) names += ", ...";
+    if (m_ncu_phase) return candidate_failed(when, {"tampered", "candidate replaced " + names});
     fail_rule("tamper", Outcome::tampered, "candidate replaced " + names + " " + when);
     return false;
   }
@@ -241,6 +249,33 @@ void EvalRun::time_candidate() {
   for (auto& w : warnings) m_report.notes.push_back("target: " + w);
   m_report.timing = std::move(v.timing);
   m_timed_checks = ctx.check_outputs;
+}
+
+// --ncu: the correct candidate once more, in a fresh process under Nsight Compute. What
+// happens there is the profile's report, never the verdict: the candidate was judged.
+void EvalRun::ncu_candidate() {
+  const auto t = Clock::now();
+  if (m_cand) stop_candidate();
+  if (decided()) return;
+  const auto session = ncu_session(*m_pool, "candidate", m_opt.ncu);
+  m_wrapper = session.wrapper;
+  m_for_timing = true;
+  m_ncu_phase = true;
+  const bool started = start_candidate();
+  m_ncu_phase = false;
+  m_wrapper.clear();
+  if (!started) {
+    m_report.ncu = {{"ok", false}, {"error", "the candidate under ncu: " + m_ncu_error}};
+    if (m_cand) {
+      m_cand->stop(std::chrono::milliseconds(5000));
+      m_report.candidate_log += m_cand->log();
+      m_cand.reset();
+    }
+  } else {
+    m_report.ncu = ncu_finish(std::move(m_cand), session, "candidate", 1, m_opt.call_timeout);
+  }
+  sandbox::reap_orphans(m_ref ? std::set<pid_t>{m_ref->pid()} : std::set<pid_t>{});
+  timed("ncu", t);
 }
 
 void EvalRun::teardown() {

@@ -2,6 +2,7 @@
 #include <sstream>
 
 #include "kopt/core/eval.hpp"
+#include "ncu_run.hpp"
 #include "kopt/util/text.hpp"
 
 namespace kopt::core {
@@ -107,6 +108,7 @@ nlohmann::json report_json(const EvalReport& r, const EvalOptions& o) {
       {"environment", r.environment},
       {"candidate_log_tail", util::tail_lines(r.candidate_log, 20)},
       {"timing", r.timing},
+      {"ncu", r.ncu},
   };
 }
 
@@ -122,6 +124,7 @@ std::string report_text(const EvalReport& r) {
     out << buf;
   }
   timing_text(r.timing, out);
+  out << ncu_report_text(r.ncu, "candidate");
   for (const auto& note : r.notes) out << "  note: " << note << "\n";
   if (r.outcome != Outcome::correct && !r.candidate_log.empty() && r.outcome != Outcome::input_error) {
     const std::string tail = util::tail_lines(r.candidate_log, 5);

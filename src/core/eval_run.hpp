@@ -70,6 +70,7 @@ class EvalRun {
   // Timing after a correct verification: in the verifying process ("rank"), or in a
   // fresh one against the baselines ("claim").
   void time_candidate();
+  void ncu_candidate();
   void teardown();
   EvalReport finish(Clock::time_point start);
 
@@ -78,6 +79,11 @@ class EvalRun {
   EvalReport m_report;
   bool m_decided = false;
   std::unique_ptr<WorkerPool> m_pool;
+  // --ncu: the candidate's next start runs under this wrapper, and its failures are the
+  // profile's (m_ncu_error), not the verdict's.
+  std::vector<std::string> m_wrapper;
+  bool m_ncu_phase = false;
+  std::string m_ncu_error;
   std::unique_ptr<sandbox::Worker> m_ref, m_cand;
   sandbox::Message m_init;
   uint64_t m_init_seed = 0;

@@ -108,7 +108,8 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
 
 WorkerPool::~WorkerPool() { cleanup(); }
 
-Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& role, bool for_timing) {
+Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& role, bool for_timing,
+                                                           const std::vector<std::string>& wrapper) {
   const std::string dir = m_root + "/" + role;
   auto vars = sandbox::sandbox_variables(dir);
   vars["PYTHONNOUSERSITE"] = "1";
@@ -132,7 +133,9 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
     vars["GLIBC_TUNABLES"] = heap + ":glibc.malloc.perturb=128";
   }
   sandbox::WorkerSpec spec;
-  spec.argv = {m_python, "-B", m_harness, "--role", role, "--device", m_opt.device};
+  spec.argv = wrapper;
+  for (const auto& a : {m_python, std::string("-B"), m_harness, std::string("--role"), role, std::string("--device"), m_opt.device})
+    spec.argv.push_back(a);
   spec.env = sandbox::scrubbed_environment(sandbox::current_environment(), vars);
   spec.cwd = dir;
   spec.secrets = m_secrets;

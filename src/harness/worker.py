@@ -852,6 +852,31 @@ class Stopwatch:
     def channel_send(self, header, bufs):
         self.role.channel.send(header, bufs)
 
+    def ncu_run(self, msg):
+        """Calls for Nsight Compute (kopt --ncu runs this worker under ncu with
+        --profile-from-start off): warm-up calls outside the profiled range, then `calls`
+        calls between cudaProfilerStart and cudaProfilerStop, on fresh inputs. On a CPU
+        there is no range to mark (and nothing for ncu to profile)."""
+        cuda = self.device == "cuda"
+        model = self.role.timed_model(msg.get("model", "eager"))
+        calls = max(1, int(msg.get("calls", 1)))
+        try:
+            inputs = timing_inputs(self.role.timing_module(), int(msg["seed"]), self.device)
+            with torch.no_grad():
+                for _ in range(max(0, int(msg.get("warmup", 3)))):
+                    model(*inputs)
+                synchronize(self.device)
+                if cuda:
+                    torch.cuda.profiler.start()
+                for _ in range(calls):
+                    model(*inputs)
+                synchronize(self.device)
+                if cuda:
+                    torch.cuda.profiler.stop()
+        except BaseException as exc:
+            return error_reply("forward", exc)
+        return {"ok": True, "calls": calls}
+
     def profile(self, msg):
         """Top kernels by device time over a few calls on fresh inputs (torch.profiler),
         and the work one call must do: bytes in and out, and flops where torch counts them."""
@@ -945,10 +970,10 @@ def serve(role, channel):
                 reply = role.call(header, payload)
             elif op == "compile" and isinstance(role, ReferenceRole):
                 reply = role.compile(header)
-            elif op in ("time_setup", "time_prepare", "time_run", "time_output", "profile"):
+            elif op in ("time_setup", "time_prepare", "time_run", "time_output", "profile", "ncu_run"):
                 sw = role.stopwatch
                 reply = {"time_setup": sw.setup, "time_prepare": sw.prepare, "time_run": sw.run,
-                         "time_output": sw.output, "profile": sw.profile}[op](header)
+                         "time_output": sw.output, "profile": sw.profile, "ncu_run": sw.ncu_run}[op](header)
             elif op == "bye":
                 channel.send({"ok": True})
                 return 0

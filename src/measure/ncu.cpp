@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -72,11 +74,18 @@ struct Acc {
   std::map<std::string, std::pair<double, int>> sums;  // metric -> (sum, count)
 };
 
+// Absolute: the worker starts in its sandbox directory.
+std::optional<std::string> absolute(const std::string& path) {
+  if (!executable_file(path)) return std::nullopt;
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) ? std::string(buf) : path;
+}
+
 }  // namespace
 
 std::optional<std::string> find_ncu(const std::string& flag, const std::string& env, const std::string& path_env) {
-  if (!flag.empty()) return executable_file(flag) ? std::optional<std::string>(flag) : std::nullopt;
-  if (!env.empty()) return executable_file(env) ? std::optional<std::string>(env) : std::nullopt;
+  if (!flag.empty()) return absolute(flag);
+  if (!env.empty()) return absolute(env);
   std::stringstream dirs(path_env);
   std::string dir;
   while (std::getline(dirs, dir, ':')) {
@@ -116,7 +125,10 @@ Result<nlohmann::json> parse_ncu_csv(const std::string& text, int calls, size_t 
   std::map<std::string, Acc> kernels;
   std::vector<std::string> order;
   while (std::getline(in, line)) {
-    if (line.rfind("==ERROR==", 0) == 0 && error.empty()) error = util::strip_control(line.substr(9));
+    if (line.rfind("==ERROR==", 0) == 0 && error.empty()) {
+      error = util::strip_control(line.substr(9));
+      error.erase(0, error.find_first_not_of(' '));
+    }
     if (line.empty() || line.rfind("==", 0) == 0) continue;
     auto f = csv_fields(line);
     if (header.empty()) {

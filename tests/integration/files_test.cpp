@@ -101,6 +101,19 @@ TEST(optimize_files, a_no_wait_run_writes_the_exact_prompts_saves_state_and_exit
   EXPECT_NE(text.out.find("kopt optimize --resume " + out), std::string::npos) << text.out;
 }
 
+// --ncu with a stand-in for Nsight Compute (tests/cases/fake_ncu.sh): the baseline's
+// per-kernel metrics reach the prompt the LLM is given.
+TEST(optimize_files, ncu_metrics_of_the_baseline_reach_the_prompt) {
+  const std::string out = temp_dir() + "/run";
+  const auto run = run_kopt(files_run(out, {"--no-wait", "-n", "1", "--ncu-path", case_path("fake_ncu.sh")}));
+  ASSERT_EQ(run.exit_code, 4) << context(run);
+  const std::string user = read(out + "/candidates/0001/prompt.md");
+  const auto at = user.find("Nsight Compute, eager reference, per call");
+  ASSERT_NE(at, std::string::npos) << user;
+  EXPECT_NE(user.find("12.35 us x1  DRAM 55.5%", at), std::string::npos) << user;
+  EXPECT_TRUE(read_json(out + "/baseline.json")["ncu"]["ok"].get<bool>());
+}
+
 TEST(optimize_files, each_reply_becomes_an_outcome_and_the_next_prompts_carry_the_failure) {
   const std::string out = temp_dir() + "/run";
   const auto first = run_kopt(files_run(out, {"--no-wait", "-n", "4", "--max-candidates", "8"}));

@@ -97,6 +97,56 @@ TEST(timing, baseline_times_eager_and_reports_compile_availability) {
   EXPECT_EQ(host["gc_collections"].get<int>(), 0);
 }
 
+// --ncu with a stand-in for Nsight Compute (tests/cases/fake_ncu.sh): the reference runs
+// in a fresh worker under it, through its options, and its CSV log becomes the report's.
+TEST(timing, baseline_runs_the_reference_under_ncu_and_reads_its_log) {
+  const auto run = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_linear_gelu.py"), "--json", "--device",
+                                            "cpu", "--compile-modes", "none", "--ncu-path",
+                                            kopt::testing::case_path("fake_ncu.sh")});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  const auto& ncu = run.json["ncu"];
+  ASSERT_TRUE(ncu["ok"].get<bool>()) << context(run);
+  ASSERT_EQ(ncu["kernels"].size(), 1u);
+  EXPECT_EQ(ncu["kernels"][0]["name"], "fake_kernel");
+  EXPECT_NEAR(ncu["kernels"][0]["us_per_call"].get<double>(), 12.345, 1e-9);
+  EXPECT_NEAR(ncu["kernels"][0]["dram_pct"].get<double>(), 55.5, 1e-9);
+}
+
+TEST(timing, ncus_own_error_is_the_reports_one_line_and_the_baseline_stands) {
+  const auto run = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_linear_gelu.py"), "--device", "cpu",
+                                            "--compile-modes", "none", "--ncu-path", kopt::testing::case_path("fake_ncu.sh")},
+                                           {{"FAKE_NCU_FAIL", "1"}});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_NE(run.out.find("ncu (eager): none: ncu: ERR_NVGPUCTRPERM"), std::string::npos) << context(run);
+  EXPECT_NE(run.out.find("median"), std::string::npos) << context(run);
+}
+
+TEST(timing, eval_runs_a_correct_candidate_under_ncu_without_touching_its_verdict) {
+  const std::vector<std::string> ncu{"--ncu-path", kopt::testing::case_path("fake_ncu.sh"), "--time", "none"};
+  const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py", ncu);
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_EQ(run.json["outcome"], "correct");
+  ASSERT_TRUE(run.json["ncu"]["ok"].get<bool>()) << context(run);
+  EXPECT_EQ(run.json["ncu"]["kernels"][0]["name"], "fake_kernel");
+  // ncu failing is the profile's news, not the candidate's.
+  const auto failed = eval_case("w_elementwise.py", "c_elementwise_honest.py", ncu, {{"FAKE_NCU_FAIL", "1"}});
+  ASSERT_EQ(failed.exit_code, 0) << context(failed);
+  EXPECT_EQ(failed.json["outcome"], "correct");
+  EXPECT_FALSE(failed.json["ncu"]["ok"].get<bool>());
+  EXPECT_NE(failed.json["ncu"]["error"].get<std::string>().find("ERR_NVGPUCTRPERM"), std::string::npos);
+  // A wrong candidate is not profiled.
+  const auto wrong = eval_case("w_elementwise.py", "c_clamp_identity.py", ncu);
+  EXPECT_EQ(wrong.exit_code, 1) << context(wrong);
+  EXPECT_TRUE(wrong.json["ncu"].is_null()) << context(wrong);
+}
+
+TEST(timing, an_ncu_that_is_not_there_is_a_usage_error) {
+  const auto run = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_linear_gelu.py"), "--device", "cpu",
+                                            "--ncu-path", "/nonexistent/ncu"});
+  EXPECT_EQ(run.exit_code, 2) << context(run);
+  EXPECT_NE(run.err.find("no Nsight Compute found"), std::string::npos) << context(run);
+}
+
 TEST(timing, baseline_of_a_broken_workload_is_an_input_error) {
   const auto run = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_syntax_error.py"), "--json", "--device", "cpu"});
   EXPECT_EQ(run.exit_code, 2) << context(run);

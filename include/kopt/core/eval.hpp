@@ -37,6 +37,7 @@ struct EvalOptions {
   std::string target;             // --target preset (empty: the device's own)
   std::vector<std::string> compile_modes{"default"};
   TimingOptions timing_options;
+  std::string ncu;                // --ncu: Nsight Compute to run a correct candidate under (report.ncu)
   // Held exclusively while timing (the GPU to itself) and shared during verification calls.
   GpuGate* exclusive = nullptr;
 };
@@ -68,6 +69,8 @@ struct EvalReport {
   //   speedup: {vs_eager, vs_compile, vs_best: {median, low, high, pairs, faster}} (claim)
   //   faster: bool (claim), null_spread, sol, cross_check
   nlohmann::json timing;
+  // --ncu and a correct candidate: {ok, kernels, text} or {ok: false, error} (never a verdict).
+  nlohmann::json ncu;
 };
 
 // Runs the whole evaluation. Never throws for a bad workload or candidate: those are

@@ -46,6 +46,7 @@ struct OptimizeOptions {
   double import_timeout = 600, call_timeout = 120;
   std::vector<std::string> compile_modes{"default"};
   std::vector<std::string> hints;
+  std::string ncu;                     // --ncu: Nsight Compute for the baseline (its metrics go into prompts)
   std::string work_dir;
   nlohmann::json provider;             // provider settings recorded in run.json (no secrets)
   std::vector<std::string> secrets;    // replaced by [REDACTED] in saved prompts and replies

@@ -52,6 +52,7 @@ struct BaselineOptions {
   std::vector<std::string> compile_modes{"default"};  // "default", "max-autotune", ...
   bool eval_mode = false;
   bool profile = true;                     // top kernels of the eager run (torch.profiler)
+  std::string ncu;                         // Nsight Compute to run the eager reference under (--ncu); empty: none
   TimingOptions timing;
   double import_timeout = 600;
   double call_timeout = 600;               // compile and autotune included
@@ -70,6 +71,7 @@ struct BaselineReport {
   nlohmann::json device;                    // name, capability, clocks, versions, target, warnings
   nlohmann::json profile;                   // top kernels, achieved fractions (may be null)
   nlohmann::json sol;                       // speed-of-light bound (may be null)
+  nlohmann::json ncu;                       // --ncu: {ok, kernels, text} or {ok: false, error} (else null)
   std::vector<std::string> notes;
 };
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kopt/core/eval.hpp"
 #include "kopt/sandbox/isolation.hpp"
@@ -23,7 +24,11 @@ class WorkerPool {
   // role: "reference" or "candidate". Failure kind: "spawn". A candidate started only to be
   // timed (`for_timing`) gets no allocator poisoning: glibc's perturb fills every malloc,
   // which would slow its CPU side against a reference that runs without it.
-  Result<std::unique_ptr<sandbox::Worker>> start(const std::string& role, bool for_timing = false);
+  // `wrapper`: a command the worker runs under (ncu and its arguments), as the same user.
+  Result<std::unique_ptr<sandbox::Worker>> start(const std::string& role, bool for_timing = false,
+                                                 const std::vector<std::string>& wrapper = {});
+  // The role's own sandbox directory (writable by the worker's user).
+  std::string role_dir(const std::string& role) const { return m_root + "/" + role; }
 
   // The device's compute capability ("9.0"), which sets TORCH_CUDA_ARCH_LIST for builds.
   void set_capability(const std::string& capability) { m_capability = capability; }

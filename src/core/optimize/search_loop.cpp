@@ -113,6 +113,7 @@ bool SearchRun::baseline() {
     bo.import_timeout = m_opt.import_timeout;
     bo.work_dir = m_opt.work_dir;
     bo.exclusive = &m_gpu;
+    bo.ncu = m_opt.ncu;
     const double start = now_epoch();
     const BaselineReport report = run_baseline(bo);
     if (m_stop) return false;
@@ -130,6 +131,7 @@ bool SearchRun::baseline() {
                      {"device", report.device},
                      {"profile", report.profile},
                      {"sol", report.sol},
+                     {"ncu", report.ncu},
                      {"notes", report.notes},
                      {"text", report.ok ? baseline_text(report) : "Not measured: " + report.error},
                      {"seconds", now_epoch() - start}};
@@ -199,6 +201,9 @@ RoundRequest SearchRun::round_request(int round, int count) {
   req.target_text = b.contains("device") && !b["device"].is_null() ? b["device"].dump(1) : "Not measured.";
   req.baseline_text = m_baseline_text.empty() ? "Not measured." : m_baseline_text;
   req.top_kernels_text = b.contains("profile") && !b["profile"].is_null() ? b["profile"].dump(1) : "Not profiled.";
+  if (b.contains("ncu") && b["ncu"].is_object() && b["ncu"].value("ok", false))
+    req.top_kernels_text += "\n\nNsight Compute, eager reference, per call (% of the device's peak):\n" +
+                            b["ncu"].value("text", std::string());
   for (const auto& [id, r] : m_state.candidates) {
     if (r.status != "done") continue;
     const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
