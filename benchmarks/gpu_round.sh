@@ -8,6 +8,7 @@
 #   agree     kopt baseline against do_bench        optimize builtin over examples
 #   files     a files-provider round
 #   diag      kopt eval -v --time none with every worker's stack sampled (timing/sampler)
+#   ncu       kopt baseline --ncu (swish 8 M) and kopt eval --ncu (the fused kernel)
 #   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case,
 #             or on =NAME/N[/fused]+...: workload NAME, N calls a batch, its fused candidate
 # STEP@keep runs the step with KOPT_TIMING_KEEP_ALL=1 (every model keeps its timed outputs),
@@ -32,7 +33,7 @@ for lane in "$@"; do
   IFS=, read -ra steps <<<"$lane"
   for arg in "${steps[@]}"; do
     name=${arg%%:*}; name=${name%%=*}; name=${name%@*}
-    case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants|diag) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
+    case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants|diag|ncu) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
   done
 done
 start=$(date +%s)
@@ -76,6 +77,11 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
                  for n in $1; do ./build-gpu/kopt -v eval "$W/$n.py" "$W/${n}_self.py" --device cuda --time none --json \
                    >"$0/$n.json" 2> >(python3 -u -c "import sys, time
 for l in sys.stdin: print(\"%.2f\" % time.time(), l, end=\"\", flush=True)" >"$0/$n.err"); done' "$dir/diag" "${args:-swish_8m}") ;;
+  ncu) cmd=(env DIR="$dir/ncu" bash -c 'mkdir -p "$DIR"; python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
+              ./build-gpu/kopt baseline "$W/swish_8m.py" --device cuda --compile-modes none --ncu >"$DIR/baseline.txt" 2>"$DIR/baseline.err"
+              echo "baseline exit $?"; grep -A4 "^ncu" "$DIR/baseline.txt"
+              ./build-gpu/kopt eval "$W/swish_32m.py" "$W/swish_32m_fused.py" --device cuda --time none --ncu >"$DIR/eval.txt" 2>"$DIR/eval.err"
+              echo "eval exit $?"; grep -A4 "^ncu" "$DIR/eval.txt"') ;;
   variants) cmd=(env DIR="$dir/variants" bash -c 'mkdir -p "$DIR"; v=benchmarks/timing/variants.py
                    python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
                    if [ $# -gt 0 ]; then  # NAME/N or NAME/N/fused (the candidate $W/NAME_fused.py)
