@@ -12,7 +12,8 @@
 #   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case,
 #             or on =NAME/N[/fused]+...: workload NAME, N calls a batch, its fused candidate
 # STEP@keep runs the step with KOPT_TIMING_KEEP_ALL=1 (every model keeps its timed outputs),
-# STEP@hold with KOPT_TIMING_HOLD_US=$HOLD_US (3000), STEP@gc with KOPT_TIMING_GC=1,
+# STEP@hold with KOPT_TIMING_HOLD_US=$HOLD_US (3000), STEP@wake with KOPT_TIMING_WAKE_US=$WAKE_US
+# (300), STEP@gc with KOPT_TIMING_GC=1,
 # STEP@nonvml with KOPT_TIMING_NVML=0, STEP@reuse with KOPT_TIMING_REUSE_INPUTS=1, STEP@glibc
 # with the heap settings kopt gives its workers (for variants).
 # Usage: benchmarks/gpu_round.sh LANE ...   LANE: STEP[,STEP...]   STEP: NAME[=A+B...][:SECONDS]
@@ -55,6 +56,7 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
   case $step in
   *@keep) diag=(KOPT_TIMING_KEEP_ALL=1) ;;
   *@hold) diag=(KOPT_TIMING_HOLD_US=${HOLD_US:-3000}) ;;
+  *@wake) diag=(KOPT_TIMING_WAKE_US=${WAKE_US:-300}) ;;
   *@gc) diag=(KOPT_TIMING_GC=1) ;;
   *@nonvml) diag=(KOPT_TIMING_NVML=0) ;;
   *@reuse) diag=(KOPT_TIMING_REUSE_INPUTS=1) ;;

@@ -18,6 +18,7 @@ Model (tests/cases/c_time_side_stream_async.py on w_elementwise.py hides work).
   batch_held      batch_fresh behind a sleep kernel, so the host has queued the whole
                   batch before it starts: no launch gaps, whatever the host's speed
   enqueue_per_call  host time to queue one (flush, call), against the GPU's batch_fresh
+  batch_gap       batch_fresh with the GPU idle for 5 ms before every batch (as in kopt)
 """
 import importlib.util
 import json
@@ -60,8 +61,10 @@ def per_call(fn, xs, buf, reps):
 ENQUEUE = []
 
 
-def batch(fn, xs, buf, trailing_sync=True, poll=False, keep=False, hold=0):
+def batch(fn, xs, buf, trailing_sync=True, poll=False, keep=False, hold=0, gap=0.0):
     torch.cuda.synchronize()
+    if gap:  # the GPU idle first, as between kopt's batches
+        time.sleep(gap)
     s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     if hold:
         torch.cuda._sleep(hold)
@@ -88,11 +91,11 @@ def batch(fn, xs, buf, trailing_sync=True, poll=False, keep=False, hold=0):
     return s.elapsed_time(e)
 
 
-def batched(fn, xs, buf, reps, trailing_sync=True, poll=False, keep=False, hold=0):
+def batched(fn, xs, buf, reps, trailing_sync=True, poll=False, keep=False, hold=0, gap=0.0):
     per = []
     for _ in range(reps):  # batch and null alternate, as drift would otherwise bias one
-        b = batch(fn, xs, buf, trailing_sync, poll, keep, hold)
-        n = batch(None, xs, buf, trailing_sync, poll, False, hold)
+        b = batch(fn, xs, buf, trailing_sync, poll, keep, hold, gap)
+        n = batch(None, xs, buf, trailing_sync, poll, False, hold, gap)
         per.append((b - n) / len(xs))
     return statistics.median(per)
 
@@ -161,6 +164,7 @@ def main():
         out["batch_keep"] = batched(fn, xs, buf, reps, keep=True)
         out["batch_held"] = batched(fn, xs, buf, reps, hold=10_000_000)
         out["batch_held_keep"] = batched(fn, xs, buf, reps, keep=True, hold=10_000_000)
+        out["batch_gap"] = batched(fn, xs, buf, reps, gap=0.005)
         out["batch_same"] = batched(fn, same, buf, reps)
         out["batch_nosync"] = batched(fn, xs, buf, reps, trailing_sync=False)
         out["batch_poll"] = batched(fn, xs, buf, reps, poll=True)

@@ -44,16 +44,18 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   m_keep_all = keep && std::string(keep) == "1";
   if (const char* hold = std::getenv("KOPT_TIMING_HOLD_US"); hold && m_cfg.device == "cuda")
     m_hold_cycles = std::clamp(std::atol(hold), 0L, 1000000L) * 2000;  // about 2 GHz
+  if (const char* wake = std::getenv("KOPT_TIMING_WAKE_US"); wake && m_cfg.device == "cuda")
+    m_wake_cycles = std::clamp(std::atol(wake), 0L, 1000000L) * 2000;
   const char* gc = std::getenv("KOPT_TIMING_GC");
   m_keep_gc = gc && std::string(gc) == "1";
   const char* nvml = std::getenv("KOPT_TIMING_NVML");
   m_no_nvml = nvml && std::string(nvml) == "0";
   const char* reuse = std::getenv("KOPT_TIMING_REUSE_INPUTS");
   m_reuse_inputs = reuse && std::string(reuse) == "1";
-  if (m_keep_all || m_hold_cycles || m_keep_gc || m_no_nvml || m_reuse_inputs)
+  if (m_keep_all || m_hold_cycles || m_wake_cycles || m_keep_gc || m_no_nvml || m_reuse_inputs)
     spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
-                 "[keep_all: {}, hold_cycles: {}, gc: {}, nvml: {}, reuse_inputs: {}]",
-                 m_keep_all, m_hold_cycles, m_keep_gc, !m_no_nvml, m_reuse_inputs);
+                 "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, gc: {}, nvml: {}, reuse_inputs: {}]",
+                 m_keep_all, m_hold_cycles, m_wake_cycles, m_keep_gc, !m_no_nvml, m_reuse_inputs);
 }
 
 Status Stopwatch::setup(sandbox::Worker& worker) {
@@ -118,6 +120,7 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   const auto t0 = Clock::now();
   nlohmann::json req = {{"op", "time_run"}, {"model", model}, {"keep", keep}, {"flush", flush}};
   if (m_hold_cycles > 0) req["hold_cycles"] = m_hold_cycles;
+  if (m_wake_cycles > 0) req["wake_cycles"] = m_wake_cycles;
   if (m_keep_gc) req["gc"] = true;
   auto run = ask(worker, req, timeout);
   b.outside_ms = since_ms(t0);

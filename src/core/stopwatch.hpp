@@ -119,6 +119,7 @@ class Stopwatch {
   bool m_keep_all = false;  // KOPT_TIMING_KEEP_ALL=1
   // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
   long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
+  long m_wake_cycles = 0;   // KOPT_TIMING_WAKE_US: a sleep kernel before the opening synchronize
   bool m_keep_gc = false;   // KOPT_TIMING_GC=1: garbage collection stays on while timed
   bool m_no_nvml = false;   // KOPT_TIMING_NVML=0: no GPU state sampled around batches
   // KOPT_TIMING_REUSE_INPUTS=1: each worker's inputs are prepared once per batch size and

@@ -788,6 +788,7 @@ class Stopwatch:
         outputs = []
         cuda = self.device == "cuda"
         hold = int(msg.get("hold_cycles", 0)) if cuda else 0
+        wake = int(msg.get("wake_cycles", 0)) if cuda else 0
         # No garbage collection inside a timed region (as timeit does): a collection of a
         # long-lived worker's heap stalls the host while the GPU runs dry. ("gc": true
         # keeps it on, to measure what it costs.)
@@ -797,6 +798,8 @@ class Stopwatch:
         collections = sum(st["collections"] for st in gc.get_stats())
         try:
             with torch.no_grad():
+                if wake:  # diagnostic: the GPU busy up to the opening synchronize
+                    torch.cuda._sleep(wake)
                 synchronize(self.device)
                 if cuda:
                     start, end = _Event(enable_timing=True), _Event(enable_timing=True)
