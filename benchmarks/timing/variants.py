@@ -19,6 +19,8 @@ Model (tests/cases/c_time_side_stream_async.py on w_elementwise.py hides work).
                   batch before it starts: no launch gaps, whatever the host's speed
   enqueue_per_call  host time to queue one (flush, call), against the GPU's batch_fresh
   batch_gap       batch_fresh with the GPU idle for 5 ms before every batch (as in kopt)
+  batch_prep      kopt's order: fresh inputs generated before every batch and null batch
+  batch_prep_gap  the same, with the 5 ms idle too
 """
 import importlib.util
 import json
@@ -100,6 +102,22 @@ def batched(fn, xs, buf, reps, trailing_sync=True, poll=False, keep=False, hold=
     return statistics.median(per)
 
 
+def prepared(fn, w, n, buf, reps, gap=0.0):
+    """kopt's order: fresh inputs generated on the device before every batch and every
+    null batch (time_prepare), a synchronize, then the batch."""
+    per, seed = [], 1000
+    for _ in range(reps):
+        figures = []
+        for f in (fn, None):
+            xs = [inputs_for(w, seed + i) for i in range(n)]
+            seed += n
+            torch.cuda.synchronize()
+            figures.append(batch(f, xs, buf, gap=gap))
+            del xs
+        per.append((figures[0] - figures[1]) / n)
+    return statistics.median(per)
+
+
 def split_batch(fn, xs, buf):
     """One batch with an event before the closing synchronize (`mid`) and one after it:
     (start to mid, mid to end) in ms."""
@@ -165,6 +183,8 @@ def main():
         out["batch_held"] = batched(fn, xs, buf, reps, hold=10_000_000)
         out["batch_held_keep"] = batched(fn, xs, buf, reps, keep=True, hold=10_000_000)
         out["batch_gap"] = batched(fn, xs, buf, reps, gap=0.005)
+        out["batch_prep"] = prepared(fn, w, n, buf, reps)
+        out["batch_prep_gap"] = prepared(fn, w, n, buf, reps, gap=0.005)
         out["batch_same"] = batched(fn, same, buf, reps)
         out["batch_nosync"] = batched(fn, xs, buf, reps, trailing_sync=False)
         out["batch_poll"] = batched(fn, xs, buf, reps, poll=True)
