@@ -14,6 +14,10 @@ py=$(command -v python3)
 KOPT=${KOPT:-./build-gpu/kopt}
 W=${W:-$OUT/workloads}
 mode=${1:-all}
+# kopt's log lines with the time they came: a step cut off by its limit still shows
+# which phase the time went to.
+stamp() { "$py" -u -c 'import sys, time
+for l in sys.stdin: print("%.2f" % time.time(), l, end="", flush=True)'; }
 shift || true
 "$py" benchmarks/timing/make_workloads.py "$W" >/dev/null
 all_names=$(cd "$W" && ls *.py | grep -v -e _self -e _fused | sed 's/\.py$//')
@@ -37,8 +41,8 @@ tests)
   ;;
 null)
   for n in $names; do
-    "$KOPT" -q eval "$W/$n.py" "$W/${n}_self.py" --device cuda --time claim --compile-modes none --json \
-      >"$OUT/null_$n.json" 2>"$OUT/null_$n.err"
+    "$KOPT" eval "$W/$n.py" "$W/${n}_self.py" --device cuda --time claim --compile-modes none --json \
+      >"$OUT/null_$n.json" 2> >(stamp >"$OUT/null_$n.err")
     "$py" -c '
 import json, sys
 d = json.load(open(sys.argv[1])); t = d.get("timing") or {}
@@ -79,7 +83,8 @@ repeat)
 fused)
   db=$("$py" benchmarks/timing/dobench.py "$W/swish_32m.py" "$W/swish_32m_fused.py" 2>>"$OUT/dobench.err")
   echo "$db" | tee -a "$OUT/fused.jsonl"
-  "$KOPT" -q eval "$W/swish_32m.py" "$W/swish_32m_fused.py" --device cuda --time claim --json >"$OUT/fused.json" 2>"$OUT/fused.err"
+  "$KOPT" eval "$W/swish_32m.py" "$W/swish_32m_fused.py" --device cuda --time claim --json >"$OUT/fused.json" \
+    2> >(stamp >"$OUT/fused.err")
   "$py" -c '
 import json, sys
 d = json.load(open(sys.argv[1])); t = d.get("timing") or {}
