@@ -309,6 +309,9 @@ TimingVerdict time_claim(TimingContext& c) {
   if (!kc) return model_failed("candidate", kc.failure());
   cal["candidate"] = kc.value();
   if (auto f = equalise_batches(sw, c, cal)) return *f;
+  if (o.announce)
+    spdlog::info("Calibrated. [models: {}, calls per batch: {}, seconds: {:.1f}]", cal.size(), cal["eager"].calls,
+                 epoch_now() - span_start);
   // ABAB: eager, candidate, compiled, ... alternating, `pairs` times.
   const int per_block = 3;
   std::map<std::string, std::vector<double>> blocks;
@@ -334,6 +337,9 @@ TimingVerdict time_claim(TimingContext& c) {
       if (b.value().front().head_ms >= 0) presync_blocks[key].push_back(Stopwatch::presync_json(b.value())["median_ms"]);
       for (auto& x : b.value()) all[key].push_back(x);
     }
+    if (o.announce)
+      spdlog::info("Timed a round. [round: {}/{}, seconds: {:.1f}]", i + 1, std::max(2, o.timing_options.pairs),
+                   epoch_now() - span_start);
   }
   // Kopt's clock against the candidate's own figures, over all its batches.
   nlohmann::json xc;
