@@ -102,16 +102,31 @@ TEST(optimize_files, a_no_wait_run_writes_the_exact_prompts_saves_state_and_exit
 }
 
 // --ncu with a stand-in for Nsight Compute (tests/cases/fake_ncu.sh): the baseline's
-// per-kernel metrics reach the prompt the LLM is given.
-TEST(optimize_files, ncu_metrics_of_the_baseline_reach_the_prompt) {
+// per-kernel metrics reach the first prompts, a correct candidate's reach its refine.
+TEST(optimize_files, ncu_metrics_of_the_baseline_and_of_a_correct_candidate_reach_the_prompts) {
   const std::string out = temp_dir() + "/run";
-  const auto run = run_kopt(files_run(out, {"--no-wait", "-n", "1", "--ncu-path", case_path("fake_ncu.sh")}));
+  const std::vector<std::string> ncu{"--no-wait", "-n", "1", "--ncu-path", case_path("fake_ncu.sh")};
+  const auto run = run_kopt(files_run(out, ncu));
   ASSERT_EQ(run.exit_code, 4) << context(run);
   const std::string user = read(out + "/candidates/0001/prompt.md");
   const auto at = user.find("Nsight Compute, eager reference, per call");
   ASSERT_NE(at, std::string::npos) << user;
   EXPECT_NE(user.find("12.35 us x1  DRAM 55.5%", at), std::string::npos) << user;
   EXPECT_TRUE(read_json(out + "/baseline.json")["ncu"]["ok"].get<bool>());
+
+  write_reply(out + "/inbox", "0001.reply.py", read(case_path("c_elementwise_honest.py")));
+  std::vector<std::string> resume{"optimize", "--resume", out};
+  resume.insert(resume.end(), ncu.begin(), ncu.end());
+  const auto resumed = run_kopt(resume);
+  ASSERT_EQ(resumed.exit_code, 4) << context(resumed);
+  const auto recs = records(out);
+  ASSERT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
+  EXPECT_TRUE(recs.at(1)["ncu"]["ok"].get<bool>()) << recs.at(1).dump();
+  ASSERT_EQ(recs.at(2)["strategy"], "refine");
+  const std::string refine = read(out + "/candidates/0002/prompt.md");
+  const auto cand = refine.find("Nsight Compute, this candidate, per call");
+  ASSERT_NE(cand, std::string::npos) << refine;
+  EXPECT_NE(refine.find("fake_kernel", cand), std::string::npos) << refine;
 }
 
 TEST(optimize_files, each_reply_becomes_an_outcome_and_the_next_prompts_carry_the_failure) {

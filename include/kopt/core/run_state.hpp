@@ -34,6 +34,7 @@ struct CandidateRecord {
   std::optional<double> speedup;    // baseline best_ms / median_ms
   std::string timing_error;         // why no ranking time (correct candidates only)
   nlohmann::json claim;   // null, or the final gate: {outcome, median, low, high, pairs, faster, ...}
+  nlohmann::json ncu;     // null, or --ncu's profile of a correct candidate: {ok, kernels, text} / {ok, error}
   double proposed_at = 0, verify_start = 0, verify_end = 0;
   // The span the candidate held the device for timing (epoch seconds; 0: not timed).
   double timing_start = 0, timing_end = 0;

@@ -66,7 +66,10 @@ class LlmGenerator final : public Generator {
       if (v.record.outcome == "compile_error" || v.record.outcome == "crashed")
         f.verdict_details += "\n\nLast lines of the candidate's log:\n" + v.log_tail;
       f.timing = timing_text(v.record) + "\n\nBaselines:\n" + req.baseline_text;
-      f.profile = "Not profiled.";
+      const auto& ncu = v.record.ncu;
+      f.profile = ncu.is_object() && ncu.value("ok", false)
+                      ? "Nsight Compute, this candidate, per call (% of the device's peak):\n" + ncu.value("text", std::string())
+                      : "Not profiled.";
       f.hints = req.hints;
       auto user = pv::refine_prompt(m_settings.prompts, f);
       Proposal p;

@@ -32,6 +32,7 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   eo.call_timeout = m_opt.call_timeout;
   eo.work_dir = m_opt.work_dir;
   eo.timing = claim ? "claim" : "rank";
+  if (!claim) eo.ncu = m_opt.ncu;  // --ncu: every correct candidate, for its refine prompt
   eo.target = m_opt.target;
   eo.compile_modes = m_opt.compile_modes;
   eo.exclusive = const_cast<GpuGate*>(&m_gpu);
@@ -60,6 +61,7 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
   r.check = report.check;
   r.reason = report.reason;
   if (report.outcome != Outcome::correct) return;
+  r.ncu = report.ncu;
   if (t.is_object() && t.contains("candidate") && t["candidate"].is_object() && t["candidate"].value("ok", false) &&
       number(t["candidate"], "median_ms") > 0) {
     r.median_ms = number(t["candidate"], "median_ms");

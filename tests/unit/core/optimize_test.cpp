@@ -92,6 +92,7 @@ TEST(run_state, records_and_run_json_round_trip_through_the_directory) {
   r.median_ms = 1.25;
   r.speedup = 1.5;
   r.claim = {{"outcome", "correct"}, {"faster", true}};
+  r.ncu = {{"ok", true}, {"text", "  12.35 us x1  k\n"}};
   r.verify_start = 100.5;
   r.verify_end = 104.25;
   r.input_tokens = 12;
@@ -113,6 +114,7 @@ TEST(run_state, records_and_run_json_round_trip_through_the_directory) {
   EXPECT_EQ(loaded->next_id(), 9);
   const auto& back = loaded->candidates.at(7);
   EXPECT_EQ(record_json(back), record_json(r));
+  EXPECT_EQ(back.ncu["text"], "  12.35 us x1  k\n");
   EXPECT_EQ(loaded->candidates.at(8).status, "pending");
   kopt::sandbox::remove_tree(*dir);
 }
