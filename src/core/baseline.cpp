@@ -182,6 +182,9 @@ class BaselineRun {
       m_report.ncu = {{"ok", false}, {"error", "the worker under ncu: " + set.failure().message}};
       return;
     }
+    // ncu replays kernels on the GPU: nothing else may be timed meanwhile (kopt optimize).
+    std::unique_lock<GpuGate> lock;
+    if (m_opt.exclusive) lock = std::unique_lock<GpuGate>(*m_opt.exclusive);
     m_report.ncu = ncu_finish(std::move(w.value()), session, "eager", 1, m_opt.call_timeout);
   }
 

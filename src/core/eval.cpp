@@ -272,6 +272,9 @@ void EvalRun::ncu_candidate() {
       m_cand.reset();
     }
   } else {
+    // ncu replays kernels on the GPU: nothing else may be timed meanwhile (kopt optimize).
+    std::unique_lock<GpuGate> lock;
+    if (m_opt.exclusive) lock = std::unique_lock<GpuGate>(*m_opt.exclusive);
     m_report.ncu = ncu_finish(std::move(m_cand), session, "candidate", 1, m_opt.call_timeout);
   }
   sandbox::reap_orphans(m_ref ? std::set<pid_t>{m_ref->pid()} : std::set<pid_t>{});
