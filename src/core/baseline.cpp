@@ -179,7 +179,7 @@ class BaselineRun {
     }();
     if (!set) {
       worker.stop(std::chrono::milliseconds(5000));
-      m_report.ncu = {{"ok", false}, {"error", "the worker under ncu: " + set.failure().message}};
+      m_report.ncu = ncu_failed(session, "the worker under ncu: " + set.failure().message);
       return;
     }
     // ncu replays kernels on the GPU: nothing else may be timed meanwhile (kopt optimize).

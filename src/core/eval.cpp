@@ -265,12 +265,12 @@ void EvalRun::ncu_candidate() {
   m_ncu_phase = false;
   m_wrapper.clear();
   if (!started) {
-    m_report.ncu = {{"ok", false}, {"error", "the candidate under ncu: " + m_ncu_error}};
     if (m_cand) {
       m_cand->stop(std::chrono::milliseconds(5000));
       m_report.candidate_log += m_cand->log();
       m_cand.reset();
     }
+    m_report.ncu = ncu_failed(session, "the candidate under ncu: " + m_ncu_error);
   } else {
     // ncu replays kernels on the GPU: nothing else may be timed meanwhile (kopt optimize).
     std::unique_lock<GpuGate> lock;

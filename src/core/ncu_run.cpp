@@ -46,6 +46,14 @@ nlohmann::json ncu_finish(std::unique_ptr<sandbox::Worker> worker, const NcuSess
           {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
 }
 
+nlohmann::json ncu_failed(const NcuSession& session, const std::string& why) {
+  std::ifstream in(session.log);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  const std::string own = measure::ncu_log_error(text.str());
+  return {{"ok", false}, {"error", (own.empty() ? why : why + "; ncu: " + own).substr(0, 300)}};
+}
+
 std::string ncu_report_text(const nlohmann::json& ncu, const std::string& what) {
   if (!ncu.is_object()) return "";
   if (!ncu.value("ok", false)) return "ncu (" + what + "): none: " + util::strip_control(ncu.value("error", std::string("?"))) + "\n";

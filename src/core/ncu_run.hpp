@@ -26,6 +26,10 @@ NcuSession ncu_session(const WorkerPool& pool, const std::string& role, const st
 nlohmann::json ncu_finish(std::unique_ptr<sandbox::Worker> worker, const NcuSession& session, const std::string& model,
                           int calls, double timeout_s);
 
+// A worker under ncu that could not be set up: `why`, with ncu's own error line from its
+// log when it wrote one (ncu may refuse before the program even starts).
+nlohmann::json ncu_failed(const NcuSession& session, const std::string& why);
+
 // The --ncu text for a report: ncu's kernels, or why there are none.
 std::string ncu_report_text(const nlohmann::json& ncu, const std::string& what);
 

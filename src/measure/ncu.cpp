@@ -119,16 +119,12 @@ std::vector<std::string> ncu_command(const std::string& ncu, const std::string& 
 
 Result<nlohmann::json> parse_ncu_csv(const std::string& text, int calls, size_t max_kernels) {
   std::istringstream in(text);
-  std::string line, error;
+  std::string line;
   std::vector<std::string> header;
   std::map<std::string, size_t> col;
   std::map<std::string, Acc> kernels;
   std::vector<std::string> order;
   while (std::getline(in, line)) {
-    if (line.rfind("==ERROR==", 0) == 0 && error.empty()) {
-      error = util::strip_control(line.substr(9));
-      error.erase(0, error.find_first_not_of(' '));
-    }
     if (line.empty() || line.rfind("==", 0) == 0) continue;
     auto f = csv_fields(line);
     if (header.empty()) {
@@ -153,8 +149,10 @@ Result<nlohmann::json> parse_ncu_csv(const std::string& text, int calls, size_t 
     s.first += *value;
     s.second += 1;
   }
-  if (kernels.empty())
+  if (kernels.empty()) {
+    const std::string error = ncu_log_error(text);
     return Failure{"ncu", error.empty() ? "ncu profiled no kernel (its log has no kernel rows)" : "ncu: " + error};
+  }
   double total = 0;
   for (const auto& [name, k] : kernels) total += k.us;
   const double per = std::max(1, calls);
@@ -183,6 +181,18 @@ Result<nlohmann::json> parse_ncu_csv(const std::string& text, int calls, size_t 
   });
   if (out.size() > max_kernels) out.erase(out.begin() + static_cast<long>(max_kernels), out.end());
   return out;
+}
+
+std::string ncu_log_error(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("==ERROR==", 0) != 0) continue;
+    std::string own = util::strip_control(line.substr(9));
+    own.erase(0, own.find_first_not_of(' '));
+    return own;
+  }
+  return "";
 }
 
 std::string ncu_text(const nlohmann::json& kernels, size_t max_kernels) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # A stand-in for Nsight Compute in tests: takes ncu's options, runs the program, then
 # writes a canned CSV log, as ncu does once the program has ended. FAKE_NCU_FAIL=1
-# writes ncu's permission error instead.
+# writes ncu's permission error instead; FAKE_NCU_FAIL=2 writes it and exits without
+# starting the program (ncu refusing up front).
 log=
 while [ $# -gt 0 ]; do
   case $1 in
@@ -11,6 +12,10 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
+if [ "${FAKE_NCU_FAIL:-0}" = 2 ]; then
+  echo "==ERROR== The application returned an error code (1)." >"$log"
+  exit 1
+fi
 "$@"
 rc=$?
 if [ "${FAKE_NCU_FAIL:-0}" = 1 ]; then

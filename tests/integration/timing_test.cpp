@@ -119,6 +119,14 @@ TEST(timing, ncus_own_error_is_the_reports_one_line_and_the_baseline_stands) {
   ASSERT_EQ(run.exit_code, 0) << context(run);
   EXPECT_NE(run.out.find("ncu (eager): none: ncu: ERR_NVGPUCTRPERM"), std::string::npos) << context(run);
   EXPECT_NE(run.out.find("median"), std::string::npos) << context(run);
+  // ncu refusing before the program starts: the worker's failure and ncu's own line.
+  const auto refused = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_linear_gelu.py"), "--device",
+                                                "cpu", "--compile-modes", "none", "--ncu-path",
+                                                kopt::testing::case_path("fake_ncu.sh")},
+                                               {{"FAKE_NCU_FAIL", "2"}});
+  ASSERT_EQ(refused.exit_code, 0) << context(refused);
+  EXPECT_NE(refused.out.find("ncu (eager): none: the worker under ncu: "), std::string::npos) << context(refused);
+  EXPECT_NE(refused.out.find("; ncu: The application returned an error code (1)."), std::string::npos) << context(refused);
 }
 
 TEST(timing, eval_runs_a_correct_candidate_under_ncu_without_touching_its_verdict) {

@@ -33,6 +33,9 @@ std::vector<std::string> ncu_command(const std::string& ncu, const std::string& 
 // (==ERROR== ..., e.g. no permission for the performance counters).
 Result<nlohmann::json> parse_ncu_csv(const std::string& text, int calls, size_t max_kernels = 12);
 
+// ncu's own first error line in its log (==ERROR== ...), without the prefix; "" for none.
+std::string ncu_log_error(const std::string& text);
+
 // The kernels as a few lines of text, for the report and the prompt.
 std::string ncu_text(const nlohmann::json& kernels, size_t max_kernels = 8);
 
