@@ -2,7 +2,7 @@
 # One call of the device tool: build (or unpack a carried build), then the GPU steps
 # named, each under its own time limit, every log into one tarball under $OUT (the
 # device tool returns at most 8 files).  Steps, in the order docs/benchmarks.md gives:
-#   side      the side-stream tamper test           tests   all 12 timing tests
+#   side      the side-stream tamper test           tests   all timing tests (16)
 #   verify    large-output verification             fused   the honest fused kernel
 #   null      null test over workloads              repeat  kopt baseline three times
 #   agree     kopt baseline against do_bench        optimize builtin over examples
