@@ -109,48 +109,50 @@ bool EvalRun::reference_failed(const std::string& phase, const Failure& f) {
   return false;
 }
 
-bool EvalRun::start_candidate() {
+std::optional<EvalRun::StartFailure> EvalRun::launch_candidate(const std::vector<std::string>& wrapper,
+                                                               bool with_workload) {
   auto t = Clock::now();
-  auto cand = m_pool->start("candidate", m_for_timing, m_wrapper);
-  if (!cand) {
-    if (m_ncu_phase) return candidate_failed("start", cand.failure());
-    decide(Outcome::crashed, "process", "candidate worker: " + cand.failure().message);
-    return false;
-  }
+  auto cand = m_pool->start("candidate", m_for_timing, wrapper);
+  if (!cand) return StartFailure{"worker", cand.failure()};
   m_cand = std::move(cand.value());
   // Start-up (interpreter and torch) runs no candidate code yet: not the candidate's deadline.
   auto hello = ask(*m_cand, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
-  if (!hello) return candidate_failed("start", hello.failure());
+  if (!hello) return StartFailure{"start", hello.failure()};
   m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
   nlohmann::json load_msg = {{"op", "load"}, {"path", m_pool->candidate_path()}};
-  if (m_opt.timing != "none" || m_ncu_phase) load_msg["workload"] = m_pool->workload_copy_path();
+  if (with_workload) load_msg["workload"] = m_pool->workload_copy_path();
   auto load = ask(*m_cand, load_msg, m_opt.import_timeout);
   timed("candidate_import", t);
-  if (!load) {
-    if (load.failure().kind == "import" && !m_ncu_phase) {
-      fail_rule("process", Outcome::compile_error, "candidate import/build failed: " + load.failure().message);
-      return false;
-    }
-    return candidate_failed("import", load.failure());
-  }
-  if (!check_tamper(load->header, "at import")) return false;
+  if (!load) return StartFailure{"import", load.failure()};
+  if (auto names = tampered_names(load->header); !names.empty()) return StartFailure{"at import", {"tampered", names}};
   t = Clock::now();
-  std::string payload;
   std::string init_payload = m_init.payload;
   nlohmann::json init = {{"op", "init"}, {"init_seed", m_init_seed}, {"eval_mode", m_opt.eval_mode},
                          {"init_args", m_init.header["init_args"]}, {"state", m_init.header["state"]}};
   auto reply = ask(*m_cand, init, m_opt.call_timeout, init_payload);
   timed("candidate_init", t);
-  if (!reply) return candidate_failed("init", reply.failure());
-  if (!check_tamper(reply->header, "while constructing ModelNew")) return false;
-  return true;
+  if (!reply) return StartFailure{"init", reply.failure()};
+  if (auto names = tampered_names(reply->header); !names.empty())
+    return StartFailure{"while constructing ModelNew", {"tampered", names}};
+  return std::nullopt;
+}
+
+bool EvalRun::start_candidate() {
+  const auto f = launch_candidate({}, m_opt.timing != "none");
+  if (!f) return true;
+  if (f->phase == "worker") {
+    decide(Outcome::crashed, "process", "candidate worker: " + f->failure.message);
+  } else if (f->failure.kind == "tampered") {
+    fail_rule("tamper", Outcome::tampered, "candidate replaced " + f->failure.message + " " + f->phase);
+  } else if (f->phase == "import" && f->failure.kind == "import") {
+    fail_rule("process", Outcome::compile_error, "candidate import/build failed: " + f->failure.message);
+  } else {
+    candidate_failed(f->phase, f->failure);
+  }
+  return false;
 }
 
 bool EvalRun::candidate_failed(const std::string& phase, const Failure& f) {
-  if (m_ncu_phase) {
-    m_ncu_error = phase + ": " + f.message;
-    return false;
-  }
   if (f.kind == "timeout") {
     fail_rule("process", Outcome::timed_out, "candidate " + phase + " passed its deadline");
   } else if (f.kind == "exited" || f.kind == "flood" || f.kind == "protocol" || f.kind == "spawn") {
@@ -166,16 +168,10 @@ bool EvalRun::candidate_failed(const std::string& phase, const Failure& f) {
 }
 
 bool EvalRun::check_tamper(const nlohmann::json& header, const std::string& when) {
-  const auto& t = header.contains("tampered") ? header["tampered"] : nlohmann::json::array();
-  if (t.is_array() && !t.empty()) {
-    std::string names;
-    for (size_t k = 0; k < t.size() && k < 5; ++k) names += (k ? ", " : "") + t[k].get<std::string>();
-    if (t.size() > 5) names += ", ...";
-    if (m_ncu_phase) return candidate_failed(when, {"tampered", "candidate replaced " + names});
-    fail_rule("tamper", Outcome::tampered, "candidate replaced " + names + " " + when);
-    return false;
-  }
-  return true;
+  const auto names = tampered_names(header);
+  if (names.empty()) return true;
+  fail_rule("tamper", Outcome::tampered, "candidate replaced " + names + " " + when);
+  return false;
 }
 
 void EvalRun::stop_candidate() {
@@ -258,19 +254,14 @@ void EvalRun::ncu_candidate() {
   if (m_cand) stop_candidate();
   if (decided()) return;
   const auto session = ncu_session(*m_pool, "candidate", m_opt.ncu);
-  m_wrapper = session.wrapper;
   m_for_timing = true;
-  m_ncu_phase = true;
-  const bool started = start_candidate();
-  m_ncu_phase = false;
-  m_wrapper.clear();
-  if (!started) {
+  if (const auto f = launch_candidate(session.wrapper, true)) {
     if (m_cand) {
       m_cand->stop(std::chrono::milliseconds(5000));
       m_report.candidate_log += m_cand->log();
       m_cand.reset();
     }
-    m_report.ncu = ncu_failed(session, "the candidate under ncu: " + m_ncu_error);
+    m_report.ncu = ncu_failed(session, "the candidate under ncu: " + f->phase + ": " + f->failure.message);
   } else {
     // ncu replays kernels on the GPU: nothing else may be timed meanwhile (kopt optimize).
     std::unique_lock<GpuGate> lock;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
@@ -56,6 +57,14 @@ class EvalRun {
   bool setup();
   bool start_reference();
   bool reference_failed(const std::string& phase, const Failure& f);
+  // Starts, loads and constructs a candidate worker into m_cand (run under `wrapper`, ncu
+  // and its arguments, for --ncu). On failure, where it failed and why, for the caller to
+  // judge: a verdict (start_candidate) or only the profile's news (ncu_candidate).
+  struct StartFailure {
+    std::string phase;  // worker, start, import, init; for kind "tampered", when
+    Failure failure;
+  };
+  std::optional<StartFailure> launch_candidate(const std::vector<std::string>& wrapper, bool with_workload);
   bool start_candidate();
   bool candidate_failed(const std::string& phase, const Failure& f);
   bool check_tamper(const nlohmann::json& header, const std::string& when);
@@ -79,11 +88,6 @@ class EvalRun {
   EvalReport m_report;
   bool m_decided = false;
   std::unique_ptr<WorkerPool> m_pool;
-  // --ncu: the candidate's next start runs under this wrapper, and its failures are the
-  // profile's (m_ncu_error), not the verdict's.
-  std::vector<std::string> m_wrapper;
-  bool m_ncu_phase = false;
-  std::string m_ncu_error;
   std::unique_ptr<sandbox::Worker> m_ref, m_cand;
   sandbox::Message m_init;
   uint64_t m_init_seed = 0;
