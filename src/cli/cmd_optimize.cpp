@@ -176,7 +176,7 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--resume", o.resume, "Continue the run (or suite) in DIR");
   sub->add_option("--shard", cmd.shard, "I/N: this machine's share of the workloads (I from SLURM_ARRAY_TASK_ID or "
                                         "JOB_COMPLETION_INDEX when given as N)");
-  cmd.ncu.add(sub, "the eager reference (its metrics go into prompts)");
+  cmd.ncu.add(sub, "the eager reference and each correct candidate (their metrics go into prompts)");
   sub->add_flag("--json", o.json, "Print one JSON document on stdout at the end");
   return sub;
 }
