@@ -69,16 +69,23 @@ class BaselineRun {
     return m_report;
   }
 
+  // hello, load and init in a reference worker; the hello's header into `hello`.
+  Status load_reference(sandbox::Worker& worker, nlohmann::json& hello) {
+    auto h = ask(worker, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
+    if (!h) return Failure{h.failure().kind, "workload start: " + h.failure().message};
+    hello = h->header;
+    auto load = ask(worker, {{"op", "load"}, {"path", m_pool->reference_path()}}, m_opt.import_timeout);
+    if (!load) return Failure{load.failure().kind, "workload import: " + load.failure().message};
+    auto init = ask(worker, {{"op", "init"}, {"init_seed", draw_seed()}, {"eval_mode", m_opt.eval_mode}}, m_opt.call_timeout);
+    if (!init) return Failure{init.failure().kind, "workload init: " + init.failure().message};
+    return {};
+  }
+
   void go() {
     auto ref = m_pool->start("reference");
     if (!ref) return (void)fail("reference worker: " + ref.failure().message);
     m_ref = std::move(ref.value());
-    auto hello = ask(*m_ref, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
-    if (!hello) return (void)fail("workload start: " + hello.failure().message);
-    auto load = ask(*m_ref, {{"op", "load"}, {"path", m_pool->reference_path()}}, m_opt.import_timeout);
-    if (!load) return (void)fail("workload import: " + load.failure().message);
-    auto init = ask(*m_ref, {{"op", "init"}, {"init_seed", draw_seed()}, {"eval_mode", m_opt.eval_mode}}, m_opt.call_timeout);
-    if (!init) return (void)fail("workload init: " + init.failure().message);
+    if (auto st = load_reference(*m_ref, m_hello); !st) return (void)fail(st.failure().message);
     // Two calls on different inputs: it runs, and its outputs depend on its inputs.
     verify::Value first;
     double bytes = 0;
@@ -106,13 +113,12 @@ class BaselineRun {
         m_report.notes.push_back("the workload is random (its forward advances the RNG); try --eval for inference");
     }
     std::vector<std::string> warnings;
-    m_report.device = device_facts(hello->header, m_opt.target, warnings);
-    m_hello = hello->header;
+    m_report.device = device_facts(m_hello, m_opt.target, warnings);
     for (auto& w : warnings) m_report.notes.push_back("target: " + w);
-    m_report.device["python"] = hello->header.value("python", "");
+    m_report.device["python"] = m_hello.value("python", "");
 
     nlohmann::json gpu;
-    auto nvml = open_nvml(m_opt.device, hello->header, gpu);
+    auto nvml = open_nvml(m_opt.device, m_hello, gpu);
     if (m_opt.device == "cuda") m_report.device.update(gpu);
     if (nvml)
       if (auto s = nvml->sample()) m_report.device["gpu_state"] = measure::state_json(*s);
@@ -170,13 +176,8 @@ class BaselineRun {
       return;
     }
     auto& worker = *w.value();
-    Status set = [&]() -> Status {
-      if (auto h = ask(worker, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0)); !h) return h.failure();
-      if (auto l = ask(worker, {{"op", "load"}, {"path", m_pool->reference_path()}}, m_opt.import_timeout); !l) return l.failure();
-      auto i = ask(worker, {{"op", "init"}, {"init_seed", draw_seed()}, {"eval_mode", m_opt.eval_mode}}, m_opt.call_timeout);
-      if (!i) return i.failure();
-      return {};
-    }();
+    nlohmann::json hello;
+    const Status set = load_reference(worker, hello);
     if (!set) {
       worker.stop(std::chrono::milliseconds(5000));
       m_report.ncu = ncu_failed(session, "the worker under ncu: " + set.failure().message);

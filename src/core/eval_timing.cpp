@@ -327,7 +327,7 @@ TimingVerdict time_claim(TimingContext& c) {
       auto& w = key == "candidate" ? *c.candidate : *c.reference;
       // One untimed batch first: the GPU switching between processes stays out of the block.
       if (auto settle = sw.batches(w, key, cal[key], 1, nullptr, 0); !settle && key != "candidate")
-        return failed(Outcome::unverified, "process", "baseline " + key + " failed while timed: " + settle.failure().message);
+        return model_failed(key, settle.failure());
       // The flush subtracted is re-measured next to the block (the GPU's clocks drift).
       Calibration local = cal[key];
       (void)sw.remeasure_null(w, local);  // on failure the calibration's null figures stay

@@ -22,6 +22,18 @@ double since_ms(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
+// A diagnostic switch: the variable set to exactly `on`.
+bool env_is(const char* name, const char* on) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == on;
+}
+
+// A diagnostic duration in microseconds as GPU sleep cycles (about 2 GHz); 0 when unset.
+long env_cycles(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::clamp(std::atol(v), 0L, 1000000L) * 2000 : 0;
+}
+
 bool pid_visible(pid_t pid) {
   struct stat st;
   return stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
@@ -40,18 +52,14 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
     m_max_calls = static_cast<int>(std::clamp(m_cfg.options.input_memory / m_cfg.bytes_per_call, 1.0, 256.0));
   // A diagnostic, not an option: every model's timed batches keep their outputs, not only
   // the checked ones' (docs/measurement.md, "The null test's asymmetry").
-  const char* keep = std::getenv("KOPT_TIMING_KEEP_ALL");
-  m_keep_all = keep && std::string(keep) == "1";
-  if (const char* hold = std::getenv("KOPT_TIMING_HOLD_US"); hold && m_cfg.device == "cuda")
-    m_hold_cycles = std::clamp(std::atol(hold), 0L, 1000000L) * 2000;  // about 2 GHz
-  if (const char* wake = std::getenv("KOPT_TIMING_WAKE_US"); wake && m_cfg.device == "cuda")
-    m_wake_cycles = std::clamp(std::atol(wake), 0L, 1000000L) * 2000;
-  const char* gc = std::getenv("KOPT_TIMING_GC");
-  m_keep_gc = gc && std::string(gc) == "1";
-  const char* nvml = std::getenv("KOPT_TIMING_NVML");
-  m_no_nvml = nvml && std::string(nvml) == "0";
-  const char* reuse = std::getenv("KOPT_TIMING_REUSE_INPUTS");
-  m_reuse_inputs = reuse && std::string(reuse) == "1";
+  m_keep_all = env_is("KOPT_TIMING_KEEP_ALL", "1");
+  if (m_cfg.device == "cuda") {
+    m_hold_cycles = env_cycles("KOPT_TIMING_HOLD_US");
+    m_wake_cycles = env_cycles("KOPT_TIMING_WAKE_US");
+  }
+  m_keep_gc = env_is("KOPT_TIMING_GC", "1");
+  m_no_nvml = env_is("KOPT_TIMING_NVML", "0");
+  m_reuse_inputs = env_is("KOPT_TIMING_REUSE_INPUTS", "1");
   if (m_keep_all || m_hold_cycles || m_wake_cycles || m_keep_gc || m_no_nvml || m_reuse_inputs)
     spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
                  "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, gc: {}, nvml: {}, reuse_inputs: {}]",

@@ -45,19 +45,6 @@ bool is_registered_child(pid_t pid) {
 }
 
 namespace {
-std::map<pid_t, pid_t> parent_table();
-bool is_inherited(pid_t pid) { return g_inherited.count(pid) > 0; }
-}  // namespace
-
-void note_inherited_children() {
-  const pid_t self = getpid();
-  for (const auto& [pid, ppid] : parent_table()) {
-    const pid_t parent = ppid >= 0 ? ppid : -(ppid + 1);
-    if (parent == self) g_inherited.insert(pid);
-  }
-}
-
-namespace {
 
 // pid -> ppid for every process visible in /proc.
 std::map<pid_t, pid_t> parent_table() {
@@ -88,7 +75,18 @@ std::map<pid_t, pid_t> parent_table() {
   return table;
 }
 
+// The parent in a parent_table() entry, zombie or not.
+pid_t parent_of(pid_t entry) { return entry >= 0 ? entry : -(entry + 1); }
+
+bool is_inherited(pid_t pid) { return g_inherited.count(pid) > 0; }
+
 }  // namespace
+
+void note_inherited_children() {
+  const pid_t self = getpid();
+  for (const auto& [pid, ppid] : parent_table())
+    if (parent_of(ppid) == self) g_inherited.insert(pid);
+}
 
 std::vector<pid_t> descendants_of(pid_t root) {
   const auto table = parent_table();
@@ -133,7 +131,7 @@ std::vector<pid_t> survivors(const std::vector<pid_t>& watched, const std::set<p
     const auto table = parent_table();
     for (const auto& [pid, ppid] : table) {
       const bool zombie = ppid < 0;
-      const pid_t parent = zombie ? -(ppid + 1) : ppid;
+      const pid_t parent = parent_of(ppid);
       if (parent == self && !keep.count(pid) && !is_registered_child(pid) && !is_inherited(pid)) {
         if (zombie) {
           int status;
@@ -158,7 +156,7 @@ int reap_orphans(const std::set<pid_t>& keep, int rounds) {
   for (int round = 0; round < rounds; ++round) {
     std::vector<pid_t> orphans;
     for (const auto& [pid, ppid] : parent_table()) {
-      const pid_t parent = ppid >= 0 ? ppid : -(ppid + 1);
+      const pid_t parent = parent_of(ppid);
       if (parent == self && !keep.count(pid) && !is_registered_child(pid) && !is_inherited(pid)) orphans.push_back(pid);
     }
     if (orphans.empty()) break;
