@@ -59,11 +59,13 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   }
   m_keep_gc = env_is("KOPT_TIMING_GC", "1");
   m_no_nvml = env_is("KOPT_TIMING_NVML", "0");
+  m_nvml_adjacent = env_is("KOPT_TIMING_NVML", "adjacent");
   m_reuse_inputs = env_is("KOPT_TIMING_REUSE_INPUTS", "1");
-  if (m_keep_all || m_hold_cycles || m_wake_cycles || m_keep_gc || m_no_nvml || m_reuse_inputs)
+  if (m_keep_all || m_hold_cycles || m_wake_cycles || m_keep_gc || m_no_nvml || m_nvml_adjacent || m_reuse_inputs)
     spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
                  "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, gc: {}, nvml: {}, reuse_inputs: {}]",
-                 m_keep_all, m_hold_cycles, m_wake_cycles, m_keep_gc, !m_no_nvml, m_reuse_inputs);
+                 m_keep_all, m_hold_cycles, m_wake_cycles, m_keep_gc,
+                 m_no_nvml ? "off" : m_nvml_adjacent ? "adjacent" : "on", m_reuse_inputs);
 }
 
 Status Stopwatch::setup(sandbox::Worker& worker) {
@@ -106,6 +108,13 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
                                       std::vector<uint64_t>* seeds_out) {
   std::vector<uint64_t> seeds;
   const double timeout = m_cfg.call_timeout * std::max(1.0, calls / 4.0) + 60;
+  bool contended = false, throttled = false;
+  std::string why;
+  // NVML is asked before the inputs are prepared, not between that and the batch: a
+  // query slowed the batch right after it by up to 7% on H200s (docs/measurement.md,
+  // "NVML and the next batch"); the GPU work of preparing lies between them now.
+  nlohmann::json before;
+  if (!m_nvml_adjacent) before = gpu_state(contended, throttled, why);
   auto& prepared = m_prepared[&worker];
   if (m_reuse_inputs && prepared.first == calls) {
     seeds = prepared.second;
@@ -121,9 +130,7 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   }
   BatchFigures b;
   b.calls = calls;
-  bool contended = false, throttled = false;
-  std::string why;
-  auto before = gpu_state(contended, throttled, why);
+  if (m_nvml_adjacent) before = gpu_state(contended, throttled, why);
   const bool flush = m_cfg.options.flush_l2 && m_cfg.device == "cuda";
   const auto t0 = Clock::now();
   nlohmann::json req = {{"op", "time_run"}, {"model", model}, {"keep", keep}, {"flush", flush}};

@@ -122,6 +122,7 @@ class Stopwatch {
   long m_wake_cycles = 0;   // KOPT_TIMING_WAKE_US: a sleep kernel before the opening synchronize
   bool m_keep_gc = false;   // KOPT_TIMING_GC=1: garbage collection stays on while timed
   bool m_no_nvml = false;   // KOPT_TIMING_NVML=0: no GPU state sampled around batches
+  bool m_nvml_adjacent = false;  // KOPT_TIMING_NVML=adjacent: the "before" sample right before the batch
   // KOPT_TIMING_REUSE_INPUTS=1: each worker's inputs are prepared once per batch size and
   // reused (inputs repeat: a figure for diagnosis, never a verdict to trust).
   bool m_reuse_inputs = false;
