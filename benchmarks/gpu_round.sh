@@ -9,6 +9,8 @@
 #   files     a files-provider round
 #   diag      kopt eval -v --time none with every worker's stack sampled (timing/sampler)
 #   ncu       kopt baseline --ncu (swish 8 M) and kopt eval --ncu (the fused kernel)
+#   warmth    is a batch after idle time slower, and what warms it (timing/warmth.py), on
+#             =NAME/N[/fused]+... (default: swish 32 M's fused kernel and eager, 4 calls)
 #   nvml      does an NVML query slow the next batch (timing/nvml_effect.py), on matmul 1024
 #             and swish 8 M, or on =NAME/N+...
 #   variants  timing variants (variants.py) on matmul 1024, swish 8 M and a side-stream case,
@@ -17,7 +19,8 @@
 # STEP@hold with KOPT_TIMING_HOLD_US=$HOLD_US (3000), STEP@wake with KOPT_TIMING_WAKE_US=$WAKE_US
 # (300), STEP@gc with KOPT_TIMING_GC=1,
 # STEP@nonvml with KOPT_TIMING_NVML=0, STEP@adjacent with KOPT_TIMING_NVML=adjacent (NVML asked
-# right before each batch, as before the sixth session), STEP@reuse with KOPT_TIMING_REUSE_INPUTS=1, STEP@glibc
+# right before each batch, as before the sixth session), STEP@head with KOPT_TIMING_HEAD_US=$HEAD_US
+# (200), STEP@big with KOPT_TIMING_INPUT_MB=4096, STEP@headbig with both, STEP@reuse with KOPT_TIMING_REUSE_INPUTS=1, STEP@glibc
 # with the heap settings kopt gives its workers (for variants).
 # Usage: benchmarks/gpu_round.sh LANE ...   LANE: STEP[,STEP...]   STEP: NAME[=A+B...][:SECONDS]
 #   e.g. gpu_round.sh side:90,fused:240 null=swish_2m+matmul_1024:300
@@ -37,7 +40,7 @@ for lane in "$@"; do
   IFS=, read -ra steps <<<"$lane"
   for arg in "${steps[@]}"; do
     name=${arg%%:*}; name=${name%%=*}; name=${name%@*}
-    case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants|diag|ncu|nvml) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
+    case $name in side|tests|verify|fused|null|repeat|agree|optimize|files|variants|diag|ncu|nvml|warmth) ;; *) echo "unknown step $name" >&2; exit 2 ;; esac
   done
 done
 start=$(date +%s)
@@ -63,6 +66,9 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
   *@gc) diag=(KOPT_TIMING_GC=1) ;;
   *@nonvml) diag=(KOPT_TIMING_NVML=0) ;;
   *@adjacent) diag=(KOPT_TIMING_NVML=adjacent) ;;
+  *@head) diag=(KOPT_TIMING_HEAD_US=${HEAD_US:-200}) ;;
+  *@big) diag=(KOPT_TIMING_INPUT_MB=4096) ;;
+  *@headbig) diag=(KOPT_TIMING_HEAD_US=${HEAD_US:-200} KOPT_TIMING_INPUT_MB=4096) ;;
   *@reuse) diag=(KOPT_TIMING_REUSE_INPUTS=1) ;;
   *@glibc) diag=(GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824) ;;  # a worker's
   esac
@@ -91,6 +97,9 @@ for l in sys.stdin: print(\"%.2f\" % time.time(), l, end=\"\", flush=True)" >"$0
   nvml) cmd=(env DIR="$dir/nvml" bash -c 'mkdir -p "$DIR"; python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
               for a in "$@"; do IFS=/ read -r n c <<<"$a"; python3 benchmarks/timing/nvml_effect.py "$W/$n.py" "$c"; done \
                 | tee "$DIR/nvml.jsonl"' nvml ${args:-matmul_1024/28 swish_8m/16}) ;;
+  warmth) cmd=(env DIR="$dir/warmth" bash -c 'mkdir -p "$DIR"; python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
+              for a in "$@"; do IFS=/ read -r n c f <<<"$a"; python3 benchmarks/timing/warmth.py "$W/$n.py" "$c" ${f:+"$W/${n}_fused.py"}; done \
+                | tee "$DIR/warmth.jsonl"' warmth ${args:-swish_32m/4/fused swish_32m/4}) ;;
   variants) cmd=(env DIR="$dir/variants" bash -c 'mkdir -p "$DIR"; v=benchmarks/timing/variants.py
                    python3 benchmarks/timing/make_workloads.py "$W" >/dev/null
                    if [ $# -gt 0 ]; then  # NAME/N or NAME/N/fused (the candidate $W/NAME_fused.py)

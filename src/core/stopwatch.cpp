@@ -48,6 +48,8 @@ uint64_t draw_seed() {
 }
 
 Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
+  if (const char* mb = std::getenv("KOPT_TIMING_INPUT_MB"); mb && std::atol(mb) > 0)
+    m_cfg.options.input_memory = std::atol(mb) * double(1 << 20);
   if (m_cfg.bytes_per_call > 0)
     m_max_calls = static_cast<int>(std::clamp(m_cfg.options.input_memory / m_cfg.bytes_per_call, 1.0, 256.0));
   // A diagnostic, not an option: every model's timed batches keep their outputs, not only
@@ -56,15 +58,18 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   if (m_cfg.device == "cuda") {
     m_hold_cycles = env_cycles("KOPT_TIMING_HOLD_US");
     m_wake_cycles = env_cycles("KOPT_TIMING_WAKE_US");
+    m_head_cycles = env_cycles("KOPT_TIMING_HEAD_US");
   }
   m_keep_gc = env_is("KOPT_TIMING_GC", "1");
   m_no_nvml = env_is("KOPT_TIMING_NVML", "0");
   m_nvml_adjacent = env_is("KOPT_TIMING_NVML", "adjacent");
   m_reuse_inputs = env_is("KOPT_TIMING_REUSE_INPUTS", "1");
-  if (m_keep_all || m_hold_cycles || m_wake_cycles || m_keep_gc || m_no_nvml || m_nvml_adjacent || m_reuse_inputs)
+  if (m_keep_all || m_hold_cycles || m_wake_cycles || m_head_cycles || m_keep_gc || m_no_nvml || m_nvml_adjacent ||
+      m_reuse_inputs || std::getenv("KOPT_TIMING_INPUT_MB"))
     spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
-                 "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, gc: {}, nvml: {}, reuse_inputs: {}]",
-                 m_keep_all, m_hold_cycles, m_wake_cycles, m_keep_gc,
+                 "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, head_cycles: {}, input_memory: {}, gc: {}, nvml: {}, "
+                 "reuse_inputs: {}]",
+                 m_keep_all, m_hold_cycles, m_wake_cycles, m_head_cycles, m_cfg.options.input_memory, m_keep_gc,
                  m_no_nvml ? "off" : m_nvml_adjacent ? "adjacent" : "on", m_reuse_inputs);
 }
 
@@ -136,6 +141,7 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   nlohmann::json req = {{"op", "time_run"}, {"model", model}, {"keep", keep}, {"flush", flush}};
   if (m_hold_cycles > 0) req["hold_cycles"] = m_hold_cycles;
   if (m_wake_cycles > 0) req["wake_cycles"] = m_wake_cycles;
+  if (m_head_cycles > 0) req["head_cycles"] = m_head_cycles;
   if (m_keep_gc) req["gc"] = true;
   auto run = ask(worker, req, timeout);
   b.outside_ms = since_ms(t0);

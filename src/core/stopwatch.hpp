@@ -120,6 +120,7 @@ class Stopwatch {
   // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
   long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
   long m_wake_cycles = 0;   // KOPT_TIMING_WAKE_US: a sleep kernel before the opening synchronize
+  long m_head_cycles = 0;   // KOPT_TIMING_HEAD_US: a GPU sleep opening every timed span (null batches too)
   bool m_keep_gc = false;   // KOPT_TIMING_GC=1: garbage collection stays on while timed
   bool m_no_nvml = false;   // KOPT_TIMING_NVML=0: no GPU state sampled around batches
   bool m_nvml_adjacent = false;  // KOPT_TIMING_NVML=adjacent: the "before" sample right before the batch

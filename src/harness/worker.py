@@ -789,6 +789,7 @@ class Stopwatch:
         cuda = self.device == "cuda"
         hold = int(msg.get("hold_cycles", 0)) if cuda else 0
         wake = int(msg.get("wake_cycles", 0)) if cuda else 0
+        head = int(msg.get("head_cycles", 0)) if cuda else 0
         # No garbage collection inside a timed region (as timeit does): a collection of a
         # long-lived worker's heap stalls the host while the GPU runs dry. ("gc": true
         # keeps it on, to measure what it costs.)
@@ -806,6 +807,8 @@ class Stopwatch:
                     if hold:  # diagnostic: the host queues the batch while the GPU sleeps
                         torch.cuda._sleep(hold)
                     start.record()
+                    if head:  # the GPU asleep at the start of the span (null batches too):
+                        torch.cuda._sleep(head)  # the host queues the first calls meanwhile
                 else:
                     t0 = _perf_counter()
                 q0 = _perf_counter()
