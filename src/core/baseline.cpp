@@ -127,6 +127,7 @@ class BaselineRun {
     cfg.device = m_opt.device;
     cfg.call_timeout = m_opt.call_timeout;
     cfg.bytes_per_call = bytes;
+    cfg.device_memory = m_hello.value("memory_bytes", 0.0);
     cfg.nvml = nvml.get();
     const pid_t ref_pid = m_ref->pid();
     cfg.own_pids = [ref_pid] {

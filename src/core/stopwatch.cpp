@@ -28,10 +28,13 @@ bool env_is(const char* name, const char* on) {
   return v && std::string(v) == on;
 }
 
-// A diagnostic duration in microseconds as GPU sleep cycles (about 2 GHz); 0 when unset.
+// torch.cuda._sleep counts SM cycles; about 2 GHz on the GPUs kopt targets.
+constexpr long k_cycles_per_us = 2000;
+
+// A diagnostic duration in microseconds as GPU sleep cycles; 0 when unset.
 long env_cycles(const char* name) {
   const char* v = std::getenv(name);
-  return v ? std::clamp(std::atol(v), 0L, 1000000L) * 2000 : 0;
+  return v ? std::clamp(std::atol(v), 0L, 1000000L) * k_cycles_per_us : 0;
 }
 
 bool pid_visible(pid_t pid) {
@@ -48,8 +51,13 @@ uint64_t draw_seed() {
 }
 
 Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
+  auto& o = m_cfg.options;
+  if (m_cfg.device == "cuda") {
+    o.input_memory = o.gpu_input_memory;
+    if (m_cfg.device_memory > 0) o.input_memory = std::min(o.input_memory, m_cfg.device_memory / 16);
+  }
   if (const char* mb = std::getenv("KOPT_TIMING_INPUT_MB"); mb && std::atol(mb) > 0)
-    m_cfg.options.input_memory = std::atol(mb) * double(1 << 20);
+    o.input_memory = std::atol(mb) * double(1 << 20);
   if (m_cfg.bytes_per_call > 0)
     m_max_calls = static_cast<int>(std::clamp(m_cfg.options.input_memory / m_cfg.bytes_per_call, 1.0, 256.0));
   // A diagnostic, not an option: every model's timed batches keep their outputs, not only
@@ -58,14 +66,15 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   if (m_cfg.device == "cuda") {
     m_hold_cycles = env_cycles("KOPT_TIMING_HOLD_US");
     m_wake_cycles = env_cycles("KOPT_TIMING_WAKE_US");
-    m_head_cycles = env_cycles("KOPT_TIMING_HEAD_US");
+    m_head_cycles = std::getenv("KOPT_TIMING_HEAD_US") ? env_cycles("KOPT_TIMING_HEAD_US")
+                                                      : static_cast<long>(o.head_us * k_cycles_per_us);
   }
   m_keep_gc = env_is("KOPT_TIMING_GC", "1");
   m_no_nvml = env_is("KOPT_TIMING_NVML", "0");
   m_nvml_adjacent = env_is("KOPT_TIMING_NVML", "adjacent");
   m_reuse_inputs = env_is("KOPT_TIMING_REUSE_INPUTS", "1");
-  if (m_keep_all || m_hold_cycles || m_wake_cycles || m_head_cycles || m_keep_gc || m_no_nvml || m_nvml_adjacent ||
-      m_reuse_inputs || std::getenv("KOPT_TIMING_INPUT_MB"))
+  if (m_keep_all || m_hold_cycles || m_wake_cycles || std::getenv("KOPT_TIMING_HEAD_US") || m_keep_gc || m_no_nvml ||
+      m_nvml_adjacent || m_reuse_inputs || std::getenv("KOPT_TIMING_INPUT_MB"))
     spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
                  "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, head_cycles: {}, input_memory: {}, gc: {}, nvml: {}, "
                  "reuse_inputs: {}]",
@@ -115,9 +124,10 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   const double timeout = m_cfg.call_timeout * std::max(1.0, calls / 4.0) + 60;
   bool contended = false, throttled = false;
   std::string why;
-  // NVML is asked before the inputs are prepared, not between that and the batch: a
-  // query slowed the batch right after it by up to 7% on H200s (docs/measurement.md,
-  // "NVML and the next batch"); the GPU work of preparing lies between them now.
+  // NVML is asked before the inputs are prepared, not between that and the batch: with
+  // the query right before it, matmul 1024 read 3-8% over do_bench in four of four runs
+  // on H200s; with preparing in between, 0.6-1.2% (docs/measurement.md, "NVML and the
+  // next batch"; the mechanism is not known).
   nlohmann::json before;
   if (!m_nvml_adjacent) before = gpu_state(contended, throttled, why);
   auto& prepared = m_prepared[&worker];

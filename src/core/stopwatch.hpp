@@ -23,6 +23,7 @@ struct StopwatchConfig {
   std::string device = "cuda";
   double call_timeout = 120;   // seconds for one call; a batch gets more
   double bytes_per_call = 0;   // fresh inputs plus outputs of one call (memory bound on batches)
+  double device_memory = 0;    // bytes of GPU memory (the worker's hello); 0 unknown
   measure::Nvml* nvml = nullptr;                 // null: no GPU state (CPU, or no NVML)
   std::function<std::set<pid_t>()> own_pids;     // kopt's workers and their descendants
 };
@@ -107,6 +108,10 @@ class Stopwatch {
   // catches a timer that reports a fraction of the time.
   double cross_check_slack_ms() const { return m_cfg.device == "cuda" ? 0.2 : 0.5; }
   double cross_check_relative() const { return m_cfg.device == "cuda" ? 0.05 : 0.5; }
+  // The most calls a batch may hold (fresh inputs within the input memory), and the GPU
+  // sleep opening every timed span, in cycles (0 on a CPU).
+  int max_calls() const { return m_max_calls; }
+  long head_cycles() const { return m_head_cycles; }
 
  private:
   Result<BatchFigures> batch(sandbox::Worker& worker, const std::string& model, int calls, bool keep,
@@ -120,7 +125,7 @@ class Stopwatch {
   // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
   long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
   long m_wake_cycles = 0;   // KOPT_TIMING_WAKE_US: a sleep kernel before the opening synchronize
-  long m_head_cycles = 0;   // KOPT_TIMING_HEAD_US: a GPU sleep opening every timed span (null batches too)
+  long m_head_cycles = 0;   // TimingOptions::head_us as GPU sleep cycles (KOPT_TIMING_HEAD_US overrides)
   bool m_keep_gc = false;   // KOPT_TIMING_GC=1: garbage collection stays on while timed
   bool m_no_nvml = false;   // KOPT_TIMING_NVML=0: no GPU state sampled around batches
   bool m_nvml_adjacent = false;  // KOPT_TIMING_NVML=adjacent: the "before" sample right before the batch

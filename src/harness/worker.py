@@ -37,6 +37,7 @@ _json_dumps = json.dumps
 _json_loads = json.loads
 _Event = None           # torch.cuda.Event, captured in main() before any user code
 _cuda_sync = None       # torch.cuda.synchronize, likewise
+_gpu_sleep = None       # torch.cuda._sleep (a private API: absent, no head sleep), likewise
 
 
 class ProtocolError(Exception):
@@ -807,8 +808,8 @@ class Stopwatch:
                     if hold:  # diagnostic: the host queues the batch while the GPU sleeps
                         torch.cuda._sleep(hold)
                     start.record()
-                    if head:  # the GPU asleep at the start of the span (null batches too):
-                        torch.cuda._sleep(head)  # the host queues the first calls meanwhile
+                    if head and _gpu_sleep is not None:  # inside the span, null batches too:
+                        _gpu_sleep(head)  # the host queues the first calls while the GPU sleeps
                 else:
                     t0 = _perf_counter()
                 q0 = _perf_counter()
@@ -1010,9 +1011,10 @@ def main(argv):
     channel = Channel(args.fd)
     import torch as torch_module
     torch = torch_module
-    global _Event, _cuda_sync
+    global _Event, _cuda_sync, _gpu_sleep
     _Event = torch.cuda.Event
     _cuda_sync = torch.cuda.synchronize
+    _gpu_sleep = getattr(torch.cuda, "_sleep", None)
     _init_dtypes()
     role = ReferenceRole(channel, args.device) if args.role == "reference" else CandidateRole(channel, args.device)
     return serve(role, channel)

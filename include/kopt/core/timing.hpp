@@ -19,7 +19,14 @@ struct TimingOptions {
   double max_seconds = 20;     // cap per measurement (warm-up included)
   double batch_seconds = 0.002;// short work is timed in batches of calls at least this long
   int pairs = 10;              // ABAB pairs before a speedup is claimed
-  double input_memory = 1 << 30; // bytes of fresh inputs one batch may hold
+  double input_memory = 1 << 30; // bytes of fresh inputs one batch may hold (CPU)
+  // On a GPU: up to this much, and at most 1/16 of the device's memory. A batch of few
+  // calls carries its start-up (the host's first launches) over few calls.
+  double gpu_input_memory = 4.0 * (1 << 30);
+  // A GPU sleep opening every timed span (null batches too, so it cancels): the host
+  // queues the first calls meanwhile, which it does slowly after the idle time between
+  // batches (docs/measurement.md, "A batch after idle time").
+  double head_us = 200;
 };
 
 // One model timed with the method: per-call times in milliseconds.

@@ -106,3 +106,27 @@ TEST(host_json, a_worker_that_reported_no_queueing_time_gives_nothing) {
   std::vector<BatchFigures> b(3);
   EXPECT_TRUE(Stopwatch::host_json(b).is_null());
 }
+
+namespace {
+StopwatchConfig sized(const std::string& device, double device_memory) {
+  StopwatchConfig c;
+  c.device = device;
+  c.bytes_per_call = 256.0 * (1 << 20);  // swish 32 M: 128 MB in, 128 MB out
+  c.device_memory = device_memory;
+  return c;
+}
+}  // namespace
+
+TEST(stopwatch_sizes, a_gpu_batch_holds_up_to_4_gib_of_fresh_inputs_and_a_16th_of_the_device) {
+  const double gib = 1 << 30;
+  EXPECT_EQ(Stopwatch(sized("cuda", 80 * gib)).max_calls(), 16);  // 4 GiB
+  EXPECT_EQ(Stopwatch(sized("cuda", 24 * gib)).max_calls(), 6);   // 1.5 GiB
+  EXPECT_EQ(Stopwatch(sized("cuda", 0)).max_calls(), 16);         // memory unknown
+  EXPECT_EQ(Stopwatch(sized("cpu", 0)).max_calls(), 4);           // 1 GiB of host memory
+}
+
+TEST(stopwatch_sizes, gpu_spans_open_with_a_200_us_sleep_and_cpu_spans_with_none) {
+  if (std::getenv("KOPT_TIMING_HEAD_US")) GTEST_SKIP() << "KOPT_TIMING_HEAD_US overrides the default";
+  EXPECT_EQ(Stopwatch(sized("cuda", 0)).head_cycles(), 400000);
+  EXPECT_EQ(Stopwatch(sized("cpu", 0)).head_cycles(), 0);
+}
