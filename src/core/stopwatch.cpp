@@ -126,8 +126,8 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   std::string why;
   // NVML is asked before the inputs are prepared, not between that and the batch: with
   // the query right before it, matmul 1024 read 3-8% over do_bench in four of four runs
-  // on H200s; with preparing in between, 0.6-1.2% (docs/measurement.md, "NVML and the
-  // next batch"; the mechanism is not known).
+  // on H200s; with preparing in between, 0.6-1.2% (docs/measurement.md, "Where kopt's
+  // pipeline read high, and what fixed it"; the mechanism is not known).
   nlohmann::json before;
   if (!m_nvml_adjacent) before = gpu_state(contended, throttled, why);
   auto& prepared = m_prepared[&worker];

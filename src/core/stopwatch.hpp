@@ -122,10 +122,10 @@ class Stopwatch {
   int m_max_calls = 256;
   int m_voided = 0;  // batches voided (contended or throttled) and repeated, all models
   bool m_keep_all = false;  // KOPT_TIMING_KEEP_ALL=1
+  long m_head_cycles = 0;   // TimingOptions::head_us as GPU sleep cycles (KOPT_TIMING_HEAD_US overrides)
   // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
   long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
   long m_wake_cycles = 0;   // KOPT_TIMING_WAKE_US: a sleep kernel before the opening synchronize
-  long m_head_cycles = 0;   // TimingOptions::head_us as GPU sleep cycles (KOPT_TIMING_HEAD_US overrides)
   bool m_keep_gc = false;   // KOPT_TIMING_GC=1: garbage collection stays on while timed
   bool m_no_nvml = false;   // KOPT_TIMING_NVML=0: no GPU state sampled around batches
   bool m_nvml_adjacent = false;  // KOPT_TIMING_NVML=adjacent: the "before" sample right before the batch

@@ -25,7 +25,7 @@ struct TimingOptions {
   double gpu_input_memory = 4.0 * (1 << 30);
   // A GPU sleep opening every timed span (null batches too, so it cancels): the host
   // queues the first calls meanwhile, which it does slowly after the idle time between
-  // batches (docs/measurement.md, "A batch after idle time").
+  // batches (docs/measurement.md, "Where kopt's pipeline read high, and what fixed it").
   double head_us = 200;
 };
 
