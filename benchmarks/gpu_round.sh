@@ -28,13 +28,15 @@
 # One lane runs its steps in order; several lanes run at once, lane i on GPU i alone
 # (CUDA_VISIBLE_DEVICES) with its own workload folder, so a machine of several GPUs
 # runs several benchmarks in one call. A step past its limit is killed and the next one
-# runs; each prints its elapsed time.
+# runs; each prints its elapsed time. The call ends with timing/round_summary.py: one
+# line per result against issue 12's goals.
 # A carried build is the code it was built from (the harness is embedded): after a
 # change to src/, delete .gpubin so the round builds again.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 W=${W:-/tmp/kopt-w}
 logs=${LOGS:-/tmp/kopt-gpu-round}
+rm -rf "$logs"  # a machine lent again may still hold an earlier call's logs
 mkdir -p "$logs"
 for lane in "$@"; do
   IFS=, read -ra steps <<<"$lane"
@@ -128,6 +130,7 @@ else
   done
   wait
 fi
+python3 benchmarks/timing/round_summary.py "$logs"  # one line per result, against the goals
 # Workload copies and candidate builds stay behind; logs, JSON and reports travel.
 tar czf "${OUT:-.}/round.tgz" --exclude='workloads' --exclude='*.so' --exclude='build' -C "$logs" .
 say "logs in ${OUT:-.}/round.tgz"
