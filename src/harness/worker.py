@@ -23,7 +23,6 @@ import os
 import socket
 import struct
 import sys
-import threading
 import time
 import traceback
 
