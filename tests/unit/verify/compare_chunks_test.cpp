@@ -8,26 +8,16 @@
 #include <cstdint>
 #include <vector>
 
-#include "kopt/verify/compare.hpp"
+#include "compare_support.hpp"
 
 namespace {
 
-using kopt::verify::compare_outputs;
-using kopt::verify::Comparison;
-using kopt::verify::Value;
+using kopt_test::compare_outputs;
+using kopt_test::Comparison;
+using kopt_test::Value;
+using kopt_test::tensor;
 
 constexpr size_t kLarge = 200000;  // three chunks and part of a fourth
-
-template <typename T>
-Value flat(const std::string& dtype, const std::vector<T>& data) {
-  Value v;
-  v.kind = Value::Kind::tensor;
-  v.tensor.dtype = dtype;
-  v.tensor.shape = {static_cast<int64_t>(data.size())};
-  v.tensor.device = "cpu";
-  v.tensor.bytes.assign(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(T));
-  return v;
-}
 
 // The fp32 reference is off by 2^-20 at element 0 only; the fp64 reference is exact.
 struct Ones {
@@ -37,7 +27,7 @@ struct Ones {
 };
 
 Comparison compare(const std::vector<float>& c, const Ones& ref) {
-  return compare_outputs(flat("float32", c), flat("float32", ref.r32), flat("float64", ref.r64), {});
+  return compare_outputs(tensor("float32", c), tensor("float32", ref.r32), tensor("float64", ref.r64), {});
 }
 
 TEST(compare_chunks, every_element_of_a_large_output_is_compared) {
@@ -82,7 +72,7 @@ TEST(compare_chunks, one_integer_differing_in_the_last_chunk_fails) {
   for (size_t i = 0; i < kLarge; ++i) ref[i] = static_cast<int64_t>(i) * 7;
   auto c = ref;
   c.back() += 1;
-  const Comparison r = compare_outputs(flat("int64", c), flat("int64", ref), flat("int64", ref), {});
+  const Comparison r = compare_outputs(tensor("int64", c), tensor("int64", ref), tensor("int64", ref), {});
   ASSERT_FALSE(r.ok);
   EXPECT_EQ(r.check, "exact");
   EXPECT_EQ(r.figures.elements_over, 1);
@@ -98,12 +88,12 @@ void half_precision_output_is_read_to_the_last_chunk(const std::string& dtype) {
     out[i] = H(static_cast<float>(i % 64) * 0.25f);  // exact in both formats
     r64[i] = static_cast<double>(i % 64) * 0.25;
   }
-  const Comparison same = compare_outputs(flat(dtype, out), flat(dtype, out), flat("float64", r64), {});
+  const Comparison same = compare_outputs(tensor(dtype, out), tensor(dtype, out), tensor("float64", r64), {});
   ASSERT_TRUE(same.ok) << dtype << ": " << same.detail;
   EXPECT_EQ(same.figures.elements_compared, static_cast<int64_t>(kLarge));
   auto wrong = out;
   wrong.back() = H(1000.0f);
-  const Comparison r = compare_outputs(flat(dtype, wrong), flat(dtype, out), flat("float64", r64), {});
+  const Comparison r = compare_outputs(tensor(dtype, wrong), tensor(dtype, out), tensor("float64", r64), {});
   EXPECT_FALSE(r.ok) << dtype;
 }
 
@@ -118,8 +108,8 @@ TEST(compare_chunks, bool_and_uint8_outputs_differing_in_the_last_chunk_fail) {
   auto c = ref;
   c.back() ^= 1;
   for (const std::string dtype : {"bool", "uint8"}) {
-    EXPECT_TRUE(compare_outputs(flat(dtype, ref), flat(dtype, ref), flat(dtype, ref), {}).ok) << dtype;
-    const Comparison r = compare_outputs(flat(dtype, c), flat(dtype, ref), flat(dtype, ref), {});
+    EXPECT_TRUE(compare_outputs(tensor(dtype, ref), tensor(dtype, ref), tensor(dtype, ref), {}).ok) << dtype;
+    const Comparison r = compare_outputs(tensor(dtype, c), tensor(dtype, ref), tensor(dtype, ref), {});
     ASSERT_FALSE(r.ok) << dtype;
     EXPECT_EQ(r.check, "exact") << dtype;
     EXPECT_EQ(r.figures.elements_over, 1) << dtype;
@@ -129,11 +119,11 @@ TEST(compare_chunks, bool_and_uint8_outputs_differing_in_the_last_chunk_fail) {
 TEST(compare_chunks, output_sanity_sees_a_value_in_the_last_chunk) {
   std::vector<float> zeros(kLarge, 0.0f);
   bool all_zero = false, constant = false;
-  kopt::verify::output_sanity(flat("float32", zeros), all_zero, constant);
+  kopt::verify::output_sanity(tensor("float32", zeros), all_zero, constant);
   EXPECT_TRUE(all_zero);
   EXPECT_TRUE(constant);
   zeros.back() = 0.5f;
-  kopt::verify::output_sanity(flat("float32", zeros), all_zero, constant);
+  kopt::verify::output_sanity(tensor("float32", zeros), all_zero, constant);
   EXPECT_FALSE(all_zero);
   EXPECT_FALSE(constant);
 }
