@@ -52,33 +52,34 @@ uint64_t draw_seed() {
 
 Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   auto& o = m_cfg.options;
+  // Diagnostic overrides of two defaults (docs/measurement.md).
+  const char* head_us = std::getenv("KOPT_TIMING_HEAD_US");
+  const char* input_mb = std::getenv("KOPT_TIMING_INPUT_MB");
   if (m_cfg.device == "cuda") {
     o.input_memory = o.gpu_input_memory;
     if (m_cfg.device_memory > 0) o.input_memory = std::min(o.input_memory, m_cfg.device_memory / 16);
   }
-  if (const char* mb = std::getenv("KOPT_TIMING_INPUT_MB"); mb && std::atol(mb) > 0)
-    o.input_memory = std::atol(mb) * double(1 << 20);
+  if (input_mb && std::atol(input_mb) > 0) o.input_memory = std::atol(input_mb) * double(1 << 20);
   if (m_cfg.bytes_per_call > 0)
-    m_max_calls = static_cast<int>(std::clamp(m_cfg.options.input_memory / m_cfg.bytes_per_call, 1.0, 256.0));
+    m_max_calls = static_cast<int>(std::clamp(o.input_memory / m_cfg.bytes_per_call, 1.0, 256.0));
   // A diagnostic, not an option: every model's timed batches keep their outputs, not only
   // the checked ones' (docs/measurement.md, "The null test's asymmetry").
   m_keep_all = env_is("KOPT_TIMING_KEEP_ALL", "1");
   if (m_cfg.device == "cuda") {
     m_hold_cycles = env_cycles("KOPT_TIMING_HOLD_US");
     m_wake_cycles = env_cycles("KOPT_TIMING_WAKE_US");
-    m_head_cycles = std::getenv("KOPT_TIMING_HEAD_US") ? env_cycles("KOPT_TIMING_HEAD_US")
-                                                      : static_cast<long>(o.head_us * k_cycles_per_us);
+    m_head_cycles = head_us ? env_cycles("KOPT_TIMING_HEAD_US") : static_cast<long>(o.head_us * k_cycles_per_us);
   }
   m_keep_gc = env_is("KOPT_TIMING_GC", "1");
   m_no_nvml = env_is("KOPT_TIMING_NVML", "0");
   m_nvml_adjacent = env_is("KOPT_TIMING_NVML", "adjacent");
   m_reuse_inputs = env_is("KOPT_TIMING_REUSE_INPUTS", "1");
-  if (m_keep_all || m_hold_cycles || m_wake_cycles || std::getenv("KOPT_TIMING_HEAD_US") || m_keep_gc || m_no_nvml ||
-      m_nvml_adjacent || m_reuse_inputs || std::getenv("KOPT_TIMING_INPUT_MB"))
+  if (m_keep_all || m_hold_cycles || m_wake_cycles || head_us || m_keep_gc || m_no_nvml || m_nvml_adjacent ||
+      m_reuse_inputs || input_mb)
     spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
                  "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, head_cycles: {}, input_memory: {}, gc: {}, nvml: {}, "
                  "reuse_inputs: {}]",
-                 m_keep_all, m_hold_cycles, m_wake_cycles, m_head_cycles, m_cfg.options.input_memory, m_keep_gc,
+                 m_keep_all, m_hold_cycles, m_wake_cycles, m_head_cycles, o.input_memory, m_keep_gc,
                  m_no_nvml ? "off" : m_nvml_adjacent ? "adjacent" : "on", m_reuse_inputs);
 }
 
