@@ -114,6 +114,7 @@ WORKLOADS = [
     ("matmul_8192", MATMUL.format(n=8192)),
     ("softmax_8k", SOFTMAX.format(rows=8192, cols=8192)),
     ("conv_bn_relu_32", CONV.format(batch=32)),
+    ("mlp_256", MLP.format(batch=256)),
     ("mlp_2048", MLP.format(batch=2048)),
 ]
 

@@ -17,6 +17,9 @@ Model (tests/cases/c_time_side_stream_async.py on w_elementwise.py hides work).
   batch_keep      batch_fresh keeping every output, as kopt's checked batches do
   batch_held      batch_fresh behind a sleep kernel, so the host has queued the whole
                   batch before it starts: no launch gaps, whatever the host's speed
+  held_events     batch_held with an event pair around every call, as do_bench places
+                  them (after the flush): the batch's figure (what the events add to the
+                  GPU's time) and held_events_inner, the median event-to-event interval
   enqueue_per_call  host time to queue one (flush, call), against the GPU's batch_fresh
   batch_gap       batch_fresh with the GPU idle for 5 ms before every batch (as in kopt)
   batch_prep      kopt's order: fresh inputs generated before every batch and null batch
@@ -118,6 +121,38 @@ def prepared(fn, w, n, buf, reps, gap=0.0):
     return statistics.median(per)
 
 
+def held_events(fn, xs, buf, reps, hold=10_000_000):
+    """batch_held with per-call events between the flush and the call, as do_bench has
+    them: (the batch's figure per call, minus a null batch's; the median inner interval).
+    The first against batch_held is what the events cost the GPU; the second is the
+    figure do_bench's method gives inside the same batch."""
+    per, inner = [], []
+    for _ in range(reps):
+        figures = []
+        for f in (fn, None):
+            torch.cuda.synchronize()
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda._sleep(hold)
+            s.record()
+            pairs = []
+            for x in xs:
+                buf.zero_()
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                if f is not None:
+                    f(x)
+                b.record()
+                pairs.append((a, b))
+            torch.cuda.synchronize()
+            e.record()
+            e.synchronize()
+            figures.append(s.elapsed_time(e))
+            if f is not None:
+                inner += [a.elapsed_time(b) for a, b in pairs]
+        per.append((figures[0] - figures[1]) / len(xs))
+    return statistics.median(per), statistics.median(inner)
+
+
 def split_batch(fn, xs, buf):
     """One batch with an event before the closing synchronize (`mid`) and one after it:
     (start to mid, mid to end) in ms."""
@@ -181,6 +216,7 @@ def main():
         out["enqueue_per_call"] = statistics.median(ENQUEUE)
         out["batch_keep"] = batched(fn, xs, buf, reps, keep=True)
         out["batch_held"] = batched(fn, xs, buf, reps, hold=10_000_000)
+        out["held_events"], out["held_events_inner"] = held_events(fn, xs, buf, reps)
         out["batch_held_keep"] = batched(fn, xs, buf, reps, keep=True, hold=10_000_000)
         out["batch_gap"] = batched(fn, xs, buf, reps, gap=0.005)
         out["batch_prep"] = prepared(fn, w, n, buf, reps)
