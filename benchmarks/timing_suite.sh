@@ -67,6 +67,7 @@ print(json.dumps({"workload": sys.argv[2], "kopt_ms": k, "kopt_iqr_ms": b["eager
   "do_bench_runs": db.get("runs"), "kopt_over_do_bench": (k / d) if k and d else None,
   "calls_per_batch": b["eager"].get("calls_per_batch"), "sol_ms": (b.get("sol") or {}).get("seconds", 0) * 1000,
   "presync": (b["eager"].get("detail") or {}).get("presync"), "host": (b["eager"].get("detail") or {}).get("host"),
+  "cupti_us": sum(k.get("us_per_call", 0) for k in (b.get("profile") or {}).get("kernels") or []) or None,
   "gpu": b["device"].get("name"), "error": b.get("error")}))
 ' "$OUT/base_$n.json" "$n" "$db" | tee -a "$OUT/agree.jsonl"
   done

@@ -45,9 +45,10 @@ def agree(root, path):
         big = (j.get("do_bench_ms") or 0) >= 0.05
         verdict = ("within 3%" if abs(ratio - 1) <= 0.03 else "OFF by %.1f%%" % ((ratio - 1) * 100)) if big \
             else "below 50 us"
-        print("agree  %-24s %-12s kopt %8.2f us  do_bench %8.2f us  %.3f  %s  (%s calls a batch, %d host-bound)" % (
+        cupti = "CUPTI %.2f us, " % j["cupti_us"] if j.get("cupti_us") else ""  # the kernels' own time
+        print("agree  %-24s %-12s kopt %8.2f us  do_bench %8.2f us  %.3f  %s  (%s%s calls a batch, %d host-bound)" % (
             where(root, path), j["workload"], j["kopt_ms"] * 1000, j["do_bench_ms"] * 1000, ratio, verdict,
-            j.get("calls_per_batch"), (j.get("host") or {}).get("host_bound_batches", 0)))
+            cupti, j.get("calls_per_batch"), (j.get("host") or {}).get("host_bound_batches", 0)))
 
 
 def repeat(root, path):
