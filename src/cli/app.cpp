@@ -23,10 +23,12 @@ namespace {
 // maps every block over 32 MiB afresh and unmaps it on free, so each such buffer paid a
 // page fault per 4 KiB, every trial: most of a large workload's verification time
 // (docs/benchmarks.md, "Verification of large outputs"). Blocks come from the heap
-// instead, which keeps up to 1 GiB of freed memory for the next trial.
+// instead, which keeps all freed memory for the next trial (-1: never trimmed; with a
+// 1 GiB threshold a trial of 256 MB outputs gave its top back and faulted it in again).
+// So kopt's resident memory stays at its largest trial's until it exits.
 void keep_heap_memory() {
   mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, -1);
 }
 
 }  // namespace

@@ -120,10 +120,12 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
   }
   // Verification moves tensors of hundreds of megabytes; glibc would map each block over
   // 32 MiB afresh and pay a page fault per 4 KiB of it, every trial. Blocks come from the
-  // heap instead, and freed ones stay for the next trial (up to 1 GiB). Every worker gets
+  // heap instead, and freed ones stay for the next trial: the threshold (1 TiB) is never
+  // reached, so the heap is never trimmed. (At 1 GiB, a trial with 256 MB outputs freed
+  // 1.5 GiB at its end, gave it back, and faulted it in again.) Every worker gets
   // this, the timed candidate process too: on a CPU the baselines, timed in the
   // reference worker, and the candidate must allocate alike.
-  const std::string heap = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824";
+  const std::string heap = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776";
   vars["GLIBC_TUNABLES"] = heap;
   if (role == "candidate" && !for_timing) {
     // Poison CPU memory at the allocator: glibc fills every block it hands out with 0x7f

@@ -106,19 +106,23 @@ def dtype_name(dt):
 
 
 def tensor_bytes(t):
-    t = t.detach()
-    if t.device.type != "cpu":
-        t = t.to("cpu")
+    """t's bytes as they are now: later writes to t (a candidate's stream still running,
+    or its own thread) must not reach them, since kopt compares an output read at return
+    with the same output read later."""
+    source = t.detach()
+    t = source.to("cpu") if source.device.type != "cpu" else source
     t = t.contiguous()
     if t.numel() == 0:
         return b""
     flat = t.reshape(-1)
     if flat.dtype == torch.bool:
         flat = flat.to(torch.uint8)
-    elif flat.element_size() != 1:
-        flat = flat.view(torch.uint8)
     else:
         flat = flat.view(torch.uint8)
+    if flat.data_ptr() != source.data_ptr() or source.device.type != "cpu":
+        # Already a private copy (from the device, or made contiguous): a view of it is
+        # enough. Outputs of hundreds of megabytes would otherwise be copied twice.
+        return memoryview(flat.numpy())
     return flat.numpy().tobytes()
 
 
@@ -216,15 +220,19 @@ def to_device(value, device):
     return value
 
 
-def clone_tree(value):
+def clone_tree(value, floating=None):
+    """A copy of every tensor in value; with floating (a dtype), floating-point tensors are
+    copied into that dtype instead, in one pass."""
     if isinstance(value, torch.Tensor):
+        if floating is not None and value.is_floating_point():
+            return value.to(floating, copy=True)
         return value.clone()
     if isinstance(value, list):
-        return [clone_tree(v) for v in value]
+        return [clone_tree(v, floating) for v in value]
     if isinstance(value, tuple):
-        return tuple(clone_tree(v) for v in value)
+        return tuple(clone_tree(v, floating) for v in value)
     if isinstance(value, dict):
-        return {k: clone_tree(v) for k, v in value.items()}
+        return {k: clone_tree(v, floating) for k, v in value.items()}
     return value
 
 
@@ -259,9 +267,20 @@ def same_bytes(a, b):
     for x, y in zip(ta, tb):
         if x.shape != y.shape or x.dtype != y.dtype:
             return False
-        if tensor_bytes(x) != tensor_bytes(y):
+        if not torch.equal(bits(x), bits(y)):
             return False
     return True
+
+
+def bits(t):
+    """t's elements as integers of the same width, so that equality is bitwise (NaN equals
+    the same NaN, -0.0 differs from 0.0), compared where t lives: no copy to the host."""
+    t = t.detach()
+    if t.dtype == torch.bool:
+        return t.view(torch.uint8)
+    if t.is_floating_point():
+        return t.view({1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
+    return t
 
 
 # ---------------------------------------------------------------- helpers
@@ -509,7 +528,7 @@ class ReferenceRole(Role):
         except BaseException as exc:
             return error_reply("get_inputs", exc)
         call_seed = int(msg["call_seed"])
-        pristine = clone_tree(inputs)
+        pristine = inputs  # never handed to a model; each run gets its own copy
         work = clone_tree(inputs)
         restore_state(self.model, self.snapshot)
         seed_all(call_seed)
@@ -534,7 +553,7 @@ class ReferenceRole(Role):
             start = _perf_counter()
             try:
                 with torch.no_grad():
-                    out64 = self.model64(*map_floating(clone_tree(pristine), lambda t: t.double()))
+                    out64 = self.model64(*clone_tree(pristine, torch.float64))
                 synchronize(self.device)
                 seconds += _perf_counter() - start
                 buffers64 = {k: v for k, v in named_buffers(self.model64).items()}
