@@ -44,15 +44,17 @@ OutputCheck output_check(const TimingContext& c) {
     auto got = ask(w, {{"op", "time_output"}, {"index", index}}, c.options->call_timeout);
     if (!got) return "a timed call's output could not be read: " + got.failure().message;
     size_t pos = 0;
-    auto out = verify::decode_value(got->header["out"], got->payload, pos);
+    const auto got_payload = std::make_shared<const std::string>(std::move(got->payload));
+    auto out = verify::decode_value(got->header["out"], got_payload, pos);
     if (!out) return "a timed call's output is malformed: " + out.failure().message;
     auto ref = ask(*c.reference, {{"op", "trial"}, {"timed_seed", seed}, {"call_seed", draw_seed()}},
                    c.options->call_timeout);
     if (!ref) return "";  // the reference could not reproduce it: no evidence against the candidate
     pos = 0;
-    auto r32 = verify::decode_value(ref->header["out32"], ref->payload, pos);
+    const auto ref_payload = std::make_shared<const std::string>(std::move(ref->payload));
+    auto r32 = verify::decode_value(ref->header["out32"], ref_payload, pos);
     Result<Value> r64 = Failure{"absent", ""};
-    if (r32 && ref->header.contains("out64")) r64 = verify::decode_value(ref->header["out64"], ref->payload, pos);
+    if (r32 && ref->header.contains("out64")) r64 = verify::decode_value(ref->header["out64"], ref_payload, pos);
     if (!r32 || r32->items.empty()) return "";
     verify::CompareOptions copt;
     copt.precision = c.options->precision;

@@ -1,5 +1,6 @@
 // The trials of `kopt eval`: each a reference call and a candidate call on the same
 // fresh inputs, compared in C++ in float64 (DESIGN.md, "Verification").
+#include <memory>
 #include <shared_mutex>
 
 #include "eval_run.hpp"
@@ -49,17 +50,17 @@ void EvalRun::trial(const std::string& stress, size_t index) {
   }
   size_t pos = 0;
   const auto& h = ref->header;
-  auto inputs = verify::decode_value(h["inputs"], ref->payload, pos);
-  auto out32 = inputs ? verify::decode_value(h["out32"], ref->payload, pos) : inputs;
+  const auto ref_payload = std::make_shared<const std::string>(std::move(ref->payload));  // the values share it
+  auto inputs = verify::decode_value(h["inputs"], ref_payload, pos);
+  auto out32 = inputs ? verify::decode_value(h["out32"], ref_payload, pos) : inputs;
   Result<Value> out64 = Failure{"absent", ""};
-  if (h.contains("out64") && out32) out64 = verify::decode_value(h["out64"], ref->payload, pos);
+  if (h.contains("out64") && out32) out64 = verify::decode_value(h["out64"], ref_payload, pos);
   Result<Value> inputs_after = Failure{"absent", ""};
-  if (h.contains("inputs_after") && out32) inputs_after = verify::decode_value(h["inputs_after"], ref->payload, pos);
+  if (h.contains("inputs_after") && out32) inputs_after = verify::decode_value(h["inputs_after"], ref_payload, pos);
   if (!inputs || !out32) {
     decide(Outcome::input_error, "reference", "reference worker sent malformed values");
     return;
   }
-  ref->payload.clear();
   m_bytes_per_call = static_cast<double>(verify::tensor_bytes(inputs.value()) + verify::tensor_bytes(out32.value()));
   m_report.phase_seconds["reference_compute"] += h.value("seconds", 0.0);
   if (h.value("random", false) && !m_report.random_workload) {
@@ -93,9 +94,10 @@ void EvalRun::trial(const std::string& stress, size_t index) {
                          static_cast<int>(sandbox::descendants_of(m_cand->pid()).size()));
   if (!check_tamper(reply->header, "while running")) return;
   pos = 0;
-  auto out = verify::decode_value(reply->header["out"], reply->payload, pos);
-  auto cand_inputs_after = out ? verify::decode_value(reply->header["inputs_after"], reply->payload, pos) : out;
-  auto out_later = cand_inputs_after ? verify::decode_value(reply->header["out_later"], reply->payload, pos) : cand_inputs_after;
+  const auto cand_payload = std::make_shared<const std::string>(std::move(reply->payload));
+  auto out = verify::decode_value(reply->header["out"], cand_payload, pos);
+  auto cand_inputs_after = out ? verify::decode_value(reply->header["inputs_after"], cand_payload, pos) : out;
+  auto out_later = cand_inputs_after ? verify::decode_value(reply->header["out_later"], cand_payload, pos) : cand_inputs_after;
   if (!out_later) {
     fail_rule("process", Outcome::crashed, "candidate worker sent malformed values: " + out_later.failure().message);
     return;

@@ -52,9 +52,9 @@ at::ScalarType scalar_type(const std::string& dtype) {
   return at::kBool;
 }
 
-// A tensor's bytes as a flat view, no copy (TensorData holds them contiguous).
+// A tensor's bytes as a flat view, no copy (TensorData holds them contiguous); read only.
 at::Tensor flat_view(const TensorData& t) {
-  return at::from_blob(const_cast<char*>(t.bytes.data()), {t.numel()},
+  return at::from_blob(const_cast<char*>(t.bytes().data()), {t.numel()},
                        at::TensorOptions().dtype(scalar_type(t.dtype)));
 }
 

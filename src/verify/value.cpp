@@ -27,9 +27,14 @@ namespace {
 
 Failure bad(const std::string& what) { return Failure{"protocol", "bad value: " + what}; }
 
-}  // namespace
+// Where decoded tensors get their bytes: `payload`, and `shared` when they may share it.
+struct Source {
+  const std::string& payload;
+  const std::shared_ptr<const std::string>* shared = nullptr;
+};
 
-Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, size_t& offset) {
+Result<Value> decode(const nlohmann::json& j, const Source& src, size_t& offset) {
+  const std::string& payload = src.payload;
   if (!j.is_object() || !j.contains("t") || !j["t"].is_string()) return bad("missing type tag");
   const std::string t = j["t"].get<std::string>();
   Value v;
@@ -60,7 +65,7 @@ Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, 
     } else if (t == "list" || t == "tuple") {
       v.kind = t == "list" ? Value::Kind::list : Value::Kind::tuple;
       for (const auto& item : j.at("items")) {
-        auto d = decode_value(item, payload, offset);
+        auto d = decode(item, src, offset);
         if (!d) return d.failure();
         v.items.push_back(std::move(d.value()));
       }
@@ -70,9 +75,9 @@ Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, 
       const auto& items = j.at("items");
       if (!keys.is_array() || !items.is_array() || keys.size() != items.size()) return bad("dict sizes");
       for (size_t k = 0; k < keys.size(); ++k) {
-        auto key = decode_value(keys[k], payload, offset);
+        auto key = decode(keys[k], src, offset);
         if (!key) return key.failure();
-        auto item = decode_value(items[k], payload, offset);
+        auto item = decode(items[k], src, offset);
         if (!item) return item.failure();
         v.keys.push_back(std::move(key.value()));
         v.items.push_back(std::move(item.value()));
@@ -96,7 +101,13 @@ Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, 
           static_cast<uint64_t>(numel) * es != nbytes)
         return bad("tensor byte count does not match its dtype and shape");
       if (offset > payload.size() || nbytes > payload.size() - offset) return bad("tensor bytes beyond the payload");
-      td.bytes = payload.substr(offset, nbytes);
+      if (src.shared && offset % 8 == 0) {
+        td.storage = *src.shared;
+        td.offset = offset;
+        td.size = nbytes;
+      } else {
+        td.set_bytes(payload.substr(offset, nbytes));
+      }
       offset += nbytes;
     } else {
       return bad("unknown type tag " + t);
@@ -105,6 +116,18 @@ Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, 
     return bad(std::string("malformed ") + t);
   }
   return v;
+}
+
+}  // namespace
+
+Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, size_t& offset) {
+  return decode(j, Source{payload}, offset);
+}
+
+Result<Value> decode_value(const nlohmann::json& j, const std::shared_ptr<const std::string>& payload,
+                           size_t& offset) {
+  static const std::string empty;
+  return decode(j, Source{payload ? *payload : empty, payload ? &payload : nullptr}, offset);
 }
 
 nlohmann::json encode_value(const Value& v, std::string& payload) {
@@ -133,9 +156,9 @@ nlohmann::json encode_value(const Value& v, std::string& payload) {
       return {{"t", "dict"}, {"keys", keys}, {"items", items}};
     }
     case K::tensor:
-      payload += v.tensor.bytes;
+      payload += v.tensor.bytes();
       return {{"t", "tensor"}, {"dtype", v.tensor.dtype}, {"shape", v.tensor.shape},
-              {"device", v.tensor.device}, {"nbytes", v.tensor.bytes.size()}};
+              {"device", v.tensor.device}, {"nbytes", v.tensor.size}};
   }
   return {{"t", "none"}};
 }
@@ -189,13 +212,13 @@ bool identical(const Value& a, const Value& b) {
       return true;
     case K::tensor:
       return a.tensor.dtype == b.tensor.dtype && a.tensor.shape == b.tensor.shape &&
-             a.tensor.bytes == b.tensor.bytes;
+             a.tensor.bytes() == b.tensor.bytes();
   }
   return false;
 }
 
 size_t tensor_bytes(const Value& v) {
-  if (v.kind == Value::Kind::tensor) return v.tensor.bytes.size();
+  if (v.kind == Value::Kind::tensor) return v.tensor.size;
   size_t n = 0;
   for (const auto& item : v.items) n += tensor_bytes(item);
   return n;

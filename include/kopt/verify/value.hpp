@@ -3,8 +3,10 @@
 // and tensors as raw little-endian bytes. No torch here: the verify layer's compare.cpp
 // is the only place that turns bytes into ATen tensors.
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kopt/util/result.hpp"
@@ -15,7 +17,21 @@ struct TensorData {
   std::string dtype;            // "float32", "bfloat16", "int64", "bool", ...
   std::vector<int64_t> shape;
   std::string device;           // "cpu", "cuda"
-  std::string bytes;            // contiguous, little-endian
+  // The bytes, contiguous and little-endian: a slice of a buffer that is never written
+  // again, often a whole frame's payload shared by every tensor decoded from it (a trial
+  // of 256 MB outputs would otherwise hold each twice). Copying a TensorData shares it.
+  std::shared_ptr<const std::string> storage;
+  size_t offset = 0;
+  size_t size = 0;
+
+  std::string_view bytes() const {
+    return storage ? std::string_view(*storage).substr(offset, size) : std::string_view();
+  }
+  void set_bytes(std::string b) {
+    size = b.size();
+    offset = 0;
+    storage = std::make_shared<const std::string>(std::move(b));
+  }
   int64_t numel() const;
 };
 
@@ -36,8 +52,13 @@ size_t element_size(const std::string& dtype);
 bool is_floating(const std::string& dtype);
 
 // Decodes a value whose tensors lie in `payload` from `offset` on, in order; checks
-// every tensor's byte count against its dtype and shape and against the payload.
+// every tensor's byte count against its dtype and shape and against the payload. Each
+// tensor gets a copy of its bytes.
 Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, size_t& offset);
+// The same, the tensors sharing `payload` instead of copying it (one that would start at
+// an offset unaligned for 8-byte elements is copied, so typed reads stay aligned).
+Result<Value> decode_value(const nlohmann::json& j, const std::shared_ptr<const std::string>& payload,
+                           size_t& offset);
 // Encodes a value, appending tensor bytes to `payload`.
 nlohmann::json encode_value(const Value& v, std::string& payload);
 

@@ -27,7 +27,7 @@ Value tensor(const std::string& dtype, const std::vector<T>& data, std::vector<i
   v.tensor.dtype = dtype;
   v.tensor.shape = shape.empty() ? std::vector<int64_t>{static_cast<int64_t>(data.size())} : std::move(shape);
   v.tensor.device = "cpu";
-  v.tensor.bytes.assign(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(T));
+  v.tensor.set_bytes(std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(T)));
   return v;
 }
 

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 
 namespace {
 
@@ -68,7 +70,7 @@ Value tensor(const std::string& dtype, std::vector<int64_t> shape, const std::ve
   v.tensor.dtype = dtype;
   v.tensor.shape = std::move(shape);
   v.tensor.device = "cpu";
-  v.tensor.bytes.assign(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(T));
+  v.tensor.set_bytes(std::string(reinterpret_cast<const char*>(data.data()), data.size() * sizeof(T)));
   return v;
 }
 
@@ -120,11 +122,44 @@ TEST(value, tensors_take_their_bytes_from_the_payload_in_order) {
   size_t offset = 0;
   auto v = decode_value(j, payload, offset);
   ASSERT_TRUE(v.ok()) << v.failure().message;
-  EXPECT_EQ(v->items[0].tensor.bytes, "AAAA");
-  EXPECT_EQ(v->items[1].tensor.bytes, "BBBBBBBB");
-  EXPECT_EQ(v->items[2].tensor.bytes, "CC");
+  EXPECT_EQ(v->items[0].tensor.bytes(), "AAAA");
+  EXPECT_EQ(v->items[1].tensor.bytes(), "BBBBBBBB");
+  EXPECT_EQ(v->items[2].tensor.bytes(), "CC");
   EXPECT_EQ(v->items[0].tensor.device, "cpu");  // the default
   EXPECT_EQ(offset, payload.size());
+}
+
+TEST(value, a_shared_payload_is_sliced_where_aligned_and_copied_where_not) {
+  // 8 bytes at 0 (shared), 2 at 8 (shared: 8 is aligned), 4 at 10 (copied: unaligned).
+  auto payload = std::make_shared<const std::string>("AAAAAAAABBCCCC");
+  const json j = {{"t", "list"},
+                  {"items", {tensor_json("float64", {1}, 8), tensor_json("int16", {1}, 2), tensor_json("float32", {1}, 4)}}};
+  size_t offset = 0;
+  auto v = decode_value(j, payload, offset);
+  ASSERT_TRUE(v.ok()) << v.failure().message;
+  EXPECT_EQ(offset, payload->size());
+  EXPECT_EQ(v->items[0].tensor.storage, payload);
+  EXPECT_EQ(v->items[1].tensor.storage, payload);
+  EXPECT_NE(v->items[2].tensor.storage, payload);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(v->items[2].tensor.bytes().data()) % 8, 0u);
+  payload.reset();  // the values keep what they share alive
+  EXPECT_EQ(v->items[0].tensor.bytes(), "AAAAAAAA");
+  EXPECT_EQ(v->items[1].tensor.bytes(), "BB");
+  EXPECT_EQ(v->items[2].tensor.bytes(), "CCCC");
+  // Shared or copied, the same payload decodes to identical values.
+  std::string plain = "AAAAAAAABBCCCC";
+  size_t at = 0;
+  auto copied = decode_value(j, plain, at);
+  ASSERT_TRUE(copied.ok());
+  EXPECT_TRUE(identical(*copied, *v));
+}
+
+TEST(value, a_shared_payload_too_short_for_its_tensors_is_a_failure) {
+  auto payload = std::make_shared<const std::string>("AAAA");
+  size_t offset = 0;
+  EXPECT_FALSE(decode_value(tensor_json("float64", {1}, 8), payload, offset).ok());
+  offset = 0;
+  EXPECT_FALSE(decode_value(tensor_json("float32", {1}, 4), std::shared_ptr<const std::string>(), offset).ok());
 }
 
 TEST(value, a_byte_count_that_does_not_match_dtype_and_shape_is_a_failure) {
