@@ -159,7 +159,7 @@ void EvalRun::sanity(const Value& out32, size_t index, bool is_stress) {
   bool all_zero = false, constant = false;
   verify::output_sanity(out32, all_zero, constant);
   if (index == 0) {
-    m_first_out = out32;
+    m_first_out = verify::own_copy(out32);  // not the whole trial's payload, until the next trial
     m_sanity_zero = all_zero;
     m_sanity_constant = constant;
   } else {

@@ -130,6 +130,15 @@ Result<Value> decode_value(const nlohmann::json& j, const std::shared_ptr<const 
   return decode(j, Source{payload ? *payload : empty, payload ? &payload : nullptr}, offset);
 }
 
+Value own_copy(const Value& v) {
+  Value out = v;
+  if (out.kind == Value::Kind::tensor && out.tensor.storage && out.tensor.storage->size() != out.tensor.size)
+    out.tensor.set_bytes(std::string(v.tensor.bytes()));
+  for (auto& item : out.items) item = own_copy(item);
+  for (auto& key : out.keys) key = own_copy(key);
+  return out;
+}
+
 nlohmann::json encode_value(const Value& v, std::string& payload) {
   using K = Value::Kind;
   switch (v.kind) {

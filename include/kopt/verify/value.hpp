@@ -59,6 +59,9 @@ Result<Value> decode_value(const nlohmann::json& j, const std::string& payload, 
 // an offset unaligned for 8-byte elements is copied, so typed reads stay aligned).
 Result<Value> decode_value(const nlohmann::json& j, const std::shared_ptr<const std::string>& payload,
                            size_t& offset);
+// `v` with every tensor holding only its own bytes: a value kept beyond its frame (to
+// compare with a later one) would otherwise keep the whole shared payload alive.
+Value own_copy(const Value& v);
 // Encodes a value, appending tensor bytes to `payload`.
 nlohmann::json encode_value(const Value& v, std::string& payload);
 

@@ -154,6 +154,20 @@ TEST(value, a_shared_payload_is_sliced_where_aligned_and_copied_where_not) {
   EXPECT_TRUE(identical(*copied, *v));
 }
 
+TEST(value, an_own_copy_holds_only_its_tensors_bytes) {
+  auto payload = std::make_shared<const std::string>("AAAAAAAABBBBBBBB");
+  const json j = {{"t", "list"}, {"items", {tensor_json("float64", {1}, 8), tensor_json("int64", {1}, 8)}}};
+  size_t offset = 0;
+  auto v = decode_value(j, payload, offset);
+  ASSERT_TRUE(v.ok()) << v.failure().message;
+  const Value kept = kopt::verify::own_copy(v->items[1]);
+  EXPECT_NE(kept.tensor.storage, payload);
+  EXPECT_EQ(kept.tensor.storage->size(), 8u);
+  EXPECT_EQ(kept.tensor.bytes(), "BBBBBBBB");
+  EXPECT_TRUE(identical(kept, v->items[1]));
+  EXPECT_EQ(payload.use_count(), 3);  // `payload` and the two decoded tensors, not the copy
+}
+
 TEST(value, a_shared_payload_too_short_for_its_tensors_is_a_failure) {
   auto payload = std::make_shared<const std::string>("AAAA");
   size_t offset = 0;
