@@ -20,6 +20,11 @@ Model (tests/cases/c_time_side_stream_async.py on w_elementwise.py hides work).
   held_events     batch_held with an event pair around every call, as do_bench places
                   them (after the flush): the batch's figure (what the events add to the
                   GPU's time) and held_events_inner, the median event-to-event interval
+  flush_events    batch_held with an event pair around every flush instead: the median
+                  flush after a call (flush_after_call) and after a flush (a null batch's,
+                  flush_after_flush). kopt subtracts the second; if the first is shorter
+                  (a call leaves fewer dirty L2 lines than a flush), kopt reads low by the
+                  difference
   enqueue_per_call  host time to queue one (flush, call), against the GPU's batch_fresh
   batch_gap       batch_fresh with the GPU idle for 5 ms before every batch (as in kopt)
   batch_prep      kopt's order: fresh inputs generated before every batch and null batch
@@ -153,6 +158,30 @@ def held_events(fn, xs, buf, reps, hold=10_000_000):
     return statistics.median(per), statistics.median(inner)
 
 
+def flush_events(fn, xs, buf, reps, hold=10_000_000):
+    """Median flush interval in a held batch of calls and in a held null batch, each
+    flush between an event pair (ms): (after a call, after a flush)."""
+    medians = []
+    for f in (fn, None):
+        times = []
+        for _ in range(reps):
+            torch.cuda.synchronize()
+            torch.cuda._sleep(hold)
+            pairs = []
+            for x in xs:
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                buf.zero_()
+                b.record()
+                pairs.append((a, b))
+                if f is not None:
+                    f(x)
+            torch.cuda.synchronize()
+            times += [a.elapsed_time(b) for a, b in pairs[1:]]  # the first follows the sleep
+        medians.append(statistics.median(times))
+    return medians[0], medians[1]
+
+
 def split_batch(fn, xs, buf):
     """One batch with an event before the closing synchronize (`mid`) and one after it:
     (start to mid, mid to end) in ms."""
@@ -217,6 +246,7 @@ def main():
         out["batch_keep"] = batched(fn, xs, buf, reps, keep=True)
         out["batch_held"] = batched(fn, xs, buf, reps, hold=10_000_000)
         out["held_events"], out["held_events_inner"] = held_events(fn, xs, buf, reps)
+        out["flush_after_call"], out["flush_after_flush"] = flush_events(fn, xs, buf, reps)
         out["batch_held_keep"] = batched(fn, xs, buf, reps, keep=True, hold=10_000_000)
         out["batch_gap"] = batched(fn, xs, buf, reps, gap=0.005)
         out["batch_prep"] = prepared(fn, w, n, buf, reps)
