@@ -128,6 +128,7 @@ class BaselineRun {
     cfg.call_timeout = m_opt.call_timeout;
     cfg.bytes_per_call = bytes;
     cfg.device_memory = m_hello.value("memory_bytes", 0.0);
+    cfg.device_free = m_hello.value("free_bytes", 0.0);
     cfg.nvml = nvml.get();
     const pid_t ref_pid = m_ref->pid();
     cfg.own_pids = [ref_pid] {

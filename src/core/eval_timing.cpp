@@ -31,6 +31,7 @@ StopwatchConfig config(const TimingContext& c, measure::Nvml* nvml) {
   cfg.call_timeout = c.options->call_timeout;
   cfg.bytes_per_call = c.bytes_per_call;
   cfg.device_memory = c.device.value("memory_bytes", 0.0);
+  cfg.device_free = c.device.value("free_bytes", 0.0);
   cfg.nvml = nvml;
   cfg.own_pids = c.own_pids;
   return cfg;

@@ -58,6 +58,8 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   if (m_cfg.device == "cuda") {
     o.input_memory = o.gpu_input_memory;
     if (m_cfg.device_memory > 0) o.input_memory = std::min(o.input_memory, m_cfg.device_memory / 16);
+    // What others (and the worker's own model) already hold is not there to take.
+    if (m_cfg.device_free > 0) o.input_memory = std::min(o.input_memory, m_cfg.device_free / 4);
   }
   if (input_mb && std::atol(input_mb) > 0) o.input_memory = std::atol(input_mb) * double(1 << 20);
   if (m_cfg.bytes_per_call > 0)

@@ -24,6 +24,7 @@ struct StopwatchConfig {
   double call_timeout = 120;   // seconds for one call; a batch gets more
   double bytes_per_call = 0;   // fresh inputs plus outputs of one call (memory bound on batches)
   double device_memory = 0;    // bytes of GPU memory (the worker's hello); 0 unknown
+  double device_free = 0;      // bytes free when the worker said hello; 0 unknown
   measure::Nvml* nvml = nullptr;                 // null: no GPU state (CPU, or no NVML)
   std::function<std::set<pid_t>()> own_pids;     // kopt's workers and their descendants
 };

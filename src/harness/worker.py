@@ -436,6 +436,10 @@ class Role:
             info["capability"] = "%d.%d" % (props.major, props.minor)
             info["sm_count"] = props.multi_processor_count
             info["memory_bytes"] = props.total_memory
+            try:  # what is free now: kopt sizes its timing inputs by it (others may hold the rest)
+                info["free_bytes"] = int(torch.cuda.mem_get_info()[0])
+            except Exception:
+                pass
             info["cuda"] = torch.version.cuda
             info["l2_bytes"] = int(getattr(props, "L2_cache_size", 0) or 0)
             info["uuid"] = str(getattr(props, "uuid", "") or "")

@@ -126,6 +126,18 @@ TEST(stopwatch_sizes, a_gpu_batch_holds_up_to_4_gib_of_fresh_inputs_and_a_16th_o
   EXPECT_EQ(Stopwatch(sized("cpu", 0)).max_calls(), 4);           // 1 GiB of host memory
 }
 
+TEST(stopwatch_sizes, a_gpu_batch_takes_at_most_a_quarter_of_the_memory_free_at_hello) {
+  if (std::getenv("KOPT_TIMING_INPUT_MB")) GTEST_SKIP() << "KOPT_TIMING_INPUT_MB overrides the default";
+  const double gib = 1 << 30;
+  auto c = sized("cuda", 80 * gib);
+  c.device_free = 2 * gib;  // another process holds the rest: 512 MiB, two calls
+  EXPECT_EQ(Stopwatch(c).max_calls(), 2);
+  c.device_free = 0.1 * gib;  // too little for one call's inputs: still one call, never none
+  EXPECT_EQ(Stopwatch(c).max_calls(), 1);
+  c.device_free = 70 * gib;  // plenty free: the 4 GiB default
+  EXPECT_EQ(Stopwatch(c).max_calls(), 16);
+}
+
 TEST(stopwatch_sizes, gpu_spans_open_with_a_200_us_sleep_and_cpu_spans_with_none) {
   if (std::getenv("KOPT_TIMING_HEAD_US")) GTEST_SKIP() << "KOPT_TIMING_HEAD_US overrides the default";
   EXPECT_EQ(Stopwatch(sized("cuda", 0)).head_cycles(), 400000);
