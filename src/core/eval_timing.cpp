@@ -216,6 +216,7 @@ nlohmann::json device_facts(const nlohmann::json& hello, const std::string& targ
   nlohmann::json d = {{"name", info.name}, {"capability", info.capability}, {"sm_count", info.sm_count},
                       {"memory_bytes", info.memory_bytes}, {"l2_bytes", info.l2_bytes},
                       {"torch", hello.value("torch", "")}, {"cuda", hello.value("cuda", nlohmann::json(nullptr))}};
+  if (hello.contains("free_bytes")) d["free_bytes"] = hello["free_bytes"];
   if (const auto target = resolve_target(hello, target_name, &warnings)) d["target"] = measure::target_json(*target);
   return d;
 }
