@@ -74,9 +74,9 @@ print(json.dumps({"workload": sys.argv[2], "kopt_ms": k, "kopt_iqr_ms": b["eager
   ;;
 repeat)
   for n in $names; do
-    for r in 1 2 3; do
+    for r in $(seq "${RUNS:-3}"); do
       "$KOPT" -q baseline "$W/$n.py" --device cuda --compile-modes none --json >"$OUT/rep_${n}_$r.json" 2>/dev/null
-      "$py" -c 'import json,sys; b=json.load(open(sys.argv[1])); print(json.dumps({"workload": sys.argv[2], "run": int(sys.argv[3]), "kopt_ms": b["eager"].get("median_ms"), "presync": (b["eager"].get("detail") or {}).get("presync")}))' \
+      "$py" -c 'import json,sys; b=json.load(open(sys.argv[1])); print(json.dumps({"workload": sys.argv[2], "run": int(sys.argv[3]), "kopt_ms": b["eager"].get("median_ms"), "presync": {k: v for k, v in ((b["eager"].get("detail") or {}).get("presync") or {}).items() if not isinstance(v, list)}}))' \
         "$OUT/rep_${n}_$r.json" "$n" "$r" | tee -a "$OUT/repeat.jsonl"
     done
   done

@@ -19,7 +19,8 @@ Model (tests/cases/c_time_side_stream_async.py on w_elementwise.py hides work).
                   batch before it starts: no launch gaps, whatever the host's speed
   held_events     batch_held with an event pair around every call, as do_bench places
                   them (after the flush): the batch's figure (what the events add to the
-                  GPU's time) and held_events_inner, the median event-to-event interval
+                  GPU's time), held_events_inner, the median event-to-event interval, and
+                  held_events_empty, the same in the null batch (a pair around nothing)
   flush_events    batch_held with an event pair around every flush instead: the median
                   flush after a call (flush_after_call) and after a flush (a null batch's,
                   flush_after_flush). kopt subtracts the second; if the first is shorter
@@ -128,10 +129,11 @@ def prepared(fn, w, n, buf, reps, gap=0.0):
 
 def held_events(fn, xs, buf, reps, hold=10_000_000):
     """batch_held with per-call events between the flush and the call, as do_bench has
-    them: (the batch's figure per call, minus a null batch's; the median inner interval).
+    them: (the batch's figure per call, minus a null batch's; the median inner interval;
+    the median interval of the null batch's pairs, around no call).
     The first against batch_held is what the events cost the GPU; the second is the
     figure do_bench's method gives inside the same batch."""
-    per, inner = [], []
+    per, inner, empty = [], [], []
     for _ in range(reps):
         figures = []
         for f in (fn, None):
@@ -152,10 +154,9 @@ def held_events(fn, xs, buf, reps, hold=10_000_000):
             e.record()
             e.synchronize()
             figures.append(s.elapsed_time(e))
-            if f is not None:
-                inner += [a.elapsed_time(b) for a, b in pairs]
+            (inner if f is not None else empty).extend(a.elapsed_time(b) for a, b in pairs)
         per.append((figures[0] - figures[1]) / len(xs))
-    return statistics.median(per), statistics.median(inner)
+    return statistics.median(per), statistics.median(inner), statistics.median(empty)
 
 
 def flush_events(fn, xs, buf, reps, hold=10_000_000):
@@ -245,7 +246,7 @@ def main():
         out["enqueue_per_call"] = statistics.median(ENQUEUE)
         out["batch_keep"] = batched(fn, xs, buf, reps, keep=True)
         out["batch_held"] = batched(fn, xs, buf, reps, hold=10_000_000)
-        out["held_events"], out["held_events_inner"] = held_events(fn, xs, buf, reps)
+        out["held_events"], out["held_events_inner"], out["held_events_empty"] = held_events(fn, xs, buf, reps)
         out["flush_after_call"], out["flush_after_flush"] = flush_events(fn, xs, buf, reps)
         out["batch_held_keep"] = batched(fn, xs, buf, reps, keep=True, hold=10_000_000)
         out["batch_gap"] = batched(fn, xs, buf, reps, gap=0.005)

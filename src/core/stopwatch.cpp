@@ -278,7 +278,8 @@ nlohmann::json Stopwatch::presync_json(const std::vector<BatchFigures>& batches)
   }
   if (per.empty()) return nullptr;
   return {{"median_ms", measure::summarize(per).median}, {"tail_excess_ms", measure::summarize(tail).median},
-          {"tail_excess_max_ms", *std::max_element(tail.begin(), tail.end())}};
+          {"tail_excess_max_ms", *std::max_element(tail.begin(), tail.end())},
+          {"per_call_ms", per}, {"tail_excess_per_batch_ms", tail}};
 }
 
 nlohmann::json Stopwatch::host_json(const std::vector<BatchFigures>& batches) {
