@@ -20,7 +20,8 @@
 # (300), STEP@gc with KOPT_TIMING_GC=1,
 # STEP@nonvml with KOPT_TIMING_NVML=0, STEP@adjacent with KOPT_TIMING_NVML=adjacent (NVML asked
 # right before each batch, as before the sixth session), STEP@head with KOPT_TIMING_HEAD_US=$HEAD_US
-# (200), STEP@big with KOPT_TIMING_INPUT_MB=4096, STEP@headbig with both, STEP@reuse with KOPT_TIMING_REUSE_INPUTS=1, STEP@glibc
+# (200), STEP@big with KOPT_TIMING_INPUT_MB=4096, STEP@headbig with both, STEP@reuse with KOPT_TIMING_REUSE_INPUTS=1,
+# STEP@batch with KOPT_TIMING_BATCH_MS=$BATCH_MS (6), STEP@glibc
 # with the heap settings kopt gives its workers (for variants).
 # Usage: benchmarks/gpu_round.sh LANE ...   LANE: STEP[,STEP...]   STEP: NAME[=A+B...][:SECONDS]
 #   e.g. gpu_round.sh side:90,fused:240 null=swish_2m+matmul_1024:300
@@ -72,6 +73,7 @@ run_step() {  # run_step LOGDIR STEP[=ARGS][:SECONDS]
   *@big) diag=(KOPT_TIMING_INPUT_MB=4096) ;;
   *@headbig) diag=(KOPT_TIMING_HEAD_US=${HEAD_US:-200} KOPT_TIMING_INPUT_MB=4096) ;;
   *@reuse) diag=(KOPT_TIMING_REUSE_INPUTS=1) ;;
+  *@batch) diag=(KOPT_TIMING_BATCH_MS=${BATCH_MS:-6}) ;;
   *@glibc) diag=(GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824) ;;  # a worker's
   esac
   [ "${step%@*}" != "$step" ] && { dir=$dir/${step#*@}; step=${step%@*}; }

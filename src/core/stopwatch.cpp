@@ -55,6 +55,8 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   // Diagnostic overrides of two defaults (docs/measurement.md).
   const char* head_us = std::getenv("KOPT_TIMING_HEAD_US");
   const char* input_mb = std::getenv("KOPT_TIMING_INPUT_MB");
+  const char* batch_ms = std::getenv("KOPT_TIMING_BATCH_MS");
+  if (batch_ms && std::atof(batch_ms) > 0) o.batch_seconds = std::atof(batch_ms) / 1000.0;
   if (m_cfg.device == "cuda") {
     o.input_memory = o.gpu_input_memory;
     if (m_cfg.device_memory > 0) o.input_memory = std::min(o.input_memory, m_cfg.device_memory / 16);
@@ -77,11 +79,11 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   m_nvml_adjacent = env_is("KOPT_TIMING_NVML", "adjacent");
   m_reuse_inputs = env_is("KOPT_TIMING_REUSE_INPUTS", "1");
   if (m_keep_all || m_hold_cycles || m_wake_cycles || head_us || m_keep_gc || m_no_nvml || m_nvml_adjacent ||
-      m_reuse_inputs || input_mb)
+      m_reuse_inputs || input_mb || batch_ms)
     spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
-                 "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, head_cycles: {}, input_memory: {}, gc: {}, nvml: {}, "
-                 "reuse_inputs: {}]",
-                 m_keep_all, m_hold_cycles, m_wake_cycles, m_head_cycles, o.input_memory, m_keep_gc,
+                 "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, head_cycles: {}, input_memory: {}, batch_seconds: {}, "
+                 "gc: {}, nvml: {}, reuse_inputs: {}]",
+                 m_keep_all, m_hold_cycles, m_wake_cycles, m_head_cycles, o.input_memory, o.batch_seconds, m_keep_gc,
                  m_no_nvml ? "off" : m_nvml_adjacent ? "adjacent" : "on", m_reuse_inputs);
 }
 
