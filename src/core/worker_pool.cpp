@@ -10,12 +10,15 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <string_view>
+#include <utility>
 
 #include "kopt/sandbox/environment.hpp"
 #include "kopt/sandbox/python.hpp"
 
 namespace kopt::embedded {
-extern const std::string_view worker_py;
+extern const std::string_view harness_kopt_worker_py, harness_kopt_wire_py, harness_kopt_values_py,
+    harness_kopt_common_py, harness_kopt_tripwire_py, harness_kopt_timing_py, harness_kopt_roles_py;
 }
 
 namespace kopt::core {
@@ -82,7 +85,14 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   const std::string harness_dir = pool->m_root + "/harness";
   mkdir(harness_dir.c_str(), 0755);
   pool->m_harness = harness_dir + "/kopt_worker.py";
-  if (auto st = sandbox::write_file(pool->m_harness, std::string(embedded::worker_py)); !st) return st.failure();
+  // The entry and its modules side by side: python puts the entry's folder on sys.path.
+  const std::pair<const char*, std::string_view> harness[] = {
+      {"kopt_worker.py", embedded::harness_kopt_worker_py},     {"kopt_wire.py", embedded::harness_kopt_wire_py},
+      {"kopt_values.py", embedded::harness_kopt_values_py},     {"kopt_common.py", embedded::harness_kopt_common_py},
+      {"kopt_tripwire.py", embedded::harness_kopt_tripwire_py}, {"kopt_timing.py", embedded::harness_kopt_timing_py},
+      {"kopt_roles.py", embedded::harness_kopt_roles_py}};
+  for (const auto& [name, text] : harness)
+    if (auto st = sandbox::write_file(harness_dir + "/" + name, std::string(text)); !st) return st.failure();
   for (const char* role : {"reference", "candidate"}) {
     const bool is_cand = std::string(role) == "candidate";
     if (auto st = sandbox::prepare_sandbox(pool->m_root + "/" + role, is_cand ? pool->m_user : std::nullopt); !st)

@@ -5,10 +5,11 @@ import sys
 import torch
 import torch.nn as nn
 
-harness = sys.modules.get("__main__")
-if harness is not None and hasattr(harness, "Tripwire"):
-    harness.Tripwire.changed = lambda self: []
-    harness.same_bytes = lambda a, b: True
+# The harness's modules (src/harness); a KeyError here, if they move, fails the test
+# instead of letting the cheat quietly do nothing.
+sys.modules["kopt_tripwire"].Tripwire.changed = lambda self: []
+sys.modules["kopt_values"].same_bytes = lambda a, b: True
+sys.modules["kopt_roles"].same_bytes = lambda a, b: True
 
 
 class ModelNew(nn.Module):

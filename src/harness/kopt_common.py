@@ -1,0 +1,72 @@
+"""kopt worker harness: helpers both roles and the stopwatch use (device synchronize, module
+loading, seeds, state snapshots, error replies)."""
+
+import importlib.util
+import os
+import sys
+import time
+import traceback
+
+import torch
+
+from kopt_wire import InputError
+
+# Captured before any user code runs; the harness uses only these.
+_perf_counter = time.perf_counter
+_sleep = time.sleep
+_cuda_sync = torch.cuda.synchronize
+
+
+def synchronize(device):
+    if device == "cuda":
+        _cuda_synchronize()
+
+
+def _cuda_synchronize():
+    _cuda_sync()
+
+
+def load_module(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise InputError("cannot load %s" % path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rng_state(device):
+    state = [torch.get_rng_state()]
+    if device == "cuda":
+        state.append(torch.cuda.get_rng_state())
+    return state
+
+
+def seed_all(seed):
+    torch.manual_seed(seed)
+
+
+def snapshot_state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items()}
+
+
+def restore_state(model, snapshot):
+    with torch.no_grad():
+        current = model.state_dict(keep_vars=True)
+        for k, v in snapshot.items():
+            if k in current and current[k].shape == v.shape:
+                current[k].copy_(v)
+
+
+def named_buffers(model):
+    return {k: v for k, v in model.named_buffers() if isinstance(v, torch.Tensor)}
+
+
+def error_reply(kind, exc):
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()
+    line = text[-1] if text else type(exc).__name__
+    return {"ok": False, "error": kind, "message": line[:500]}

@@ -1,0 +1,339 @@
+"""kopt worker harness: the two roles. The reference (trusted as the user's own code)
+imports the workload, runs verification trials and the torch.compile baselines; the
+candidate (untrusted) imports the candidate file and answers kopt's calls."""
+
+import copy
+import importlib
+import os
+import sys
+
+import torch
+
+from kopt_common import (_perf_counter, _sleep, error_reply, load_module, named_buffers, restore_state, rng_state,
+                         seed_all, snapshot_state, synchronize)
+from kopt_timing import Stopwatch, timing_inputs
+from kopt_tripwire import build_tripwire
+from kopt_values import (DTYPES, OutputRuleError, clone_tree, decode, encode, map_floating, same_bytes, to_device)
+from kopt_wire import ProtocolError
+
+
+class Role:
+    def __init__(self, channel, device):
+        self.channel = channel
+        self.device = device
+        self.stopwatch = Stopwatch(self)
+
+    def hello(self, msg):
+        info = {"ok": True, "python": sys.version.split()[0], "torch": torch.__version__,
+                "pid": os.getpid(), "device": self.device, "uid": os.getuid()}
+        if self.device == "cuda":
+            if not torch.cuda.is_available():
+                return {"ok": False, "error": "device", "message": "CUDA is not available to torch %s" % torch.__version__}
+            props = torch.cuda.get_device_properties(0)
+            info["device_name"] = props.name
+            info["capability"] = "%d.%d" % (props.major, props.minor)
+            info["sm_count"] = props.multi_processor_count
+            info["memory_bytes"] = props.total_memory
+            try:  # what is free now: kopt sizes its timing inputs by it (others may hold the rest)
+                info["free_bytes"] = int(torch.cuda.mem_get_info()[0])
+            except Exception:
+                pass
+            info["cuda"] = torch.version.cuda
+            info["l2_bytes"] = int(getattr(props, "L2_cache_size", 0) or 0)
+            info["uuid"] = str(getattr(props, "uuid", "") or "")
+            bus = getattr(props, "pci_bus_id", None)
+            if bus is not None:
+                info["pci"] = "%08x:%02x:%02x.0" % (getattr(props, "pci_domain_id", 0), bus,
+                                                    getattr(props, "pci_device_id", 0))
+        return info
+
+
+class ReferenceRole(Role):
+    """Trusted as the user's own code: imports only the workload file."""
+
+    def load(self, msg):
+        try:
+            self.module = load_module(msg["path"], "kopt_workload")
+        except BaseException as exc:  # noqa: B902 - any failure of the user's file is an input error
+            return error_reply("import", exc)
+        missing = [n for n in ("Model", "get_inputs", "get_init_inputs") if not hasattr(self.module, n)]
+        if missing:
+            return {"ok": False, "error": "input", "message": "workload defines no %s" % ", ".join(missing)}
+        return {"ok": True}
+
+    def init(self, msg):
+        seed_all(int(msg["init_seed"]))
+        try:
+            args = self.module.get_init_inputs()
+        except BaseException as exc:
+            return error_reply("get_init_inputs", exc)
+        if not isinstance(args, (list, tuple)):
+            args = [args]
+        self.init_args = list(args)
+        try:
+            model = self.module.Model(*clone_tree(self.init_args))
+        except BaseException as exc:
+            return error_reply("init", exc)
+        self.model = model.to(self.device)
+        if msg.get("eval_mode"):
+            self.model.eval()
+        self.snapshot = snapshot_state(self.model)
+        self.model64 = None
+        self.model64_error = None
+        try:
+            self.model64 = copy.deepcopy(self.model).double()
+            self.snapshot64 = snapshot_state(self.model64)
+        except BaseException as exc:
+            self.model64_error = str(exc)[:200]
+        buffers = []
+        args_json = encode(self.init_args, buffers, where="get_init_inputs()")
+        state = {k: v.detach().to("cpu") for k, v in self.snapshot.items()}
+        state_json = encode(state, buffers, where="state_dict")
+        self.buffer_names = sorted(named_buffers(self.model).keys())
+        self.channel.send({"ok": True, "init_args": args_json, "state": state_json,
+                           "parameters": sum(p.numel() for p in self.model.parameters()),
+                           "fp64": self.model64 is not None,
+                           "fp64_error": self.model64_error}, buffers)
+        return None
+
+    def _inputs(self, seed, stress):
+        seed_all(seed)
+        inputs = self.module.get_inputs()
+        if not isinstance(inputs, (list, tuple)):
+            inputs = [inputs]
+        inputs = to_device(list(inputs), self.device)
+        if stress == "scale_up":
+            inputs = map_floating(inputs, lambda t: t * 8)
+        elif stress == "scale_down":
+            inputs = map_floating(inputs, lambda t: t / 8)
+        elif stress == "negate":
+            inputs = map_floating(inputs, lambda t: -t)
+        elif stress == "shift":
+            def shift(t):
+                if t.numel() == 0:
+                    return t
+                spread = float(t.float().std()) if t.numel() > 1 else 1.0
+                return t + (4.0 * (spread if spread > 0 else 1.0) + float(t.float().abs().max()))
+            inputs = map_floating(inputs, shift)
+        return inputs
+
+    def trial(self, msg):
+        """A verification trial: inputs from get_inputs() under input_seed (optionally
+        stressed), outputs in float32 and float64. With timed_seed instead, the inputs are
+        those a timed call got (timing_inputs), and they are not sent back."""
+        send_inputs = "timed_seed" not in msg
+        try:
+            if send_inputs:
+                inputs = self._inputs(int(msg["input_seed"]), msg.get("stress", "none"))
+            else:
+                inputs = timing_inputs(self.module, int(msg["timed_seed"]), self.device)
+        except BaseException as exc:
+            return error_reply("get_inputs", exc)
+        call_seed = int(msg["call_seed"])
+        pristine = inputs  # never handed to a model; each run gets its own copy
+        work = clone_tree(inputs)
+        restore_state(self.model, self.snapshot)
+        seed_all(call_seed)
+        before = rng_state(self.device)
+        start = _perf_counter()
+        try:
+            with torch.no_grad():
+                out32 = self.model(*work)
+            synchronize(self.device)
+        except BaseException as exc:
+            return error_reply("forward", exc)
+        seconds = _perf_counter() - start
+        after = rng_state(self.device)
+        random = any(not torch.equal(a, b) for a, b in zip(before, after))
+        mutated = not same_bytes(work, pristine)
+        buffers32 = {k: v for k, v in named_buffers(self.model).items()}
+        out64 = None
+        buffers64 = None
+        if self.model64 is not None:
+            restore_state(self.model64, self.snapshot64)
+            seed_all(call_seed)
+            start = _perf_counter()
+            try:
+                with torch.no_grad():
+                    out64 = self.model64(*clone_tree(pristine, torch.float64))
+                synchronize(self.device)
+                seconds += _perf_counter() - start
+                buffers64 = {k: v for k, v in named_buffers(self.model64).items()}
+            except BaseException as exc:
+                out64 = None
+                self.model64_error = str(exc)[:200]
+        bufs = []
+        header = {"ok": True, "random": random, "mutated": mutated, "seconds": seconds}
+        try:
+            if send_inputs:
+                header["inputs"] = encode(pristine, bufs, where="input")
+            header["out32"] = encode({"out": out32, "buffers": buffers32}, bufs, strict=True)
+            if out64 is not None:
+                out64 = cast_like(out64, out32)
+                buffers64 = {k: cast_like(v, buffers32.get(k)) for k, v in buffers64.items()}
+                header["out64"] = encode({"out": out64, "buffers": buffers64}, bufs)
+            else:
+                header["fp64_error"] = self.model64_error
+            if mutated and send_inputs:
+                header["inputs_after"] = encode(work, bufs, where="input")
+        except OutputRuleError as exc:
+            return error_reply("output", exc)
+        self.channel.send(header, bufs)
+        return None
+
+    def timing_module(self):
+        return self.module
+
+    def timed_model(self, key):
+        if key == "eager":
+            return self.model
+        if key in getattr(self, "compiled", {}):
+            return self.compiled[key]
+        raise ProtocolError("no model %r" % key)
+
+    def compile(self, msg):
+        """Builds torch.compile(model, mode) as the baseline `compile:<mode>` and runs it
+        once on timing inputs, so compilation stays out of every timed figure."""
+        mode = msg.get("mode", "default")
+        key = "compile:" + mode
+        if not hasattr(torch, "compile"):
+            return {"ok": False, "error": "unavailable",
+                    "message": "torch.compile needs torch 2.0 or later (this is %s)" % torch.__version__}
+        start = _perf_counter()
+        try:
+            model = copy.deepcopy(self.model)
+            compiled = torch.compile(model) if mode == "default" else torch.compile(model, mode=mode)
+            inputs = timing_inputs(self.module, int(msg["seed"]), self.device)
+            with torch.no_grad():
+                compiled(*inputs)
+            synchronize(self.device)
+        except BaseException as exc:
+            return error_reply("compile", exc)
+        if not hasattr(self, "compiled"):
+            self.compiled = {}
+        self.compiled[key] = compiled
+        return {"ok": True, "key": key, "seconds": _perf_counter() - start}
+
+
+def cast_like(value, like):
+    """The fp64 run's output keeps float64 where the fp32 run had a floating dtype; other
+    dtypes (argmax indices) stay as they are. Structure mismatches are left to kopt."""
+    if isinstance(value, torch.Tensor) and isinstance(like, torch.Tensor):
+        if like.is_floating_point() and value.is_floating_point():
+            return value.to(torch.float64)
+        return value.to(like.dtype)
+    if isinstance(value, (list, tuple)) and isinstance(like, (list, tuple)) and len(value) == len(like):
+        out = [cast_like(v, l) for v, l in zip(value, like)]
+        return out if isinstance(value, list) else tuple(out)
+    if isinstance(value, dict) and isinstance(like, dict):
+        return {k: cast_like(v, like.get(k)) for k, v in value.items()}
+    return value
+
+
+class CandidateRole(Role):
+    """Untrusted: imports the candidate file."""
+
+    def load(self, msg):
+        if hasattr(torch, "compile"):
+            # torch._dynamo wraps a few torch functions (torch.manual_seed) when first
+            # imported; import it before the snapshot so torch.compile is no false alarm.
+            try:
+                importlib.import_module("torch._dynamo")
+            except Exception:
+                pass
+        # The workload (the user's file) generates this process's timing inputs; loaded
+        # before the snapshot so its own imports are never blamed on the candidate.
+        self.workload = None
+        if msg.get("workload"):
+            try:
+                self.workload = load_module(msg["workload"], "kopt_timing_workload")
+            except BaseException as exc:
+                return error_reply("workload", exc)
+        self.tripwire = build_tripwire()
+        start = _perf_counter()
+        try:
+            self.module = load_module(msg["path"], "kopt_candidate")
+        except BaseException as exc:
+            return error_reply("import", exc)
+        elapsed = _perf_counter() - start
+        if not hasattr(self.module, "ModelNew"):
+            return {"ok": False, "error": "input", "message": "candidate defines no ModelNew"}
+        return {"ok": True, "seconds": elapsed, "tampered": self.tripwire.changed()}
+
+    def init(self, msg, payload):
+        pos = 0
+        args, pos = decode(msg["init_args"], payload, pos, "cpu")
+        state, pos = decode(msg["state"], payload, pos, "cpu")
+        seed_all(int(msg["init_seed"]))
+        try:
+            model = self.module.ModelNew(*args)
+            own = model.state_dict()
+            matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+            if matched:
+                model.load_state_dict(matched, strict=False)
+            self.model = model.to(self.device)
+            if msg.get("eval_mode"):
+                self.model.eval()
+            self.snapshot = snapshot_state(self.model)
+        except BaseException as exc:
+            return error_reply("init", exc)
+        return {"ok": True, "matched": len(matched), "tampered": self.tripwire.changed()}
+
+    def timing_module(self):
+        if self.workload is None:
+            raise ProtocolError("no workload loaded for timing inputs")
+        return self.workload
+
+    def timed_model(self, key):
+        if key != "candidate":
+            raise ProtocolError("no model %r" % key)
+        return self.model
+
+    def poison(self, specs):
+        """Fills freed allocator memory with NaN / extreme values before the call, so an
+        output the candidate never writes cannot inherit a correct value."""
+        poisoned = 0
+        for dtype_s, shape in specs:
+            dtype = DTYPES[dtype_s]
+            for _ in range(2):
+                t = torch.empty(shape, dtype=dtype, device=self.device)
+                if t.is_floating_point():
+                    t.fill_(float("nan"))
+                elif dtype == torch.bool:
+                    t.fill_(True)
+                else:
+                    t.fill_(torch.iinfo(dtype).max)
+                poisoned += t.numel() * t.element_size()
+                del t
+        synchronize(self.device)
+        return poisoned
+
+    def call(self, msg, payload):
+        inputs, _ = decode(msg["inputs"], payload, 0, self.device)
+        restore_state(self.model, self.snapshot)
+        poisoned = self.poison(msg.get("poison", []))
+        seed_all(int(msg["call_seed"]))
+        start = _perf_counter()
+        try:
+            with torch.no_grad():
+                out = self.model(*inputs)
+            synchronize(self.device)
+        except BaseException as exc:
+            return error_reply("forward", exc)
+        elapsed = _perf_counter() - start
+        buffers = {k: v for k, v in named_buffers(self.model).items()}
+        bufs = []
+        try:
+            header = {"ok": True, "seconds": elapsed, "poisoned_bytes": poisoned,
+                      "out": encode({"out": out, "buffers": buffers}, bufs, strict=True)}
+            header["inputs_after"] = encode(inputs, bufs, where="input")
+            delay = float(msg.get("recheck_seconds", 0.0))
+            if delay > 0:
+                _sleep(delay)
+            synchronize(self.device)
+            header["out_later"] = encode({"out": out, "buffers": buffers}, bufs, strict=True)
+        except OutputRuleError as exc:
+            return error_reply("output", exc)
+        header["tampered"] = self.tripwire.changed()
+        self.channel.send(header, bufs)
+        return None

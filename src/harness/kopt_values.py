@@ -1,0 +1,204 @@
+"""kopt worker harness: value trees on the wire (encode, decode, the output rules) and the
+tree helpers the roles share (copies, device moves, bitwise equality)."""
+
+import math
+
+import torch
+
+from kopt_wire import ProtocolError
+
+DTYPES = {}
+
+
+def _init_dtypes():
+    for name in ("float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16",
+                 "int32", "int64", "bool"):
+        DTYPES[name] = getattr(torch, name)
+
+
+def dtype_name(dt):
+    for name, value in DTYPES.items():
+        if value == dt:
+            return name
+    raise ProtocolError("unsupported dtype %s" % dt)
+
+
+def tensor_bytes(t):
+    """t's bytes as they are now: later writes to t (a candidate's stream still running,
+    or its own thread) must not reach them, since kopt compares an output read at return
+    with the same output read later."""
+    source = t.detach()
+    t = source.to("cpu") if source.device.type != "cpu" else source
+    t = t.contiguous()
+    if t.numel() == 0:
+        return b""
+    flat = t.reshape(-1)
+    if flat.dtype == torch.bool:
+        flat = flat.to(torch.uint8)
+    else:
+        flat = flat.view(torch.uint8)
+    if flat.data_ptr() != source.data_ptr() or source.device.type != "cpu":
+        # Already a private copy (from the device, or made contiguous): a view of it is
+        # enough. Outputs of hundreds of megabytes would otherwise be copied twice.
+        return memoryview(flat.numpy())
+    return flat.numpy().tobytes()
+
+
+def encode(value, buffers, strict=False, where="output"):
+    """Encodes a value tree; with strict=True applies the output rules."""
+    if value is None:
+        return {"t": "none"}
+    if isinstance(value, bool):
+        return {"t": "bool", "v": value}
+    if isinstance(value, int):
+        return {"t": "int", "v": int(value)}
+    if isinstance(value, float):
+        if math.isnan(value):
+            return {"t": "float", "v": "nan"}
+        if math.isinf(value):
+            return {"t": "float", "v": "inf" if value > 0 else "-inf"}
+        return {"t": "float", "v": float(value)}
+    if isinstance(value, str):
+        return {"t": "str", "v": value}
+    if isinstance(value, torch.Tensor):
+        if strict:
+            if type(value) is not torch.Tensor:
+                raise OutputRuleError("%s is a %s, not exactly torch.Tensor" % (where, type(value).__name__))
+            if value.layout != torch.strided:
+                raise OutputRuleError("%s is not a strided tensor (%s)" % (where, value.layout))
+            if value.requires_grad:
+                raise OutputRuleError("%s requires grad" % where)
+        data = tensor_bytes(value)
+        buffers.append(data)
+        return {"t": "tensor", "dtype": dtype_name(value.dtype), "shape": list(value.shape),
+                "device": value.device.type, "nbytes": len(data)}
+    if isinstance(value, (list, tuple)):
+        items = [encode(v, buffers, strict, "%s[%d]" % (where, i)) for i, v in enumerate(value)]
+        return {"t": "list" if isinstance(value, list) else "tuple", "items": items}
+    if isinstance(value, dict):
+        keys, items = [], []
+        for k, v in value.items():
+            keys.append(encode(k, buffers, False, where))
+            items.append(encode(v, buffers, strict, "%s[%r]" % (where, k)))
+        return {"t": "dict", "keys": keys, "items": items}
+    raise OutputRuleError("%s has unsupported type %s" % (where, type(value).__name__))
+
+
+class OutputRuleError(Exception):
+    pass
+
+
+def decode(j, payload, pos, device):
+    """Returns (value, new_pos). Tensors land on `device`."""
+    t = j["t"]
+    if t == "none":
+        return None, pos
+    if t in ("bool", "int", "str"):
+        return j["v"], pos
+    if t == "float":
+        v = j["v"]
+        return (float(v) if isinstance(v, str) else v), pos
+    if t in ("list", "tuple"):
+        out = []
+        for item in j["items"]:
+            v, pos = decode(item, payload, pos, device)
+            out.append(v)
+        return (out if t == "list" else tuple(out)), pos
+    if t == "dict":
+        out = {}
+        for k, item in zip(j["keys"], j["items"]):
+            key, pos = decode(k, payload, pos, device)
+            out[key], pos = decode(item, payload, pos, device)
+        return out, pos
+    if t == "tensor":
+        dtype = DTYPES[j["dtype"]]
+        n = int(j["nbytes"])
+        shape = j["shape"]
+        if n == 0:
+            tensor = torch.empty(shape, dtype=dtype)
+        else:
+            raw = torch.frombuffer(bytearray(payload[pos:pos + n]), dtype=torch.uint8)
+            if dtype == torch.bool:
+                tensor = raw.to(torch.bool).reshape(shape)
+            else:
+                tensor = raw.view(dtype).reshape(shape)
+        return tensor.to(device), pos + n
+    raise ProtocolError("unknown value tag %r" % t)
+
+
+def to_device(value, device):
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, list):
+        return [to_device(v, device) for v in value]
+    if isinstance(value, tuple):
+        return tuple(to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    return value
+
+
+def clone_tree(value, floating=None):
+    """A copy of every tensor in value; with floating (a dtype), floating-point tensors are
+    copied into that dtype instead, in one pass."""
+    if isinstance(value, torch.Tensor):
+        if floating is not None and value.is_floating_point():
+            return value.to(floating, copy=True)
+        return value.clone()
+    if isinstance(value, list):
+        return [clone_tree(v, floating) for v in value]
+    if isinstance(value, tuple):
+        return tuple(clone_tree(v, floating) for v in value)
+    if isinstance(value, dict):
+        return {k: clone_tree(v, floating) for k, v in value.items()}
+    return value
+
+
+def map_floating(value, fn):
+    if isinstance(value, torch.Tensor):
+        return fn(value) if value.is_floating_point() else value
+    if isinstance(value, list):
+        return [map_floating(v, fn) for v in value]
+    if isinstance(value, tuple):
+        return tuple(map_floating(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: map_floating(v, fn) for k, v in value.items()}
+    return value
+
+
+def tensors_of(value, out):
+    if isinstance(value, torch.Tensor):
+        out.append(value)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            tensors_of(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            tensors_of(v, out)
+    return out
+
+
+def same_bytes(a, b):
+    ta, tb = tensors_of(a, []), tensors_of(b, [])
+    if len(ta) != len(tb):
+        return False
+    for x, y in zip(ta, tb):
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        if not torch.equal(bits(x), bits(y)):
+            return False
+    return True
+
+
+def bits(t):
+    """t's elements as integers of the same width, so that equality is bitwise (NaN equals
+    the same NaN, -0.0 differs from 0.0), compared where t lives: no copy to the host."""
+    t = t.detach()
+    if t.dtype == torch.bool:
+        return t.view(torch.uint8)
+    if t.is_floating_point():
+        return t.view({1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
+    return t
+
+
+_init_dtypes()
