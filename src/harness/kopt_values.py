@@ -126,44 +126,35 @@ def decode(j, payload, pos, device):
     raise ProtocolError("unknown value tag %r" % t)
 
 
-def to_device(value, device):
+def map_tensors(value, fn):
+    """value with fn applied to every tensor in it (lists, tuples and dict values)."""
     if isinstance(value, torch.Tensor):
-        return value.to(device)
+        return fn(value)
     if isinstance(value, list):
-        return [to_device(v, device) for v in value]
+        return [map_tensors(v, fn) for v in value]
     if isinstance(value, tuple):
-        return tuple(to_device(v, device) for v in value)
+        return tuple(map_tensors(v, fn) for v in value)
     if isinstance(value, dict):
-        return {k: to_device(v, device) for k, v in value.items()}
+        return {k: map_tensors(v, fn) for k, v in value.items()}
     return value
+
+
+def to_device(value, device):
+    return map_tensors(value, lambda t: t.to(device))
 
 
 def clone_tree(value, floating=None):
     """A copy of every tensor in value; with floating (a dtype), floating-point tensors are
     copied into that dtype instead, in one pass."""
-    if isinstance(value, torch.Tensor):
-        if floating is not None and value.is_floating_point():
-            return value.to(floating, copy=True)
-        return value.clone()
-    if isinstance(value, list):
-        return [clone_tree(v, floating) for v in value]
-    if isinstance(value, tuple):
-        return tuple(clone_tree(v, floating) for v in value)
-    if isinstance(value, dict):
-        return {k: clone_tree(v, floating) for k, v in value.items()}
-    return value
+    def copy(t):
+        if floating is not None and t.is_floating_point():
+            return t.to(floating, copy=True)
+        return t.clone()
+    return map_tensors(value, copy)
 
 
 def map_floating(value, fn):
-    if isinstance(value, torch.Tensor):
-        return fn(value) if value.is_floating_point() else value
-    if isinstance(value, list):
-        return [map_floating(v, fn) for v in value]
-    if isinstance(value, tuple):
-        return tuple(map_floating(v, fn) for v in value)
-    if isinstance(value, dict):
-        return {k: map_floating(v, fn) for k, v in value.items()}
-    return value
+    return map_tensors(value, lambda t: fn(t) if t.is_floating_point() else t)
 
 
 def tensors_of(value, out):
