@@ -52,7 +52,7 @@ uint64_t draw_seed() {
 
 Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   auto& o = m_cfg.options;
-  // Diagnostic overrides of two defaults (docs/measurement.md).
+  // Diagnostic overrides of defaults (docs/measurement.md, "Diagnostics").
   const char* head_us = std::getenv("KOPT_TIMING_HEAD_US");
   const char* input_mb = std::getenv("KOPT_TIMING_INPUT_MB");
   const char* batch_ms = std::getenv("KOPT_TIMING_BATCH_MS");
