@@ -23,6 +23,15 @@ class Role:
         self.device = device
         self.stopwatch = Stopwatch(self)
 
+    def forward(self, model, inputs):
+        """model(*inputs) without autograd, until its device work is done: (output, seconds).
+        Raises what the model raises."""
+        start = _perf_counter()
+        with torch.no_grad():
+            out = model(*inputs)
+        synchronize(self.device)
+        return out, _perf_counter() - start
+
     def hello(self, msg):
         info = {"ok": True, "python": sys.version.split()[0], "torch": torch.__version__,
                 "pid": os.getpid(), "device": self.device, "uid": os.getuid()}
@@ -135,14 +144,10 @@ class ReferenceRole(Role):
         restore_state(self.model, self.snapshot)
         seed_all(call_seed)
         before = rng_state(self.device)
-        start = _perf_counter()
         try:
-            with torch.no_grad():
-                out32 = self.model(*work)
-            synchronize(self.device)
+            out32, seconds = self.forward(self.model, work)
         except BaseException as exc:
             return error_reply("forward", exc)
-        seconds = _perf_counter() - start
         after = rng_state(self.device)
         random = any(not torch.equal(a, b) for a, b in zip(before, after))
         mutated = not same_bytes(work, pristine)
@@ -313,14 +318,10 @@ class CandidateRole(Role):
         restore_state(self.model, self.snapshot)
         poisoned = self.poison(msg.get("poison", []))
         seed_all(int(msg["call_seed"]))
-        start = _perf_counter()
         try:
-            with torch.no_grad():
-                out = self.model(*inputs)
-            synchronize(self.device)
+            out, elapsed = self.forward(self.model, inputs)
         except BaseException as exc:
             return error_reply("forward", exc)
-        elapsed = _perf_counter() - start
         buffers = {k: v for k, v in named_buffers(self.model).items()}
         bufs = []
         try:
