@@ -130,12 +130,21 @@ Result<Value> decode_value(const nlohmann::json& j, const std::shared_ptr<const 
   return decode(j, Source{payload ? *payload : empty, payload ? &payload : nullptr}, offset);
 }
 
+namespace {
+
+// Gives every tensor in `v` a buffer of its own bytes, where it shares a larger one.
+void own_bytes(Value& v) {
+  if (v.kind == Value::Kind::tensor && v.tensor.storage && v.tensor.storage->size() != v.tensor.size)
+    v.tensor.set_bytes(std::string(v.tensor.bytes()));
+  for (auto& item : v.items) own_bytes(item);
+  for (auto& key : v.keys) own_bytes(key);
+}
+
+}  // namespace
+
 Value own_copy(const Value& v) {
-  Value out = v;
-  if (out.kind == Value::Kind::tensor && out.tensor.storage && out.tensor.storage->size() != out.tensor.size)
-    out.tensor.set_bytes(std::string(v.tensor.bytes()));
-  for (auto& item : out.items) item = own_copy(item);
-  for (auto& key : out.keys) key = own_copy(key);
+  Value out = v;  // the tree once; tensors still share their payload here
+  own_bytes(out);
   return out;
 }
 
