@@ -16,6 +16,9 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
   sub->add_flag("--eval", o.eval_mode, "Put both models in eval mode (inference workloads)");
   sub->add_flag("--allow-ties", o.allow_ties, "Accept integer mismatches at ties");
+  sub->add_option("--compare", o.compare,
+                  "Where outputs are compared: auto (on the GPU through CUDA IPC where it works, else in kopt), device, host")
+      ->check(CLI::IsMember({"auto", "device", "host"}));
   sub->add_option("--import-timeout", o.import_timeout, "Seconds for a worker to start and import/build")
       ->check(CLI::PositiveNumber);
   sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and for each call")->check(CLI::PositiveNumber);

@@ -35,6 +35,23 @@ std::string precision_of(const verify::Value& v) {
   return p;
 }
 
+// precision_of for a spec tree ({"t": "tensor", "dtype": ...} nodes, no bytes).
+std::string precision_of_spec(const nlohmann::json& spec) {
+  std::string p = "fp32";
+  std::vector<const nlohmann::json*> todo{&spec};
+  while (!todo.empty()) {
+    const auto* j = todo.back();
+    todo.pop_back();
+    if (!j->is_object()) continue;
+    const std::string dtype = j->value("dtype", "");
+    if (dtype == "float16") p = "fp16";
+    else if (dtype == "bfloat16" && p != "fp16") p = "bf16";
+    if (j->contains("items") && (*j)["items"].is_array())
+      for (const auto& item : (*j)["items"]) todo.push_back(&item);
+  }
+  return p;
+}
+
 class BaselineRun {
  public:
   explicit BaselineRun(const BaselineOptions& o) : m_opt(o) {}
@@ -90,10 +107,34 @@ class BaselineRun {
     verify::Value first;
     double bytes = 0;
     std::string precision = "fp32";
+    // On CUDA the outputs stay on the device: the comparer reports their sanity figures
+    // (all zero, constant, a fingerprint) and sizes, so no size is too large to baseline.
+    const bool on_device = m_opt.device == "cuda";
+    std::string first_print;
     for (int k = 0; k < 2; ++k) {
-      auto t = ask(*m_ref, {{"op", "trial"}, {"input_seed", draw_seed()}, {"call_seed", draw_seed()}, {"stress", "none"}},
+      auto t = ask(*m_ref, {{"op", "trial"}, {"input_seed", draw_seed()}, {"call_seed", draw_seed()}, {"stress", "none"},
+                            {"keep", on_device}},
                    m_opt.call_timeout);
       if (!t) return (void)fail("workload call: " + t.failure().message);
+      if (on_device) {
+        const auto& h = t->header;
+        bytes = h.value("bytes", 0.0);
+        precision = h.contains("out_spec") && h["out_spec"].contains("items") && !h["out_spec"]["items"].empty()
+                        ? precision_of_spec(h["out_spec"]["items"][0])
+                        : "fp32";
+        const auto s = h.value("sanity", nlohmann::json::object());
+        const std::string print = s.value("fingerprint", "");
+        if (k == 0) {
+          if (s.value("all_zero", false)) m_report.notes.push_back("the reference's outputs are all zero");
+          else if (s.value("constant", false)) m_report.notes.push_back("the reference's outputs are constant");
+          first_print = print;
+        } else if (!print.empty() && print == first_print) {
+          m_report.notes.push_back("the reference's outputs do not depend on its inputs");
+        }
+        if (h.value("random", false) && k == 0)
+          m_report.notes.push_back("the workload is random (its forward advances the RNG); try --eval for inference");
+        continue;
+      }
       size_t pos = 0;
       auto in = verify::decode_value(t->header["inputs"], t->payload, pos);
       auto out = in ? verify::decode_value(t->header["out32"], t->payload, pos) : in;

@@ -217,6 +217,7 @@ void EvalRun::time_candidate() {
   ctx.bytes_per_call = m_bytes_per_call;
   ctx.check_outputs = !m_report.random_workload;
   ctx.fp32_only = !m_init.header.value("fp64", false);
+  ctx.device_compare = m_report.compare_where == "device";
   ctx.device = m_ref_hello;
   ctx.own_pids = [this] {
     std::set<pid_t> own;
@@ -291,7 +292,12 @@ EvalReport EvalRun::finish(Clock::time_point start) {
   if (m_report.trials_run > 0 && m_report.trials_run == m_report.trials_planned) {
     for (const char* id : {"structure", "finite", "close", "inputs", "background", "tamper", "process"})
       if (rule_status(m_rules, id) == "not_run") rule(id, "passed", "");
-    rule("trials", "passed", std::to_string(m_report.trials_run) + " trials from run-time seeds, 4 of them stress trials");
+    if (rule_status(m_rules, "reuse") == "not_run")
+      rule("reuse", "passed", m_report.compare_where == "device"
+                                  ? "each checked call's outputs re-read by the comparer after the next checked call"
+                                  : "each call's outputs re-read by the harness after the next call (self-reported)");
+    rule("trials", "passed", std::to_string(m_report.trials_run) + " trials from run-time seeds, 4 of them stress trials, " +
+                                 std::to_string(m_report.calls_unchecked) + " unchecked calls between them (a number drawn at run time)");
     if (rule_status(m_rules, "memo") == "not_run")
       rule("memo", "passed", std::to_string(m_report.trials_run) + " calls on one instance with different inputs matched");
     if (rule_status(m_rules, "stray_work") == "not_run") rule("stray_work", "passed", "");

@@ -70,6 +70,25 @@ class EvalRun {
   bool check_tamper(const nlohmann::json& header, const std::string& when);
   void trials();
   void trial(const std::string& stress, size_t index);
+  // The reference's notes on a trial (time, random, mutating) from its reply header.
+  void note_reference(const nlohmann::json& h);
+  // The common verdict on a comparison: false (and decided) when it failed.
+  bool judge(const verify::Comparison& cmp, size_t index, bool is_stress);
+  // Calls with fresh inputs whose outputs are not checked, 0..max_unchecked of them,
+  // drawn at run time, so that no candidate can be right only on the first N calls.
+  void unchecked_calls(size_t index);
+  void unchecked_call();
+  // Fields every candidate call carries, checked or not: its id, the earlier outputs
+  // the harness may now drop, and (host path) the earlier call to read again.
+  void bookkeeping(nlohmann::json& call, bool checked);
+  // Host path: the earlier call's outputs, read again after this call, must be unchanged.
+  bool check_earlier(const nlohmann::json& header, const std::shared_ptr<const std::string>& payload, size_t& pos);
+  // --- the device path (eval_device.cpp): outputs compared on the GPU by the comparer
+  enum class Fed { ok, fallback, failed };
+  // false: CUDA IPC does not work here; the caller runs the trial on the host path.
+  bool device_trial(const std::string& stress, size_t index);
+  Fed feed_inputs(const nlohmann::json& spec);
+  void fall_back(const std::string& why);
   // Buffers present on both sides (BatchNorm running statistics) compared like outputs.
   void compare_buffers(const Value& cand, const Value& r32, const Value& r64,
                        const verify::CompareOptions& copt, verify::Comparison& cmp);
@@ -98,6 +117,15 @@ class EvalRun {
   bool m_for_timing = false;
   std::string m_timing_note;
   bool m_ref_mutates = false;
+  bool m_device = false;           // outputs compared on the device (eval_device.cpp)
+  bool m_device_confirmed = false; // a fill through CUDA IPC has worked
+  int64_t m_call_id = 0;
+  int64_t m_last_checked = -1;
+  std::vector<int64_t> m_live_calls;  // calls whose outputs the harness still holds
+  uint64_t m_previous_print = 0;      // host path: the last call's outputs, fingerprinted
+  bool m_has_previous = false;
+  nlohmann::json m_poison = nlohmann::json::array();
+  std::string m_first_print;          // device path: the first trial's reference fingerprint
   std::vector<std::pair<int, int>> m_threads;
   Value m_first_out;
   bool m_sanity_zero = false, m_sanity_constant = false, m_sanity_same = false;

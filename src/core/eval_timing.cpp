@@ -39,8 +39,36 @@ StopwatchConfig config(const TimingContext& c, measure::Nvml* nvml) {
 
 // Compares one kept output of a timed call with the reference's outputs for the same
 // seed: a candidate that is right while verified and wrong (or stale) while timed fails.
+// The same check on the device: the candidate exports the kept output, the reference
+// recomputes the seed's outputs and its comparer reads and compares them on the GPU.
+std::string device_output_check(const TimingContext& c, sandbox::Worker& w, int index, uint64_t seed) {
+  auto got = ask(w, {{"op", "time_output"}, {"index", index}, {"ipc", true}}, c.options->call_timeout);
+  if (!got) return "a timed call's output could not be read: " + got.failure().message;
+  auto ref = ask(*c.reference, {{"op", "trial"}, {"timed_seed", seed}, {"call_seed", draw_seed()}, {"keep", true}},
+                 c.options->call_timeout);
+  if (!ref) return "";  // the reference could not reproduce it: no evidence against the candidate
+  const nlohmann::json no_buffers = {{"t", "dict"}, {"keys", nlohmann::json::array()}, {"items", nlohmann::json::array()}};
+  nlohmann::json out = {{"t", "dict"},
+                        {"keys", {{{"t", "str"}, {"v", "out"}}, {{"t", "str"}, {"v", "buffers"}}}},
+                        {"items", {got->header["out"], no_buffers}}};
+  nlohmann::json msg = {{"op", "compare"}, {"out", out}, {"precision", c.options->precision},
+                        {"allow_ties", c.options->allow_ties}, {"fp32_only", c.fp32_only || !ref->header.value("fp64", false)},
+                        {"recheck_seconds", 0.0}, {"check_inputs", false}, {"check_reuse", false}};
+  auto cmp = ask(*c.reference, msg, c.options->call_timeout, std::move(got->payload));
+  if (!cmp) return "a timed call's output could not be compared: " + cmp.failure().message;
+  const auto& h = cmp->header;
+  if (h.contains("candidate_error")) return "a timed call's " + h.value("candidate_error", std::string());
+  const auto res = h.value("result", nlohmann::json::object());
+  if (res.value("ok", false)) return "";
+  return "the output of timed call " + std::to_string(index + 1) +
+         " of its batch differs from the reference when read after the batch (was it overwritten by a later call?): " +
+         res.value("detail", std::string());
+}
+
 OutputCheck output_check(const TimingContext& c) {
   if (!c.check_outputs) return nullptr;
+  if (c.device_compare)
+    return [&c](sandbox::Worker& w, int index, uint64_t seed) { return device_output_check(c, w, index, seed); };
   return [&c](sandbox::Worker& w, int index, uint64_t seed) -> std::string {
     auto got = ask(w, {{"op", "time_output"}, {"index", index}}, c.options->call_timeout);
     if (!got) return "a timed call's output could not be read: " + got.failure().message;

@@ -25,6 +25,7 @@ struct TimingContext {
   double bytes_per_call = 0;         // fresh inputs plus outputs of one call
   bool check_outputs = true;         // false for random workloads (no reproducible output)
   bool fp32_only = false;            // no float64 reference
+  bool device_compare = false;       // timed outputs compared on the GPU by the comparer (CUDA IPC)
   nlohmann::json device;             // the reference worker's hello
   std::function<std::set<pid_t>()> own_pids;
 };

@@ -19,12 +19,20 @@ void EvalRun::trials() {
   for (const char* s : {"scale_up", "scale_down", "negate", "shift"}) kinds.push_back(s);
   m_report.trials_planned = static_cast<int>(kinds.size());
   if (m_opt.announce) spdlog::info("Verifying. [trials: {}, of them stress: 4]", kinds.size());
+  m_device = m_opt.device == "cuda" && m_opt.compare != "host";
+  m_report.compare_where = m_device ? "device" : "host";
+  if (m_opt.compare == "host") m_report.compare_note = "--compare host";
+  else if (m_opt.device != "cuda") m_report.compare_note = "the device is the CPU";
   for (size_t k = 0; k < kinds.size() && !decided(); ++k) {
     // Verification shares the GPU with other candidates' verification, never with timing.
     std::shared_lock<GpuGate> gpu;
     if (m_opt.exclusive && m_opt.device == "cuda") gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
-    trial(kinds[k], k);
+    unchecked_calls(k);
+    if (decided()) break;
+    if (!m_device || !device_trial(kinds[k], k)) trial(kinds[k], k);
   }
+  if (m_report.calls_unchecked > 0)
+    spdlog::debug("Unchecked calls made. [calls: {}]", m_report.calls_unchecked);
   timed("trials", t);
   if (decided()) return;
   if (m_threads.size() >= 2) {
@@ -62,27 +70,20 @@ void EvalRun::trial(const std::string& stress, size_t index) {
     return;
   }
   m_bytes_per_call = static_cast<double>(verify::tensor_bytes(inputs.value()) + verify::tensor_bytes(out32.value()));
-  m_report.phase_seconds["reference_compute"] += h.value("seconds", 0.0);
-  if (h.value("random", false) && !m_report.random_workload) {
-    m_report.random_workload = true;
-    m_report.notes.push_back("the workload is random (its forward advances the RNG): both sides are reseeded identically before every call and compared with an explicit float32 tolerance; try --eval for inference");
-  }
-  if (h.value("mutated", false) && !m_ref_mutates) {
-    m_ref_mutates = true;
-    m_report.notes.push_back("the reference modifies its inputs in place; the candidate must do the same");
-  }
+  note_reference(h);
   const bool fp32_only = m_report.random_workload || !out64;
 
   // The candidate's call, with poison sized like the outputs.
   std::vector<const verify::TensorData*> out_tensors;
   verify::collect_tensors(out32.value(), out_tensors);
-  nlohmann::json poison = nlohmann::json::array();
+  m_poison = nlohmann::json::array();
   for (const auto* td : out_tensors)
-    if (poison.size() < 16) poison.push_back({td->dtype, td->shape});
+    if (m_poison.size() < 16) m_poison.push_back({td->dtype, td->shape});
   std::string payload;
-  nlohmann::json call = {{"op", "call"}, {"call_seed", m_call_seed}, {"poison", poison},
+  nlohmann::json call = {{"op", "call"}, {"call_seed", m_call_seed}, {"poison", m_poison},
                          {"recheck_seconds", m_opt.recheck_seconds}};
   call["inputs"] = verify::encode_value(inputs.value(), payload);
+  bookkeeping(call, true);
   const auto t = Clock::now();
   auto reply = ask(*m_cand, call, m_opt.call_timeout, std::move(payload));
   m_report.phase_seconds["candidate_calls"] += std::chrono::duration<double>(Clock::now() - t).count();
@@ -106,6 +107,9 @@ void EvalRun::trial(const std::string& stress, size_t index) {
     fail_rule("process", Outcome::tampered, "candidate worker broke the protocol (malformed output frame)");
     return;
   }
+  if (!check_earlier(reply->header, cand_payload, pos)) return;
+  m_previous_print = verify::fingerprint(out->items[0]);
+  m_has_previous = true;
   m_report.phase_seconds["candidate_compute"] += reply->header.value("seconds", 0.0);
   rule("poison", "passed", std::to_string(reply->header.value("poisoned_bytes", 0)) + " bytes of allocator memory poisoned before each call");
   ++m_report.trials_run;
@@ -119,21 +123,7 @@ void EvalRun::trial(const std::string& stress, size_t index) {
   // Output structure and values ("out"), then buffers that exist on both sides.
   auto cmp = verify::compare_outputs(out->items[0], out32->items[0], ref64.items[0], copt);
   if (cmp.ok) compare_buffers(out.value(), out32.value(), ref64, copt, cmp);
-  verify::merge_figures(m_report.figures, cmp.figures);
-  if (!cmp.ok) {
-    const std::string id = cmp.check == "finite" ? "finite"
-                           : (cmp.check == "normwise" || cmp.check == "elementwise" || cmp.check == "exact" || cmp.check == "tie") ? "close"
-                           : "structure";
-    if (index > 0 && !is_stress) {
-      // Right on earlier calls of this instance, wrong now: memoised or degrading.
-      rule(id, "failed", cmp.detail);
-      fail_rule("memo", Outcome::wrong_result, "correct on the first " + std::to_string(index) +
-                " call(s), then wrong on call " + std::to_string(index + 1) + " with new inputs: " + cmp.detail);
-    } else {
-      fail_rule(id, Outcome::wrong_result, cmp.detail + (is_stress ? " (stress trial: inputs outside the sample distribution)" : ""));
-    }
-    return;
-  }
+  if (!judge(cmp, index, is_stress)) return;
   if (!verify::identical(out.value(), out_later.value())) {
     fail_rule("background", Outcome::wrong_result, "outputs changed after the call returned (a background writer)");
     return;
@@ -152,6 +142,129 @@ void EvalRun::trial(const std::string& stress, size_t index) {
     }
   }
   sanity(out32->items[0], index, is_stress);
+}
+
+bool EvalRun::judge(const verify::Comparison& cmp, size_t index, bool is_stress) {
+  verify::merge_figures(m_report.figures, cmp.figures);
+  if (!cmp.ok) {
+    const std::string id = cmp.check == "finite" ? "finite"
+                           : (cmp.check == "normwise" || cmp.check == "elementwise" || cmp.check == "exact" || cmp.check == "tie") ? "close"
+                           : "structure";
+    if (index > 0 && !is_stress) {
+      // Right on earlier calls of this instance, wrong now: memoised or degrading.
+      rule(id, "failed", cmp.detail);
+      fail_rule("memo", Outcome::wrong_result, "correct on the first " + std::to_string(index) +
+                " checked call(s), then wrong on checked call " + std::to_string(index + 1) + " (call " +
+                std::to_string(m_call_id) + " on this instance) with new inputs: " + cmp.detail);
+    } else {
+      fail_rule(id, Outcome::wrong_result, cmp.detail + (is_stress ? " (stress trial: inputs outside the sample distribution)" : ""));
+    }
+    return false;
+  }
+  return true;
+}
+
+void EvalRun::note_reference(const nlohmann::json& h) {
+  m_report.phase_seconds["reference_compute"] += h.value("seconds", 0.0);
+  if (h.value("random", false) && !m_report.random_workload) {
+    m_report.random_workload = true;
+    m_report.notes.push_back("the workload is random (its forward advances the RNG): both sides are reseeded identically before every call and compared with an explicit float32 tolerance; try --eval for inference");
+  }
+  if (h.value("mutated", false) && !m_ref_mutates) {
+    m_ref_mutates = true;
+    m_report.notes.push_back("the reference modifies its inputs in place; the candidate must do the same");
+  }
+}
+
+void EvalRun::bookkeeping(nlohmann::json& call, bool checked) {
+  const int64_t id = ++m_call_id;
+  // Kept: the previous call (the host path reads it again now) and, on the device path,
+  // the last checked call (the comparer reads it again at the next checked one).
+  const int64_t previous = m_live_calls.empty() ? -1 : m_live_calls.back();
+  nlohmann::json release = nlohmann::json::array();
+  std::vector<int64_t> live;
+  for (int64_t c : m_live_calls) {
+    if ((!m_device && c == previous) || (m_device && c == m_last_checked)) live.push_back(c);
+    else release.push_back(c);
+  }
+  live.push_back(id);
+  m_live_calls = live;
+  call["call_id"] = id;
+  call["release"] = release;
+  if (!m_device && previous >= 0 && m_has_previous) call["recheck"] = previous;
+  if (checked && m_device) m_last_checked = id;
+}
+
+bool EvalRun::check_earlier(const nlohmann::json& header, const std::shared_ptr<const std::string>& payload, size_t& pos) {
+  if (header.value("earlier_shared", false)) {
+    fail_rule("reuse", Outcome::wrong_result, "an output shares memory with an earlier call's output (one buffer returned by every call)");
+    return false;
+  }
+  if (!header.contains("earlier")) return true;
+  auto earlier = verify::decode_value(header["earlier"], payload, pos);
+  if (!earlier) {
+    fail_rule("process", Outcome::crashed, "candidate worker sent malformed values: " + earlier.failure().message);
+    return false;
+  }
+  if (m_has_previous && verify::fingerprint(earlier.value()) != m_previous_print) {
+    fail_rule("reuse", Outcome::wrong_result, "an earlier call's output changed during a later call (its buffer was reused)");
+    return false;
+  }
+  return true;
+}
+
+void EvalRun::unchecked_calls(size_t index) {
+  if (index == 0 || m_opt.max_unchecked <= 0) return;
+  const int n = static_cast<int>(draw_seed() % static_cast<uint64_t>(m_opt.max_unchecked + 1));
+  for (int k = 0; k < n && !decided(); ++k) unchecked_call();
+}
+
+void EvalRun::unchecked_call() {
+  auto ref = ask(*m_ref, {{"op", "trial"}, {"inputs_only", true}, {"keep", m_device}, {"input_seed", draw_seed()},
+                          {"stress", "none"}}, m_opt.call_timeout);
+  if (!ref) {
+    decide(Outcome::input_error, "reference", "workload inputs: " + ref.failure().kind + ": " + ref.failure().message);
+    return;
+  }
+  nlohmann::json call = {{"op", "call"}, {"call_seed", draw_seed()}, {"poison", m_poison},
+                         {"recheck_seconds", m_device ? 0.0 : m_opt.recheck_seconds}};
+  std::string payload;
+  if (m_device) {
+    if (feed_inputs(ref->header["inputs"]) != Fed::ok) return;
+    call["prepared"] = true;
+    call["ipc"] = true;
+  } else {
+    size_t pos = 0;
+    auto inputs = verify::decode_value(ref->header["inputs"], std::make_shared<const std::string>(std::move(ref->payload)), pos);
+    if (!inputs) {
+      decide(Outcome::input_error, "reference", "reference worker sent malformed values");
+      return;
+    }
+    call["inputs"] = verify::encode_value(inputs.value(), payload);
+  }
+  bookkeeping(call, false);
+  auto reply = ask(*m_cand, call, m_opt.call_timeout, std::move(payload));
+  ++m_report.calls_unchecked;
+  if (!reply) {
+    candidate_failed("call", reply.failure());
+    return;
+  }
+  m_threads.emplace_back(sandbox::thread_count(m_cand->pid()),
+                         static_cast<int>(sandbox::descendants_of(m_cand->pid()).size()));
+  if (!check_tamper(reply->header, "while running")) return;
+  if (m_device) return;
+  size_t pos = 0;
+  const auto cand_payload = std::make_shared<const std::string>(std::move(reply->payload));
+  auto out = verify::decode_value(reply->header["out"], cand_payload, pos);
+  auto after = out ? verify::decode_value(reply->header["inputs_after"], cand_payload, pos) : out;
+  auto later = after ? verify::decode_value(reply->header["out_later"], cand_payload, pos) : after;
+  if (!later || out->kind != Value::Kind::dict || out->items.size() != 2) {
+    fail_rule("process", Outcome::crashed, "candidate worker sent malformed values");
+    return;
+  }
+  if (!check_earlier(reply->header, cand_payload, pos)) return;
+  m_previous_print = verify::fingerprint(out->items[0]);
+  m_has_previous = true;
 }
 
 void EvalRun::sanity(const Value& out32, size_t index, bool is_stress) {

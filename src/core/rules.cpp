@@ -10,6 +10,7 @@ std::vector<RuleStatus> make_rules() {
       {"trials", "several trials with fresh inputs from run-time seeds, plus stress trials"},
       {"memo", "repeated calls with different inputs give the matching different outputs"},
       {"background", "outputs do not change after the call returns"},
+      {"reuse", "a later call does not change earlier outputs nor return memory they use"},
       {"stray_work", "no threads or processes grow between calls or outlive the worker"},
       {"inputs", "inputs unchanged by the call (unless the reference changes them alike)"},
       {"poison", "allocator memory poisoned before each call"},

@@ -12,13 +12,14 @@
 #include <sstream>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "kopt/sandbox/environment.hpp"
 #include "kopt/sandbox/python.hpp"
 
 namespace kopt::embedded {
-extern const std::string_view harness_kopt_worker_py, harness_kopt_wire_py, harness_kopt_values_py,
-    harness_kopt_common_py, harness_kopt_tripwire_py, harness_kopt_timing_py, harness_kopt_roles_py;
+// Every harness module with its file name (generated from src/CMakeLists.txt's list).
+extern const std::vector<std::pair<const char*, std::string_view>> harness_modules;
 }
 
 namespace kopt::core {
@@ -86,12 +87,7 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   mkdir(harness_dir.c_str(), 0755);
   pool->m_harness = harness_dir + "/kopt_worker.py";
   // The entry and its modules side by side: python puts the entry's folder on sys.path.
-  const std::pair<const char*, std::string_view> harness[] = {
-      {"kopt_worker.py", embedded::harness_kopt_worker_py},     {"kopt_wire.py", embedded::harness_kopt_wire_py},
-      {"kopt_values.py", embedded::harness_kopt_values_py},     {"kopt_common.py", embedded::harness_kopt_common_py},
-      {"kopt_tripwire.py", embedded::harness_kopt_tripwire_py}, {"kopt_timing.py", embedded::harness_kopt_timing_py},
-      {"kopt_roles.py", embedded::harness_kopt_roles_py}};
-  for (const auto& [name, text] : harness)
+  for (const auto& [name, text] : embedded::harness_modules)
     if (auto st = sandbox::write_file(harness_dir + "/" + name, std::string(text)); !st) return st.failure();
   for (const char* role : {"reference", "candidate"}) {
     const bool is_cand = std::string(role) == "candidate";

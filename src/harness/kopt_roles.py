@@ -13,7 +13,8 @@ from kopt_common import (_perf_counter, _sleep, error_reply, load_module, named_
                          seed_all, snapshot_state, synchronize)
 from kopt_timing import Stopwatch, timing_inputs
 from kopt_tripwire import build_tripwire
-from kopt_values import (DTYPES, OutputRuleError, clone_tree, decode, encode, map_floating, same_bytes, to_device)
+from kopt_values import (DTYPES, OutputRuleError, allocate, clone_tree, decode, encode, encode_ipc, map_floating,
+                         overlaps, same_bytes, tensors_of)
 from kopt_wire import ProtocolError
 
 
@@ -106,11 +107,9 @@ class ReferenceRole(Role):
         return None
 
     def _inputs(self, seed, stress):
-        seed_all(seed)
-        inputs = self.module.get_inputs()
-        if not isinstance(inputs, (list, tuple)):
-            inputs = [inputs]
-        inputs = to_device(list(inputs), self.device)
+        # Created on the device where torch allows it: a KernelBench get_inputs() of 6 GiB
+        # takes seconds on the CPU, milliseconds on the GPU (the same distribution).
+        inputs = timing_inputs(self.module, seed, self.device)
         if stress == "scale_up":
             inputs = map_floating(inputs, lambda t: t * 8)
         elif stress == "scale_down":
@@ -138,6 +137,16 @@ class ReferenceRole(Role):
                 inputs = timing_inputs(self.module, int(msg["timed_seed"]), self.device)
         except BaseException as exc:
             return error_reply("get_inputs", exc)
+        if msg.get("inputs_only"):
+            # An unchecked call's inputs: the candidate cannot tell it from a checked one.
+            if msg.get("keep"):
+                reply = {"ok": True}
+                reply.update(self.comparer().keep({"inputs": inputs}))
+                return reply
+            bufs = []
+            header = {"ok": True, "inputs": encode(inputs, bufs, where="input")}
+            self.channel.send(header, bufs)
+            return None
         call_seed = int(msg["call_seed"])
         pristine = inputs  # never handed to a model; each run gets its own copy
         work = clone_tree(inputs)
@@ -167,15 +176,30 @@ class ReferenceRole(Role):
             except BaseException as exc:
                 out64 = None
                 self.model64_error = str(exc)[:200]
-        bufs = []
+        if out64 is not None:
+            out64 = cast_like(out64, out32)
+            buffers64 = {k: cast_like(v, buffers32.get(k)) for k, v in buffers64.items()}
         header = {"ok": True, "random": random, "mutated": mutated, "seconds": seconds}
+        if msg.get("keep"):
+            # Outputs stay on the device: the comparer judges the candidate's there.
+            try:
+                header.update(self.comparer().keep({
+                    "inputs": pristine, "work": work, "mutated": mutated, "random": random,
+                    "sanity": bool(msg.get("sanity", True)),
+                    "out32": {"out": out32, "buffers": buffers32},
+                    "out64": None if out64 is None else {"out": out64, "buffers": buffers64}}))
+            except ValueError as exc:
+                return error_reply("output", exc)
+            header["fp64"] = out64 is not None
+            if out64 is None:
+                header["fp64_error"] = self.model64_error
+            return header
+        bufs = []
         try:
             if send_inputs:
                 header["inputs"] = encode(pristine, bufs, where="input")
             header["out32"] = encode({"out": out32, "buffers": buffers32}, bufs, strict=True)
             if out64 is not None:
-                out64 = cast_like(out64, out32)
-                buffers64 = {k: cast_like(v, buffers32.get(k)) for k, v in buffers64.items()}
                 header["out64"] = encode({"out": out64, "buffers": buffers64}, bufs)
             else:
                 header["fp64_error"] = self.model64_error
@@ -185,6 +209,18 @@ class ReferenceRole(Role):
             return error_reply("output", exc)
         self.channel.send(header, bufs)
         return None
+
+    def comparer(self):
+        if getattr(self, "_comparer", None) is None:
+            from kopt_comparer import Comparer
+            self._comparer = Comparer(self.device)
+        return self._comparer
+
+    def fill(self, msg):
+        return self.comparer().fill(msg)
+
+    def compare(self, msg, payload):
+        return self.comparer().compare(msg, payload)
 
     def timing_module(self):
         return self.module
@@ -313,8 +349,47 @@ class CandidateRole(Role):
         synchronize(self.device)
         return poisoned
 
+    def prepare(self, msg):
+        """Allocates this call's input tensors and exports their memory, for the comparer
+        to write the inputs into (CUDA IPC: the trusted side maps this process's memory,
+        never the reverse)."""
+        from kopt_ipc import IpcError, export
+        self.prepared = allocate(msg["inputs"], self.device)
+        try:
+            handles = [export(t) for t in tensors_of(self.prepared, [])]
+        except IpcError as exc:
+            return {"ok": False, "error": "ipc", "message": str(exc)[:300]}
+        return {"ok": True, "handles": handles}
+
+    def keep_outputs(self, msg, out):
+        """Keeps the objects this call returned, as a caller would, until kopt releases
+        them: a later call must not change them."""
+        if not hasattr(self, "kept"):
+            self.kept = {}
+        for k in msg.get("release", []):
+            self.kept.pop(int(k), None)
+        if "call_id" in msg:
+            self.kept[int(msg["call_id"])] = out
+
+    def earlier(self, msg, out, bufs):
+        """The outputs of an earlier call (kopt names it), read again now, and whether
+        any of them shares memory with this call's outputs."""
+        key = msg.get("recheck")
+        if key is None or int(key) not in getattr(self, "kept", {}):
+            return None
+        old = self.kept[int(key)]
+        now = tensors_of(out, [])
+        shared = any(overlaps(a, b) for a in tensors_of(old, []) for b in now)
+        return {"value": encode(old, bufs, strict=True), "shared": shared}
+
     def call(self, msg, payload):
-        inputs, _ = decode(msg["inputs"], payload, 0, self.device)
+        if msg.get("prepared"):
+            inputs = getattr(self, "prepared", None)
+            self.prepared = None
+            if inputs is None:
+                return {"ok": False, "error": "protocol", "message": "call without prepared inputs"}
+        else:
+            inputs, _ = decode(msg["inputs"], payload, 0, self.device)
         restore_state(self.model, self.snapshot)
         poisoned = self.poison(msg.get("poison", []))
         seed_all(int(msg["call_seed"]))
@@ -323,7 +398,20 @@ class CandidateRole(Role):
         except BaseException as exc:
             return error_reply("forward", exc)
         buffers = {k: v for k, v in named_buffers(self.model).items()}
+        self.keep_outputs(msg, out)
         bufs = []
+        if msg.get("ipc"):
+            from kopt_ipc import IpcError
+            try:
+                header = {"ok": True, "seconds": elapsed, "poisoned_bytes": poisoned,
+                          "out": encode_ipc({"out": out, "buffers": buffers}, bufs)}
+            except OutputRuleError as exc:
+                return error_reply("output", exc)
+            except IpcError as exc:
+                return {"ok": False, "error": "ipc", "message": str(exc)[:300]}
+            header["tampered"] = self.tripwire.changed()
+            self.channel.send(header, bufs)
+            return None
         try:
             header = {"ok": True, "seconds": elapsed, "poisoned_bytes": poisoned,
                       "out": encode({"out": out, "buffers": buffers}, bufs, strict=True)}
@@ -333,8 +421,13 @@ class CandidateRole(Role):
                 _sleep(delay)
             synchronize(self.device)
             header["out_later"] = encode({"out": out, "buffers": buffers}, bufs, strict=True)
+            earlier = self.earlier(msg, out, bufs)
+            if earlier is not None:
+                header["earlier"] = earlier["value"]
+                header["earlier_shared"] = earlier["shared"]
         except OutputRuleError as exc:
             return error_reply("output", exc)
         header["tampered"] = self.tripwire.changed()
         self.channel.send(header, bufs)
         return None
+

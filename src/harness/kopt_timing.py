@@ -9,7 +9,8 @@ import traceback
 import torch
 
 from kopt_common import error_reply, seed_all, synchronize
-from kopt_values import OutputRuleError, encode, tensors_of, to_device
+from kopt_ipc import IpcError
+from kopt_values import OutputRuleError, encode, encode_ipc, tensors_of, to_device
 
 # Captured before any user code runs; the stopwatch uses only these.
 _perf_counter = time.perf_counter
@@ -146,9 +147,14 @@ class Stopwatch:
             return {"ok": False, "error": "protocol", "message": "no kept output %d" % index}
         bufs = []
         try:
-            header = {"ok": True, "out": encode(self.outputs[index], bufs, strict=True)}
+            if msg.get("ipc"):  # the comparer reads it on the device (kopt_comparer)
+                header = {"ok": True, "out": encode_ipc(self.outputs[index], bufs)}
+            else:
+                header = {"ok": True, "out": encode(self.outputs[index], bufs, strict=True)}
         except OutputRuleError as exc:
             return error_reply("output", exc)
+        except IpcError as exc:
+            return {"ok": False, "error": "ipc", "message": str(exc)[:300]}
         self.channel_send(header, bufs)
         return None
 

@@ -192,4 +192,46 @@ def bits(t):
     return t
 
 
+def allocate(j, device):
+    """A value tree from a spec tree: tensors allocated (not filled) on device."""
+    t = j["t"]
+    if t == "tensor":
+        return torch.empty([int(n) for n in j["shape"]], dtype=DTYPES[j["dtype"]], device=device)
+    if t in ("list", "tuple"):
+        out = [allocate(item, device) for item in j["items"]]
+        return out if t == "list" else tuple(out)
+    if t == "dict":
+        return {allocate(k, device): allocate(v, device) for k, v in zip(j["keys"], j["items"])}
+    value, _ = decode(j, b"", 0, device)
+    return value
+
+
+def encode_ipc(value, buffers):
+    """encode(strict=True), with CUDA tensors described by their IPC spec instead of bytes
+    (other tensors travel as bytes, as encode sends them)."""
+    from kopt_ipc import export
+    if isinstance(value, torch.Tensor) and value.device.type == "cuda":
+        if type(value) is not torch.Tensor or value.layout != torch.strided or value.requires_grad:
+            return encode(value, buffers, strict=True)  # raises the output rule's error
+        return {"t": "tensor", "dtype": dtype_name(value.dtype), "shape": list(value.shape),
+                "device": "cuda", "nbytes": 0, "ipc": export(value)}
+    if isinstance(value, (list, tuple)):
+        return {"t": "list" if isinstance(value, list) else "tuple", "items": [encode_ipc(v, buffers) for v in value]}
+    if isinstance(value, dict):
+        return {"t": "dict", "keys": [encode(k, buffers) for k in value.keys()],
+                "items": [encode_ipc(v, buffers) for v in value.values()]}
+    return encode(value, buffers, strict=True)
+
+
+def overlaps(a, b):
+    """Whether two tensors' memory ranges meet."""
+    if a.device != b.device or a.numel() == 0 or b.numel() == 0:
+        return False
+    a0 = a.data_ptr()
+    b0 = b.data_ptr()
+    a1 = a0 + (1 + sum((n - 1) * s for n, s in zip(a.shape, a.stride()))) * a.element_size()
+    b1 = b0 + (1 + sum((n - 1) * s for n, s in zip(b.shape, b.stride()))) * b.element_size()
+    return a0 < b1 and b0 < a1
+
+
 _init_dtypes()

@@ -9,6 +9,8 @@ The modules, imported in main() once torch is, before any user code runs:
   kopt_wire      the frame protocol          kopt_values    value trees, output rules
   kopt_common    shared helpers              kopt_tripwire  the tamper tripwire
   kopt_timing    the stopwatch, profiles     kopt_roles     the reference and candidate
+  kopt_ipc       CUDA IPC (driver API)       kopt_compare   the comparison rules (torch)
+  kopt_comparer  the comparer on the device (reference role, CUDA)
 
 Everything in the candidate role runs inside an untrusted process: the checks here
 (tamper tripwires, input copies, poisoning) can raise suspicion, never prove
@@ -44,6 +46,12 @@ def serve(role, channel):
                 reply = role.trial(header)
             elif op == "call" and isinstance(role, CandidateRole):
                 reply = role.call(header, payload)
+            elif op == "fill" and isinstance(role, ReferenceRole):
+                reply = role.fill(header)
+            elif op == "compare" and isinstance(role, ReferenceRole):
+                reply = role.compare(header, payload)
+            elif op == "prepare" and isinstance(role, CandidateRole):
+                reply = role.prepare(header)
             elif op == "compile" and isinstance(role, ReferenceRole):
                 reply = role.compile(header)
             elif op in ("time_setup", "time_prepare", "time_run", "time_output", "profile", "ncu_run"):

@@ -27,6 +27,10 @@ struct EvalOptions {
   double import_timeout = 600;    // seconds: start-up, import and build of a worker
   double call_timeout = 120;      // seconds: init and each call
   double recheck_seconds = 0.05;  // wait before re-reading outputs (background writers)
+  // Where outputs are compared: "auto" (on the device by the reference worker's comparer
+  // when the device is cuda and CUDA IPC works there, else in kopt), "device", "host".
+  std::string compare = "auto";
+  int max_unchecked = 3;          // unchecked calls before each checked trial: 0..max, drawn at run time
   std::string work_dir;           // parent of the sandbox (default: $TMPDIR or /tmp)
   bool keep_work = false;         // keep the sandbox for inspection
   bool announce = false;          // log each phase as it ends (kopt eval: minutes on large outputs)
@@ -56,6 +60,9 @@ struct EvalReport {
   verify::ErrorFigures figures;  // worst over all trials
   int trials_run = 0;
   int trials_planned = 0;
+  int calls_unchecked = 0;        // calls with fresh inputs between checked trials, their number drawn at run time
+  std::string compare_where;      // "device" (the comparer on the GPU) or "host" (kopt)
+  std::string compare_note;       // why host, where device was asked for or possible
   bool random_workload = false;
   std::vector<RuleStatus> rules;
   std::vector<std::string> notes;

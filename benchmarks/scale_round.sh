@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One call of the device tool for verification at KernelBench scale (issue 26): build kopt
+# and the integration tests (or unpack a carried .gpubin/bin.tgz), then the steps named:
+#   smoke     kopt eval on a small workload, honest and reused-buffer candidates: where the comparison ran
+#   scale     benchmarks/scale/run_scale.py (kopt eval, honest and wrong, every workload; SKIP_BASELINE=1)
+#   baseline  kopt baseline on every workload of benchmarks/scale
+#   tests     the eval integration tests with KOPT_TEST_DEVICE=cuda (TESTS: a gtest filter)
+#   host      run_scale.py with COMPARE=host on NAMES (default attention matmul_chain): the old path
+# Usage: benchmarks/scale_round.sh STEP...   Logs go to $OUT (the device tool returns them).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/kopt-scale-out}
+mkdir -p "$OUT"
+start=$(date +%s)
+say() { echo "[$(( $(date +%s) - start )) s] $*"; }
+if [ -f .gpubin/bin.tgz ]; then
+  tar xzf .gpubin/bin.tgz && say "unpacked build-gpu from .gpubin"
+else
+  prefix=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')
+  if ! { cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DKOPT_BUILD_TESTS=ON -DCMAKE_PREFIX_PATH="$prefix" &&
+         ninja -C build-gpu kopt kopt_integration_tests; } >"$OUT/build.log" 2>&1; then
+    say "build failed"; tail -40 "$OUT/build.log"; exit 1
+  fi
+  strip build-gpu/kopt build-gpu/tests/kopt_integration_tests 2>/dev/null
+  tar czf "$OUT/bin.tgz" build-gpu/kopt build-gpu/tests/kopt_integration_tests
+  say "built; carry $OUT/bin.tgz as .gpubin/bin.tgz"
+fi
+K=build-gpu/kopt
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+for step in "$@"; do
+  say "step $step"
+  case $step in
+    smoke)
+      for c in c_elementwise_honest c_reused_buffer c_counts_calls c_background_writer c_mutates_input c_side_stream; do
+        $K eval tests/cases/w_elementwise.py tests/cases/$c.py --device cuda --time none --json >"$OUT/smoke_$c.json" 2>"$OUT/smoke_$c.err"
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d['outcome'], d['check'], d.get('compare'), d['trials'], '|', d['reason'][:200], '|', round(d['phase_seconds']['total'],2))" "$OUT/smoke_$c.json" $c ||
+          tail -5 "$OUT/smoke_$c.err"
+      done
+      $K eval tests/cases/w_elementwise.py tests/cases/c_elementwise_honest.py --device cuda --time rank --json >"$OUT/smoke_rank.json" 2>"$OUT/smoke_rank.err"
+      python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('rank', d['outcome'], d['check'], [r for r in d['rules'] if r['id']=='timed_outputs'])" "$OUT/smoke_rank.json" || tail -5 "$OUT/smoke_rank.err"
+      ;;
+    scale) SKIP_BASELINE=1 timeout 560 python3 benchmarks/scale/run_scale.py $K ${NAMES:-} | tee "$OUT/scale.log" ;;
+    host) COMPARE=host SKIP_BASELINE=1 timeout 300 python3 benchmarks/scale/run_scale.py $K ${NAMES:-attention matmul_chain} | tee "$OUT/host.log" ;;
+    baseline)
+      for w in ${NAMES:-matmul_chain attention convt_chain_1g avgpool1d_2g swish_6g softmax_6g}; do
+        /usr/bin/env time -f "%e s, max RSS %M KiB" $K baseline benchmarks/scale/$w.py --device cuda --json >"$OUT/baseline_$w.json" 2>"$OUT/baseline_$w.err"
+        echo "$w exit $? $(tail -1 "$OUT/baseline_$w.err")"
+      done ;;
+    tests)
+      KOPT_TEST_DEVICE=cuda timeout 500 build-gpu/tests/kopt_integration_tests --gtest_filter="${TESTS:-eval_*}" 2>&1 | tail -60 | tee "$OUT/tests.log" ;;
+    *) echo "unknown step $step" ;;
+  esac
+done
+say done

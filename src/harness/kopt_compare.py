@@ -1,0 +1,388 @@
+"""kopt worker harness: the comparison where the data is (trusted; reference role only).
+
+The same rules, limits and messages as kopt's C++ comparison (src/verify/compare.cpp),
+evaluated with torch in float64 on the device that holds the tensors, a chunk at a time so
+that a 6 GiB output needs only a few chunk-sized temporaries. The candidate's outputs are
+private copies (copied out of the candidate's memory before this runs); only figures, a
+verdict and a message leave this module.
+
+Kept in step with compare.cpp: tests/integration run the same cases through both paths.
+"""
+
+import math
+
+import torch
+
+# Elements per chunk: three float64 chunks of 2^25 elements are 768 MiB of temporaries.
+CHUNK = 1 << 25
+_TINY = 2.2250738585072014e-308  # DBL_MIN: the ratio's divisor stays above zero
+
+
+def unit_roundoff(name):
+    if name == "float64":
+        return 2.0 ** -53
+    if name in ("float16", "fp16", "tf32"):
+        return 2.0 ** -11
+    if name in ("bfloat16", "bf16"):
+        return 2.0 ** -8
+    return 2.0 ** -24
+
+
+_DTYPE_NAMES = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32",
+                torch.float64: "float64", torch.int8: "int8", torch.uint8: "uint8", torch.int16: "int16",
+                torch.int32: "int32", torch.int64: "int64", torch.bool: "bool"}
+
+
+def dtype_text(dt):
+    return _DTYPE_NAMES.get(dt, str(dt).replace("torch.", ""))
+
+
+def fmt_g(x):
+    """C++ ostream with precision 3, as compare.cpp prints figures."""
+    if isinstance(x, float) and math.isnan(x):
+        return "nan" if math.copysign(1.0, x) > 0 else "-nan"
+    if isinstance(x, float) and math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return "%.3g" % x
+
+
+def new_figures():
+    return {"norm_error": 0.0, "norm_ref_error": 0.0, "norm_bound": 0.0, "norm_ratio": 0.0,
+            "max_abs_error": 0.0, "max_ref_abs_error": 0.0, "elem_ratio": 0.0, "elements_over": 0,
+            "elements_compared": 0, "ties": 0, "fp32_fallback": False}
+
+
+def merge_figures(g, f):
+    if f["norm_ratio"] >= g["norm_ratio"] or math.isnan(f["norm_ratio"]):
+        for k in ("norm_error", "norm_ref_error", "norm_bound", "norm_ratio"):
+            g[k] = f[k]
+    if f["elem_ratio"] >= g["elem_ratio"] or math.isnan(f["elem_ratio"]):
+        for k in ("elem_ratio", "max_abs_error", "max_ref_abs_error"):
+            g[k] = f[k]
+    for k in ("elements_over", "elements_compared", "ties"):
+        g[k] += f[k]
+    g["fp32_fallback"] = g["fp32_fallback"] or f["fp32_fallback"]
+
+
+def describe(v):
+    if v is None:
+        return "None"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, torch.Tensor):
+        return "tensor %s [%s]" % (dtype_text(v.dtype), ", ".join(str(int(n)) for n in v.shape))
+    if isinstance(v, (list, tuple, dict)):
+        items = list(v.values()) if isinstance(v, dict) else list(v)
+        parts = []
+        for k, item in enumerate(items):
+            if k >= 4:
+                parts.append("... %d items" % len(items))
+                break
+            parts.append(describe(item))
+        kind = "list" if isinstance(v, list) else "tuple" if isinstance(v, tuple) else "dict"
+        return "%s(%s)" % (kind, ", ".join(parts))
+    return type(v).__name__
+
+
+def _kind(v):
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, torch.Tensor):
+        return "tensor"
+    if isinstance(v, list):
+        return "list"
+    if isinstance(v, tuple):
+        return "tuple"
+    if isinstance(v, dict):
+        return "dict"
+    return "other"
+
+
+class Walker:
+    """Compares a candidate value tree with the fp32 and fp64 references. opts: stress,
+    fp32_only, precision, allow_ties."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.ok = True
+        self.check = ""
+        self.detail = ""
+        self.figures = new_figures()
+        self.path = ""
+
+    def fail(self, check, detail):
+        if not self.ok:
+            return
+        self.ok = False
+        self.check = check
+        self.detail = ("output" + self.path) + ": " + detail
+
+    def value(self, c, r32, r64):
+        if not self.ok:
+            return
+        kc, kr = _kind(c), _kind(r32)
+        if kc != kr:
+            return self.fail("structure", "%s, expected %s" % (describe(c), describe(r32)))
+        if kc == "none":
+            return
+        if kc == "bool":
+            if c != r32:
+                self.fail("exact", "bool differs")
+            return
+        if kc == "int":
+            if c != r32:
+                self.fail("exact", "int %d, expected %d" % (c, r32))
+            return
+        if kc == "str":
+            if c != r32:
+                self.fail("exact", "string differs")
+            return
+        if kc == "float":
+            r64f = r64 if _kind(r64) == "float" else r32
+            t = lambda x: torch.tensor([x], dtype=torch.float64)  # noqa: E731
+            return self.floating(t(c), t(r32), t(r64f), unit_roundoff("float32"))
+        if kc in ("list", "tuple", "dict"):
+            ci = list(c.values()) if kc == "dict" else list(c)
+            ri = list(r32.values()) if kc == "dict" else list(r32)
+            if len(ci) != len(ri):
+                return self.fail("structure", "%d items, expected %d" % (len(ci), len(ri)))
+            if kc == "dict" and list(c.keys()) != list(r32.keys()):
+                return self.fail("structure", "dict keys differ")
+            r64_ok = _kind(r64) == kc and len(r64) == len(ci)
+            r64i = (list(r64.values()) if kc == "dict" else list(r64)) if r64_ok else ri
+            saved = self.path
+            for k in range(len(ci)):
+                if not self.ok:
+                    break
+                self.path = saved + "[%d]" % k
+                self.value(ci[k], ri[k], r64i[k])
+            self.path = saved
+            return
+        if kc == "tensor":
+            return self.tensor(c, r32, r64 if _kind(r64) == "tensor" else r32)
+        return self.fail("structure", "unsupported %s" % describe(c))
+
+    def tensor(self, c, r32, r64):
+        if c.dtype != r32.dtype:
+            return self.fail("dtype", "dtype %s, expected %s" % (dtype_text(c.dtype), dtype_text(r32.dtype)))
+        if list(c.shape) != list(r32.shape):
+            return self.fail("shape", "shape [%s], expected [%s]" % (", ".join(str(n) for n in c.shape),
+                                                                     ", ".join(str(n) for n in r32.shape)))
+        if c.device.type != r32.device.type:
+            return self.fail("device", "device %s, expected %s" % (c.device.type, r32.device.type))
+        if list(r64.shape) != list(r32.shape):
+            return self.fail("structure", "reference runs disagree on the shape")
+        device = r32.device
+        flat = [t.reshape(-1).to(device) for t in (c, r32, r64)]
+        if c.is_floating_point():
+            return self.floating(*flat, unit_roundoff(dtype_text(c.dtype)))
+        return self.exact(*flat)
+
+    def _chunks(self, c, a, b):
+        n = c.numel()
+        for begin in range(0, n, CHUNK):
+            end = min(n, begin + CHUNK)
+            yield (c[begin:end].to(torch.float64), a[begin:end].to(torch.float64),
+                   b[begin:end].to(torch.float64))
+
+    def _classify(self, cp, ap, bp, counts):
+        fin32, fin64, finc = torch.isfinite(ap), torch.isfinite(bp), torch.isfinite(cp)
+        if self.opts.get("stress"):
+            if counts is not None:
+                counts["stress_bad"] += int((fin32 & fin64 & ~finc).sum())
+            compared = fin32 & fin64 & finc
+        else:
+            inf32 = torch.isinf(ap)
+            overflow_ok = inf32 & fin64 & finc
+            if counts is not None:
+                counts["bad_finite"] += int((fin32 & ~finc).sum())
+                counts["bad_nan"] += int((torch.isnan(ap) & ~torch.isnan(cp)).sum())
+                counts["bad_inf"] += int((inf32 & (cp != ap) & ~overflow_ok).sum())
+            compared = (fin32 | overflow_ok) & fin64 & finc
+        r32m = torch.where(fin32, ap, bp)
+        return compared, r32m
+
+    def floating(self, c, r32, r64_in, u_out):
+        r64 = r32 if self.opts.get("fp32_only") else r64_in
+        counts = {"stress_bad": 0, "bad_finite": 0, "bad_nan": 0, "bad_inf": 0}
+        f = new_figures()
+        d2 = e2 = ref2 = max_r = 0.0
+        zero = None
+        for cp, ap, bp in self._chunks(c, r32, r64):
+            compared, r32m = self._classify(cp, ap, bp, counts)
+            if zero is None:
+                zero = torch.zeros((), dtype=torch.float64, device=cp.device)
+            d = torch.where(compared, (cp - bp).abs(), zero)
+            e = torch.where(compared, (r32m - bp).abs(), zero)
+            r = torch.where(compared, bp.abs(), zero)
+            f["elements_compared"] += int(compared.sum())
+            d2 += float((d * d).sum())
+            e2 += float((e * e).sum())
+            ref2 += float((r * r).sum())
+            if d.numel():
+                f["max_abs_error"] = max(f["max_abs_error"], float(d.max()))
+                f["max_ref_abs_error"] = max(f["max_ref_abs_error"], float(e.max()))
+                max_r = max(max_r, float(r.max()))
+        n = c.numel()
+        if self.opts.get("stress") and counts["stress_bad"] > 0:
+            return self.fail("finite", "%d non-finite elements where both references are finite" % counts["stress_bad"])
+        if counts["bad_finite"] > 0:
+            return self.fail("finite", "%d of %d elements are NaN or Inf where the reference is finite"
+                             % (counts["bad_finite"], n))
+        if counts["bad_nan"] > 0:
+            return self.fail("finite", "%d elements are not NaN where the reference is NaN" % counts["bad_nan"])
+        if counts["bad_inf"] > 0:
+            return self.fail("finite", "%d elements differ where the reference is infinite" % counts["bad_inf"])
+        if f["elements_compared"] == 0:
+            return merge_figures(self.figures, f)
+        u_p = max(u_out, unit_roundoff(self.opts.get("precision", "fp32")))
+        scale = u_p / u_out
+        f["norm_error"] = math.sqrt(d2)
+        f["norm_ref_error"] = math.sqrt(e2)
+        ref_norm = math.sqrt(ref2)
+        if f["max_ref_abs_error"] == 0.0 or self.opts.get("fp32_only"):
+            f["fp32_fallback"] = True
+            f["norm_bound"] = 1024.0 * u_p * ref_norm
+            a, b = 256.0 * u_p * max_r, 256.0 * u_p
+        else:
+            k_norm = 64.0 if self.opts.get("stress") else 16.0
+            f["norm_bound"] = max(k_norm * scale * f["norm_ref_error"], 64.0 * u_p * ref_norm)
+            a, b = 64.0 * scale * f["max_ref_abs_error"], 64.0 * u_p
+        nan_ratio = False
+        for cp, ap, bp in self._chunks(c, r32, r64):
+            compared, _ = self._classify(cp, ap, bp, None)
+            d = (cp - bp).abs()
+            limit = a + b * bp.abs()
+            ratio = d / limit.clamp(min=_TINY)
+            ratio_c = ratio[compared]
+            if ratio_c.numel():
+                if bool(torch.isnan(ratio_c).any()):
+                    nan_ratio = True
+                finite_ratio = ratio_c[~torch.isnan(ratio_c)]
+                if finite_ratio.numel():
+                    f["elem_ratio"] = max(f["elem_ratio"], float(finite_ratio.max()))
+            f["elements_over"] += int(((d > limit) & compared).sum())
+        if nan_ratio:
+            f["elem_ratio"] = float("nan")
+        if f["norm_bound"] > 0:
+            f["norm_ratio"] = f["norm_error"] / f["norm_bound"]
+        else:
+            f["norm_ratio"] = float("inf") if f["norm_error"] > 0 else 0.0
+        merge_figures(self.figures, f)
+        if f["norm_ratio"] > 1.0:
+            return self.fail("normwise", "normwise error %s exceeds the limit %s (%sx; fp32 reference error %s)"
+                             % (fmt_g(f["norm_error"]), fmt_g(f["norm_bound"]), fmt_g(f["norm_ratio"]),
+                                fmt_g(f["norm_ref_error"])))
+        if f["elements_over"] > 0:
+            return self.fail("elementwise", "%d of %d elements beyond the elementwise limit (worst %sx the limit, "
+                             "max abs error %s)" % (f["elements_over"], f["elements_compared"],
+                                                    fmt_g(f["elem_ratio"]), fmt_g(f["max_abs_error"])))
+
+    def exact(self, c, r32, r64):
+        f = new_figures()
+        b_ref = r32 if self.opts.get("fp32_only") else r64
+        n = c.numel()
+        wrong = ties = 0
+        for begin in range(0, n, CHUNK):
+            end = min(n, begin + CHUNK)
+            cp = _as_int64(c[begin:end])
+            ap = _as_int64(r32[begin:end])
+            bp = _as_int64(b_ref[begin:end])
+            diff = cp != ap
+            ties += int((diff & (ap != bp)).sum())
+            wrong += int((diff & (ap == bp)).sum())
+        f["elements_compared"] = n
+        f["ties"] = ties
+        f["elements_over"] = wrong
+        merge_figures(self.figures, f)
+        if wrong > 0:
+            return self.fail("exact", "%d of %d integer elements differ" % (wrong, n))
+        if ties > 0 and not self.opts.get("allow_ties"):
+            return self.fail("tie", "%d integer elements differ at ties (where the fp32 and fp64 references "
+                             "disagree); --allow-ties accepts them" % ties)
+
+
+def _as_int64(t):
+    if t.dtype == torch.bool:  # read as bytes: a byte other than 0 or 1 is true
+        return (t.view(torch.uint8) != 0).to(torch.int64)
+    return t.to(torch.int64)
+
+
+def compare(c, r32, r64, opts):
+    """{"ok", "check", "detail", "figures"} for candidate tree c against the references."""
+    w = Walker(opts)
+    try:
+        w.value(c, r32, r64)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        w.fail("structure", "cannot compare: %s" % str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+    return {"ok": w.ok, "check": w.check, "detail": w.detail, "figures": w.figures}
+
+
+def sanity(value, tensors_of):
+    """(all_zero, constant) over the floating tensors of value, as verify::output_sanity."""
+    any_float = False
+    all_zero = constant = True
+    for t in tensors_of(value, []):
+        if t.numel() == 0:
+            continue
+        lo, hi, max_abs, finite = math.inf, -math.inf, 0.0, 0
+        flat = t.reshape(-1)
+        for begin in range(0, flat.numel(), CHUNK):
+            x = flat[begin:begin + CHUNK].to(torch.float64)
+            x = x[torch.isfinite(x)]
+            if x.numel() == 0:
+                continue
+            finite += x.numel()
+            lo = min(lo, float(x.min()))
+            hi = max(hi, float(x.max()))
+            max_abs = max(max_abs, float(x.abs().max()))
+        if finite == 0:
+            continue
+        any_float = True
+        if max_abs != 0.0:
+            all_zero = False
+        if hi - lo > 1e-6 * max(max_abs, 1e-30) and finite > 1:
+            constant = False
+    if not any_float:
+        return False, False
+    return all_zero, constant
+
+
+def fingerprint(value, tensors_of, key):
+    """A 64-bit digest of value's tensor bytes under a secret key (drawn by the comparer
+    at start): equal bytes give equal digests; the candidate cannot aim for a collision
+    without the key. Computed where the tensors are."""
+    total = 0
+    for i, t in enumerate(tensors_of(value, [])):
+        if t.numel() == 0:
+            continue
+        flat = t.detach().reshape(-1)
+        if flat.dtype == torch.bool:
+            flat = flat.view(torch.uint8)
+        raw = flat.contiguous().view(torch.uint8)
+        pad = (-raw.numel()) % 4
+        if pad:
+            raw = torch.cat([raw, raw.new_zeros(pad)])
+        words = raw.view(torch.int32)
+        acc = 0
+        for begin in range(0, words.numel(), CHUNK):  # int64 temporaries a chunk at a time
+            w = words[begin:begin + CHUNK].to(torch.int64)
+            idx = torch.arange(begin, begin + w.numel(), device=w.device, dtype=torch.int64)
+            mixed = (w + key) * (idx * 2 + 1 + key * 2) ^ (w * 0x5851F42D + idx)
+            acc = (acc + int(mixed.sum())) & 0xFFFFFFFFFFFFFFFF
+        total = (total * 1099511628211 + acc + i) & 0xFFFFFFFFFFFFFFFF
+    return total
