@@ -295,6 +295,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
                                                                                       : std::string("suite")) +
                                                  "-" + utc_stamp()
                                            : o.out;
+    o.out = base;  // where the closing line says to --resume
     if (workloads.size() == 1 && core::is_regular_file(base + "/run.json"))
       return usage_error(base + " already holds a run: continue it with --resume " + base);
     for (const auto& w : workloads) run_dirs.push_back(workloads.size() == 1 ? base : base + "/" + core::workload_stem(w));
