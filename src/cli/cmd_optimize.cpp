@@ -119,6 +119,39 @@ void show_waiting(const core::OptimizeOptions& o, const std::string& inbox,
   }
 }
 
+// What `--resume DIR` continues: DIR's run, or each run of the suite in DIR (its
+// suite.json). A suite's run that had not started when the suite stopped starts now.
+struct ResumePlan {
+  std::vector<std::string> workloads, run_dirs;
+  nlohmann::json header;  // run.json of the first run that started: its options and provider
+};
+
+Result<ResumePlan> resume_plan(const std::string& dir) {
+  std::vector<core::SuiteEntry> entries;
+  if (core::is_regular_file(dir + "/suite.json")) {
+    auto suite = core::load_suite(dir);
+    if (!suite) return suite.failure();
+    entries = std::move(suite.value());
+  } else {
+    entries.push_back({"", dir});
+  }
+  ResumePlan plan;
+  for (const auto& e : entries) {
+    if (!e.workload.empty() && !core::is_regular_file(e.run_dir + "/run.json")) {
+      plan.workloads.push_back(e.workload);
+      plan.run_dirs.push_back(e.run_dir);
+      continue;
+    }
+    auto state = core::load_run(e.run_dir);
+    if (!state) return state.failure();
+    if (plan.header.is_null()) plan.header = state->header;
+    plan.workloads.push_back(state->header["workload"].get<std::string>());  // checked by load_run
+    plan.run_dirs.push_back(e.run_dir);
+  }
+  if (plan.header.is_null()) return Failure{"usage", dir + ": none of its runs had started; run the suite again without --resume"};
+  return plan;
+}
+
 template <typename T>
 void take(const nlohmann::json& o, const char* key, T& field) {
   if (o.contains(key) && !o[key].is_null()) field = o[key].get<T>();
@@ -191,25 +224,11 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   if (!o.resume.empty()) {
     // The run's own settings come from its run.json (mixing devices or trials would make
     // its numbers incomparable); budgets, hints, -j and the interpreter may change.
-    std::vector<std::string> dirs;
-    if (core::is_regular_file(o.resume + "/suite.json")) {
-      auto suite = core::read_text(o.resume + "/suite.json");
-      try {
-        for (const auto& d : nlohmann::json::parse(*suite).at("runs")) dirs.push_back(d.get<std::string>());
-      } catch (const std::exception& e) {
-        return usage_error(o.resume + "/suite.json is unreadable: " + e.what());
-      }
-    } else {
-      dirs.push_back(o.resume);
-    }
-    nlohmann::json header;
-    for (const auto& d : dirs) {
-      auto state = core::load_run(d);
-      if (!state) return usage_error(state.failure().message);
-      header = state->header;
-      workloads.push_back(header.value("workload", ""));
-      run_dirs.push_back(d);
-    }
+    auto plan = resume_plan(o.resume);
+    if (!plan) return usage_error(plan.failure().message);
+    workloads = std::move(plan->workloads);
+    run_dirs = std::move(plan->run_dirs);
+    const nlohmann::json& header = plan->header;  // load_run checked every field read here
     const auto& saved = header.value("options", nlohmann::json::object());
     auto given = [&](const char* name) { return cmd.sub->get_option(name)->count() > 0; };
     take(saved, "device", o.device);
@@ -250,6 +269,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
       o.refine_from = std::stoi(cmd.from);
       if (run_dirs.size() != 1) return usage_error("--from CANDIDATE_ID needs the run directory of one workload");
       auto state = core::load_run(run_dirs[0]);
+      if (!state) return usage_error(state.failure().message);
       if (!state->candidates.count(o.refine_from))
         return usage_error("no candidate " + core::candidate_dir_name(o.refine_from) + " in " + run_dirs[0]);
     }
@@ -275,13 +295,15 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
                                                                                       : std::string("suite")) +
                                                  "-" + utc_stamp()
                                            : o.out;
+    o.out = base;  // where the closing line says to --resume
     if (workloads.size() == 1 && core::is_regular_file(base + "/run.json"))
       return usage_error(base + " already holds a run: continue it with --resume " + base);
     for (const auto& w : workloads) run_dirs.push_back(workloads.size() == 1 ? base : base + "/" + core::workload_stem(w));
     if (workloads.size() > 1) {
       if (Status made = core::make_dirs(base); !made) return usage_error(made.failure().message);
-      if (Status w = core::write_atomic(base + "/suite.json", nlohmann::json({{"runs", run_dirs}}).dump(2) + "\n"); !w)
-        return usage_error(w.failure().message);
+      std::vector<core::SuiteEntry> entries;
+      for (size_t i = 0; i < workloads.size(); ++i) entries.push_back({core::absolute_path(workloads[i]), run_dirs[i]});
+      if (Status w = core::save_suite(base, entries); !w) return usage_error(w.failure().message);
     }
     if (!cmd.time_budget.empty()) {
       auto seconds = core::parse_duration(cmd.time_budget);

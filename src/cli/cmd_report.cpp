@@ -1,5 +1,7 @@
 #include "cmd_report.hpp"
 
+#include <fmt/format.h>
+
 #include <iostream>
 
 #include "kopt/core/run_state.hpp"
@@ -10,17 +12,80 @@ namespace kopt::cli {
 
 namespace {
 
-// The runs of RUN_DIR: itself, or the runs its suite.json lists. Failure kind "usage".
-Result<std::vector<std::string>> run_dirs(const std::string& dir) {
-  if (!core::is_regular_file(dir + "/suite.json")) return std::vector<std::string>{dir};
-  try {
-    std::vector<std::string> dirs;
-    for (const auto& d : nlohmann::json::parse(core::read_text(dir + "/suite.json").value_or("")).at("runs"))
-      dirs.push_back(d.get<std::string>());
-    return dirs;
-  } catch (const std::exception& e) {
-    return Failure{"usage", dir + "/suite.json is unreadable: " + e.what()};
+// The runs of RUN_DIR: itself, or the runs its suite.json lists. Failure kind "state".
+Result<std::vector<core::SuiteEntry>> run_dirs(const std::string& dir) {
+  if (!core::is_regular_file(dir + "/suite.json")) return std::vector<core::SuiteEntry>{{"", dir}};
+  return core::load_suite(dir);
+}
+
+// Candidates whose evaluation did not finish (interrupted, or running when the run was
+// killed), with the phases they got through and the last lines of their log.
+nlohmann::json unfinished_json(const core::RunState& state) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [id, c] : state.candidates)
+    if ((c.status == "interrupted" || c.status == "running") && (!c.phases.empty() || !c.log_tail.empty()))
+      out.push_back({{"id", id}, {"strategy", c.strategy}, {"status", c.status}, {"phases", c.phases},
+                     {"log_tail", c.log_tail}});
+  return out;
+}
+
+std::string unfinished_text(const nlohmann::json& unfinished) {
+  std::string out;
+  for (const auto& c : unfinished) {
+    double total = 0;
+    std::string phases;
+    for (const auto& p : c["phases"]) {
+      const double s = p.value("seconds", 0.0);
+      total += s;
+      phases += fmt::format("{}{} {}", phases.empty() ? "" : ", ", util::strip_control(p.value("name", "")),
+                            util::format_seconds(s));
+    }
+    out += fmt::format("  {}: candidate {} ({}) after {}: {}\n", c["status"].get<std::string>(),
+                       core::candidate_dir_name(c["id"].get<int>()), util::strip_control(c["strategy"].get<std::string>()),
+                       util::format_seconds(total), phases.empty() ? "no phase finished" : phases);
+    const std::string tail = util::strip_control(c["log_tail"].get<std::string>());
+    if (tail.empty()) continue;
+    out += "    log (last lines):\n";
+    size_t start = 0;
+    while (start <= tail.size()) {
+      const size_t nl = tail.find('\n', start);
+      out += "      " + tail.substr(start, nl == std::string::npos ? std::string::npos : nl - start) + "\n";
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
   }
+  return out;
+}
+
+// One run's part of the report: its summary text appended to `text`, its JSON returned.
+// Throws nlohmann::json::exception on a field load_run does not check.
+nlohmann::json run_entry(const core::RunState& state, std::string& text) {
+  core::WorkloadResult r;
+  r.workload = state.header.value("workload", "");
+  r.run_dir = state.dir;
+  r.status = state.header.value("status", "");
+  r.summary = state.header.value("summary", nlohmann::json());
+  // A run killed before its summary was written: the candidates still count.
+  if (!r.summary.is_object()) {
+    std::map<std::string, int> counts;
+    int pending = 0;
+    for (const auto& [id, c] : state.candidates) {
+      if (c.status == "pending") ++pending;
+      else if (c.status == "done") ++counts[c.outcome];
+    }
+    r.summary = {{"candidates", state.candidates.size()}, {"counts", counts}, {"pending", pending},
+                 {"baselines", state.header.value("baseline", nlohmann::json::object())}, {"best", nullptr},
+                 {"gpu_idle_share", nullptr}, {"tokens", state.header.value("tokens", nlohmann::json::object())}};
+  }
+  const auto unfinished = unfinished_json(state);
+  text += optimize_text(r) + unfinished_text(unfinished);
+  nlohmann::json j = r.summary;
+  j["unfinished"] = unfinished;
+  j["workload"] = r.workload;
+  j["run_dir"] = state.dir;
+  j["status"] = r.status;
+  j["waiting_prompts"] = waiting_json(waiting_prompts(state.dir));
+  return j;
 }
 
 }  // namespace
@@ -40,36 +105,23 @@ int run_report(const ReportCommand& cmd) {
   }
   nlohmann::json runs = nlohmann::json::array();
   std::string text;
-  for (const auto& dir : *dirs) {
+  for (const auto& [workload, dir] : *dirs) {
+    if (!workload.empty() && !core::is_regular_file(dir + "/run.json")) {  // a suite stopped before it
+      text += "kopt optimize " + workload + ": not started\n  run: " + dir + "\n";
+      runs.push_back({{"workload", workload}, {"run_dir", dir}, {"status", "not_started"}});
+      continue;
+    }
     auto state = core::load_run(dir);
     if (!state) {
       std::cerr << "kopt: error: " << state.failure().message << std::endl;
       return 2;
     }
-    core::WorkloadResult r;
-    r.workload = state->header.value("workload", "");
-    r.run_dir = dir;
-    r.status = state->header.value("status", "");
-    r.summary = state->header.value("summary", nlohmann::json());
-    // A run killed before its summary was written: the candidates still count.
-    if (!r.summary.is_object()) {
-      std::map<std::string, int> counts;
-      int pending = 0;
-      for (const auto& [id, c] : state->candidates) {
-        if (c.status == "pending") ++pending;
-        else if (c.status == "done") ++counts[c.outcome];
-      }
-      r.summary = {{"candidates", state->candidates.size()}, {"counts", counts}, {"pending", pending},
-                   {"baselines", state->header.value("baseline", nlohmann::json::object())}, {"best", nullptr},
-                   {"gpu_idle_share", nullptr}, {"tokens", state->header.value("tokens", nlohmann::json::object())}};
+    try {
+      runs.push_back(run_entry(*state, text));
+    } catch (const nlohmann::json::exception& e) {  // a field load_run does not check
+      std::cerr << "kopt: error: " << dir << "/run.json: " << core::json_error_text(e) << std::endl;
+      return 2;
     }
-    text += optimize_text(r);
-    nlohmann::json j = r.summary;
-    j["workload"] = r.workload;
-    j["run_dir"] = dir;
-    j["status"] = r.status;
-    j["waiting_prompts"] = waiting_json(waiting_prompts(dir));
-    runs.push_back(std::move(j));
   }
   if (cmd.json)
     std::cout << nlohmann::json({{"kopt_report", 1}, {"runs", runs}}).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)

@@ -136,9 +136,12 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
     std::cout << fmt::format(", fast_1.0 {:.2f}, fast_1.5 {:.2f}, fast_2.0 {:.2f}\n", number(suite["fast_p"], "1.0"),
                              number(suite["fast_p"], "1.5"), number(suite["fast_p"], "2.0"));
   }
+  // A suite resumes from its own folder (every run in it), one workload from its run's.
+  const std::string again = workloads > 1 ? (o.resume.empty() ? o.out : o.resume)
+                            : results.empty() ? std::string("DIR")
+                                              : results.back().run_dir;
   if (code == core::kExitInterrupted && !o.json)
-    std::cerr << "kopt: interrupted; state saved. Continue with: kopt optimize --resume "
-              << (results.empty() ? std::string("DIR") : results.back().run_dir) << std::endl;
+    std::cerr << "kopt: interrupted; state saved. Continue with: kopt optimize --resume " << again << std::endl;
   return code;
 }
 

@@ -57,7 +57,9 @@ EvalReport EvalRun::run() {
 }
 
 bool EvalRun::setup() {
+  const auto t = Clock::now();
   auto pool = WorkerPool::create(m_opt);
+  timed("setup", t);
   if (!pool) {
     decide(Outcome::input_error, "setup", pool.failure().message);
     return false;

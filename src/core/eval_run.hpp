@@ -50,6 +50,7 @@ class EvalRun {
     const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
     m_report.phase_seconds[phase] += seconds;
     if (m_opt.announce) spdlog::info("Phase done. [phase: {}, seconds: {:.1f}]", phase, seconds);
+    if (m_opt.on_phase) m_opt.on_phase({phase, seconds, m_report.candidate_log + (m_cand ? m_cand->log() : "")});
   }
 
   // --- phases (eval.cpp) and trials (eval_trials.cpp) ----------------------

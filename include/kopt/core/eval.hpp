@@ -1,5 +1,6 @@
 #pragma once
 // `kopt eval`: verify one candidate against one workload (DESIGN.md, "Verification").
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -14,6 +15,13 @@
 #include "kopt/verify/compare.hpp"
 
 namespace kopt::core {
+
+// One phase of an evaluation that has just ended (EvalOptions::on_phase).
+struct EvalPhase {
+  std::string name;             // a phase_seconds key: setup, reference_start, candidate_import, ...
+  double seconds = 0;           // this phase's time (kopt's clock)
+  std::string candidate_log;    // the candidate worker's log so far (stripped, redacted)
+};
 
 struct EvalOptions {
   std::string reference;          // workload file (Model, get_inputs, get_init_inputs)
@@ -44,6 +52,10 @@ struct EvalOptions {
   std::string ncu;                // --ncu: Nsight Compute to run a correct candidate under (report.ncu)
   // Held exclusively while timing (the GPU to itself) and shared during verification calls.
   GpuGate* exclusive = nullptr;
+  // Called as each phase ends, on the evaluating thread, before the next phase starts (kopt
+  // optimize writes it into the candidate's record, so an interrupted or killed evaluation
+  // leaves its phases and log behind). Must not throw. Empty: not called.
+  std::function<void(const EvalPhase& phase)> on_phase;
 };
 
 struct RuleStatus {

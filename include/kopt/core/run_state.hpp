@@ -20,7 +20,8 @@ struct CandidateRecord {
   int id = 0;             // >= 1; its folder is candidates/NNNN
   int round = 0;          // round that proposed it (1-based)
   // queued (source saved, not evaluated yet) | running (being evaluated) | done |
-  // pending (a provider request without a reply yet)
+  // pending (a provider request without a reply yet) | interrupted (its evaluation was
+  // stopped by SIGINT/SIGTERM; evaluated again on --resume, like queued and running)
   std::string status = "queued";
   std::string strategy;   // builtin strategy, replay file name, "first_attempt", "refine"
   std::string origin;     // where it came from (generator name and detail)
@@ -38,14 +39,25 @@ struct CandidateRecord {
   double proposed_at = 0, verify_start = 0, verify_end = 0;
   // The span the candidate held the device for timing (epoch seconds; 0: not timed).
   double timing_start = 0, timing_end = 0;
+  // The phases of its latest evaluation as each ended, in order: [{name, seconds, end}]
+  // (end: epoch seconds). Written while it runs, so a run killed or interrupted mid-way
+  // keeps how far it got.
+  nlohmann::json phases = nlohmann::json::array();
+  // The last lines of the candidate worker's log while running or once interrupted (a
+  // finished candidate's whole log is candidates/NNNN/log); empty otherwise.
+  std::string log_tail;
   long long input_tokens = 0, output_tokens = 0;
   bool tokens_estimated = false;  // counted from the text (files provider), not reported by a server
   double cost_usd = 0;
 };
 
 nlohmann::json record_json(const CandidateRecord& record);
-// Failure kind "state" when a required field is missing or of the wrong type.
+// Failure kind "state" when a field is missing or of the wrong type: one line naming the
+// field (`field "status" is missing`).
 Result<CandidateRecord> record_from_json(const nlohmann::json& j);
+// The message of a JSON library exception without its "[json.exception.type_error.302] "
+// prefix (kopt prints no library exception as it is).
+std::string json_error_text(const std::exception& e);
 
 // The whole run: header from run.json, candidates from their record files.
 struct RunState {
@@ -74,8 +86,25 @@ Status save_record(const std::string& run_dir, const CandidateRecord& record);
 // Writes run.json from `state.header` plus a summary of the candidates. Failure kind "io".
 Status save_run(const RunState& state);
 // Rebuilds the state of the run in `dir`: run.json, then every candidates/*/record.json.
-// A candidate folder without a readable record (killed before it was written) is ignored.
-// Failure kinds "io" (no run.json), "state" (run.json unreadable).
+// A candidate folder without a record (killed before it was written) is ignored. Every
+// field read back is checked first. Failure kinds "io" (no run.json), "state" (a damaged
+// or foreign run.json or record.json: one line naming the file and the field).
 Result<RunState> load_run(const std::string& dir);
+
+// The absolute form of an existing path (realpath); `path` itself when it cannot be resolved.
+std::string absolute_path(const std::string& path);
+
+// One workload of a suite directory (several workloads in one `kopt optimize`).
+struct SuiteEntry {
+  std::string workload;  // the workload file, absolute; empty in an older suite.json (runs only)
+  std::string run_dir;   // its run directory (run.json is there once the run has started)
+};
+// Writes DIR/suite.json: {"kopt_suite": 1, "workloads": [{"workload", "run"}, ...]}, run
+// directories inside DIR written relative to it. Failure kind "io".
+Status save_suite(const std::string& dir, const std::vector<SuiteEntry>& entries);
+// Reads DIR/suite.json (also an older {"runs": [DIR, ...]}); relative run directories
+// are resolved against DIR. Failure kinds "io" (unreadable), "state" (damaged: one line
+// naming the file and the field).
+Result<std::vector<SuiteEntry>> load_suite(const std::string& dir);
 
 }  // namespace kopt::core

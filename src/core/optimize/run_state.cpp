@@ -1,6 +1,8 @@
 // Run directory files: atomic writes and the state rebuilt from them.
 #include "kopt/core/run_state.hpp"
 
+#include "run_schema.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,6 +10,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -58,14 +62,15 @@ nlohmann::json record_json(const CandidateRecord& r) {
             {"verify_end", r.verify_end},
             {"timing_start", r.timing_start},
             {"timing_end", r.timing_end}}},
+          {"phases", r.phases},
+          {"log_tail", r.log_tail},
           {"tokens", {{"input", r.input_tokens}, {"output", r.output_tokens}, {"estimated", r.tokens_estimated}}},
           {"cost_usd", r.cost_usd}};
 }
 
 Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
+  if (auto error = record_error(j); !error.empty()) return Failure{"state", error};
   try {
-    if (!j.is_object() || !j.contains("id") || !j["id"].is_number_integer() || !j.contains("status"))
-      return Failure{"state", "a candidate record without id or status"};
     CandidateRecord r;
     r.id = j["id"].get<int>();
     r.round = get_or<int>(j, "round", 0);
@@ -94,11 +99,20 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
       r.output_tokens = get_or<long long>(j["tokens"], "output", 0);
       r.tokens_estimated = get_or<bool>(j["tokens"], "estimated", false);
     }
+    if (j.contains("phases") && j["phases"].is_array()) r.phases = j["phases"];
+    r.log_tail = get_or<std::string>(j, "log_tail", "");
     r.cost_usd = get_or<double>(j, "cost_usd", 0);
     return r;
-  } catch (const nlohmann::json::exception& e) {
-    return Failure{"state", std::string("a candidate record of the wrong shape: ") + e.what()};
+  } catch (const nlohmann::json::exception& e) {  // record_error missed a field: a kopt bug
+    return Failure{"state", json_error_text(e)};
   }
+}
+
+std::string json_error_text(const std::exception& e) {
+  std::string text = e.what();
+  if (text.rfind("[json.exception.", 0) == 0 && text.find("] ") != std::string::npos)
+    text = text.substr(text.find("] ") + 2);
+  return text;
 }
 
 Status write_atomic(const std::string& path, const std::string& content) {
@@ -173,7 +187,9 @@ Status make_dirs(const std::string& path) {
 Status save_record(const std::string& run_dir, const CandidateRecord& record) {
   const std::string dir = run_dir + "/candidates/" + candidate_dir_name(record.id);
   if (Status made = make_dirs(dir); !made) return made;
-  return write_atomic(dir + "/record.json", record_json(record).dump(2) + "\n");
+  // A worker's log or a reason quoting it need not be UTF-8.
+  return write_atomic(dir + "/record.json",
+                      record_json(record).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 Status save_run(const RunState& state) {
@@ -185,29 +201,82 @@ Status save_run(const RunState& state) {
                       run.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
+namespace {
+
+// The JSON document in `path`; Failure kind "state" naming the file.
+Result<nlohmann::json> read_json_file(const std::string& path) {
+  const auto text = read_text(path);
+  if (!text) return Failure{"io", "cannot read " + path};
+  try {
+    return nlohmann::json::parse(*text);
+  } catch (const nlohmann::json::exception& e) {
+    return Failure{"state", path + ": not valid JSON (" + json_error_text(e) + ")"};
+  }
+}
+
+}  // namespace
+
 Result<RunState> load_run(const std::string& dir) {
-  const auto text = read_text(dir + "/run.json");
-  if (!text) return Failure{"io", dir + " is not a kopt optimize run directory (no run.json)"};
+  if (!is_regular_file(dir + "/run.json")) return Failure{"io", dir + " is not a kopt optimize run directory (no run.json)"};
+  auto header = read_json_file(dir + "/run.json");
+  if (!header) return header.failure();
+  if (auto error = run_header_error(*header); !error.empty()) return Failure{"state", dir + "/run.json: " + error};
   RunState state;
   state.dir = dir;
-  try {
-    state.header = nlohmann::json::parse(*text);
-  } catch (const nlohmann::json::exception& e) {
-    return Failure{"state", dir + "/run.json is not valid JSON: " + e.what()};
-  }
-  if (!state.header.is_object()) return Failure{"state", dir + "/run.json is not a JSON object"};
+  state.header = std::move(header.value());
   state.header.erase("candidates");
   for (const auto& name : list_dir(dir + "/candidates")) {
-    const auto record_text = read_text(dir + "/candidates/" + name + "/record.json");
-    if (!record_text) continue;
-    try {
-      auto record = record_from_json(nlohmann::json::parse(*record_text));
-      if (record && record->id > 0) state.candidates[record->id] = std::move(record.value());
-    } catch (const nlohmann::json::exception&) {
-      // A torn record cannot happen with atomic writes; one edited by hand is skipped.
-    }
+    // A folder whose record was never written (killed in between) holds no candidate yet.
+    const std::string path = dir + "/candidates/" + name + "/record.json";
+    if (!is_regular_file(path)) continue;
+    // Records are written atomically: a damaged one was edited or is foreign. Skipping it
+    // would give its id to a new candidate and overwrite its files.
+    auto j = read_json_file(path);
+    if (!j) return j.failure();
+    auto record = record_from_json(*j);
+    if (!record) return Failure{"state", path + ": " + record.failure().message};
+    if (name != candidate_dir_name(record->id))
+      return Failure{"state", path + ": field \"id\" is " + std::to_string(record->id) + ", not its folder's " + name};
+    state.candidates[record->id] = std::move(record.value());
   }
   return state;
+}
+
+std::string absolute_path(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf)) return buf;
+  return path;
+}
+
+Status save_suite(const std::string& dir, const std::vector<SuiteEntry>& entries) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& e : entries) {
+    std::string run = e.run_dir;
+    if (run.rfind(dir + "/", 0) == 0) run = run.substr(dir.size() + 1);  // relative: the folder may move
+    list.push_back({{"workload", e.workload}, {"run", run}});
+  }
+  return write_atomic(dir + "/suite.json", nlohmann::json({{"kopt_suite", 1}, {"workloads", list}}).dump(2) + "\n");
+}
+
+Result<std::vector<SuiteEntry>> load_suite(const std::string& dir) {
+  const std::string path = dir + "/suite.json";
+  auto j = read_json_file(path);
+  if (!j) return j.failure();
+  if (auto error = suite_error(*j); !error.empty()) return Failure{"state", path + ": " + error};
+  auto resolve = [&](const std::string& run) {
+    if (!run.empty() && run[0] == '/') return run;
+    // Relative to the suite folder; an older suite.json holds them as given on the command
+    // line (relative to that run's working directory).
+    const std::string inside = dir + "/" + run;
+    return is_directory(inside) || !is_directory(run) ? inside : run;
+  };
+  std::vector<SuiteEntry> entries;
+  if (j->contains("workloads")) {
+    for (const auto& w : (*j)["workloads"]) entries.push_back({w["workload"].get<std::string>(), resolve(w["run"].get<std::string>())});
+  } else {
+    for (const auto& run : (*j)["runs"]) entries.push_back({"", resolve(run.get<std::string>())});
+  }
+  return entries;
 }
 
 }  // namespace kopt::core

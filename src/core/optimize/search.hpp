@@ -27,9 +27,15 @@ class SearchRun {
   bool baseline();
   void loop();
   bool budget_left(std::string& why);
+  // Every candidate is done with input_error (the workload itself fails): sets the status
+  // input_error and the stop reason.
+  bool unusable_workload();
   void add_proposals(std::vector<Proposal> proposals, int round, bool replace_ids, const std::vector<int>& ids);
   void evaluate(const std::vector<int>& ids, bool claim);
   void evaluate_one(int id, bool claim);
+  // A phase of candidate `id`'s evaluation ended: its record gets the phase and the log's
+  // tail (from the evaluating thread).
+  void note_phase(int id, const EvalPhase& phase);
   void progress(bool final = false);
   RoundRequest round_request(int round, int count);
   std::vector<int> take_pending_replies(int below);

@@ -21,16 +21,6 @@ double now_epoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-namespace {
-
-std::string absolute(const std::string& path) {
-  char buf[PATH_MAX];
-  if (realpath(path.c_str(), buf)) return buf;
-  return path;
-}
-
-}  // namespace
-
 SearchRun::SearchRun(const OptimizeOptions& options, std::string workload, std::string run_dir,
                      const GeneratorFactory& make_generator, const std::atomic<bool>& stop)
     : m_opt(options), m_workload(std::move(workload)), m_make_generator(make_generator), m_stop(stop) {
@@ -41,7 +31,7 @@ Status SearchRun::open() {
   const auto source = read_text(m_workload);
   if (!source) return Failure{"input", "cannot read the workload " + m_workload};
   m_source = *source;
-  m_workload_abs = absolute(m_workload);
+  m_workload_abs = absolute_path(m_workload);
   m_session_start = now_epoch();
   if (is_regular_file(m_state.dir + "/run.json")) {
     auto loaded = load_run(m_state.dir);
@@ -244,11 +234,12 @@ void SearchRun::loop() {
   publish_best();
   std::vector<int> unfinished = take_pending_replies(INT_MAX);
   for (const auto& [id, r] : m_state.candidates)
-    if (r.status == "queued" || r.status == "running") unfinished.push_back(id);
+    if (r.status == "queued" || r.status == "running" || r.status == "interrupted") unfinished.push_back(id);
   std::sort(unfinished.begin(), unfinished.end());
   unfinished.erase(std::unique(unfinished.begin(), unfinished.end()), unfinished.end());
   if (!unfinished.empty()) evaluate(unfinished, false);
   publish_best();
+  if (!m_stop && unusable_workload()) return;  // found in an earlier session: nothing more to try
 
   bool first_round = true;
   while (!m_stop) {
@@ -296,14 +287,7 @@ void SearchRun::loop() {
       ++m_stale_rounds;
     }
     save_header();
-    bool all_input_errors = !m_state.candidates.empty();
-    for (const auto& [id, r] : m_state.candidates)
-      all_input_errors = all_input_errors && r.status == "done" && r.outcome == "input_error";
-    if (all_input_errors) {
-      m_status = "input_error";
-      m_stop_reason = "the workload is unusable: " + m_state.candidates.begin()->second.reason;
-      break;
-    }
+    if (unusable_workload()) break;
     if (any_pending && !fresh) {
       m_status = "waiting";
       m_stop_reason = "waiting for replies to pending requests; continue with --resume " + m_state.dir;
@@ -321,6 +305,16 @@ void SearchRun::loop() {
     m_stop_reason += (m_stop_reason.empty() ? "" : "; ") + std::to_string(pending_left) +
                      " request(s) wait for replies; continue with --resume " + m_state.dir;
   }
+}
+
+bool SearchRun::unusable_workload() {
+  bool all_input_errors = !m_state.candidates.empty();
+  for (const auto& [id, r] : m_state.candidates)
+    all_input_errors = all_input_errors && r.status == "done" && r.outcome == "input_error";
+  if (!all_input_errors) return false;
+  m_status = "input_error";
+  m_stop_reason = "the workload is unusable: " + m_state.candidates.begin()->second.reason;
+  return true;
 }
 
 void SearchRun::add_proposals(std::vector<Proposal> proposals, int round, bool replace_ids, const std::vector<int>& ids) {

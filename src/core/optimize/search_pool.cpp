@@ -13,6 +13,21 @@
 
 namespace kopt::core {
 
+namespace {
+
+// The last lines of a worker's log kept in a record: 20 lines, at most 4 KiB.
+std::string log_tail(const std::string& log) {
+  std::string tail = util::tail_lines(log, 20);
+  if (tail.size() > 4096) {
+    tail = tail.substr(tail.size() - 4096);
+    const auto nl = tail.find('\n');  // whole lines only (and no character cut in two)
+    tail = nl == std::string::npos ? std::string() : tail.substr(nl + 1);
+  }
+  return tail;
+}
+
+}  // namespace
+
 void SearchRun::evaluate(const std::vector<int>& ids, bool claim) {
   if (ids.empty()) return;
   const int jobs = std::max(1, std::min<int>(m_opt.jobs, static_cast<int>(ids.size())));
@@ -55,22 +70,31 @@ void SearchRun::evaluate_one(int id, bool claim) {
     if (!claim) {
       r.status = "running";
       r.verify_start = now_epoch();
+      r.phases = nlohmann::json::array();
+      r.log_tail.clear();
       (void)save_record(m_state.dir, r);
     }
     m_in_flight.insert(id);
   }
-  const EvalOptions eo = eval_options(id, claim);
+  EvalOptions eo = eval_options(id, claim);
+  if (!claim) eo.on_phase = [this, id](const EvalPhase& phase) { note_phase(id, phase); };
   const EvalReport report = run_eval(eo);
   const double end = now_epoch();
   std::lock_guard<std::mutex> lock(m_mutex);
   m_in_flight.erase(id);
   auto& r = m_state.candidates[id];
+  const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
   if (m_stop) {
-    if (!claim) r.status = "queued";
+    // The verdict of a worker killed by the interrupt means nothing; how far it got and
+    // what it printed do (the candidate is evaluated again on --resume).
+    if (!claim) {
+      r.status = "interrupted";
+      r.log_tail = log_tail(report.candidate_log);
+      if (!report.candidate_log.empty()) (void)write_atomic(dir + "/log", report.candidate_log);
+    }
     (void)save_record(m_state.dir, r);
     return;
   }
-  const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
   const auto json = report_json(report, eo);
   const std::string dump = json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   (void)write_atomic(dir + (claim ? "/claim.json" : "/verify.json"), dump);
@@ -82,11 +106,21 @@ void SearchRun::evaluate_one(int id, bool claim) {
   }
   apply_eval(r, report, eo, claim);
   r.status = "done";
+  r.log_tail.clear();  // the whole log is in candidates/NNNN/log
   (void)save_record(m_state.dir, r);
   save_header();
   if (!claim)
     spdlog::info("Candidate evaluated. [id: {}, strategy: {}, outcome: {}{}]", id, r.strategy, r.outcome,
                  r.speedup ? fmt::format(", speedup: {:.3f}x", *r.speedup) : "");
+}
+
+void SearchRun::note_phase(int id, const EvalPhase& phase) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  auto& r = m_state.candidates[id];
+  r.phases.push_back({{"name", phase.name}, {"seconds", phase.seconds}, {"end", now_epoch()}});
+  r.log_tail = log_tail(phase.candidate_log);
+  if (Status saved = save_record(m_state.dir, r); !saved)
+    spdlog::warn("Candidate record not saved. [reason: {}]", saved.failure().message);
 }
 
 void SearchRun::progress(bool final) {

@@ -96,6 +96,8 @@ TEST(run_state, records_and_run_json_round_trip_through_the_directory) {
   r.verify_start = 100.5;
   r.verify_end = 104.25;
   r.input_tokens = 12;
+  r.phases = nlohmann::json::array({{{"name", "reference_start"}, {"seconds", 2.5}, {"end", 103.0}}});
+  r.log_tail = "last line of the worker";
   state.candidates[7] = r;
   CandidateRecord p;
   p.id = 8;
@@ -121,6 +123,49 @@ TEST(run_state, records_and_run_json_round_trip_through_the_directory) {
 
 TEST(run_state, a_folder_without_run_json_is_not_a_run) {
   EXPECT_FALSE(load_run("/nonexistent-kopt-run").ok());
+}
+
+TEST(run_state, a_record_of_the_wrong_shape_names_the_field) {
+  auto missing = record_from_json({{"id", 3}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.failure().message, "field \"status\" is missing");
+  auto typed = record_from_json({{"id", 3}, {"status", "done"}, {"times", {{"verify_end", "late"}}}});
+  ASSERT_FALSE(typed.ok());
+  EXPECT_EQ(typed.failure().message, "field \"times.verify_end\" must be a number (it is string)");
+  auto status = record_from_json({{"id", 3}, {"status", "finished"}});
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.failure().message.find("\"status\""), std::string::npos);
+  auto phases = record_from_json({{"id", 3}, {"status", "running"}, {"phases", nlohmann::json::array({{{"name", "trials"}}})}});
+  ASSERT_FALSE(phases.ok());
+  EXPECT_EQ(phases.failure().message, "field \"phases[0].seconds\" is missing");
+  // null reads as absent, as kopt's own records may hold it.
+  EXPECT_TRUE(record_from_json({{"id", 3}, {"status", "interrupted"}, {"median_ms", nullptr}}).ok());
+}
+
+TEST(suite_state, run_directories_are_saved_relative_to_the_suite_and_read_back_from_anywhere) {
+  auto dir = kopt::sandbox::make_temp_dir(kopt::sandbox::temp_root(), "kopt-suite-test-");
+  ASSERT_TRUE(dir.ok());
+  ASSERT_TRUE(make_dirs(*dir + "/a").ok());
+  ASSERT_TRUE(save_suite(*dir, {{"/w/a.py", *dir + "/a"}, {"/w/b.py", *dir + "/b"}}).ok());
+  const auto saved = nlohmann::json::parse(*read_text(*dir + "/suite.json"));
+  EXPECT_EQ(saved["workloads"][1]["run"], "b");
+  auto loaded = load_suite(*dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.failure().message;
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_EQ((*loaded)[0].workload, "/w/a.py");
+  EXPECT_EQ((*loaded)[0].run_dir, *dir + "/a");
+  EXPECT_EQ((*loaded)[1].run_dir, *dir + "/b");  // not started yet: still inside the suite
+  // An older suite.json: run directories only, as given on the command line.
+  ASSERT_TRUE(write_atomic(*dir + "/suite.json", nlohmann::json({{"runs", nlohmann::json::array({*dir + "/a"})}}).dump()).ok());
+  loaded = load_suite(*dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.failure().message;
+  EXPECT_EQ((*loaded)[0].workload, "");
+  EXPECT_EQ((*loaded)[0].run_dir, *dir + "/a");
+  ASSERT_TRUE(write_atomic(*dir + "/suite.json", "{\"workloads\": []}").ok());
+  loaded = load_suite(*dir);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.failure().message, *dir + "/suite.json: field \"workloads\" is empty");
+  kopt::sandbox::remove_tree(*dir);
 }
 
 TEST(builtin_strategies, cpu_without_torch_compile_tries_only_what_runs_there) {

@@ -1,0 +1,239 @@
+// Field-by-field checks of run.json, record.json and suite.json (run_schema.hpp). They
+// cover every field kopt reads back with a fixed type (value(), get<T>(), operator[] on a
+// const object), so that reading a checked file cannot throw.
+#include "run_schema.hpp"
+
+#include <algorithm>
+#include <initializer_list>
+
+namespace kopt::core {
+
+namespace {
+
+enum class Kind { string, number, integer, boolean, object, array, strings };
+
+bool has_kind(const nlohmann::json& v, Kind kind) {
+  switch (kind) {
+    case Kind::string: return v.is_string();
+    case Kind::number: return v.is_number();
+    case Kind::integer: return v.is_number_integer();
+    case Kind::boolean: return v.is_boolean();
+    case Kind::object: return v.is_object();
+    case Kind::array: return v.is_array();
+    case Kind::strings:
+      return v.is_array() && std::all_of(v.begin(), v.end(), [](const nlohmann::json& x) { return x.is_string(); });
+  }
+  return false;
+}
+
+const char* kind_text(Kind kind) {
+  switch (kind) {
+    case Kind::string: return "a string";
+    case Kind::number: return "a number";
+    case Kind::integer: return "an integer";
+    case Kind::boolean: return "true or false";
+    case Kind::object: return "an object";
+    case Kind::array: return "a list";
+    case Kind::strings: return "a list of strings";
+  }
+  return "?";
+}
+
+struct Field {
+  const char* name;
+  Kind kind;
+  bool required = false;
+  bool nullable = false;  // null reads as absent
+};
+
+// The first of `fields` of the object `j` that is missing (when required) or of another
+// kind; "" when none. `prefix` names where `j` sits ("options.").
+std::string check(const nlohmann::json& j, const std::string& prefix, std::initializer_list<Field> fields) {
+  if (!j.is_object()) {
+    const std::string where = prefix.empty() ? "the file" : "field \"" + prefix.substr(0, prefix.size() - 1) + "\"";
+    return where + " must be an object (it is " + j.type_name() + ")";
+  }
+  for (const auto& f : fields) {
+    const std::string name = "field \"" + prefix + f.name + "\"";
+    if (!j.contains(f.name)) {
+      if (f.required) return name + " is missing";
+      continue;
+    }
+    const auto& v = j[f.name];
+    if ((v.is_null() && f.nullable) || has_kind(v, f.kind)) continue;
+    return name + " must be " + kind_text(f.kind) + " (it is " + v.type_name() + ")";
+  }
+  return {};
+}
+
+// The same check on each element of the list `j[key]` (when it is one).
+std::string check_each(const nlohmann::json& j, const char* key, const std::string& prefix,
+                       std::initializer_list<Field> fields) {
+  if (!j.contains(key) || !j[key].is_array()) return {};
+  const auto& list = j[key];
+  for (size_t i = 0; i < list.size(); ++i)
+    if (auto e = check(list[i], prefix + key + "[" + std::to_string(i) + "].", fields); !e.empty()) return e;
+  return {};
+}
+
+// check() on the object `j[key]`, when present and not null.
+std::string check_in(const nlohmann::json& j, const char* key, const std::string& prefix,
+                     std::initializer_list<Field> fields) {
+  if (!j.contains(key) || j[key].is_null()) return {};
+  return check(j[key], prefix + key + ".", fields);
+}
+
+std::string first(std::initializer_list<std::string> errors) {
+  for (const auto& e : errors)
+    if (!e.empty()) return e;
+  return {};
+}
+
+}  // namespace
+
+std::string run_header_error(const nlohmann::json& h) {
+  if (auto e = check(h, "", {{"workload", Kind::string, true},
+                             {"workload_name", Kind::string},
+                             {"device", Kind::string},
+                             {"status", Kind::string},
+                             {"stop_reason", Kind::string},
+                             {"created", Kind::number},
+                             {"elapsed_s", Kind::number},
+                             {"rounds", Kind::integer},
+                             {"stale_rounds", Kind::integer},
+                             {"best_score", Kind::number},
+                             {"sessions", Kind::array},
+                             {"options", Kind::object},
+                             {"provider", Kind::object},
+                             {"baseline", Kind::object},
+                             {"tokens", Kind::object},
+                             {"summary", Kind::object, false, true},
+                             {"best", Kind::integer, false, true}});
+      !e.empty())
+    return e;
+  const auto& b = h.contains("baseline") ? h["baseline"] : nlohmann::json::object();
+  std::string compiled;
+  if (b.contains("compiled") && b["compiled"].is_object())
+    for (const auto& [mode, t] : b["compiled"].items())
+      if (compiled.empty())
+        compiled = check(t, "baseline.compiled." + mode + ".", {{"ok", Kind::boolean}, {"median_ms", Kind::number}, {"error", Kind::string}});
+  return first({
+      check_each(h, "sessions", "", {{"start", Kind::number}, {"end", Kind::number}}),
+      check_in(h, "options", "",
+               {{"device", Kind::string, false, true},
+                {"python", Kind::string, false, true},
+                {"precision", Kind::string, false, true},
+                {"target", Kind::string, false, true},
+                {"eval_mode", Kind::boolean, false, true},
+                {"allow_ties", Kind::boolean, false, true},
+                {"trials", Kind::integer, false, true},
+                {"final_trials", Kind::integer, false, true},
+                {"final_top", Kind::integer, false, true},
+                {"candidates_per_round", Kind::integer, false, true},
+                {"jobs", Kind::integer, false, true},
+                {"max_candidates", Kind::integer, false, true},
+                {"time_budget_s", Kind::number, false, true},
+                {"max_cost", Kind::number, false, true},
+                {"patience", Kind::integer, false, true},
+                {"import_timeout", Kind::number, false, true},
+                {"call_timeout", Kind::number, false, true},
+                {"compile_modes", Kind::strings, false, true},
+                {"hints", Kind::strings, false, true}}),
+      check_in(h, "provider", "",
+               {{"kind", Kind::string},
+                {"model", Kind::string},
+                {"base_url", Kind::string},
+                {"command", Kind::string},
+                {"from", Kind::string},
+                {"inbox", Kind::string},
+                {"reply_timeout_s", Kind::number}}),
+      check_in(h, "baseline", "",
+               {{"ok", Kind::boolean},
+                {"error", Kind::string},
+                {"best", Kind::string},
+                {"best_ms", Kind::number},
+                {"text", Kind::string},
+                {"seconds", Kind::number},
+                {"eager", Kind::object},
+                {"compiled", Kind::object}}),
+      compiled,
+      check_in(h, "tokens", "", {{"input", Kind::integer}, {"output", Kind::integer}, {"estimated", Kind::boolean}}),
+      check_in(h, "summary", "",
+               {{"baselines", Kind::object, true},
+                {"counts", Kind::object, true},
+                {"best", Kind::object, true, true},
+                {"gpu_idle_share", Kind::number, true, true},
+                {"stop_reason", Kind::string},
+                {"candidates", Kind::integer},
+                {"pending", Kind::integer},
+                {"not_evaluated", Kind::integer},
+                {"evaluated_per_minute", Kind::number},
+                {"tokens", Kind::object}}),
+      h.contains("summary") && h["summary"].is_object()
+          ? check_in(h["summary"], "best", "summary.",
+                     {{"id", Kind::integer}, {"strategy", Kind::string}, {"speedup", Kind::number, true, true},
+                      {"median_ms", Kind::number}, {"confirmed", Kind::boolean}, {"faster", Kind::boolean}})
+          : std::string(),
+  });
+}
+
+std::string record_error(const nlohmann::json& r) {
+  if (auto e = check(r, "", {{"id", Kind::integer, true},
+                             {"status", Kind::string, true},
+                             {"round", Kind::integer, false, true},
+                             {"strategy", Kind::string, false, true},
+                             {"origin", Kind::string, false, true},
+                             {"parent", Kind::integer, false, true},
+                             {"outcome", Kind::string, false, true},
+                             {"check", Kind::string, false, true},
+                             {"reason", Kind::string, false, true},
+                             {"median_ms", Kind::number, false, true},
+                             {"speedup", Kind::number, false, true},
+                             {"timing_error", Kind::string, false, true},
+                             {"claim", Kind::object, false, true},
+                             {"ncu", Kind::object, false, true},
+                             {"times", Kind::object, false, true},
+                             {"tokens", Kind::object, false, true},
+                             {"cost_usd", Kind::number, false, true},
+                             {"phases", Kind::array, false, true},
+                             {"log_tail", Kind::string, false, true}});
+      !e.empty())
+    return e;
+  const std::string status = r["status"].get<std::string>();
+  if (status != "queued" && status != "running" && status != "done" && status != "pending" && status != "interrupted")
+    return "field \"status\" must be queued, running, done, pending or interrupted (it is \"" + status + "\")";
+  if (r["id"].get<long long>() < 1 || r["id"].get<long long>() > 1'000'000)
+    return "field \"id\" must be between 1 and 1000000";
+  const auto& claim = r.contains("claim") ? r["claim"] : nlohmann::json();
+  return first({
+      check_in(r, "times", "",
+               {{"proposed", Kind::number, false, true},
+                {"verify_start", Kind::number, false, true},
+                {"verify_end", Kind::number, false, true},
+                {"timing_start", Kind::number, false, true},
+                {"timing_end", Kind::number, false, true}}),
+      check_in(r, "tokens", "",
+               {{"input", Kind::integer, false, true},
+                {"output", Kind::integer, false, true},
+                {"estimated", Kind::boolean, false, true}}),
+      check_in(r, "claim", "",
+               {{"outcome", Kind::string}, {"faster", Kind::boolean}, {"speedup", Kind::object},
+                {"best_baseline", Kind::string}}),
+      claim.is_object() ? check_in(claim, "speedup", "claim.", {{"vs_best", Kind::object}}) : std::string(),
+      claim.is_object() && claim.contains("speedup") && claim["speedup"].is_object()
+          ? check_in(claim["speedup"], "vs_best", "claim.speedup.", {{"pairs", Kind::integer}})
+          : std::string(),
+      check_in(r, "ncu", "", {{"ok", Kind::boolean}, {"text", Kind::string}}),
+      check_each(r, "phases", "", {{"name", Kind::string, true}, {"seconds", Kind::number, true}, {"end", Kind::number}}),
+  });
+}
+
+std::string suite_error(const nlohmann::json& s) {
+  if (s.is_object() && !s.contains("workloads") && s.contains("runs"))  // an older suite.json: run directories only
+    return check(s, "", {{"runs", Kind::strings, true}});
+  if (auto e = check(s, "", {{"workloads", Kind::array, true}}); !e.empty()) return e;
+  if (s["workloads"].empty()) return "field \"workloads\" is empty";
+  return check_each(s, "workloads", "", {{"workload", Kind::string, true}, {"run", Kind::string, true}});
+}
+
+}  // namespace kopt::core
