@@ -101,6 +101,44 @@ std::string optimize_text(const core::WorkloadResult& r) {
   return out.str();
 }
 
+std::string suite_table(const std::vector<core::WorkloadResult>& results) {
+  std::ostringstream out;
+  out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", "workload", "baseline", "best candidate", "ms",
+                     "speedup", "result");
+  for (const auto& r : results) {
+    const auto& s = r.summary;
+    std::string stem = util::strip_control(core::workload_stem(r.workload));
+    if (stem.size() > 16) stem = stem.substr(0, 15) + "~";
+    if (!s.is_object()) {
+      out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", stem, "-", "-", "-", "-",
+                         r.status + (r.error.empty() ? "" : ": " + util::strip_control(r.error).substr(0, 60)));
+      continue;
+    }
+    const auto& b = s["baselines"];
+    const bool measured = b.is_object() && b.value("ok", false) && number(b, "best_ms") > 0;
+    std::string baseline = "-";
+    if (measured) baseline = fmt::format("{} {:.4f}", util::strip_control(b.value("best", "")).substr(0, 12), number(b, "best_ms"));
+    std::string candidate = "-", ms = "-", speedup = "-", result;
+    if (s["best"].is_object()) {
+      const auto& best = s["best"];
+      candidate = fmt::format("{:04d} {}", best.value("id", 0), util::strip_control(best.value("strategy", "")));
+      if (candidate.size() > 28) candidate = candidate.substr(0, 27) + "~";
+      if (number(best, "median_ms") > 0) ms = fmt::format("{:.4f}", number(best, "median_ms"));
+      if (best["speedup"].is_number()) speedup = fmt::format("{:.3f}x", number(best, "speedup"));
+      if (!best["speedup"].is_number()) result = "correct, no speedup measured";
+      else if (!best.value("confirmed", false)) result = "correct, ranking only (not confirmed)";
+      else if (best.value("faster", false)) result = fmt::format("FASTER (95% {:.3f}-{:.3f})", number(best, "low"), number(best, "high"));
+      else result = fmt::format("correct, not shown faster (95% {:.3f}-{:.3f})", number(best, "low"), number(best, "high"));
+    } else {
+      result = "no correct candidate";
+    }
+    if (r.status != "finished") result = r.status + ", " + result;
+    result += fmt::format("; {} tried", s.value("candidates", 0));
+    out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", stem, baseline, candidate, ms, speedup, result);
+  }
+  return out.str();
+}
+
 int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::WorkloadResult>& results, size_t workloads,
                     bool interrupted) {
   int code = core::kExitNotFaster;
@@ -130,6 +168,8 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
     nlohmann::json doc = {{"kopt_optimize", 1}, {"exit_code", code}, {"runs", runs}, {"suite", suite}};
     std::cout << util::redact(doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), o.secrets) << std::endl;
   } else if (results.size() > 1) {
+    std::cout << "suite summary (medians in ms; baseline: the fastest of eager and torch.compile):\n"
+              << suite_table(results);
     std::cout << "suite: " << results.size() << " workload(s)";
     if (suite["geomean_speedup"].is_number())
       std::cout << fmt::format(", geometric mean speedup {:.3f}x", suite["geomean_speedup"].get<double>());

@@ -17,6 +17,10 @@ nlohmann::json waiting_json(const std::vector<providers::PendingPrompt>& waiting
 
 // The text summary of one workload's run (stdout), with the prompts still waiting.
 std::string optimize_text(const core::WorkloadResult& result);
+// One row per workload: the best baseline's median, the best candidate (id, strategy,
+// median), its speedup and what backs it (final gate, ranking only), how many were tried.
+// Starts with a header line; every line ends with a newline.
+std::string suite_table(const std::vector<core::WorkloadResult>& results);
 // Prints the suite summary (text) or the --json document; returns the exit code:
 // 130 interrupted, 4 waiting for replies, 2 when every workload was unusable, 0 when a
 // faster correct candidate was found (for every workload given, when several), else 3.

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "build_log.hpp"
+
 namespace kopt::core {
 
 Result<sandbox::Message> ask(sandbox::Worker& worker, nlohmann::json header, double timeout_s,
@@ -12,8 +14,11 @@ Result<sandbox::Message> ask(sandbox::Worker& worker, nlohmann::json header, dou
   if (!reply->header.is_object() || !reply->header.value("ok", false)) {
     const auto& h = reply->header;
     const bool obj = h.is_object();
-    return Failure{obj ? h.value("error", std::string("error")) : "protocol",
-                   obj ? h.value("message", std::string("failed")) : "malformed reply"};
+    std::string message = obj ? h.value("message", std::string("failed")) : "malformed reply";
+    // A failed build's message is ninja's last line; the log behind it says why.
+    if (obj && h.contains("detail") && h["detail"].is_string())
+      if (std::string why = build_error_line(h["detail"].get<std::string>()); !why.empty()) message = std::move(why);
+    return Failure{obj ? h.value("error", std::string("error")) : "protocol", std::move(message)};
   }
   return reply;
 }

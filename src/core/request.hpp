@@ -9,7 +9,9 @@
 namespace kopt::core {
 
 // Sends `header` (+ payload) and waits up to `timeout_s`. A reply with ok=false becomes
-// a Failure whose kind is the reply's error tag and whose message is the worker's line.
+// a Failure whose kind is the reply's error tag and whose message is the worker's line,
+// or, when the reply carries the exception's whole text ("detail": a build log), the line
+// of it that says why the build failed (build_error_line), when it has one.
 Result<sandbox::Message> ask(sandbox::Worker& worker, nlohmann::json header, double timeout_s,
                              std::string payload = {});
 

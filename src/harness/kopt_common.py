@@ -14,6 +14,7 @@ from kopt_wire import InputError
 # Captured before any user code runs; the harness uses only these.
 _perf_counter = time.perf_counter
 _sleep = time.sleep
+_write = os.write
 _cuda_sync = torch.cuda.synchronize
 
 
@@ -67,6 +68,18 @@ def named_buffers(model):
 
 
 def error_reply(kind, exc):
-    text = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()
+    full = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    text = full.splitlines()
     line = text[-1] if text else type(exc).__name__
-    return {"ok": False, "error": kind, "message": line[:500]}
+    reply = {"ok": False, "error": kind, "message": line[:500]}
+    if len(text) > 1:
+        # A failed build (torch's cpp_extension) carries the whole compiler log, whose last
+        # line is only ninja's "build stopped": the log goes to stderr (the report's log
+        # tail) and its end to kopt, which picks out the line that says why.
+        tail = full[-65536:]
+        reply["detail"] = tail
+        try:
+            _write(2, (tail + "\n").encode("utf-8", "replace"))
+        except Exception:
+            pass
+    return reply

@@ -267,6 +267,17 @@ TEST(eval_process, exception_at_import_is_a_compile_error) {
   expect_verdict(eval_case("w_elementwise.py", "c_raise_import.py"), 1, "compile_error", "process");
 }
 
+TEST(eval_process, failed_extension_build_names_the_compiler_error_in_the_reason) {
+  // torch's build error ends with ninja's "build stopped: subcommand failed."; the reason
+  // must carry the compiler's line instead, and the report the build log's tail.
+  const auto run = eval_case("w_elementwise.py", "c_load_inline_missing_header.py");
+  expect_verdict(run, 1, "compile_error", "process");
+  const std::string reason = run.json["reason"].get<std::string>();
+  EXPECT_NE(reason.find("kopt_no_such_header.h: No such file or directory"), std::string::npos) << reason;
+  EXPECT_NE(run.json["candidate_log_tail"].get<std::string>().find("ninja: build stopped"), std::string::npos)
+      << run.json["candidate_log_tail"];
+}
+
 TEST(eval_process, candidate_without_modelnew_is_a_compile_error) {
   expect_verdict(eval_case("w_elementwise.py", "c_no_modelnew.py"), 1, "compile_error", "process");
 }

@@ -1,0 +1,67 @@
+// What kopt optimize prints for a suite: one row per workload.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "cli/optimize_output.hpp"
+
+using kopt::core::WorkloadResult;
+
+namespace {
+
+WorkloadResult finished(const std::string& workload, nlohmann::json best) {
+  WorkloadResult r;
+  r.workload = "examples/" + workload + ".py";
+  r.run_dir = "kopt-runs/demo/" + workload;
+  r.status = "finished";
+  r.summary = {{"baselines", {{"ok", true}, {"best", "eager"}, {"best_ms", 0.5}}},
+               {"best", std::move(best)},
+               {"candidates", 2}};
+  return r;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST(suite_table, each_workload_gets_a_row_with_its_baseline_best_candidate_and_verdict) {
+  const std::vector<WorkloadResult> results = {
+      finished("conv_bn_relu", {{"id", 2}, {"strategy", "eager+channels-last"}, {"median_ms", 0.4}, {"speedup", 1.25},
+                                {"confirmed", true}, {"low", 1.2}, {"high", 1.3}, {"faster", true}}),
+      finished("softmax", {{"id", 1}, {"strategy", "jit-trace"}, {"median_ms", 0.51}, {"speedup", 0.98},
+                           {"confirmed", true}, {"low", 0.95}, {"high", 1.01}, {"faster", false}}),
+      finished("layernorm", nullptr)};
+  const auto rows = lines(kopt::cli::suite_table(results));
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_NE(rows[0].find("workload"), std::string::npos);
+  EXPECT_NE(rows[1].find("conv_bn_relu"), std::string::npos);
+  EXPECT_NE(rows[1].find("eager 0.5000"), std::string::npos) << rows[1];
+  EXPECT_NE(rows[1].find("0002 eager+channels-last"), std::string::npos) << rows[1];
+  EXPECT_NE(rows[1].find("1.250x"), std::string::npos) << rows[1];
+  EXPECT_NE(rows[1].find("FASTER (95% 1.200-1.300)"), std::string::npos) << rows[1];
+  EXPECT_NE(rows[2].find("not shown faster (95% 0.950-1.010)"), std::string::npos) << rows[2];
+  EXPECT_NE(rows[3].find("no correct candidate; 2 tried"), std::string::npos) << rows[3];
+}
+
+TEST(suite_table, an_unusable_workload_shows_its_error_in_its_row) {
+  WorkloadResult r;
+  r.workload = "examples/broken.py";
+  r.status = "input_error";
+  r.error = "workload import: NameError: name 'x' is not defined";
+  const auto rows = lines(kopt::cli::suite_table({r}));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(rows[1].find("broken"), std::string::npos);
+  EXPECT_NE(rows[1].find("input_error: workload import: NameError"), std::string::npos) << rows[1];
+}
+
+TEST(suite_table, a_ranking_speedup_is_marked_as_not_confirmed) {
+  const auto rows = lines(kopt::cli::suite_table(
+      {finished("mlp", {{"id", 1}, {"strategy", "jit-trace"}, {"median_ms", 0.45}, {"speedup", 1.11}, {"confirmed", false}})}));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(rows[1].find("ranking only (not confirmed)"), std::string::npos) << rows[1];
+}
