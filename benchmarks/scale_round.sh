@@ -47,7 +47,13 @@ for step in "$@"; do
         echo "$w exit $? $(tail -1 "$OUT/baseline_$w.err")"
       done ;;
     tests)
-      KOPT_TEST_DEVICE=cuda timeout 500 build-gpu/tests/kopt_integration_tests --gtest_filter="${TESTS:-eval_*}" 2>&1 | tail -60 | tee "$OUT/tests.log" ;;
+      # Four shards at once: each test is mostly worker start-up, the GPU has room for all.
+      for i in 0 1 2 3; do
+        KOPT_TEST_DEVICE=cuda GTEST_TOTAL_SHARDS=4 GTEST_SHARD_INDEX=$i timeout ${TESTS_LIMIT:-330} \
+          build-gpu/tests/kopt_integration_tests --gtest_filter="${TESTS:-eval_*}" >"$OUT/tests_$i.log" 2>&1 &
+      done
+      wait
+      cat "$OUT"/tests_*.log | grep -E "^\[  (PASSED|FAILED) |^\[  FAILED|tests ran|Failure|Expected|Which is|actual" | head -60 ;;
     *) echo "unknown step $step" ;;
   esac
 done
