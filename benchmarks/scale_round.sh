@@ -5,6 +5,7 @@
 #   scale     benchmarks/scale/run_scale.py (kopt eval, honest and wrong, every workload; SKIP_BASELINE=1)
 #   baseline  kopt baseline on every workload of benchmarks/scale
 #   tests     the eval integration tests with KOPT_TEST_DEVICE=cuda (TESTS: a gtest filter)
+#   optimize  kopt optimize with 8 replayed candidates on the 2 GiB AvgPool1d (benchmarks/scale/avgpool1d_2g_replay)
 #   host      run_scale.py with COMPARE=host on NAMES (default attention matmul_chain): the old path
 # Usage: benchmarks/scale_round.sh STEP...   Logs go to $OUT (the device tool returns them).
 set -uo pipefail
@@ -54,6 +55,11 @@ for step in "$@"; do
       done
       wait
       cat "$OUT"/tests_*.log | grep -E "^\[  (PASSED|FAILED) |^\[  FAILED|tests ran|Failure|Expected|Which is|actual" | head -60 ;;
+    optimize)  # issue 26: >= 8 replayed candidates (one load_inline build) on the 2 GiB AvgPool1d in 10 minutes
+      s=$(date +%s)
+      timeout 560 $K optimize benchmarks/scale/avgpool1d_2g.py --device cuda --provider replay \
+        --from benchmarks/scale/avgpool1d_2g_replay --max-candidates 8 --out "$OUT/run-avgpool" 2>&1 | tail -30
+      echo "optimize wall $(( $(date +%s) - s )) s" ;;
     *) echo "unknown step $step" ;;
   esac
 done
