@@ -208,8 +208,8 @@ class Comparer:
         # views are in the order tensors were read, which is tensors_of's order for IPC
         # tensors; CPU tensors were read from the payload and cannot change.
         ipc_copies = [c for c in copies if c.device.type == "cuda"]
-        for (spec, view), copy in zip(views, ipc_copies):
-            if not torch.equal(bits(view), bits(copy.view(view.shape) if copy.shape == view.shape else copy)):
+        for (_, view), copy in zip(views, ipc_copies):
+            if not torch.equal(bits(view), bits(copy)):
                 return "outputs changed after the call returned (a background writer)"
         return ""
 
@@ -253,9 +253,7 @@ class Comparer:
                 except IpcError:
                     message = "an earlier call's output memory was released while the caller still held it"
         copies = [c for c in tensors_of(cand["out"], []) if c.device.type == "cuda"]
-        specs = []
-        for (spec, view), c in zip(out_views, copies):
-            specs.append((spec, dtype_name(view.dtype), list(view.shape)))
+        specs = [(spec, dtype_name(view.dtype), list(view.shape)) for spec, view in out_views]
         self.last = (specs, fingerprint(copies, tensors_of, self.key)) if specs else None
         return message
 
