@@ -23,31 +23,23 @@ import torch
 from kopt_common import _perf_counter, _sleep, synchronize
 from kopt_compare import compare, fingerprint, sanity
 from kopt_ipc import Importer, IpcError
-from kopt_values import DTYPES, bits, dtype_name, tensors_of
+from kopt_values import DTYPES, OutputRuleError, bits, dtype_name, encode, tensors_of
 
 
 def spec_tree(value):
-    """value's structure with tensors described (dtype, shape, device) and no bytes."""
+    """value's structure with tensors described (dtype, shape, device) and no bytes;
+    other leaves as encode writes them."""
     if isinstance(value, torch.Tensor):
         return {"t": "tensor", "dtype": dtype_name(value.dtype), "shape": list(value.shape),
                 "device": value.device.type, "nbytes": 0, "spec": True}
-    if value is None:
-        return {"t": "none"}
-    if isinstance(value, bool):
-        return {"t": "bool", "v": value}
-    if isinstance(value, int):
-        return {"t": "int", "v": int(value)}
-    if isinstance(value, float):
-        v = value if value == value and abs(value) != float("inf") else ("nan" if value != value else
-                                                                         ("inf" if value > 0 else "-inf"))
-        return {"t": "float", "v": v}
-    if isinstance(value, str):
-        return {"t": "str", "v": value}
     if isinstance(value, (list, tuple)):
         return {"t": "list" if isinstance(value, list) else "tuple", "items": [spec_tree(v) for v in value]}
     if isinstance(value, dict):
         return {"t": "dict", "keys": [spec_tree(k) for k in value.keys()], "items": [spec_tree(v) for v in value.values()]}
-    raise ValueError("unsupported type %s" % type(value).__name__)
+    try:
+        return encode(value, [])
+    except OutputRuleError as exc:
+        raise ValueError(str(exc))
 
 
 class CandidateValueError(Exception):
