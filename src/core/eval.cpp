@@ -18,6 +18,7 @@
 #include "kopt/core/worker_pool.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "stopwatch.hpp"
+#include "worker_registry.hpp"
 
 namespace kopt::core {
 
@@ -44,7 +45,10 @@ EvalReport EvalRun::run() {
   const auto start = Clock::now();
   if (!setup()) return finish(start);
   try {
-    if (start_reference() && start_candidate()) trials();
+    boot_candidate();
+    const bool reference_ok = start_reference();
+    join_boot();
+    if (reference_ok && start_candidate()) trials();
     if (!decided() && m_opt.timing != "none") time_candidate();
     if (!decided() && !m_opt.ncu.empty()) ncu_candidate();
   } catch (const nlohmann::json::exception& e) {
@@ -77,6 +81,7 @@ bool EvalRun::start_reference() {
     return false;
   }
   m_ref = std::move(ref.value());
+  WorkerRegistry::instance().set(m_ref->pid(), false);
   // The reference is the user's own code: its start-up gets a generous deadline of its
   // own, so a short --import-timeout for candidates never fails a slow torch import.
   const double ref_timeout = std::max(m_opt.import_timeout, 300.0);
@@ -103,7 +108,34 @@ bool EvalRun::start_reference() {
                              "): explicit float32 tolerance");
   }
   timed("reference_start", t);
+  WorkerRegistry::instance().set(m_ref->pid(), true);
   return true;
+}
+
+void EvalRun::boot_candidate() {
+  auto cand = m_pool->start("candidate", m_for_timing, {});
+  if (!cand) return;  // launch_candidate tries again and reports it
+  m_cand = std::move(cand.value());
+  WorkerRegistry::instance().set(m_cand->pid(), false);
+  // Start-up (interpreter and torch) runs no candidate code yet: not the candidate's deadline.
+  m_boot = std::async(std::launch::async, [w = m_cand.get(), timeout = std::max(m_opt.import_timeout, 300.0)] {
+    Boot b;
+    const auto t = Clock::now();
+    auto hello = ask(*w, {{"op", "hello"}}, timeout);
+    b.seconds = std::chrono::duration<double>(Clock::now() - t).count();
+    if (!hello) b.failure = hello.failure();
+    else b.uid = hello->header.value("uid", -1);
+    return b;
+  });
+}
+
+void EvalRun::join_boot() {
+  if (!m_boot.valid()) return;
+  Boot b = m_boot.get();
+  m_booted = true;
+  m_boot_failure = b.failure;
+  m_report.environment["candidate_uid"] = b.uid;
+  m_report.phase_seconds["candidate_start"] += b.seconds;  // overlaps reference_start
 }
 
 bool EvalRun::reference_failed(const std::string& phase, const Failure& f) {
@@ -114,14 +146,21 @@ bool EvalRun::reference_failed(const std::string& phase, const Failure& f) {
 std::optional<EvalRun::StartFailure> EvalRun::launch_candidate(const std::vector<std::string>& wrapper,
                                                                bool with_workload) {
   auto t = Clock::now();
-  auto cand = m_pool->start("candidate", m_for_timing, wrapper);
-  if (!cand) return StartFailure{"worker", cand.failure()};
-  m_cand = std::move(cand.value());
-  // Start-up (interpreter and torch) runs no candidate code yet: not the candidate's deadline.
-  auto hello = ask(*m_cand, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
-  if (!hello) return StartFailure{"start", hello.failure()};
-  m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
+  if (m_booted) {  // started while the reference started (boot_candidate)
+    m_booted = false;
+    if (m_boot_failure) return StartFailure{"start", *m_boot_failure};
+  } else {
+    auto cand = m_pool->start("candidate", m_for_timing, wrapper);
+    if (!cand) return StartFailure{"worker", cand.failure()};
+    m_cand = std::move(cand.value());
+    WorkerRegistry::instance().set(m_cand->pid(), false);
+    // Start-up (interpreter and torch) runs no candidate code yet: not the candidate's deadline.
+    auto hello = ask(*m_cand, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
+    if (!hello) return StartFailure{"start", hello.failure()};
+    m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
+  }
   nlohmann::json load_msg = {{"op", "load"}, {"path", m_pool->candidate_path()}};
+  if (const auto arch = m_pool->arch_list(); !arch.empty()) load_msg["arch_list"] = arch;
   if (with_workload) load_msg["workload"] = m_pool->workload_copy_path();
   auto load = ask(*m_cand, load_msg, m_opt.import_timeout);
   timed("candidate_import", t);
@@ -136,6 +175,7 @@ std::optional<EvalRun::StartFailure> EvalRun::launch_candidate(const std::vector
   if (!reply) return StartFailure{"init", reply.failure()};
   if (auto names = tampered_names(reply->header); !names.empty())
     return StartFailure{"while constructing ModelNew", {"tampered", names}};
+  WorkerRegistry::instance().set(m_cand->pid(), true);  // parked: uses the GPU only under the gate
   return std::nullopt;
 }
 
@@ -201,6 +241,7 @@ void EvalRun::stop_candidate() {
     fail_rule("process", Outcome::crashed, "candidate worker ended badly (" + info->describe() + ")");
   }
   m_report.candidate_log += m_cand->log();
+  WorkerRegistry::instance().erase(m_cand->pid());
   m_cand.reset();
 }
 
@@ -222,7 +263,8 @@ void EvalRun::time_candidate() {
   ctx.device_compare = m_report.compare_where == "device";
   ctx.device = m_ref_hello;
   ctx.own_pids = [this] {
-    std::set<pid_t> own;
+    // This evaluation's workers, and other evaluations' parked ones (kopt optimize -j N).
+    std::set<pid_t> own = WorkerRegistry::instance().parked();
     for (auto* w : {m_ref.get(), m_cand.get()}) {
       if (!w) continue;
       own.insert(w->pid());
@@ -262,6 +304,7 @@ void EvalRun::ncu_candidate() {
     if (m_cand) {
       m_cand->stop(std::chrono::milliseconds(5000));
       m_report.candidate_log += m_cand->log();
+      WorkerRegistry::instance().erase(m_cand->pid());
       m_cand.reset();
     }
     m_report.ncu = ncu_failed(session, "the candidate under ncu: " + f->phase + ": " + f->failure.message);
@@ -269,6 +312,7 @@ void EvalRun::ncu_candidate() {
     // ncu replays kernels on the GPU: nothing else may be timed meanwhile (kopt optimize).
     std::unique_lock<GpuGate> lock;
     if (m_opt.exclusive) lock = std::unique_lock<GpuGate>(*m_opt.exclusive);
+    WorkerRegistry::instance().erase(m_cand->pid());
     m_report.ncu = ncu_finish(std::move(m_cand), session, "candidate", 1, m_opt.call_timeout);
   }
   sandbox::reap_orphans(m_ref ? std::set<pid_t>{m_ref->pid()} : std::set<pid_t>{});
@@ -277,11 +321,13 @@ void EvalRun::ncu_candidate() {
 
 void EvalRun::teardown() {
   const auto t = Clock::now();
+  join_boot();  // the boot thread uses m_cand: it ends before the candidate is stopped
   if (m_cand) stop_candidate();
   if (m_ref) {
     if (m_ref->exit_info() == std::nullopt) (void)m_ref->request({{{"op", "bye"}}, {}}, ms(10));
     m_ref->stop(std::chrono::milliseconds(1000));
     m_report.reference_log = m_ref->log();
+    WorkerRegistry::instance().erase(m_ref->pid());
     m_ref.reset();
   }
   sandbox::reap_orphans({});

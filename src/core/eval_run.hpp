@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <future>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -56,6 +57,10 @@ class EvalRun {
   // --- phases (eval.cpp) and trials (eval_trials.cpp) ----------------------
 
   bool setup();
+  // Spawns the candidate worker and says hello to it on a thread, so that its
+  // interpreter, torch and CUDA start while the reference starts; join_boot() waits.
+  void boot_candidate();
+  void join_boot();
   bool start_reference();
   bool reference_failed(const std::string& phase, const Failure& f);
   // Starts, loads and constructs a candidate worker into m_cand (run under `wrapper`, ncu
@@ -82,8 +87,9 @@ class EvalRun {
   // Fields every candidate call carries, checked or not: its id, the earlier outputs
   // the harness may now drop, and (host path) the earlier call to read again.
   void bookkeeping(nlohmann::json& call, bool checked);
-  // Host path: the earlier call's outputs, read again after this call, must be unchanged.
-  bool check_earlier(const nlohmann::json& header, const std::shared_ptr<const std::string>& payload, size_t& pos);
+  // Host path: the earlier call's outputs, fingerprinted again by the harness after this
+  // call (self-reported, like the host path's other snapshots), must be unchanged.
+  bool check_earlier(const nlohmann::json& header);
   // --- the device path (eval_device.cpp): outputs compared on the GPU by the comparer
   enum class Fed { ok, fallback, failed };
   // false: CUDA IPC does not work here; the caller runs the trial on the host path.
@@ -109,6 +115,14 @@ class EvalRun {
   bool m_decided = false;
   std::unique_ptr<WorkerPool> m_pool;
   std::unique_ptr<sandbox::Worker> m_ref, m_cand;
+  struct Boot {
+    std::optional<Failure> failure;
+    int uid = -1;
+    double seconds = 0;
+  };
+  std::future<Boot> m_boot;
+  bool m_booted = false;               // m_cand is started and has said hello
+  std::optional<Failure> m_boot_failure;
   sandbox::Message m_init;
   uint64_t m_init_seed = 0;
   uint64_t m_call_seed = 0;
@@ -123,8 +137,6 @@ class EvalRun {
   int64_t m_call_id = 0;
   int64_t m_last_checked = -1;
   std::vector<int64_t> m_live_calls;  // calls whose outputs the harness still holds
-  uint64_t m_previous_print = 0;      // host path: the last call's outputs, fingerprinted
-  bool m_has_previous = false;
   nlohmann::json m_poison = nlohmann::json::array();
   std::string m_first_print;          // device path: the first trial's reference fingerprint
   std::vector<std::pair<int, int>> m_threads;

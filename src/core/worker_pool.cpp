@@ -114,16 +114,19 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
 
 WorkerPool::~WorkerPool() { cleanup(); }
 
+std::string WorkerPool::arch_list() const {
+  if (m_capability.empty()) return "";
+  // e.g. 9.0 -> "9.0a" so builds target the exact device, even while it is busy.
+  const bool arch_specific = std::atoi(m_capability.c_str()) >= 9;  // "10.0" too
+  return m_capability + (arch_specific ? "a" : "");
+}
+
 Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& role, bool for_timing,
                                                            const std::vector<std::string>& wrapper) {
   const std::string dir = m_root + "/" + role;
   auto vars = sandbox::sandbox_variables(dir);
   vars["PYTHONNOUSERSITE"] = "1";
-  if (!m_capability.empty()) {
-    // e.g. 9.0 -> "9.0a" so builds target the exact device, even while it is busy.
-    const bool arch_specific = std::atoi(m_capability.c_str()) >= 9;  // "10.0" too
-    vars["TORCH_CUDA_ARCH_LIST"] = m_capability + (arch_specific ? "a" : "");
-  }
+  if (!m_capability.empty()) vars["TORCH_CUDA_ARCH_LIST"] = arch_list();
   // Verification moves tensors of hundreds of megabytes; glibc would map each block over
   // 32 MiB afresh and pay a page fault per 4 KiB of it, every trial. Blocks come from the
   // heap instead, and freed ones stay for the next trial: the threshold (1 TiB) is never

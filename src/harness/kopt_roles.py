@@ -11,6 +11,7 @@ import torch
 
 from kopt_common import (_perf_counter, _sleep, error_reply, load_module, named_buffers, restore_state, rng_state,
                          seed_all, snapshot_state, synchronize)
+from kopt_compare import fingerprint
 from kopt_timing import Stopwatch, timing_inputs
 from kopt_tripwire import build_tripwire
 from kopt_values import (DTYPES, OutputRuleError, allocate, clone_tree, decode, encode, encode_ipc, map_floating,
@@ -275,6 +276,10 @@ class CandidateRole(Role):
     """Untrusted: imports the candidate file."""
 
     def load(self, msg):
+        if msg.get("arch_list"):
+            # The worker may have started before kopt knew the device's capability
+            # (it boots while the reference starts): builds read it from here.
+            os.environ["TORCH_CUDA_ARCH_LIST"] = str(msg["arch_list"])
         if hasattr(torch, "compile"):
             # torch._dynamo wraps a few torch functions (torch.manual_seed) when first
             # imported; import it before the snapshot so torch.compile is no false alarm.
@@ -366,21 +371,32 @@ class CandidateRole(Role):
         them: a later call must not change them."""
         if not hasattr(self, "kept"):
             self.kept = {}
+            self.prints = {}
+            self.print_key = int.from_bytes(os.urandom(6), "little") | 1
         for k in msg.get("release", []):
             self.kept.pop(int(k), None)
+            self.prints.pop(int(k), None)
         if "call_id" in msg:
             self.kept[int(msg["call_id"])] = out
 
-    def earlier(self, msg, out, bufs):
-        """The outputs of an earlier call (kopt names it), read again now, and whether
-        any of them shares memory with this call's outputs."""
+    def fingerprint_outputs(self, msg):
+        """Host path: a digest of this call's outputs as returned, for earlier() to
+        compare after a later call (the device path's comparer reads them itself)."""
+        if "call_id" in msg and int(msg["call_id"]) in getattr(self, "kept", {}):
+            self.prints[int(msg["call_id"])] = fingerprint(self.kept[int(msg["call_id"])], tensors_of, self.print_key)
+
+    def earlier(self, msg, out):
+        """Whether the outputs of an earlier call (kopt names it) changed since it
+        returned, and whether any of them shares memory with this call's outputs.
+        Self-reported, like the host path's other snapshots."""
         key = msg.get("recheck")
-        if key is None or int(key) not in getattr(self, "kept", {}):
+        if key is None or int(key) not in getattr(self, "prints", {}):
             return None
         old = self.kept[int(key)]
         now = tensors_of(out, [])
         shared = any(overlaps(a, b) for a in tensors_of(old, []) for b in now)
-        return {"value": encode(old, bufs, strict=True), "shared": shared}
+        changed = fingerprint(old, tensors_of, self.print_key) != self.prints[int(key)]
+        return {"changed": changed, "shared": shared}
 
     def call(self, msg, payload):
         if msg.get("prepared"):
@@ -421,10 +437,11 @@ class CandidateRole(Role):
                 _sleep(delay)
             synchronize(self.device)
             header["out_later"] = encode({"out": out, "buffers": buffers}, bufs, strict=True)
-            earlier = self.earlier(msg, out, bufs)
+            earlier = self.earlier(msg, out)
             if earlier is not None:
-                header["earlier"] = earlier["value"]
+                header["earlier_changed"] = earlier["changed"]
                 header["earlier_shared"] = earlier["shared"]
+            self.fingerprint_outputs(msg)
         except OutputRuleError as exc:
             return error_reply("output", exc)
         header["tampered"] = self.tripwire.changed()

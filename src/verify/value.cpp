@@ -1,8 +1,5 @@
 #include "kopt/verify/value.hpp"
 
-#include <cstring>
-#include <functional>
-
 #include <cmath>
 #include <limits>
 
@@ -248,59 +245,6 @@ size_t tensor_bytes(const Value& v) {
 void collect_tensors(const Value& v, std::vector<const TensorData*>& out) {
   if (v.kind == Value::Kind::tensor) out.push_back(&v.tensor);
   for (const auto& item : v.items) collect_tensors(item, out);
-}
-
-namespace {
-
-void mix(uint64_t& h, uint64_t x) {
-  h ^= x + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-  h *= 0xff51afd7ed558ccdULL;
-}
-
-void fingerprint_into(const Value& v, uint64_t& h) {
-  using K = Value::Kind;
-  mix(h, static_cast<uint64_t>(v.kind));
-  switch (v.kind) {
-    case K::none: return;
-    case K::boolean: return mix(h, v.b ? 1 : 0);
-    case K::integer: return mix(h, static_cast<uint64_t>(v.i));
-    case K::floating: {
-      uint64_t bits = 0;
-      std::memcpy(&bits, &v.f, sizeof bits);
-      return mix(h, bits);
-    }
-    case K::string: return mix(h, std::hash<std::string>{}(v.s));
-    case K::list:
-    case K::tuple:
-    case K::dict:
-      for (const auto& k : v.keys) fingerprint_into(k, h);
-      for (const auto& item : v.items) fingerprint_into(item, h);
-      return;
-    case K::tensor: {
-      const std::string_view b = v.tensor.bytes();
-      // Four independent lanes over 8-byte words: one multiply per word, no byte loop.
-      uint64_t lane[4] = {h, h ^ 0x243f6a8885a308d3ULL, h ^ 0x13198a2e03707344ULL, h ^ 0xa4093822299f31d0ULL};
-      size_t i = 0;
-      for (; i + 32 <= b.size(); i += 32)
-        for (int k = 0; k < 4; ++k) {
-          uint64_t w;
-          std::memcpy(&w, b.data() + i + 8 * k, 8);
-          lane[k] = (lane[k] ^ w) * 0x9fb21c651e98df25ULL;
-          lane[k] ^= lane[k] >> 29;
-        }
-      for (; i < b.size(); ++i) mix(lane[0], static_cast<unsigned char>(b[i]));
-      for (uint64_t l : lane) mix(h, l);
-      return mix(h, b.size());
-    }
-  }
-}
-
-}  // namespace
-
-uint64_t fingerprint(const Value& v) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  fingerprint_into(v, h);
-  return h;
 }
 
 }  // namespace kopt::verify

@@ -173,6 +173,31 @@ TEST(optimize_files, each_reply_becomes_an_outcome_and_the_next_prompts_carry_th
   EXPECT_EQ(resumed.json["runs"][0]["waiting_prompts"].size(), 4u);
 }
 
+// Issue 26: a --no-wait exit does not run the final gate (it used to, at every exit);
+// the run that finishes does.
+TEST(optimize_files, the_final_gate_runs_when_the_run_finishes_not_at_each_waiting_exit) {
+  const std::string out = temp_dir() + "/run";
+  const std::vector<std::string> args = {"optimize", case_path("w_elementwise.py"), "--provider", "files", "--out", out,
+                                         "--device", "cpu", "--final-top", "1", "--patience", "0", "--no-wait",
+                                         "-n", "1", "--max-candidates", "2"};
+  const auto first = run_kopt(args);
+  ASSERT_EQ(first.exit_code, 4) << context(first);
+  write_reply(out + "/inbox", "0001.reply.py", read(case_path("c_elementwise_honest.py")));
+  const auto waiting = run_kopt({"optimize", "--resume", out, "--no-wait", "--json"});
+  ASSERT_EQ(waiting.exit_code, 4) << context(waiting);
+  auto recs = records(out);
+  ASSERT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
+  EXPECT_TRUE(!recs.at(1).contains("claim") || recs.at(1)["claim"].is_null()) << "no gate at a waiting exit: " << recs.at(1).dump();
+
+  write_reply(out + "/inbox", "0002.reply.py", read(case_path("c_elementwise_honest.py")));
+  const auto finished = run_kopt({"optimize", "--resume", out, "--no-wait", "--json"});
+  ASSERT_TRUE(finished.exit_code == 0 || finished.exit_code == 3) << context(finished);
+  recs = records(out);
+  const bool gated = (recs.at(1).contains("claim") && recs.at(1)["claim"].is_object()) ||
+                     (recs.at(2).contains("claim") && recs.at(2)["claim"].is_object());
+  EXPECT_TRUE(gated) << "the finished run gates its best: " << recs.at(1).dump() << "\n" << recs.at(2).dump();
+}
+
 TEST(optimize_files, a_waiting_run_takes_replies_written_meanwhile_and_times_out_the_rest) {
   const std::string out = temp_dir() + "/run";
   const std::string inbox = out + "/inbox";

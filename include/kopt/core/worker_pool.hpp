@@ -32,6 +32,8 @@ class WorkerPool {
 
   // The device's compute capability ("9.0"), which sets TORCH_CUDA_ARCH_LIST for builds.
   void set_capability(const std::string& capability) { m_capability = capability; }
+  // TORCH_CUDA_ARCH_LIST for the capability ("9.0a"); empty while it is unknown.
+  std::string arch_list() const;
   const std::string& reference_path() const { return m_reference; }
   const std::string& candidate_path() const { return m_candidate; }
   // A read-only copy of the workload the candidate may import for its timing inputs.

@@ -71,10 +71,6 @@ std::string describe(const Value& v);
 bool identical(const Value& a, const Value& b);
 // Total tensor bytes inside `v`.
 size_t tensor_bytes(const Value& v);
-
-// A 64-bit digest of v's tensor bytes and scalars: equal for identical values, and what
-// kopt keeps of a call's outputs to check later that a later call did not change them.
-uint64_t fingerprint(const Value& v);
 // Every tensor inside `v`, depth first.
 void collect_tensors(const Value& v, std::vector<const TensorData*>& out);
 
