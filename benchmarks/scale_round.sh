@@ -57,8 +57,18 @@ for step in "$@"; do
       cat "$OUT"/tests_*.log | grep -E "^\[  (PASSED|FAILED) |^\[  FAILED|tests ran|Failure|Expected|Which is|actual" | head -60 ;;
     optimize)  # issue 26: >= 8 replayed candidates (one load_inline build) on the 2 GiB AvgPool1d in 10 minutes
       s=$(date +%s)
-      timeout 560 $K optimize benchmarks/scale/avgpool1d_2g.py --device cuda --provider replay \
-        --from benchmarks/scale/avgpool1d_2g_replay --max-candidates 8 --out "$OUT/run-avgpool" 2>&1 | tail -30
+      timeout ${OPT_LIMIT:-560} $K optimize benchmarks/scale/avgpool1d_2g.py --device cuda --provider replay \
+        --from benchmarks/scale/avgpool1d_2g_replay --max-candidates 8 ${OPT_ARGS:-} --out /tmp/run-avgpool 2>&1 |
+        grep -v debug | tail -30
+      python3 - <<'PY'
+import glob, json
+for r in sorted(glob.glob('/tmp/run-avgpool/candidates/*/record.json')):
+    d = json.load(open(r))
+    ph = d.get('phase_seconds') or {}
+    print(r.split('/')[-2], d.get('status'), d.get('outcome'), d.get('check'), (d.get('reason') or '')[:90],
+          {k: round(v, 1) for k, v in ph.items() if k in ('total', 'candidate_start', 'candidate_import', 'trials', 'compare', 'timing')},
+          'claim' if isinstance(d.get('claim'), dict) else '')
+PY
       echo "optimize wall $(( $(date +%s) - s )) s" ;;
     *) echo "unknown step $step" ;;
   esac
