@@ -257,6 +257,16 @@ class ReferenceRole(Role):
         return {"ok": True, "key": key, "seconds": _perf_counter() - start}
 
 
+def _import_dynamo():
+    """torch._dynamo wraps a few torch functions (torch.manual_seed) when first imported;
+    imported before the tripwire's snapshot so torch.compile is no false alarm."""
+    if hasattr(torch, "compile"):
+        try:
+            importlib.import_module("torch._dynamo")
+        except Exception:
+            pass
+
+
 def cast_like(value, like):
     """The fp64 run's output keeps float64 where the fp32 run had a floating dtype; other
     dtypes (argmax indices) stay as they are. Structure mismatches are left to kopt."""
@@ -275,18 +285,19 @@ def cast_like(value, like):
 class CandidateRole(Role):
     """Untrusted: imports the candidate file."""
 
+    def hello(self, msg):
+        # torch._dynamo takes seconds to import (4.9-6.0 s of a load on an H200 with torch
+        # 2.11); at hello it overlaps the reference's start (kopt boots the candidate on a
+        # thread meanwhile). No candidate code has run yet.
+        _import_dynamo()
+        return Role.hello(self, msg)
+
     def load(self, msg):
         if msg.get("arch_list"):
             # The worker may have started before kopt knew the device's capability
             # (it boots while the reference starts): builds read it from here.
             os.environ["TORCH_CUDA_ARCH_LIST"] = str(msg["arch_list"])
-        if hasattr(torch, "compile"):
-            # torch._dynamo wraps a few torch functions (torch.manual_seed) when first
-            # imported; import it before the snapshot so torch.compile is no false alarm.
-            try:
-                importlib.import_module("torch._dynamo")
-            except Exception:
-                pass
+        _import_dynamo()
         # The workload (the user's file) generates this process's timing inputs; loaded
         # before the snapshot so its own imports are never blamed on the candidate.
         self.workload = None
