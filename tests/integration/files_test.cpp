@@ -241,7 +241,10 @@ TEST(optimize_files, sigint_and_sigkill_while_waiting_lose_nothing_and_resume_ta
 
   // Resumed, it waits again for the same prompt; kill -9 there.
   pid = start_kopt({"optimize", "--resume", out}, dir);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Waiting once its session is in run.json (a fixed sleep was too short on a loaded machine).
+  for (int k = 0; k < 600 && read_json(out + "/run.json")["sessions"].size() < 2; ++k)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "still waiting\n" << read(dir + "/stderr");
   kill(pid, SIGKILL);
   EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
