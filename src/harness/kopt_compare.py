@@ -64,52 +64,31 @@ def merge_figures(g, f):
     g["fp32_fallback"] = g["fp32_fallback"] or f["fp32_fallback"]
 
 
-def describe(v):
-    if v is None:
-        return "None"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "str"
-    if isinstance(v, torch.Tensor):
-        return "tensor %s [%s]" % (dtype_text(v.dtype), ", ".join(str(int(n)) for n in v.shape))
-    if isinstance(v, (list, tuple, dict)):
-        items = list(v.values()) if isinstance(v, dict) else list(v)
-        parts = []
-        for k, item in enumerate(items):
-            if k >= 4:
-                parts.append("... %d items" % len(items))
-                break
-            parts.append(describe(item))
-        kind = "list" if isinstance(v, list) else "tuple" if isinstance(v, tuple) else "dict"
-        return "%s(%s)" % (kind, ", ".join(parts))
-    return type(v).__name__
+_KINDS = ((type(None), "none"), (bool, "bool"), (int, "int"), (float, "float"), (str, "str"),
+          (torch.Tensor, "tensor"), (list, "list"), (tuple, "tuple"), (dict, "dict"))
 
 
 def _kind(v):
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "str"
-    if isinstance(v, torch.Tensor):
-        return "tensor"
-    if isinstance(v, list):
-        return "list"
-    if isinstance(v, tuple):
-        return "tuple"
-    if isinstance(v, dict):
-        return "dict"
+    for cls, name in _KINDS:  # bool before int: a bool is an int to isinstance
+        if isinstance(v, cls):
+            return name
     return "other"
+
+
+def describe(v):
+    """As verify::describe: the kind, a tensor's dtype and shape, a container's first items."""
+    kind = _kind(v)
+    if kind == "none":
+        return "None"
+    if kind == "tensor":
+        return "tensor %s [%s]" % (dtype_text(v.dtype), ", ".join(str(int(n)) for n in v.shape))
+    if kind in ("list", "tuple", "dict"):
+        items = list(v.values()) if kind == "dict" else list(v)
+        parts = [describe(item) for item in items[:4]]
+        if len(items) > 4:
+            parts.append("... %d items" % len(items))
+        return "%s(%s)" % (kind, ", ".join(parts))
+    return kind if kind != "other" else type(v).__name__
 
 
 class Walker:

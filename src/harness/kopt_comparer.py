@@ -23,7 +23,7 @@ import torch
 from kopt_common import _perf_counter, _sleep, synchronize
 from kopt_compare import compare, fingerprint, sanity
 from kopt_ipc import Importer, IpcError
-from kopt_values import DTYPES, OutputRuleError, bits, dtype_name, encode, tensors_of
+from kopt_values import DTYPES, OutputRuleError, bits, decode, dtype_name, encode, tensors_of
 
 
 def spec_tree(value):
@@ -100,13 +100,8 @@ class Comparer:
         """The candidate's value tree from its reply: tensors copied out of its memory
         (through IPC) or read from the payload kopt forwarded (CPU tensors)."""
         t = j["t"]
-        if t == "none":
-            return None, pos
-        if t in ("bool", "int", "str"):
-            return j["v"], pos
-        if t == "float":
-            v = j["v"]
-            return (float(v) if isinstance(v, str) else float(v)), pos
+        if t in ("none", "bool", "int", "str", "float"):
+            return decode(j, b"", pos, "cpu")
         if t in ("list", "tuple"):
             out = []
             for item in j["items"]:
