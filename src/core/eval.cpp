@@ -32,12 +32,29 @@ std::chrono::milliseconds ms(double seconds) {
 
 }  // namespace
 
+namespace {
+
+// Out of memory, as the reference worker's failure says it: a CPU or CUDA allocation
+// that torch refused, or a SIGKILL kopt did not send (process_posix.cpp names it).
+bool out_of_memory(const std::string& reason) {
+  for (const char* sign : {"out of memory", "out-of-memory", "can't allocate memory", "OutOfMemoryError"})
+    if (reason.find(sign) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
 void EvalRun::decide(Outcome outcome, const std::string& check, const std::string& reason) {
   if (m_decided) return;
   m_decided = true;
   m_report.outcome = outcome;
   m_report.check = check;
   m_report.reason = reason;
+  if (outcome == Outcome::input_error && check == "reference" && out_of_memory(reason)) {
+    // Not the workload's fault: say which process ran out and what it said it needed.
+    m_report.check = "memory";
+    m_report.reason = "the reference worker ran out of memory on this machine (" + reason + ")";
+  }
   spdlog::debug("Verdict decided. [outcome: {}, check: {}, reason: {}]", outcome_name(outcome), check, reason);
 }
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,13 +18,20 @@ namespace kopt::sandbox {
 std::string ExitInfo::describe() const {
   if (exited) return "exit status " + std::to_string(code);
   const char* name = sigabbrev_np(signal);
-  return "killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
+  std::string text = "killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
+  if (signal == SIGKILL && !signal_from_kopt) {
+    text += ", not sent by kopt: most likely the kernel's out-of-memory killer";
+    if (max_rss_kb > 0) text += " (peak resident " + std::to_string(max_rss_kb / 1024) + " MiB)";
+  }
+  return text;
 }
 
 namespace {
 
-ExitInfo decode_status(int status) {
+ExitInfo decode_status(int status, const struct rusage& usage, bool signalled) {
   ExitInfo info;
+  info.max_rss_kb = usage.ru_maxrss;
+  info.signal_from_kopt = signalled;
   if (WIFEXITED(status)) {
     info.exited = true;
     info.code = WEXITSTATUS(status);
@@ -145,6 +153,7 @@ Child& Child::operator=(Child&& other) noexcept {
     m_stdout = other.m_stdout;
     m_stderr = other.m_stderr;
     m_exit = other.m_exit;
+    m_signalled = other.m_signalled;
     other.m_pid = -1;
     other.m_stdout = other.m_stderr = -1;
   }
@@ -172,6 +181,7 @@ void Child::close_stderr() {
 
 void Child::signal_group(int sig) const {
   if (m_pid <= 0) return;
+  m_signalled = true;
   kill(-m_pid, sig);
   if (!m_exit) kill(m_pid, sig);
 }
@@ -180,9 +190,10 @@ std::optional<ExitInfo> Child::try_wait() {
   if (m_exit) return m_exit;
   if (m_pid <= 0) return std::nullopt;
   int status = 0;
-  const pid_t r = waitpid(m_pid, &status, WNOHANG);
+  struct rusage usage {};
+  const pid_t r = wait4(m_pid, &status, WNOHANG, &usage);
   if (r == m_pid) {
-    m_exit = decode_status(status);
+    m_exit = decode_status(status, usage, m_signalled);
     unregister_child(m_pid);
   }
   return m_exit;
@@ -213,11 +224,12 @@ ExitInfo Child::terminate(std::chrono::milliseconds grace) {
   }
   signal_group(SIGKILL);
   int status = 0;
+  struct rusage usage {};
   pid_t r;
   do {
-    r = waitpid(m_pid, &status, 0);
+    r = wait4(m_pid, &status, 0, &usage);
   } while (r < 0 && errno == EINTR);
-  m_exit = r == m_pid ? decode_status(status) : ExitInfo{false, 0, SIGKILL};
+  m_exit = r == m_pid ? decode_status(status, usage, true) : ExitInfo{false, 0, SIGKILL, true, 0};
   unregister_child(m_pid);
   return *m_exit;
 }

@@ -342,6 +342,18 @@ TEST(eval_input, workload_without_model_is_an_input_error) {
   EXPECT_NE(run.json["reason"].get<std::string>().find("Model"), std::string::npos);
 }
 
+// Issue 26: running out of memory is reported as what it is, which process and what it
+// asked for, not as a broken workload.
+TEST(eval_input, reference_out_of_memory_is_named_as_memory) {
+  const auto run = eval_case("w_needs_too_much_memory.py", "c_elementwise_honest.py");
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_EQ(run.json["outcome"], "input_error") << run.out;
+  EXPECT_EQ(run.json["check"], "memory") << run.out;
+  const std::string reason = run.json["reason"];
+  EXPECT_NE(reason.find("reference worker ran out of memory"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("35184372088832"), std::string::npos) << "the bytes it asked for: " << reason;
+}
+
 TEST(eval_input, get_inputs_raising_is_an_input_error) {
   const auto run = eval_case("w_get_inputs_raises.py", "c_elementwise_honest.py");
   expect_verdict(run, 2, "input_error");

@@ -28,7 +28,11 @@ struct ExitInfo {
   bool exited = false;  // normal exit (code valid)
   int code = 0;
   int signal = 0;       // terminating signal when !exited
-  std::string describe() const;  // "exit status 3", "killed by signal 11 (SIGSEGV)"
+  bool signal_from_kopt = false;  // kopt itself signalled the process (deadline, teardown)
+  long max_rss_kb = 0;            // peak resident set, from the kernel's rusage at reaping
+  // "exit status 3", "killed by signal 11 (SIGSEGV)"; a SIGKILL kopt did not send is named
+  // as what it most likely is, the kernel's out-of-memory killer, with the peak resident set.
+  std::string describe() const;
 };
 
 // One child process leading its own process group. Not thread-safe. The destructor
@@ -68,6 +72,7 @@ class Child {
   int m_stdout = -1;
   int m_stderr = -1;
   std::optional<ExitInfo> m_exit;
+  mutable bool m_signalled = false;  // signal_group was called: a later death is kopt's doing
 };
 
 }  // namespace kopt::sandbox

@@ -30,6 +30,28 @@ SpawnSpec shell(const std::string& script) {
   return spec;
 }
 
+TEST(child, a_sigkill_kopt_did_not_send_is_named_as_the_out_of_memory_killer) {
+  ExitInfo oom{false, 0, SIGKILL, false, 2048 * 1024};
+  EXPECT_NE(oom.describe().find("out-of-memory killer"), std::string::npos) << oom.describe();
+  EXPECT_NE(oom.describe().find("2048 MiB"), std::string::npos) << oom.describe();
+  ExitInfo ours{false, 0, SIGKILL, true, 2048 * 1024};
+  EXPECT_EQ(ours.describe().find("out-of-memory"), std::string::npos) << ours.describe();
+}
+
+TEST(child, a_child_killed_from_outside_is_not_kopts_doing) {
+  auto child = Child::spawn(shell("exec sleep 30"));
+  ASSERT_TRUE(child) << child.failure().message;
+  kill(child->pid(), SIGKILL);  // as the kernel's OOM killer would
+  auto info = child->wait_for(std::chrono::milliseconds(5000));
+  ASSERT_TRUE(info);
+  EXPECT_FALSE(info->signal_from_kopt);
+  EXPECT_GT(info->max_rss_kb, 0);
+  auto other = Child::spawn(shell("exec sleep 30"));
+  ASSERT_TRUE(other);
+  const auto term = other->terminate(std::chrono::milliseconds(100));
+  EXPECT_TRUE(term.signal_from_kopt);
+}
+
 TEST(child, runs_with_exactly_the_given_environment) {
   SpawnSpec spec;
   spec.argv = {"/usr/bin/env"};
