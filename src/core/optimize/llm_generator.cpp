@@ -1,7 +1,8 @@
 // An LLM provider behind the Generator interface. Each round: refine prompts for the best
 // correct candidates (or the one a person picked), one for the most recent failure, and
-// first-attempt prompts with a different idea each, so the search does not collapse onto
-// one line of attack. The request index is the candidate id, so transcripts
+// first-attempt prompts with a different idea each, chosen from the catalogue
+// (prompts/ideas.json) by what the reference's profile shows and what earlier rounds
+// tried (ideas.hpp). The request index is the candidate id, so transcripts
 // (requests/NNNN.*.json) and candidate folders line up.
 #include <spdlog/spdlog.h>
 
@@ -9,6 +10,7 @@
 #include <map>
 
 #include "kopt/core/generator.hpp"
+#include "kopt/core/ideas.hpp"
 #include "kopt/providers/dispatch.hpp"
 #include "kopt/providers/extract.hpp"
 #include "kopt/providers/transcript.hpp"
@@ -18,15 +20,6 @@ namespace kopt::core {
 namespace pv = kopt::providers;
 
 namespace {
-
-const char* const kIdeas[] = {
-    "Fuse the operations into as few kernels as possible (a custom CUDA kernel through "
-    "torch.utils.cpp_extension.load_inline, or Triton).",
-    "Tile the main loop for data reuse in shared memory and registers.",
-    "Use a better library operation (a fused cuBLAS/cuDNN call, scaled_dot_product_attention, addmm with the bias).",
-    "Rewrite the computation algebraically so that it does less work or touches less memory.",
-    "Change the memory layout (channels_last, transposed weights, contiguous inner dimensions).",
-};
 
 std::string timing_text(const CandidateRecord& r) {
   char buf[256];
@@ -93,7 +86,15 @@ class LlmGenerator final : public Generator {
           }
         }
       }
-      while (static_cast<int>(shells.size()) < req.count) {
+      // First attempts, each with an idea chosen from the reference's measurements and
+      // what earlier rounds tried (the same history gives the same ideas: a resumed run
+      // asks the same questions).
+      const int fresh = req.count - static_cast<int>(shells.size());
+      const auto ideas = choose_ideas(m_settings.prompts.ideas, req.facts, req.idea_history, fresh);
+      std::string failed;
+      for (const auto& [id, how] : req.idea_history)
+        if (how == "failed") failed += (failed.empty() ? "" : ", ") + id;
+      for (int i = 0; i < fresh; ++i) {
         pv::FirstAttemptFacts f;
         f.workload_name = req.workload_name;
         f.workload_source = req.workload_source;
@@ -101,14 +102,17 @@ class LlmGenerator final : public Generator {
         f.baseline = req.baseline_text;
         f.top_kernels = req.top_kernels_text;
         f.hints = req.hints;
-        // The idea follows from the request's id, not from a counter of this session: a run
-        // killed while waiting asks the same question again on resume (the files provider
-        // then keeps the prompt file, and a reply already written to it counts).
-        const size_t id = static_cast<size_t>(req.first_id) + shells.size();
-        f.hints.push_back(std::string("Idea to try: ") + kIdeas[(id - 1) % (sizeof kIdeas / sizeof *kIdeas)]);
-        auto user = pv::first_attempt_prompt(m_settings.prompts, f);
         Proposal p;
-        p.strategy = "first_attempt";
+        if (i < static_cast<int>(ideas.size())) {
+          f.hints.push_back(idea_hint(ideas[static_cast<size_t>(i)], req.facts));
+          p.strategy = "idea:" + ideas[static_cast<size_t>(i)].id;
+        } else {
+          // The catalogue has no untried idea that fits: the writer's own, told what failed.
+          f.hints.push_back("Choose your own approach." +
+                            (failed.empty() ? std::string() : " Ideas already tried on this workload without a speedup: " + failed + "."));
+          p.strategy = "first_attempt";
+        }
+        auto user = pv::first_attempt_prompt(m_settings.prompts, f);
         p.prompt = user ? *user : "";
         p.message = user ? "" : user.failure().message;
         shells.push_back(std::move(p));
