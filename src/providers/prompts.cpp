@@ -158,6 +158,12 @@ Result<std::string> refine_prompt(const PromptSet& prompts, const RefineFacts& f
                                                                   : quote_untrusted(facts.verdict_details, kMaxQuotedLog)},
                  {"timing", or_default(facts.timing, "Not timed.")},
                  {"profile", facts.profile.empty() ? "Not profiled." : quote_untrusted(facts.profile, kMaxQuotedLog)},
+                 {"reference_profile", facts.reference_profile.empty()
+                                           ? "Not profiled."
+                                           : quote_untrusted(facts.reference_profile, kMaxQuotedLog)},
+                 {"other_candidates", facts.other_candidates.empty()
+                                          ? "None yet."
+                                          : quote_untrusted(facts.other_candidates, kMaxQuotedLog)},
                  {"hints", hints_section(facts.hints)}});
 }
 

@@ -71,6 +71,8 @@ struct RefineFacts {
   std::string verdict_details;     // error log / failed check and by how much (untrusted)
   std::string timing;              // candidate vs baselines
   std::string profile;             // candidate's top kernels (untrusted)
+  std::string reference_profile;   // the reference's top kernels, to compare with
+  std::string other_candidates;    // the other correct candidates: time and one-line summary (untrusted)
   std::vector<std::string> hints;
 };
 

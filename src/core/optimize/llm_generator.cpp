@@ -6,8 +6,10 @@
 // (requests/NNNN.*.json) and candidate folders line up.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <sstream>
 
 #include "kopt/core/generator.hpp"
 #include "kopt/core/ideas.hpp"
@@ -31,6 +33,59 @@ std::string timing_text(const CandidateRecord& r) {
   else
     return r.timing_error.empty() ? "Not timed." : "Not timed: " + r.timing_error;
   return buf;
+}
+
+// One line saying what a candidate is: the first line of its module docstring, else its
+// first comment line, else the strategy that produced it (untrusted: quoted in the prompt).
+std::string summary_line(const std::string& code, const std::string& strategy) {
+  std::istringstream in(code);
+  bool in_doc = false;
+  auto is_quotes = [](const std::string& t, size_t at) {
+    return t.compare(at, 3, "\"\"\"") == 0 || t.compare(at, 3, "'''") == 0;
+  };
+  for (std::string line; std::getline(in, line);) {
+    const auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos) continue;
+    std::string t = line.substr(b);
+    while (!t.empty() && (t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    if (!in_doc && t.size() >= 3 && is_quotes(t, 0)) {
+      t = t.substr(3);
+      if (t.size() >= 3 && is_quotes(t, t.size() - 3)) t.resize(t.size() - 3);
+      if (!t.empty()) return t.substr(0, 160);
+      in_doc = true;
+      continue;
+    }
+    if (in_doc) return t.substr(0, 160);
+    if (t[0] == '#' && t.rfind("#!", 0) != 0) {
+      const auto text = t.find_first_not_of("# ");
+      if (text != std::string::npos) return t.substr(text, 160);
+      continue;
+    }
+    break;  // code before any docstring or comment
+  }
+  return strategy.empty() ? "no summary" : "from " + strategy;
+}
+
+// The correct candidates other than `self`, fastest first: time and summary, for a refine
+// prompt (at most kMaxOthers).
+std::string other_candidates_text(const std::vector<CandidateView>& history, int self) {
+  constexpr size_t kMaxOthers = 6;
+  std::vector<const CandidateView*> others;
+  for (const auto& v : history)
+    if (v.record.id != self && v.record.status == "done" && v.record.outcome == "correct") others.push_back(&v);
+  std::stable_sort(others.begin(), others.end(), [](const CandidateView* a, const CandidateView* b) {
+    return a->record.median_ms.value_or(1e300) < b->record.median_ms.value_or(1e300);
+  });
+  std::string out;
+  for (size_t i = 0; i < others.size() && i < kMaxOthers; ++i) {
+    const auto& r = others[i]->record;
+    char id[16];
+    std::snprintf(id, sizeof id, "%04d", r.id);
+    out += "candidate " + std::string(id) + " (" + r.strategy + "): " + timing_text(r) + " " +
+           summary_line(others[i]->code, r.strategy) + "\n";
+  }
+  if (others.size() > kMaxOthers) out += std::to_string(others.size() - kMaxOthers) + " slower ones not shown\n";
+  return out;
 }
 
 class LlmGenerator final : public Generator {
@@ -62,7 +117,9 @@ class LlmGenerator final : public Generator {
       const auto& ncu = v.record.ncu;
       f.profile = ncu.is_object() && ncu.value("ok", false)
                       ? "Nsight Compute, this candidate, per call (% of the device's peak):\n" + ncu.value("text", std::string())
-                      : "Not profiled.";
+                      : "Not profiled: kopt profiles candidates only under --ncu.";
+      f.reference_profile = req.top_kernels_text;
+      f.other_candidates = other_candidates_text(req.history, v.record.id);
       f.hints = req.hints;
       auto user = pv::refine_prompt(m_settings.prompts, f);
       Proposal p;
