@@ -135,7 +135,13 @@ TEST(optimize_replay, when_no_candidate_is_confirmed_faster_best_py_is_the_basel
                              "--out", out, "-n", "1", "--final-top", "1", "--final-trials", "2", "--json"});
   ASSERT_EQ(run.exit_code, 3) << context(run);  // not faster
   const auto& r = run.json["runs"][0];
-  ASSERT_EQ(records(out).at(1)["outcome"], "correct") << context(run);
+  const auto rec = records(out).at(1);
+  ASSERT_EQ(rec["outcome"], "correct") << context(run);
+  // Every timed candidate is profiled after its ranking timing (torch.profiler; CPU
+  // operators here), for the next round's refine prompt.
+  ASSERT_TRUE(rec["profile"].is_object()) << rec.dump(1);
+  ASSERT_TRUE(rec["profile"]["kernels"].is_array()) << rec["profile"].dump(1);
+  EXPECT_FALSE(rec["profile"]["kernels"].empty()) << rec["profile"].dump(1);
   EXPECT_EQ(r["faster"], false);
   EXPECT_EQ(r["best_py"]["source"], "baseline");
   const std::string baseline = r["baselines"]["best"].get<std::string>();

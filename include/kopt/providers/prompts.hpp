@@ -70,7 +70,7 @@ struct RefineFacts {
   std::string verdict;             // "compile_error", "wrong_result", "correct", ...
   std::string verdict_details;     // error log / failed check and by how much (untrusted)
   std::string timing;              // candidate vs baselines
-  std::string profile;             // candidate's top kernels (untrusted)
+  std::string profile;             // candidate's top kernels (torch.profiler, --ncu), or why none (untrusted)
   std::string reference_profile;   // the reference's top kernels, to compare with
   std::string other_candidates;    // the other correct candidates: time and one-line summary (untrusted)
   std::vector<std::string> hints;

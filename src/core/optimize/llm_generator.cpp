@@ -35,6 +35,25 @@ std::string timing_text(const CandidateRecord& r) {
   return buf;
 }
 
+// A candidate's torch.profiler profile as prompt text (its top kernels per call), or why
+// there is none.
+std::string profile_text(const nlohmann::json& profile) {
+  if (!profile.is_object()) return "";
+  if (profile.contains("error") && profile["error"].is_string())
+    return "Not profiled: " + profile["error"].get<std::string>();
+  if (!profile.contains("kernels") || !profile["kernels"].is_array() || profile["kernels"].empty()) return "";
+  std::string out = "torch.profiler, this candidate, per call (us, share of its time, launches, kernel):\n";
+  int n = 0;
+  for (const auto& k : profile["kernels"]) {
+    if (!k.is_object() || ++n > 8) break;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "  %9.2f us  %5.1f%%  x%.0f  ", k.value("us_per_call", 0.0), 100 * k.value("share", 0.0),
+                  k.value("launches_per_call", 0.0));
+    out += buf + k.value("name", std::string()).substr(0, 160) + "\n";
+  }
+  return out;
+}
+
 // One line saying what a candidate is: the first line of its module docstring, else its
 // first comment line, else the strategy that produced it (untrusted: quoted in the prompt).
 std::string summary_line(const std::string& code, const std::string& strategy) {
@@ -115,9 +134,13 @@ class LlmGenerator final : public Generator {
         f.verdict_details += "\n\nLast lines of the candidate's log:\n" + v.log_tail;
       f.timing = timing_text(v.record) + "\n\nBaselines:\n" + req.baseline_text;
       const auto& ncu = v.record.ncu;
-      f.profile = ncu.is_object() && ncu.value("ok", false)
-                      ? "Nsight Compute, this candidate, per call (% of the device's peak):\n" + ncu.value("text", std::string())
-                      : "Not profiled: kopt profiles candidates only under --ncu.";
+      f.profile = profile_text(v.record.profile);
+      if (ncu.is_object() && ncu.value("ok", false))
+        f.profile += std::string(f.profile.empty() ? "" : "\n") +
+                     "Nsight Compute, this candidate, per call (% of the device's peak):\n" + ncu.value("text", std::string());
+      if (f.profile.empty())
+        f.profile = v.record.outcome == "correct" ? "Not profiled (the candidate was not timed)."
+                                                  : "Not profiled: only correct candidates are timed and profiled.";
       f.reference_profile = req.top_kernels_text;
       f.other_candidates = other_candidates_text(req.history, v.record.id);
       f.hints = req.hints;

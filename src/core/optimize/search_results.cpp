@@ -63,6 +63,8 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
   r.reason = report.reason;
   if (report.outcome != Outcome::correct) return;
   r.ncu = report.ncu;
+  if (t.is_object() && t.contains("profile") && t["profile"].is_object() && t["profile"].contains("candidate"))
+    r.profile = t["profile"]["candidate"];
   if (t.is_object() && t.contains("candidate") && t["candidate"].is_object() && t["candidate"].value("ok", false) &&
       number(t["candidate"], "median_ms") > 0) {
     r.median_ms = number(t["candidate"], "median_ms");

@@ -61,6 +61,8 @@ RoundRequest round_two(int count) {
       done(2, "idea:layout", "correct", 0.55, 0.91, "# Pooling over a channels_last copy.\nimport torch\n"),
       done(3, "idea:one-pass-memory", "wrong_result", std::nullopt, std::nullopt, "import torch\n")};
   req.history[2].record.reason = "max error 1.0";
+  req.history[0].record.profile = {
+      {"kernels", {{{"name", "my_pool_kernel"}, {"us_per_call", 412.0}, {"launches_per_call", 1.0}, {"share", 0.98}}}}};
   req.best = {1, 2};
   req.facts.cuda = true;
   req.facts.dominant_class = "pool";
@@ -106,8 +108,24 @@ TEST(refine_prompt_from_the_generator, puts_the_references_profile_next_to_the_c
   const auto ref = refine.find("Profile of the reference");
   ASSERT_NE(cand, std::string::npos);
   ASSERT_NE(ref, std::string::npos);
-  EXPECT_NE(refine.find("Not profiled: kopt profiles candidates only under --ncu."), std::string::npos);
+  EXPECT_LT(cand, ref);
+  EXPECT_NE(refine.find("my_pool_kernel", cand), std::string::npos) << refine;
+  EXPECT_LT(refine.find("my_pool_kernel", cand), ref) << "the candidate's kernels are in its own section";
+  EXPECT_NE(refine.find("  412.00 us   98.0%  x1  my_pool_kernel"), std::string::npos) << refine;
   EXPECT_NE(refine.find("avg_pool1d_out_cuda_frame 480.0 us 97%", ref), std::string::npos) << refine;
+}
+
+TEST(refine_prompt_from_the_generator, a_candidate_without_a_profile_says_why) {
+  auto req = round_two(1);
+  req.history[0].record.profile = {{"error", "profile: RuntimeError: CUPTI unavailable"}};
+  auto asked = ask(req);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_NE(asked[0].user.find("Not profiled: profile: RuntimeError: CUPTI unavailable"), std::string::npos);
+  req.history[0].record.profile = nullptr;
+  req.history[0].record.median_ms.reset();
+  asked = ask(req);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_NE(asked[0].user.find("Not profiled (the candidate was not timed)."), std::string::npos) << asked[0].user;
 }
 
 TEST(refine_prompt_from_the_generator, a_candidate_refined_with_no_other_correct_one_says_none_yet) {
