@@ -59,9 +59,11 @@ std::string optimize_text(const core::WorkloadResult& r) {
                                    : fmt::format(", {} unavailable", mode));
   if (!b.value("ok", false)) out << " not measured (" << util::strip_control(b.value("error", "")) << ")";
   out << "\n";
+  if (s.contains("verdict") && s["verdict"].is_string())
+    out << "  " << util::strip_control(s["verdict"].get<std::string>()) << "\n";
   if (s["best"].is_object()) {
     const auto& best = s["best"];
-    out << fmt::format("  best: candidate {:04d} ({})", best.value("id", 0), best.value("strategy", ""));
+    out << fmt::format("  fastest candidate: {:04d} ({})", best.value("id", 0), best.value("strategy", ""));
     if (number(best, "median_ms") > 0) out << fmt::format(" {:.4f} ms", number(best, "median_ms"));
     else out << " (not timed)";
     if (best["speedup"].is_number()) {
@@ -90,7 +92,7 @@ std::string optimize_text(const core::WorkloadResult& r) {
   if (number(tokens, "input") + number(tokens, "output") > 0)
     out << fmt::format("\n  tokens: {} in, {} out{}", tokens.value("input", 0LL), tokens.value("output", 0LL),
                        tokens.value("estimated", false) ? " (estimated from the text)" : "");
-  out << "\n  run: " << r.run_dir << (s["best"].is_object() ? "  (best.py, report.md)" : "  (report.md)") << "\n";
+  out << "\n  run: " << r.run_dir << (s.contains("best_py") ? "  (best.py, report.md)" : "  (report.md)") << "\n";
   const auto waiting = waiting_prompts(r.run_dir);
   if (!waiting.empty()) {
     out << "  waiting for replies (" << waiting.size() << "):\n";
@@ -103,7 +105,7 @@ std::string optimize_text(const core::WorkloadResult& r) {
 
 std::string suite_table(const std::vector<core::WorkloadResult>& results) {
   std::ostringstream out;
-  out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", "workload", "baseline", "best candidate", "ms",
+  out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", "workload", "baseline", "fastest candidate", "ms",
                      "speedup", "result");
   for (const auto& r : results) {
     const auto& s = r.summary;
@@ -132,6 +134,9 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
     } else {
       result = "no correct candidate";
     }
+    // What best.py is comes first: the baseline itself unless a candidate was confirmed faster.
+    if (s.contains("best_py") && s["best_py"].value("source", "") == "baseline")
+      result = util::strip_control(s.value("verdict", "")) + " (" + result + ")";
     if (r.status != "finished") result = r.status + ", " + result;
     result += fmt::format("; {} tried", s.value("candidates", 0));
     out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", stem, baseline, candidate, ms, speedup, result);

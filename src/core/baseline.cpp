@@ -246,8 +246,29 @@ class BaselineRun {
     m_report.profile = prof;
     const double b = prof.value("bytes", bytes);
     const double flops = prof.contains("flops") && prof["flops"].is_number() ? prof["flops"].get<double>() : 0.0;
-    if (const auto target = resolve_target(m_hello, m_opt.target))
-      m_report.sol = sol_figures(*target, b, flops, precision, m_report.best_ms);
+    const auto target = resolve_target(m_hello, m_opt.target);
+    if (!target) return;
+    // The peak follows the precision the reference's kernels actually ran in: cuDNN
+    // convolutions are TF32 under PyTorch's defaults, matmuls only when allowed.
+    std::vector<std::string> classes;
+    if (prof.contains("kernels") && prof["kernels"].is_array())
+      for (const auto& k : prof["kernels"])
+        if (k.is_object() && k.contains("name") && k["name"].is_string())
+          classes.push_back(measure::kernel_class(k["name"].get<std::string>()));
+    measure::MathModes modes;
+    if (prof.contains("math") && prof["math"].is_object()) {
+      modes.cudnn_allow_tf32 = prof["math"].value("cudnn_allow_tf32", modes.cudnn_allow_tf32);
+      modes.matmul_allow_tf32 = prof["math"].value("matmul_allow_tf32", modes.matmul_allow_tf32);
+    }
+    const auto peak = measure::choose_peak(precision, classes, modes);
+    m_report.sol = sol_figures(*target, b, flops, peak.precision, m_report.best_ms);
+    m_report.sol["peak_why"] = peak.why;
+    const std::string warning = measure::bound_warning(measure::speed_of_light(*target, b, flops, peak.precision), peak,
+                                                       m_report.best_ms / 1000.0, "the best baseline, " + m_report.best + ",");
+    if (!warning.empty()) {
+      m_report.sol["warning"] = warning;
+      m_report.notes.push_back(warning);
+    }
   }
 
   const BaselineOptions& m_opt;

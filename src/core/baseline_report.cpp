@@ -1,4 +1,6 @@
 // `kopt baseline` output: the --json document and the human table.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <sstream>
 
@@ -60,11 +62,15 @@ std::string baseline_text(const BaselineReport& r) {
   std::snprintf(buf, sizeof buf, "best: %s at %.4f ms\n", r.best.c_str(), r.best_ms);
   out << buf;
   if (r.sol.is_object() && r.sol.contains("seconds")) {
-    std::snprintf(buf, sizeof buf, "speed of light: %.4f ms (%s-bound; %.0f bytes, %.3g flops%s); best is at %.1f%% of it\n",
+    std::snprintf(buf, sizeof buf, "speed of light: %.4f ms (%s-bound; %.0f bytes, %.3g flops%s; %s peak)",
                   r.sol.value("seconds", 0.0) * 1000, r.sol.value("bound", std::string("?")).c_str(), r.sol.value("bytes", 0.0),
                   r.sol.value("flops", 0.0), r.sol.value("flops_known", false) ? "" : " unknown",
-                  100.0 * r.sol.value("fraction_of_light", 0.0));
+                  r.sol.value("precision", std::string("?")).c_str());
     out << buf;
+    // A baseline under the bound is a wrong bound: the note below names the cause.
+    if (r.sol.contains("warning")) out << "; below the best baseline\n";
+    else out << fmt::format("; best is at {:.1f}% of it\n", 100.0 * r.sol.value("fraction_of_light", 0.0));
+    if (r.sol.contains("peak_why")) out << "  peak: " << r.sol.value("peak_why", std::string()) << "\n";
   }
   if (r.profile.is_object() && r.profile.contains("kernels")) {
     int k = 0;

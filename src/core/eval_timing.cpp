@@ -294,8 +294,21 @@ TimingVerdict time_rank(TimingContext& c) {
   const double span_start = epoch_now();
   const auto t = sw.measure(*c.candidate, "candidate", "candidate", output_check(c));
   if (!t.ok) return timing_failure(t, "candidate");
+  const double span_end = epoch_now();
   v.timing = {{"mode", "rank"}, {"candidate", timing_json(t)}, {"gpu", info},
-              {"span", {{"start", span_start}, {"end", epoch_now()}}}};
+              {"span", {{"start", span_start}, {"end", span_end}}}};
+  // Every timed candidate is profiled once after its timing (torch.profiler's top kernels,
+  // a few calls): untrusted data for the next round's refine prompt, never for a verdict.
+  std::vector<uint64_t> seeds;
+  for (int k = 0; k < 3; ++k) seeds.push_back(draw_seed());
+  if (auto p = ask(*c.candidate, {{"op", "profile"}, {"model", "candidate"}, {"seeds", seeds}}, c.options->call_timeout)) {
+    auto h = p->header;
+    h.erase("ok");
+    h.erase("payload");
+    v.timing["profile"] = {{"candidate", h}};
+  } else {
+    v.timing["profile"] = {{"candidate", {{"error", p.failure().message}}}};
+  }
   return v;
 }
 

@@ -193,7 +193,7 @@ class Stopwatch:
         model = self.role.timed_model(key)
         seeds = [int(s) for s in msg["seeds"]]
         module = self.role.timing_module()
-        result = {"ok": True, "kernels": [], "flops": None}
+        result = {"ok": True, "kernels": [], "flops": None, "math": math_modes()}
         try:
             inputs = timing_inputs(module, seeds[0], self.device)
             with torch.no_grad():
@@ -219,6 +219,13 @@ class Stopwatch:
         except BaseException as exc:
             result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]
         return result
+
+
+def math_modes():
+    """The TF32 switches in force now (after the workload's import and init): which peak
+    bounds its convolutions and matmuls."""
+    return {"cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+            "matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32)}
 
 
 def count_flops(model, inputs):

@@ -232,4 +232,62 @@ nlohmann::json sol_json(const SpeedOfLight& sol) {
           {"precision", sol.precision}};
 }
 
+std::string kernel_class(const std::string& name) {
+  std::string n;
+  for (char c : name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto has = [&](const char* part) { return n.find(part) != std::string::npos; };
+  // Order matters: cuDNN names convolutions "implicit_gemm"/"fprop", attention kernels
+  // contain "gemm" too, pooling and norms contain "reduce".
+  if (has("conv") || has("fprop") || has("dgrad") || has("wgrad") || has("implicit_gemm") || has("winograd"))
+    return "conv";
+  if (has("attention") || has("flash") || has("fmha") || has("sdpa") || has("efficient_attention")) return "attention";
+  if (has("pool")) return "pool";
+  if (has("norm")) return "norm";
+  if (has("gemm") || has("aten::mm") || has("aten::addmm") || has("aten::bmm") || has("aten::matmul") ||
+      has("aten::linear") || has("cutlass") || has("cublas") || has("matmul"))
+    return "gemm";
+  if (has("reduce") || has("softmax") || has("aten::sum") || has("aten::mean") || has("aten::max") ||
+      has("aten::amax") || has("logsumexp") || has("aten::argmax") || has("aten::cumsum") || has("aten::var"))
+    return "reduction";
+  if (has("elementwise") || has("vectorized") || has("unrolled") || has("triton_poi") || has("aten::add") ||
+      has("aten::mul") || has("aten::relu") || has("aten::gelu") || has("aten::sigmoid") || has("aten::tanh") ||
+      has("aten::clamp") || has("aten::sub") || has("aten::div") || has("aten::exp") || has("aten::copy_"))
+    return "elementwise";
+  return "other";
+}
+
+PeakChoice choose_peak(const std::string& workload_precision, const std::vector<std::string>& classes,
+                       const MathModes& modes) {
+  if (workload_precision != "fp32")
+    return {workload_precision, "the workload computes in " + workload_precision};
+  const bool conv = std::find(classes.begin(), classes.end(), "conv") != classes.end();
+  const bool gemm = std::find(classes.begin(), classes.end(), "gemm") != classes.end();
+  // The bound is a floor: where any of the work may run on TF32 tensor cores, its peak.
+  if (conv && modes.cudnn_allow_tf32)
+    return {"tf32", "convolutions run in TF32 (torch.backends.cudnn.allow_tf32 is True, PyTorch's default)"};
+  if (gemm && modes.matmul_allow_tf32)
+    return {"tf32", "matmuls run in TF32 (torch.backends.cuda.matmul.allow_tf32 is True)"};
+  if (conv) return {"fp32", "fp32 FMA: convolutions without TF32 (torch.backends.cudnn.allow_tf32 is False)"};
+  if (gemm) return {"fp32", "fp32 FMA: matmuls without TF32 (torch.backends.cuda.matmul.allow_tf32 is False)"};
+  return {"fp32", "fp32 FMA: no convolution or matmul kernels"};
+}
+
+std::string bound_warning(const SpeedOfLight& sol, const PeakChoice& peak, double measured_seconds,
+                          const std::string& what) {
+  if (measured_seconds <= 0 || sol.seconds <= 0 || measured_seconds >= sol.seconds) return "";
+  char head[200];
+  std::snprintf(head, sizeof head, "%s (%.4f ms) is faster than the speed-of-light bound (%.4f ms, %s-bound at the %s peak)",
+                what.c_str(), measured_seconds * 1000, sol.seconds * 1000, sol.bound.c_str(), sol.precision.c_str());
+  std::string cause;
+  if (sol.bound == "compute" && sol.precision == "fp32")
+    cause = "the work likely runs on tensor cores (TF32 or lower) while the bound assumes fp32 FMA (" + peak.why + ")";
+  else if (sol.bound == "compute")
+    cause = "the flop count (torch's FlopCounterMode) overstates the work, or the work runs below " + sol.precision +
+            " precision";
+  else
+    cause = "the bytes counted (inputs, outputs and parameters once each, from DRAM) overstate the traffic: "
+            "the data fits in L2 or a tensor is not read whole";
+  return std::string(head) + ": the bound is wrong, not the time; likely cause: " + cause;
+}
+
 }  // namespace kopt::measure

@@ -2,10 +2,14 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <stdexcept>
 
 #include "kopt/util/text.hpp"
 
@@ -13,6 +17,7 @@ namespace kopt::embedded {
 extern const std::string_view prompt_system_md;
 extern const std::string_view prompt_first_attempt_md;
 extern const std::string_view prompt_refine_md;
+extern const std::string_view prompt_ideas_json;
 }  // namespace kopt::embedded
 
 namespace kopt::providers {
@@ -42,9 +47,58 @@ std::string one_line(std::string text, size_t max_chars) {
 
 }  // namespace
 
+Result<std::vector<Idea>> parse_ideas(std::string_view text, const std::string& what) {
+  auto doc = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded()) return Failure{"usage", what + ": not valid JSON"};
+  if (!doc.is_object() || !doc.contains("ideas") || !doc["ideas"].is_array())
+    return Failure{"usage", what + ": field \"ideas\" must be an array"};
+  std::vector<Idea> out;
+  for (size_t i = 0; i < doc["ideas"].size(); ++i) {
+    const auto& j = doc["ideas"][i];
+    const std::string where = what + ": ideas[" + std::to_string(i) + "]";
+    if (!j.is_object()) return Failure{"usage", where + " must be an object"};
+    for (const char* key : {"id", "text"})
+      if (!j.contains(key) || !j[key].is_string() || j[key].get<std::string>().empty())
+        return Failure{"usage", where + ": field \"" + key + "\" must be a non-empty string"};
+    Idea idea;
+    idea.id = j["id"].get<std::string>();
+    idea.text = j["text"].get<std::string>();
+    if (j.contains("classes")) {
+      if (!j["classes"].is_array()) return Failure{"usage", where + ": field \"classes\" must be an array of strings"};
+      for (const auto& c : j["classes"]) {
+        if (!c.is_string()) return Failure{"usage", where + ": field \"classes\" must be an array of strings"};
+        idea.classes.push_back(c.get<std::string>());
+      }
+    }
+    if (j.contains("bound")) {
+      idea.bound = j["bound"].is_string() ? j["bound"].get<std::string>() : "";
+      if (idea.bound != "memory" && idea.bound != "compute" && idea.bound != "any")
+        return Failure{"usage", where + ": field \"bound\" must be memory, compute or any"};
+    }
+    for (auto [key, flag] : {std::pair<const char*, bool*>{"launch_overhead", &idea.launch_overhead}, {"cuda", &idea.cuda}}) {
+      if (!j.contains(key)) continue;
+      if (!j[key].is_boolean()) return Failure{"usage", where + ": field \"" + key + "\" must be true or false"};
+      *flag = j[key].get<bool>();
+    }
+    out.push_back(std::move(idea));
+  }
+  return out;
+}
+
+std::vector<Idea> extend_ideas(std::vector<Idea> base, const std::vector<Idea>& more) {
+  for (const auto& idea : more) {
+    auto it = std::find_if(base.begin(), base.end(), [&](const Idea& b) { return b.id == idea.id; });
+    if (it != base.end()) *it = idea;
+    else base.push_back(idea);
+  }
+  return base;
+}
+
 PromptSet builtin_prompts() {
+  auto ideas = parse_ideas(embedded::prompt_ideas_json, "the embedded prompts/ideas.json");
+  if (!ideas) throw std::logic_error(ideas.failure().message);
   return {std::string(embedded::prompt_system_md), std::string(embedded::prompt_first_attempt_md),
-          std::string(embedded::prompt_refine_md)};
+          std::string(embedded::prompt_refine_md), std::move(*ideas)};
 }
 
 Result<PromptSet> load_prompts(const std::string& dir) {
@@ -65,6 +119,17 @@ Result<PromptSet> load_prompts(const std::string& dir) {
     text << in.rdbuf();
     *target = text.str();
     spdlog::debug("Prompt template overridden. [file: {}]", path);
+  }
+  const std::string ideas_path = dir + "/ideas.json";
+  if (stat(ideas_path.c_str(), &st) == 0) {
+    std::ifstream in(ideas_path, std::ios::binary);
+    if (!in) return Failure{"io", "cannot read " + ideas_path};
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto more = parse_ideas(text.str(), ideas_path);
+    if (!more) return more.failure();
+    set.ideas = extend_ideas(std::move(set.ideas), *more);
+    spdlog::debug("Idea catalogue extended. [file: {}] [ideas: {}]", ideas_path, more->size());
   }
   return set;
 }
@@ -93,6 +158,12 @@ Result<std::string> refine_prompt(const PromptSet& prompts, const RefineFacts& f
                                                                   : quote_untrusted(facts.verdict_details, kMaxQuotedLog)},
                  {"timing", or_default(facts.timing, "Not timed.")},
                  {"profile", facts.profile.empty() ? "Not profiled." : quote_untrusted(facts.profile, kMaxQuotedLog)},
+                 {"reference_profile", facts.reference_profile.empty()
+                                           ? "Not profiled."
+                                           : quote_untrusted(facts.reference_profile, kMaxQuotedLog)},
+                 {"other_candidates", facts.other_candidates.empty()
+                                          ? "None yet."
+                                          : quote_untrusted(facts.other_candidates, kMaxQuotedLog)},
                  {"hints", hints_section(facts.hints)}});
 }
 

@@ -171,6 +171,26 @@ TEST(optimize_files, each_reply_becomes_an_outcome_and_the_next_prompts_carry_th
   EXPECT_NE(refine.find("SyntaxError"), std::string::npos) << refine.substr(0, 4000);
   EXPECT_NE(refine.find("class ModelNew(nn.Module:"), std::string::npos) << "the failed candidate is quoted";
   EXPECT_EQ(resumed.json["runs"][0]["waiting_prompts"].size(), 4u);
+  // First attempts record their idea; round 2's bring none that failed in round 1 (the
+  // syntax error's, the reply without code's), and none twice.
+  for (int id : {1, 2, 3, 4})
+    EXPECT_EQ(recs.at(id)["strategy"].get<std::string>().rfind("idea:", 0), 0u) << recs.at(id)["strategy"];
+  // The request that failed (0004) never reached a writer: its idea is asked again first.
+  EXPECT_EQ(recs.at(7)["strategy"], recs.at(4)["strategy"]);
+  for (int id : {7, 8}) {
+    for (int failed : {2, 3}) EXPECT_NE(recs.at(id)["strategy"], recs.at(failed)["strategy"]) << id << " repeats " << failed;
+    EXPECT_EQ(read(inbox + "/000" + std::to_string(id) + ".prompt.md").find("Tile the main loop"), std::string::npos)
+        << "a CUDA idea on the CPU";
+  }
+  EXPECT_NE(recs.at(7)["strategy"], recs.at(8)["strategy"]);
+  // With the ideas that fit used up, the last asks for the writer's own and names what failed.
+  if (recs.at(8)["strategy"] == "first_attempt") {
+    const std::string own = read(inbox + "/0008.prompt.md");
+    const std::string failed = recs.at(2)["strategy"].get<std::string>().substr(5);
+    EXPECT_NE(own.find("Choose your own approach. Ideas already tried on this workload without a speedup:"),
+              std::string::npos) << own.substr(0, 3000);
+    EXPECT_NE(own.find(failed), std::string::npos) << own.substr(0, 3000);
+  }
 }
 
 // Issue 26: a --no-wait exit does not run the final gate (it used to, at every exit);

@@ -122,7 +122,41 @@ TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_the
   EXPECT_EQ(counts["correct"], 1);
   EXPECT_EQ(counts["crashed"], 1);
   EXPECT_NE(read(out + "/report.md").find("wrong_result"), std::string::npos);
-  EXPECT_NE(read(out + "/best.py").find("addmm"), std::string::npos);  // the honest one
+  // Without the final gate nothing is confirmed faster: best.py is the baseline, not the
+  // honest candidate.
+  EXPECT_EQ(read(out + "/best.py").find("addmm"), std::string::npos);
+  EXPECT_EQ(run.json["runs"][0]["best_py"]["source"], "baseline");
+}
+
+TEST(optimize_replay, when_no_candidate_is_confirmed_faster_best_py_is_the_baseline_and_runs_as_a_drop_in) {
+  const std::string from = replay_folder({{"1_slow.py", case_path("c_gelu_slow.py")}});
+  const std::string out = temp_dir() + "/run";
+  const auto run = run_kopt({"optimize", case_path("w_linear_gelu.py"), "--provider", "replay", "--from", from,
+                             "--out", out, "-n", "1", "--final-top", "1", "--final-trials", "2", "--json"});
+  ASSERT_EQ(run.exit_code, 3) << context(run);  // not faster
+  const auto& r = run.json["runs"][0];
+  const auto rec = records(out).at(1);
+  ASSERT_EQ(rec["outcome"], "correct") << context(run);
+  // Every timed candidate is profiled after its ranking timing (torch.profiler; CPU
+  // operators here), for the next round's refine prompt.
+  ASSERT_TRUE(rec["profile"].is_object()) << rec.dump(1);
+  ASSERT_TRUE(rec["profile"]["kernels"].is_array()) << rec["profile"].dump(1);
+  EXPECT_FALSE(rec["profile"]["kernels"].empty()) << rec["profile"].dump(1);
+  EXPECT_EQ(r["faster"], false);
+  EXPECT_EQ(r["best_py"]["source"], "baseline");
+  const std::string baseline = r["baselines"]["best"].get<std::string>();
+  const std::string verdict = "no candidate beat " + baseline + "; best.py is " + baseline;
+  EXPECT_EQ(r["verdict"], verdict);
+  EXPECT_NE(read(out + "/report.md").find(verdict), std::string::npos);
+  const std::string best = read(out + "/best.py");
+  EXPECT_NE(best.find("# kopt: " + verdict), std::string::npos) << best;
+  EXPECT_EQ(best.find("range(7)"), std::string::npos) << "the slower candidate was recommended";
+  const auto text = run_kopt({"optimize", "--resume", out});
+  EXPECT_NE(text.out.find(verdict), std::string::npos) << context(text);
+  // best.py is a drop-in: kopt eval verifies it against the workload.
+  const auto eval = run_kopt({"eval", case_path("w_linear_gelu.py"), out + "/best.py", "--json"});
+  EXPECT_EQ(eval.exit_code, 0) << context(eval);
+  EXPECT_EQ(eval.json["outcome"], "correct") << context(eval);
 }
 
 TEST(optimize_resume, a_run_killed_with_sigkill_resumes_without_redoing_or_losing_candidates) {

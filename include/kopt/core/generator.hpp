@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kopt/core/ideas.hpp"
 #include "kopt/core/run_state.hpp"
 #include "kopt/providers/accounting.hpp"
 #include "kopt/providers/prompts.hpp"
@@ -37,6 +38,8 @@ struct RoundRequest {
   std::vector<int> best;                  // ids of the best correct candidates, fastest first
   std::vector<std::string> hints;         // --hint / --hint-file
   int refine_from = 0;                    // a candidate picked by a person (--from)
+  WorkloadFacts facts;                    // the reference's measured shape, for choosing ideas
+  IdeaHistory idea_history;               // how each idea tried on this workload went
 };
 
 struct Proposal {

@@ -36,6 +36,9 @@ struct CandidateRecord {
   std::string timing_error;         // why no ranking time (correct candidates only)
   nlohmann::json claim;   // null, or the final gate: {outcome, median, low, high, pairs, faster, ...}
   nlohmann::json ncu;     // null, or --ncu's profile of a correct candidate: {ok, kernels, text} / {ok, error}
+  // null, or torch.profiler's profile of a timed candidate after its ranking timing
+  // ({kernels: [{name, us_per_call, launches_per_call, share}], bytes, flops} / {error}).
+  nlohmann::json profile;
   double proposed_at = 0, verify_start = 0, verify_end = 0;
   // The span the candidate held the device for timing (epoch seconds; 0: not timed).
   double timing_start = 0, timing_end = 0;

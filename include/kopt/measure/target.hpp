@@ -59,4 +59,31 @@ struct SpeedOfLight {
 SpeedOfLight speed_of_light(const Target& target, double bytes, double ops, const std::string& precision);
 nlohmann::json sol_json(const SpeedOfLight& sol);
 
+// The class of a kernel or operator from its profiler name: "conv", "gemm", "attention",
+// "pool", "norm", "reduction", "elementwise" or "other". cuDNN's implicit-GEMM
+// convolution kernels are "conv", not "gemm".
+std::string kernel_class(const std::string& name);
+
+// The TF32 switches the reference ran with (torch.backends.cudnn.allow_tf32, PyTorch's
+// default True; torch.backends.cuda.matmul.allow_tf32, default False).
+struct MathModes {
+  bool cudnn_allow_tf32 = true;
+  bool matmul_allow_tf32 = false;
+};
+
+// The peak a bound uses and why. For an fp32 workload: "tf32" when its kernels include a
+// convolution and cuDNN may use TF32, or a matmul and cuBLAS may; else "fp32". Another
+// workload precision is kept. `classes`: kernel_class of the reference's kernels.
+struct PeakChoice {
+  std::string precision;
+  std::string why;  // "convolutions run in TF32 (torch.backends.cudnn.allow_tf32 is True)"
+};
+PeakChoice choose_peak(const std::string& workload_precision, const std::vector<std::string>& classes,
+                       const MathModes& modes);
+
+// A warning naming the likely cause when a measured time is below the bound (empty when
+// it is not): the bound is a floor, so a time under it means the bound's inputs are wrong.
+std::string bound_warning(const SpeedOfLight& sol, const PeakChoice& peak, double measured_seconds,
+                          const std::string& what);
+
 }  // namespace kopt::measure

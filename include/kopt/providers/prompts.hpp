@@ -11,17 +11,36 @@
 
 namespace kopt::providers {
 
+// One idea for a first attempt (prompts/ideas.json) and when it applies.
+struct Idea {
+  std::string id;    // "tile-shared-memory": recorded as the candidate's strategy "idea:ID"
+  std::string text;  // what the prompt says
+  std::vector<std::string> classes;  // dominant kernel classes it fits; empty: any
+  std::string bound = "any";         // "memory", "compute" or "any"
+  bool launch_overhead = false;      // only when many short kernels dominate
+  bool cuda = false;                 // only on a CUDA device
+};
+
 struct PromptSet {
   std::string system;
   std::string first_attempt;
   std::string refine;
+  std::vector<Idea> ideas;
 };
 
-// The templates embedded in the binary.
+// The templates and the idea catalogue embedded in the binary. Throws std::logic_error
+// if the embedded ideas.json does not parse (a build bug; a test guards it).
 PromptSet builtin_prompts();
 // The builtin set with each of DIR/system.md, first_attempt.md, refine.md that exists
-// replacing its builtin. Failure kind "io": DIR missing or a file unreadable.
+// replacing its builtin, and DIR/ideas.json extending the catalogue (an idea with a known
+// id replaces it). Failure kind "io": DIR missing or a file unreadable; "usage": an
+// ideas.json that is not a catalogue (names the file and the field).
 Result<PromptSet> load_prompts(const std::string& dir);
+// The ideas of one ideas.json text ({"ideas": [{"id", "text", "classes", "bound",
+// "launch_overhead", "cuda"}]}). Failure kind "usage", naming `what` and the field.
+Result<std::vector<Idea>> parse_ideas(std::string_view text, const std::string& what);
+// `base` with `more` added; an idea of `more` with an id in `base` replaces it in place.
+std::vector<Idea> extend_ideas(std::vector<Idea> base, const std::vector<Idea>& more);
 
 // Replaces each {{name}} (letters, digits, '_') by values[name]. Failure kind
 // "template" for a placeholder without a value (names it).
@@ -51,7 +70,9 @@ struct RefineFacts {
   std::string verdict;             // "compile_error", "wrong_result", "correct", ...
   std::string verdict_details;     // error log / failed check and by how much (untrusted)
   std::string timing;              // candidate vs baselines
-  std::string profile;             // candidate's top kernels (untrusted)
+  std::string profile;             // candidate's top kernels (torch.profiler, --ncu), or why none (untrusted)
+  std::string reference_profile;   // the reference's top kernels, to compare with
+  std::string other_candidates;    // the other correct candidates: time and one-line summary (untrusted)
   std::vector<std::string> hints;
 };
 

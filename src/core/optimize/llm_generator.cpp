@@ -1,14 +1,18 @@
 // An LLM provider behind the Generator interface. Each round: refine prompts for the best
 // correct candidates (or the one a person picked), one for the most recent failure, and
-// first-attempt prompts with a different idea each, so the search does not collapse onto
-// one line of attack. The request index is the candidate id, so transcripts
+// first-attempt prompts with a different idea each, chosen from the catalogue
+// (prompts/ideas.json) by what the reference's profile shows and what earlier rounds
+// tried (ideas.hpp). The request index is the candidate id, so transcripts
 // (requests/NNNN.*.json) and candidate folders line up.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <sstream>
 
 #include "kopt/core/generator.hpp"
+#include "kopt/core/ideas.hpp"
 #include "kopt/providers/dispatch.hpp"
 #include "kopt/providers/extract.hpp"
 #include "kopt/providers/transcript.hpp"
@@ -18,15 +22,6 @@ namespace kopt::core {
 namespace pv = kopt::providers;
 
 namespace {
-
-const char* const kIdeas[] = {
-    "Fuse the operations into as few kernels as possible (a custom CUDA kernel through "
-    "torch.utils.cpp_extension.load_inline, or Triton).",
-    "Tile the main loop for data reuse in shared memory and registers.",
-    "Use a better library operation (a fused cuBLAS/cuDNN call, scaled_dot_product_attention, addmm with the bias).",
-    "Rewrite the computation algebraically so that it does less work or touches less memory.",
-    "Change the memory layout (channels_last, transposed weights, contiguous inner dimensions).",
-};
 
 std::string timing_text(const CandidateRecord& r) {
   char buf[256];
@@ -38,6 +33,78 @@ std::string timing_text(const CandidateRecord& r) {
   else
     return r.timing_error.empty() ? "Not timed." : "Not timed: " + r.timing_error;
   return buf;
+}
+
+// A candidate's torch.profiler profile as prompt text (its top kernels per call), or why
+// there is none.
+std::string profile_text(const nlohmann::json& profile) {
+  if (!profile.is_object()) return "";
+  if (profile.contains("error") && profile["error"].is_string())
+    return "Not profiled: " + profile["error"].get<std::string>();
+  if (!profile.contains("kernels") || !profile["kernels"].is_array() || profile["kernels"].empty()) return "";
+  std::string out = "torch.profiler, this candidate, per call (us, share of its time, launches, kernel):\n";
+  int n = 0;
+  for (const auto& k : profile["kernels"]) {
+    if (!k.is_object() || ++n > 8) break;
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "  %9.2f us  %5.1f%%  x%.0f  ", k.value("us_per_call", 0.0), 100 * k.value("share", 0.0),
+                  k.value("launches_per_call", 0.0));
+    out += buf + k.value("name", std::string()).substr(0, 160) + "\n";
+  }
+  return out;
+}
+
+// One line saying what a candidate is: the first line of its module docstring, else its
+// first comment line, else the strategy that produced it (untrusted: quoted in the prompt).
+std::string summary_line(const std::string& code, const std::string& strategy) {
+  std::istringstream in(code);
+  bool in_doc = false;
+  auto is_quotes = [](const std::string& t, size_t at) {
+    return t.compare(at, 3, "\"\"\"") == 0 || t.compare(at, 3, "'''") == 0;
+  };
+  for (std::string line; std::getline(in, line);) {
+    const auto b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos) continue;
+    std::string t = line.substr(b);
+    while (!t.empty() && (t.back() == '\r' || t.back() == ' ')) t.pop_back();
+    if (!in_doc && t.size() >= 3 && is_quotes(t, 0)) {
+      t = t.substr(3);
+      if (t.size() >= 3 && is_quotes(t, t.size() - 3)) t.resize(t.size() - 3);
+      if (!t.empty()) return t.substr(0, 160);
+      in_doc = true;
+      continue;
+    }
+    if (in_doc) return t.substr(0, 160);
+    if (t[0] == '#' && t.rfind("#!", 0) != 0) {
+      const auto text = t.find_first_not_of("# ");
+      if (text != std::string::npos) return t.substr(text, 160);
+      continue;
+    }
+    break;  // code before any docstring or comment
+  }
+  return strategy.empty() ? "no summary" : "from " + strategy;
+}
+
+// The correct candidates other than `self`, fastest first: time and summary, for a refine
+// prompt (at most kMaxOthers).
+std::string other_candidates_text(const std::vector<CandidateView>& history, int self) {
+  constexpr size_t kMaxOthers = 6;
+  std::vector<const CandidateView*> others;
+  for (const auto& v : history)
+    if (v.record.id != self && v.record.status == "done" && v.record.outcome == "correct") others.push_back(&v);
+  std::stable_sort(others.begin(), others.end(), [](const CandidateView* a, const CandidateView* b) {
+    return a->record.median_ms.value_or(1e300) < b->record.median_ms.value_or(1e300);
+  });
+  std::string out;
+  for (size_t i = 0; i < others.size() && i < kMaxOthers; ++i) {
+    const auto& r = others[i]->record;
+    char id[16];
+    std::snprintf(id, sizeof id, "%04d", r.id);
+    out += "candidate " + std::string(id) + " (" + r.strategy + "): " + timing_text(r) + " " +
+           summary_line(others[i]->code, r.strategy) + "\n";
+  }
+  if (others.size() > kMaxOthers) out += std::to_string(others.size() - kMaxOthers) + " slower ones not shown\n";
+  return out;
 }
 
 class LlmGenerator final : public Generator {
@@ -67,9 +134,15 @@ class LlmGenerator final : public Generator {
         f.verdict_details += "\n\nLast lines of the candidate's log:\n" + v.log_tail;
       f.timing = timing_text(v.record) + "\n\nBaselines:\n" + req.baseline_text;
       const auto& ncu = v.record.ncu;
-      f.profile = ncu.is_object() && ncu.value("ok", false)
-                      ? "Nsight Compute, this candidate, per call (% of the device's peak):\n" + ncu.value("text", std::string())
-                      : "Not profiled.";
+      f.profile = profile_text(v.record.profile);
+      if (ncu.is_object() && ncu.value("ok", false))
+        f.profile += std::string(f.profile.empty() ? "" : "\n") +
+                     "Nsight Compute, this candidate, per call (% of the device's peak):\n" + ncu.value("text", std::string());
+      if (f.profile.empty())
+        f.profile = v.record.outcome == "correct" ? "Not profiled (the candidate was not timed)."
+                                                  : "Not profiled: only correct candidates are timed and profiled.";
+      f.reference_profile = req.top_kernels_text;
+      f.other_candidates = other_candidates_text(req.history, v.record.id);
       f.hints = req.hints;
       auto user = pv::refine_prompt(m_settings.prompts, f);
       Proposal p;
@@ -93,7 +166,15 @@ class LlmGenerator final : public Generator {
           }
         }
       }
-      while (static_cast<int>(shells.size()) < req.count) {
+      // First attempts, each with an idea chosen from the reference's measurements and
+      // what earlier rounds tried (the same history gives the same ideas: a resumed run
+      // asks the same questions).
+      const int fresh = req.count - static_cast<int>(shells.size());
+      const auto ideas = choose_ideas(m_settings.prompts.ideas, req.facts, req.idea_history, fresh);
+      std::string failed;
+      for (const auto& [id, how] : req.idea_history)
+        if (how == "failed") failed += (failed.empty() ? "" : ", ") + id;
+      for (int i = 0; i < fresh; ++i) {
         pv::FirstAttemptFacts f;
         f.workload_name = req.workload_name;
         f.workload_source = req.workload_source;
@@ -101,14 +182,17 @@ class LlmGenerator final : public Generator {
         f.baseline = req.baseline_text;
         f.top_kernels = req.top_kernels_text;
         f.hints = req.hints;
-        // The idea follows from the request's id, not from a counter of this session: a run
-        // killed while waiting asks the same question again on resume (the files provider
-        // then keeps the prompt file, and a reply already written to it counts).
-        const size_t id = static_cast<size_t>(req.first_id) + shells.size();
-        f.hints.push_back(std::string("Idea to try: ") + kIdeas[(id - 1) % (sizeof kIdeas / sizeof *kIdeas)]);
-        auto user = pv::first_attempt_prompt(m_settings.prompts, f);
         Proposal p;
-        p.strategy = "first_attempt";
+        if (i < static_cast<int>(ideas.size())) {
+          f.hints.push_back(idea_hint(ideas[static_cast<size_t>(i)], req.facts));
+          p.strategy = "idea:" + ideas[static_cast<size_t>(i)].id;
+        } else {
+          // The catalogue has no untried idea that fits: the writer's own, told what failed.
+          f.hints.push_back("Choose your own approach." +
+                            (failed.empty() ? std::string() : " Ideas already tried on this workload without a speedup: " + failed + "."));
+          p.strategy = "first_attempt";
+        }
+        auto user = pv::first_attempt_prompt(m_settings.prompts, f);
         p.prompt = user ? *user : "";
         p.message = user ? "" : user.failure().message;
         shells.push_back(std::move(p));

@@ -192,6 +192,7 @@ std::string record_error(const nlohmann::json& r) {
                              {"timing_error", Kind::string, false, true},
                              {"claim", Kind::object, false, true},
                              {"ncu", Kind::object, false, true},
+                             {"profile", Kind::object, false, true},
                              {"times", Kind::object, false, true},
                              {"tokens", Kind::object, false, true},
                              {"cost_usd", Kind::number, false, true},

@@ -53,6 +53,17 @@ class SearchRun {
   nlohmann::json summary(int best) const;
   std::string report_markdown(int best, const nlohmann::json& summary) const;
   std::string best_file(int best) const;
+  // True when the final gate confirmed candidate `id` faster than the best baseline: the
+  // only way a candidate becomes best.py.
+  bool confirmed_faster(int id) const;
+  // The baseline best.py falls back to: the fastest measured one ("eager",
+  // "compile:MODE"), or "eager" when none was measured.
+  std::string fallback_baseline() const;
+  // best.py when no candidate is confirmed faster: the fallback baseline as a drop-in
+  // ModelNew (the workload embedded). Fails on a baseline no builtin engine reproduces.
+  Result<std::string> baseline_file() const;
+  // One line for the summary, report.md and the terminal: what best.py is and why.
+  std::string verdict(int best) const;
 
   const OptimizeOptions& m_opt;
   std::string m_workload, m_workload_abs, m_source;

@@ -201,6 +201,17 @@ RoundRequest SearchRun::round_request(int round, int count) {
                        util::tail_lines(read_text(dir + "/log").value_or(""), 30)};
     req.history.push_back(std::move(view));
   }
+  req.facts = workload_facts(b.value("profile", nlohmann::json()), b.value("sol", nlohmann::json()), m_opt.device);
+  for (const auto& [id, r] : m_state.candidates) {
+    // A request that failed (provider_error) never reached the writer: the idea is untried.
+    if (r.strategy.rfind("idea:", 0) != 0 || r.outcome == "provider_error") continue;
+    auto& how = req.idea_history[r.strategy.substr(5)];
+    // An idea worked when a candidate from it was correct and faster than the best baseline
+    // (the gate's verdict where there is one); one working candidate is enough.
+    const bool faster = r.claim.is_object() ? r.claim.value("faster", false) : r.speedup && *r.speedup > 1.0;
+    const std::string now = r.status != "done" ? "in_flight" : r.outcome == "correct" && faster ? "worked" : "failed";
+    if (how.empty() || now == "worked" || (now == "in_flight" && how == "failed")) how = now;
+  }
   auto ranked = ranked_correct();
   if (ranked.size() > 3) ranked.resize(3);
   req.best = ranked;

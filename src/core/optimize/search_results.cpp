@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kopt/core/generator.hpp"
 #include "search.hpp"
 
 namespace kopt::core {
@@ -62,6 +63,8 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
   r.reason = report.reason;
   if (report.outcome != Outcome::correct) return;
   r.ncu = report.ncu;
+  if (t.is_object() && t.contains("profile") && t["profile"].is_object() && t["profile"].contains("candidate"))
+    r.profile = t["profile"]["candidate"];
   if (t.is_object() && t.contains("candidate") && t["candidate"].is_object() && t["candidate"].value("ok", false) &&
       number(t["candidate"], "median_ms") > 0) {
     r.median_ms = number(t["candidate"], "median_ms");
@@ -121,21 +124,16 @@ std::string SearchRun::best_file(int best) const {
   const auto& r = m_state.candidates.at(best);
   const std::string code =
       read_text(m_state.dir + "/candidates/" + candidate_dir_name(best) + "/candidate.py").value_or("");
-  std::string head = "# kopt: the fastest correct candidate found for " + m_state.header.value("workload_name", "") +
-                     ": candidate " + candidate_dir_name(best) + " (" + r.strategy + "), a drop-in ModelNew.\n";
+  std::string head = "# kopt: " + verdict(best) + " (" + r.strategy + "), a drop-in ModelNew for " +
+                     m_state.header.value("workload_name", "") + ".\n";
+  // Only a candidate the final gate confirmed faster gets here (write_outputs).
   const auto& c = r.claim;
-  if (c.is_object() && c.contains("speedup") && c["speedup"].contains("vs_best")) {
-    const auto& s = c["speedup"]["vs_best"];
-    head += fmt::format("# speedup vs the best baseline ({}): {:.3f}x (95% interval {:.3f}-{:.3f}, {} ABAB pairs): {}\n",
-                        c.value("best_baseline", m_best_baseline), number(s, "median"), number(s, "low"),
-                        number(s, "high"), s.value("pairs", 0),
-                        c.value("faster", false) ? "faster" : "not shown to be faster");
-  } else if (r.speedup) {
-    head += fmt::format("# ranking speedup vs the best baseline ({}): {:.3f}x (one timing, not confirmed by the final gate)\n",
-                        m_best_baseline, *r.speedup);
-  } else {
-    head += "# no speedup measured (no baseline timing)\n";
-  }
+  const nlohmann::json s = c.contains("speedup") && c["speedup"].is_object()
+                               ? c["speedup"].value("vs_best", nlohmann::json::object())
+                               : nlohmann::json::object();
+  head += fmt::format("# speedup vs the best baseline ({}): {:.3f}x (95% interval {:.3f}-{:.3f}, {} ABAB pairs): faster\n",
+                      c.value("best_baseline", m_best_baseline), number(s, "median"), number(s, "low"),
+                      number(s, "high"), s.value("pairs", 0));
   const auto& b = m_state.header["baseline"];
   std::string device = m_opt.device;
   if (b.contains("device") && b["device"].is_object() && b["device"].contains("name") && b["device"]["name"].is_string())
@@ -145,10 +143,50 @@ std::string SearchRun::best_file(int best) const {
   return head + code;
 }
 
+bool SearchRun::confirmed_faster(int id) const {
+  const auto it = m_state.candidates.find(id);
+  if (it == m_state.candidates.end()) return false;
+  const auto& c = it->second.claim;
+  return c.is_object() && c.value("outcome", "") == "correct" && c.value("faster", false);
+}
+
+std::string SearchRun::fallback_baseline() const {
+  return m_baseline_ok && !m_best_baseline.empty() ? m_best_baseline : "eager";
+}
+
+Result<std::string> SearchRun::baseline_file() const {
+  const std::string name = fallback_baseline();
+  // Baseline names are "eager" and "compile:MODE"; the builtin engines "eager" and
+  // "compile-MODE" run the workload's Model the same way, as a ModelNew subclass.
+  std::string engine = name == "eager" ? "eager" : name.rfind("compile:", 0) == 0 ? "compile-" + name.substr(8) : "";
+  const std::string workload_name = m_state.header.value("workload_name", "workload.py");
+  auto source = builtin_candidate_source(engine, workload_name, m_source);
+  if (!source) return Failure{"internal", "no drop-in form of the baseline " + name + ": " + source.failure().message};
+  std::string head = "# kopt: " + verdict(0) + ".\n";
+  head += "# best.py is the baseline itself as a drop-in ModelNew (no candidate of this run is recommended:\n"
+          "# none was confirmed faster by the final gate's ABAB timing).\n";
+  if (!m_baseline_ok) head += "# The baselines were not timed; eager is the workload's own Model.\n";
+  return head + *source;
+}
+
+std::string SearchRun::verdict(int best) const {
+  if (best && confirmed_faster(best)) {
+    const auto& c = m_state.candidates.at(best).claim;
+    const std::string over = c.value("best_baseline", m_best_baseline);
+    return "candidate " + candidate_dir_name(best) + " beat " + over + "; best.py is candidate " + candidate_dir_name(best);
+  }
+  const std::string name = fallback_baseline();
+  return "no candidate beat " + name + "; best.py is " + name;
+}
+
 void SearchRun::write_outputs(int best) {
   std::lock_guard<std::mutex> lock(m_mutex);
-  if (best) {
-    if (Status w = write_atomic(m_state.dir + "/best.py", best_file(best)); !w)
+  if (m_status != "input_error") {
+    // No output recommends slower code: a candidate becomes best.py only when the final
+    // gate confirmed it faster; otherwise best.py is the fastest baseline itself.
+    Result<std::string> text = confirmed_faster(best) ? Result<std::string>(best_file(best)) : baseline_file();
+    if (!text) spdlog::warn("best.py not written. [reason: {}]", text.failure().message);
+    else if (Status w = write_atomic(m_state.dir + "/best.py", *text); !w)
       spdlog::warn("best.py not written. [reason: {}]", w.failure().message);
   }
   m_state.header["status"] = m_status;

@@ -91,7 +91,7 @@ nlohmann::json SearchRun::summary(int best) const {
   if (best) {
     const auto& r = m_state.candidates.at(best);
     nlohmann::json j = {{"id", best}, {"strategy", r.strategy}, {"median_ms", r.median_ms ? *r.median_ms : 0.0},
-                        {"path", m_state.dir + "/best.py"}, {"confirmed", false}};
+                        {"confirmed", false}};
     j["speedup"] = r.speedup ? nlohmann::json(*r.speedup) : nlohmann::json(nullptr);
     if (r.claim.is_object() && r.claim.contains("speedup") && r.claim["speedup"].contains("vs_best")) {
       const auto& v = r.claim["speedup"]["vs_best"];
@@ -105,6 +105,14 @@ nlohmann::json SearchRun::summary(int best) const {
     j["faster"] = s["faster"];
     s["best"] = j;
   }
+  // What best.py is: a candidate only when the final gate confirmed it faster.
+  const bool candidate = s["faster"].get<bool>() && confirmed_faster(best);
+  s["faster"] = candidate;
+  if (s["best"].is_object()) s["best"]["faster"] = candidate;
+  s["best_py"] = candidate ? nlohmann::json{{"source", "candidate"}, {"id", best}}
+                           : nlohmann::json{{"source", "baseline"}, {"baseline", fallback_baseline()}};
+  if (m_status != "input_error") s["best_py"]["path"] = m_state.dir + "/best.py";
+  s["verdict"] = verdict(best);
   return s;
 }
 
@@ -132,12 +140,13 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
       md << "| " << mode << " | " << (t.value("ok", false) ? fixed(number(t, "median_ms"), 4) : "-") << " | "
          << cell(t.value("error", "")) << " |\n";
   if (!b.value("ok", false)) md << "\nNo baseline timing: " << cell(b.value("error", ""), 400) << "\n";
-  md << "\n## Best candidate\n\n";
+  md << "\n## best.py\n\n" << cell(s.value("verdict", ""), 400) << ".\n";
+  md << "\n## Fastest correct candidate\n\n";
   if (!best) {
     md << "No correct candidate.\n";
   } else {
     const auto& j = s["best"];
-    md << "Candidate " << candidate_dir_name(best) << " (" << cell(j["strategy"].get<std::string>()) << "), `best.py`: ";
+    md << "Candidate " << candidate_dir_name(best) << " (" << cell(j["strategy"].get<std::string>()) << "): ";
     if (j["speedup"].is_number())
       md << fixed(j["speedup"].get<double>(), 3) << "x the best baseline";
     if (j.value("confirmed", false))

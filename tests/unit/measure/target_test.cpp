@@ -184,3 +184,76 @@ TEST(target, json_carries_every_field) {
 }
 
 }  // namespace
+
+namespace {
+
+using kopt::measure::bound_warning;
+using kopt::measure::choose_peak;
+using kopt::measure::kernel_class;
+using kopt::measure::MathModes;
+
+}  // namespace
+
+TEST(kernel_class, cudnn_convolutions_are_conv_even_when_named_implicit_gemm) {
+  EXPECT_EQ(kernel_class("sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nchw"), "conv");
+  EXPECT_EQ(kernel_class("void cudnn::detail::dgrad_engine<float, 128, 6, 8, 3, 3, 5, false>"), "conv");
+  EXPECT_EQ(kernel_class("aten::mkldnn_convolution"), "conv");
+  EXPECT_EQ(kernel_class("ampere_sgemm_128x64_tn"), "gemm");
+  EXPECT_EQ(kernel_class("aten::addmm"), "gemm");
+  EXPECT_EQ(kernel_class("void at::native::(anonymous namespace)::avg_pool2d_out_cuda_frame<float>"), "pool");
+  EXPECT_EQ(kernel_class("aten::avg_pool1d"), "pool");
+  EXPECT_EQ(kernel_class("void at::native::reduce_kernel<512, 1>"), "reduction");
+  EXPECT_EQ(kernel_class("void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl>"),
+            "elementwise");
+  EXPECT_EQ(kernel_class("fmha_cutlassF_f32_aligned_64x64_rf_sm80"), "attention");
+  EXPECT_EQ(kernel_class("Memcpy HtoD"), "other");
+}
+
+TEST(choose_peak, an_fp32_convolution_under_pytorch_defaults_is_bounded_by_the_tf32_peak) {
+  const auto p = choose_peak("fp32", {"conv", "reduction", "elementwise"}, MathModes{});
+  EXPECT_EQ(p.precision, "tf32");
+  EXPECT_NE(p.why.find("cudnn.allow_tf32"), std::string::npos) << p.why;
+}
+
+TEST(choose_peak, a_convolution_with_cudnn_tf32_off_is_bounded_by_fp32) {
+  MathModes modes;
+  modes.cudnn_allow_tf32 = false;
+  EXPECT_EQ(choose_peak("fp32", {"conv"}, modes).precision, "fp32");
+}
+
+TEST(choose_peak, an_fp32_matmul_is_fp32_unless_matmul_tf32_is_allowed) {
+  EXPECT_EQ(choose_peak("fp32", {"gemm", "elementwise"}, MathModes{}).precision, "fp32");
+  MathModes modes;
+  modes.matmul_allow_tf32 = true;
+  const auto p = choose_peak("fp32", {"gemm"}, modes);
+  EXPECT_EQ(p.precision, "tf32");
+  EXPECT_NE(p.why.find("matmul.allow_tf32"), std::string::npos) << p.why;
+  // cuDNN's switch says nothing about matmuls.
+  MathModes cudnn_only;
+  cudnn_only.cudnn_allow_tf32 = true;
+  EXPECT_EQ(choose_peak("fp32", {"gemm", "pool"}, cudnn_only).precision, "fp32");
+}
+
+TEST(choose_peak, a_half_precision_workload_keeps_its_own_peak) {
+  EXPECT_EQ(choose_peak("bf16", {"conv"}, MathModes{}).precision, "bf16");
+}
+
+TEST(bound_warning, a_baseline_faster_than_an_fp32_compute_bound_names_tensor_cores_as_the_cause) {
+  const auto h200 = *find_target("h200");
+  // 1 TFLOP of work: 14.9 ms at the fp32 peak (67 TF/s), 2.0 ms at TF32.
+  const auto sol = speed_of_light(h200, 1e6, 1e12, "fp32");
+  const auto peak = choose_peak("fp32", {"gemm"}, MathModes{});
+  const auto w = bound_warning(sol, peak, 0.010, "the best baseline, eager,");
+  EXPECT_NE(w.find("faster than the speed-of-light bound"), std::string::npos) << w;
+  EXPECT_NE(w.find("tensor cores"), std::string::npos) << w;
+  EXPECT_TRUE(bound_warning(sol, peak, 0.020, "eager").empty()) << "a time above the bound is no warning";
+  const auto tf32 = speed_of_light(h200, 1e6, 1e12, "tf32");
+  EXPECT_TRUE(bound_warning(tf32, choose_peak("fp32", {"conv"}, MathModes{}), 0.010, "eager").empty());
+}
+
+TEST(bound_warning, a_baseline_faster_than_a_memory_bound_names_the_byte_count) {
+  const auto h200 = *find_target("h200");
+  const auto sol = speed_of_light(h200, 4.8e9, 1e6, "fp32");  // 1 ms of traffic
+  const auto w = bound_warning(sol, choose_peak("fp32", {"pool"}, MathModes{}), 0.0005, "eager");
+  EXPECT_NE(w.find("bytes counted"), std::string::npos) << w;
+}

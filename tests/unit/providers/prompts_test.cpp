@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "kopt/providers/prompts.hpp"
 
@@ -121,4 +122,43 @@ TEST(builtin_prompts, are_embedded_and_render) {
   EXPECT_NE(set.system.find("ModelNew"), std::string::npos);
   EXPECT_TRUE(pv::system_prompt(set).ok());
   EXPECT_TRUE(pv::refine_prompt(set, {}).ok());
+}
+
+TEST(idea_catalogue, the_embedded_file_parses_with_unique_ids_and_known_fields) {
+  const auto ideas = pv::builtin_prompts().ideas;
+  ASSERT_GE(ideas.size(), 8u);
+  std::set<std::string> ids;
+  for (const auto& idea : ideas) {
+    EXPECT_TRUE(ids.insert(idea.id).second) << "duplicate id " << idea.id;
+    EXPECT_FALSE(idea.text.empty()) << idea.id;
+    for (const auto& c : idea.classes)
+      EXPECT_TRUE(c == "conv" || c == "gemm" || c == "attention" || c == "pool" || c == "norm" || c == "reduction" ||
+                  c == "elementwise" || c == "other")
+          << idea.id << ": " << c;
+  }
+}
+
+TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_same_id) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kopt-ideas-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "ideas.json") << R"({"ideas": [
+      {"id": "split-k", "text": "Split the K dimension across blocks.", "classes": ["gemm"], "bound": "compute"},
+      {"id": "fuse", "text": "My own fusion advice."}]})";
+  auto set = pv::load_prompts(dir.string());
+  ASSERT_TRUE(set.ok()) << set.failure().message;
+  const auto builtin = pv::builtin_prompts().ideas;
+  ASSERT_EQ(set->ideas.size(), builtin.size() + 1);
+  EXPECT_EQ(set->ideas.back().id, "split-k");
+  EXPECT_EQ(set->ideas.back().classes, std::vector<std::string>{"gemm"});
+  EXPECT_EQ(set->ideas.back().bound, "compute");
+  for (size_t i = 0; i < builtin.size(); ++i) {
+    EXPECT_EQ(set->ideas[i].id, builtin[i].id);  // replaced in place, order kept
+    if (builtin[i].id == "fuse") EXPECT_EQ(set->ideas[i].text, "My own fusion advice.");
+  }
+  std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "bound": "sometimes"}]})";
+  const auto bad = pv::load_prompts(dir.string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.failure().kind, "usage");
+  EXPECT_NE(bad.failure().message.find("ideas[0]: field \"bound\""), std::string::npos) << bad.failure().message;
+  std::filesystem::remove_all(dir);
 }

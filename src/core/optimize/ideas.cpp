@@ -1,0 +1,114 @@
+// Choosing ideas for first attempts from the reference's measurements and the run's
+// history (include/kopt/core/ideas.hpp).
+#include "kopt/core/ideas.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "kopt/measure/target.hpp"
+
+namespace kopt::core {
+
+namespace {
+
+// A class counts as present from this share of the reference's time.
+constexpr double kPresentShare = 0.15;
+// Launch-bound: at least this many kernels a call, averaging under kShortKernelUs each.
+constexpr double kManyLaunches = 6;
+constexpr double kShortKernelUs = 15;
+
+double number(const nlohmann::json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+}  // namespace
+
+WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json& sol, const std::string& device) {
+  WorkloadFacts f;
+  f.cuda = device == "cuda";
+  double us = 0;
+  if (profile.is_object() && profile.contains("kernels") && profile["kernels"].is_array()) {
+    for (const auto& k : profile["kernels"]) {
+      if (!k.is_object() || !k.contains("name") || !k["name"].is_string()) continue;
+      f.class_share[measure::kernel_class(k["name"].get<std::string>())] += number(k, "share");
+      f.launches_per_call += number(k, "launches_per_call");
+      us += number(k, "us_per_call");
+    }
+  }
+  double best = 0;
+  for (const auto& [cls, share] : f.class_share)
+    if (share > best) {
+      best = share;
+      f.dominant_class = cls;
+    }
+  if (sol.is_object() && sol.contains("bound") && sol["bound"].is_string()) f.bound = sol["bound"].get<std::string>();
+  f.launch_bound = f.launches_per_call >= kManyLaunches && us / f.launches_per_call < kShortKernelUs;
+  return f;
+}
+
+std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& catalogue, const WorkloadFacts& facts,
+                                          const IdeaHistory& history, int count) {
+  struct Scored {
+    int score;
+    size_t order;
+    const providers::Idea* idea;
+  };
+  std::vector<Scored> fit;
+  const bool profiled = !facts.dominant_class.empty();
+  for (size_t i = 0; i < catalogue.size(); ++i) {
+    const auto& idea = catalogue[i];
+    const auto h = history.find(idea.id);
+    if (h != history.end() && h->second != "worked") continue;  // failed or still in flight
+    if (idea.cuda && !facts.cuda) continue;
+    if (idea.launch_overhead && profiled && !facts.launch_bound) continue;
+    int score = 0;
+    if (!idea.classes.empty()) {
+      if (profiled) {
+        bool present = false;
+        for (const auto& c : idea.classes) {
+          const auto it = facts.class_share.find(c);
+          present = present || (it != facts.class_share.end() && it->second >= kPresentShare);
+        }
+        if (!has(idea.classes, facts.dominant_class) && !present) continue;  // another workload's idea
+        score += has(idea.classes, facts.dominant_class) ? 4 : 2;
+        if (idea.classes.size() <= 2) score += 2;  // written for this kind of kernel, not a broad family
+      } else {
+        score -= 1;  // not profiled: general ideas first
+      }
+    }
+    if (!facts.bound.empty() && idea.bound != "any") score += idea.bound == facts.bound ? 2 : -2;
+    if (idea.launch_overhead && facts.launch_bound) score += 8;  // the measured problem comes first
+    if (h != history.end()) score -= 100;  // worked already: refine prompts carry it on
+    fit.push_back({score, i, &idea});
+  }
+  std::stable_sort(fit.begin(), fit.end(), [](const Scored& a, const Scored& b) {
+    return a.score != b.score ? a.score > b.score : a.order < b.order;
+  });
+  std::vector<providers::Idea> out;
+  for (const auto& s : fit) {
+    if (static_cast<int>(out.size()) >= count) break;
+    out.push_back(*s.idea);
+  }
+  return out;
+}
+
+std::string idea_hint(const providers::Idea& idea, const WorkloadFacts& facts) {
+  std::string why;
+  if (!facts.dominant_class.empty()) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "the reference's time is %.0f%% %s kernels", 100 * facts.class_share.at(facts.dominant_class),
+                  facts.dominant_class.c_str());
+    why = buf;
+  }
+  if (!facts.bound.empty()) why += (why.empty() ? "" : ", ") + facts.bound + "-bound";
+  if (facts.launch_bound) {
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "%.0f short kernels a call", facts.launches_per_call);
+    why += (why.empty() ? "" : ", ") + std::string(buf);
+  }
+  return "Idea to try" + (why.empty() ? std::string() : " (" + why + ")") + ": " + idea.text;
+}
+
+}  // namespace kopt::core

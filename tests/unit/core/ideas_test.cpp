@@ -1,0 +1,120 @@
+// Ideas for first attempts chosen from the reference's measurements and the run's history.
+#include "kopt/core/ideas.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace {
+
+using kopt::core::choose_ideas;
+using kopt::core::IdeaHistory;
+using kopt::core::idea_hint;
+using kopt::core::workload_facts;
+using kopt::providers::Idea;
+
+const std::vector<Idea>& catalogue() {
+  static const auto ideas = kopt::providers::builtin_prompts().ideas;
+  return ideas;
+}
+
+std::vector<std::string> ids(const std::vector<Idea>& ideas) {
+  std::vector<std::string> out;
+  for (const auto& i : ideas) out.push_back(i.id);
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+// A 1-D average pooling on an H200, as its baseline profile reads.
+nlohmann::json pool_profile() {
+  return {{"kernels",
+           {{{"name", "void at::native::(anonymous namespace)::avg_pool1d_out_cuda_frame<float>"},
+             {"us_per_call", 480.0}, {"launches_per_call", 1.0}, {"share", 0.97}},
+            {{"name", "void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float>>"},
+             {"us_per_call", 15.0}, {"launches_per_call", 1.0}, {"share", 0.03}}}}};
+}
+
+nlohmann::json gemm_profile() {
+  return {{"kernels",
+           {{{"name", "sm90_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize128x128x32"}, {"us_per_call", 900.0},
+             {"launches_per_call", 1.0}, {"share", 0.9}},
+            {{"name", "void at::native::vectorized_elementwise_kernel<4, at::native::GeluCUDAKernelImpl>"},
+             {"us_per_call", 100.0}, {"launches_per_call", 1.0}, {"share", 0.1}}}}};
+}
+
+}  // namespace
+
+TEST(workload_facts, a_pooling_profile_is_pool_dominated_and_memory_bound) {
+  const auto f = workload_facts(pool_profile(), {{"bound", "memory"}}, "cuda");
+  EXPECT_EQ(f.dominant_class, "pool");
+  EXPECT_EQ(f.bound, "memory");
+  EXPECT_FALSE(f.launch_bound);
+  EXPECT_DOUBLE_EQ(f.launches_per_call, 2.0);
+}
+
+TEST(choose_ideas, a_pool_workload_never_gets_the_gemm_tiling_idea) {
+  const auto f = workload_facts(pool_profile(), {{"bound", "memory"}}, "cuda");
+  const auto chosen = ids(choose_ideas(catalogue(), f, {}, static_cast<int>(catalogue().size())));
+  ASSERT_FALSE(chosen.empty());
+  EXPECT_FALSE(contains(chosen, "tile-shared-memory"));
+  EXPECT_FALSE(contains(chosen, "gemm-epilogue"));
+  EXPECT_FALSE(contains(chosen, "sdpa"));
+  EXPECT_FALSE(contains(chosen, "launch-overhead")) << "one long kernel is not launch-bound";
+  // The ideas written for pooling come first.
+  const auto first_two = ids(choose_ideas(catalogue(), f, {}, 2));
+  EXPECT_TRUE(contains(first_two, "direct-pooling")) << first_two[0] << ", " << first_two[1];
+  EXPECT_TRUE(contains(first_two, "one-pass-memory")) << first_two[0] << ", " << first_two[1];
+}
+
+TEST(choose_ideas, a_gemm_workload_gets_gemm_ideas_first_and_no_pooling_ideas) {
+  const auto f = workload_facts(gemm_profile(), {{"bound", "compute"}}, "cuda");
+  const auto all = ids(choose_ideas(catalogue(), f, {}, static_cast<int>(catalogue().size())));
+  EXPECT_FALSE(contains(all, "direct-pooling"));
+  const auto first = ids(choose_ideas(catalogue(), f, {}, 2));
+  EXPECT_TRUE(contains(first, "tile-shared-memory") || contains(first, "gemm-epilogue")) << first[0];
+}
+
+TEST(choose_ideas, an_idea_that_failed_or_is_in_flight_is_not_chosen_again) {
+  const auto f = workload_facts(pool_profile(), {{"bound", "memory"}}, "cuda");
+  const auto before = ids(choose_ideas(catalogue(), f, {}, 1));
+  ASSERT_EQ(before.size(), 1u);
+  const IdeaHistory history = {{before[0], "failed"}, {"fuse", "in_flight"}};
+  const auto after = ids(choose_ideas(catalogue(), f, history, static_cast<int>(catalogue().size())));
+  EXPECT_FALSE(contains(after, before[0]));
+  EXPECT_FALSE(contains(after, "fuse"));
+  // One that worked may come back, after every untried one.
+  const auto again = ids(choose_ideas(catalogue(), f, {{before[0], "worked"}}, static_cast<int>(catalogue().size())));
+  ASSERT_FALSE(again.empty());
+  EXPECT_EQ(again.back(), before[0]);
+}
+
+TEST(choose_ideas, cuda_only_ideas_are_left_out_on_the_cpu) {
+  const auto f = workload_facts(gemm_profile(), {}, "cpu");
+  for (const auto& idea : choose_ideas(catalogue(), f, {}, 100)) EXPECT_FALSE(idea.cuda) << idea.id;
+}
+
+TEST(choose_ideas, many_short_kernels_bring_the_launch_overhead_idea_first) {
+  nlohmann::json kernels = nlohmann::json::array();
+  for (int i = 0; i < 10; ++i)
+    kernels.push_back({{"name", "void at::native::vectorized_elementwise_kernel<" + std::to_string(i) + ">"},
+                       {"us_per_call", 3.0}, {"launches_per_call", 1.0}, {"share", 0.1}});
+  const auto f = workload_facts({{"kernels", kernels}}, {{"bound", "memory"}}, "cuda");
+  EXPECT_TRUE(f.launch_bound);
+  EXPECT_EQ(ids(choose_ideas(catalogue(), f, {}, 1)).at(0), "launch-overhead");
+  EXPECT_NE(idea_hint(catalogue().back(), f).find("10 short kernels a call"), std::string::npos);
+}
+
+TEST(choose_ideas, without_a_profile_general_ideas_come_first) {
+  const auto f = workload_facts(nullptr, nullptr, "cuda");
+  const auto first = choose_ideas(catalogue(), f, {}, 3);
+  ASSERT_EQ(first.size(), 3u);
+  for (const auto& idea : first) EXPECT_TRUE(idea.classes.empty()) << idea.id;
+}
+
+TEST(choose_ideas, a_users_idea_for_the_dominant_class_is_chosen) {
+  auto ideas = catalogue();
+  ideas.push_back({"pool-as-conv", "Express the pooling as a depthwise convolution.", {"pool"}, "any", false, false});
+  const auto f = workload_facts(pool_profile(), {{"bound", "memory"}}, "cpu");
+  EXPECT_TRUE(contains(ids(choose_ideas(ideas, f, {}, 3)), "pool-as-conv"));
+}
