@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -66,6 +67,7 @@ bool EvalRun::setup() {
   }
   m_pool = std::move(pool.value());
   m_report.environment = m_pool->environment();
+  m_report.isolation = m_pool->isolation();
   return true;
 }
 
@@ -118,8 +120,23 @@ std::optional<EvalRun::StartFailure> EvalRun::launch_candidate(const std::vector
   if (!cand) return StartFailure{"worker", cand.failure()};
   m_cand = std::move(cand.value());
   // Start-up (interpreter and torch) runs no candidate code yet: not the candidate's deadline.
-  auto hello = ask(*m_cand, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
+  nlohmann::json hello_msg = {{"op", "hello"}};
+  const bool gpu_cap = m_opt.device == "cuda" && m_opt.limits.gpu_memory_fraction > 0;
+  if (gpu_cap) hello_msg["gpu_memory_fraction"] = m_opt.limits.gpu_memory_fraction;
+  auto hello = ask(*m_cand, hello_msg, std::max(m_opt.import_timeout, 300.0));
   if (!hello) return StartFailure{"start", hello.failure()};
+  if (gpu_cap) {
+    // Set by the harness before any candidate code runs: a tripwire (the caching
+    // allocator's cap; memory taken past torch, e.g. cudaMalloc in an extension, is not counted).
+    const double applied = hello->header.value("gpu_memory_fraction", 0.0);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%.2f of the device through torch.cuda.set_per_process_memory_fraction "
+                  "(torch's allocator only: a tripwire, not a driver limit)", applied);
+    m_report.isolation["gpu_memory"] = applied > 0
+        ? nlohmann::json{{"active", true}, {"detail", buf}}
+        : nlohmann::json{{"active", false}, {"detail", "the harness could not set it: " +
+                                                          hello->header.value("gpu_memory_error", std::string("no reply"))}};
+  }
   m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
   nlohmann::json load_msg = {{"op", "load"}, {"path", m_pool->candidate_path()}};
   if (with_workload) load_msg["workload"] = m_pool->workload_copy_path();

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -94,6 +95,14 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
       }
     }
     if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) child_fail(err_fd, 5);
+    for (const auto& limit : spec.limits) {
+      rlimit value{limit.value, limit.value};
+      rlimit now{};
+      // Never above the hard limit already in force (only root may raise it).
+      if (getrlimit(limit.resource, &now) == 0 && now.rlim_max != RLIM_INFINITY && value.rlim_max > now.rlim_max)
+        value.rlim_cur = value.rlim_max = now.rlim_max;
+      if (setrlimit(limit.resource, &value) != 0) child_fail(err_fd, 9);
+    }
     if (spec.gid) {
       if (setgroups(0, nullptr) != 0 || setgid(*spec.gid) != 0) child_fail(err_fd, 6);
     }
@@ -127,8 +136,8 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
   close(exec_pipe[0]);
   if (n == static_cast<ssize_t>(sizeof payload)) {
     static const char* stages[] = {"", "setpgid", "stdin", "stdout/stderr", "control fd",
-                                   "chdir", "setgid", "setuid", "exec"};
-    const int stage = payload[0] >= 0 && payload[0] <= 8 ? payload[0] : 0;
+                                   "chdir", "setgid", "setuid", "exec", "setrlimit"};
+    const int stage = payload[0] >= 0 && payload[0] <= 9 ? payload[0] : 0;
     child.wait_for(std::chrono::milliseconds(1000));
     return Failure{"spawn", std::string("cannot start ") + spec.argv[0] + ": " + stages[stage] +
                                 ": " + strerror(payload[1])};

@@ -10,6 +10,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/text.hpp"
 
 namespace kopt::sandbox {
@@ -82,6 +86,7 @@ Result<std::unique_ptr<Worker>> Worker::start(const WorkerSpec& spec) {
   spawn.uid = spec.uid;
   spawn.gid = spec.gid;
   spawn.control_fd = pair[1];
+  spawn.limits = spec.limits;
   auto child = Child::spawn(spawn);
   close(pair[1]);
   if (!child) {
@@ -97,6 +102,25 @@ Worker::Worker(Child child, int control, WorkerSpec spec)
     : m_child(std::move(child)), m_control(control), m_spec(std::move(spec)) {}
 
 Worker::~Worker() { stop(std::chrono::milliseconds(0)); }
+
+pid_t Worker::main_pid() {
+  if (!m_spec.runs_as_child) return pid();
+  if (m_main_pid > 0) return m_main_pid;
+  // bwrap forks once; its first child is the worker (lowest pid among the direct children).
+  for (pid_t p : descendants_of(pid())) {
+    std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == pid() && (m_main_pid < 0 || p < m_main_pid)) m_main_pid = p;
+  }
+  return m_main_pid > 0 ? m_main_pid : pid();
+}
 
 std::string Worker::log() const {
   std::string text = util::redact(util::strip_control(m_log), m_spec.secrets);

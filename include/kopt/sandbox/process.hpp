@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kopt/sandbox/confine.hpp"
 #include "kopt/util/result.hpp"
 
 namespace kopt::sandbox {
@@ -21,6 +22,7 @@ struct SpawnSpec {
   std::optional<gid_t> gid;
   int control_fd = -1;            // if >= 0, dup'ed to fd 3 in the child
   int stdin_fd = -1;              // if >= 0, dup'ed to fd 0 in the child; else /dev/null
+  std::vector<ResourceLimit> limits;  // setrlimit in the child before exec (before the drop to uid)
 };
 
 // How a process ended.

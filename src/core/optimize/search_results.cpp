@@ -31,6 +31,7 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   eo.import_timeout = m_opt.import_timeout;
   eo.call_timeout = m_opt.call_timeout;
   eo.work_dir = m_opt.work_dir;
+  eo.limits = m_opt.limits;
   eo.timing = claim ? "claim" : "rank";
   if (!claim) eo.ncu = m_opt.ncu;  // --ncu: every correct candidate, for its refine prompt
   eo.target = m_opt.target;
