@@ -15,6 +15,9 @@ inline void add_limit_options(CLI::App* sub, core::CandidateLimits& limits) {
   sub->add_option("--candidate-max-memory", limits.max_memory_gib,
                   "Address space of a CPU candidate, GiB (default: 3/4 of the host's memory)")
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--candidate-max-processes", limits.process_margin,
+                  "Processes and threads a candidate may add to those its user runs already (default 1024)")
+      ->check(CLI::Range(16L, 1000000L));
 }
 
 }  // namespace kopt::cli

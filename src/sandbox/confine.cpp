@@ -97,16 +97,21 @@ BwrapProbe probe_bwrap(const std::optional<UserIds>& user) {
 std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpec& spec) {
   std::vector<std::string> argv = {bwrap, "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/",
                                    "--dev-bind", "/dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run"};
+  std::vector<std::string> hidden;
   for (const auto& dir : spec.hidden) {
     struct stat st;
     if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       argv.insert(argv.end(), {"--tmpfs", dir});
+      hidden.push_back(dir);
     }
   }
   // Mounts that come later sit on top: what must stay visible inside a hidden directory
   // (or /tmp) is bound again, the sandbox last and writable.
   for (const auto& dir : spec.readable) argv.insert(argv.end(), {"--ro-bind", dir, dir});
   if (!spec.writable.empty()) argv.insert(argv.end(), {"--bind", spec.writable, spec.writable});
+  // A hidden directory stays empty and read-only (the mounts on top of it keep theirs):
+  // a write there fails as it would on the host, instead of landing in a throw-away tmpfs.
+  for (const auto& dir : hidden) argv.insert(argv.end(), {"--remount-ro", dir});
   return argv;
 }
 
