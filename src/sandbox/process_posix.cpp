@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <poll.h>
 #include <grp.h>
 #include <signal.h>
 #include <string.h>
@@ -229,6 +230,38 @@ ExitInfo Child::terminate(std::chrono::milliseconds grace) {
   m_exit = r == m_pid ? decode_status(status) : ExitInfo{false, 0, SIGKILL};
   unregister_child(m_pid);
   return *m_exit;
+}
+
+Result<Captured> run_captured(const SpawnSpec& spec, std::chrono::milliseconds timeout) {
+  auto child = Child::spawn(spec);
+  if (!child) return child.failure();
+  Captured got;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (child->stdout_fd() >= 0 || child->stderr_fd() >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      child->terminate(std::chrono::milliseconds(0));
+      return Failure{"timeout", spec.argv[0] + " ran past " + std::to_string(timeout.count() / 1000) + " s"};
+    }
+    pollfd fds[2] = {{child->stdout_fd(), POLLIN, 0}, {child->stderr_fd(), POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 200))) <= 0) continue;
+    char buf[4096];
+    for (int k = 0; k < 2; ++k) {
+      const int fd = k == 0 ? child->stdout_fd() : child->stderr_fd();
+      if (fd < 0 || !fds[k].revents) continue;
+      const ssize_t n = read(fd, buf, sizeof buf);
+      if (n > 0) {
+        std::string& dst = k == 0 ? got.out : got.err;
+        if (dst.size() < 65536) dst.append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EAGAIN) {
+        if (k == 0) child->close_stdout(); else child->close_stderr();
+      }
+    }
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  auto info = child->wait_for(std::max(left, std::chrono::milliseconds(1000)));
+  got.exit = info ? *info : child->terminate(std::chrono::milliseconds(0));
+  return got;
 }
 
 }  // namespace kopt::sandbox

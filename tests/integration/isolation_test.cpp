@@ -245,3 +245,53 @@ TEST(isolation, a_candidate_gets_at_most_its_share_of_gpu_memory) {
   ASSERT_GT(got, 0) << run.json["candidate_log_tail"];
   EXPECT_LE(got, 0.25 * total);
 }
+
+// ---- kopt doctor ----------------------------------------------------------------------
+
+namespace {
+
+nlohmann::json doctor_check(const KoptRun& run, const std::string& name) {
+  for (const auto& c : run.json["checks"])
+    if (c["name"] == name) return c;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST(doctor, reports_the_isolation_layers_that_work_here_and_exits_zero) {
+  const auto run = kopt::testing::run_kopt({"--python", "/usr/bin/python3", "doctor", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << kopt::testing::context(run);
+  EXPECT_TRUE(run.json["ok"].get<bool>());
+  EXPECT_EQ(doctor_check(run, "python")["status"], "ok");
+  const auto network = doctor_check(run, "isolation: network");
+  ASSERT_TRUE(network.is_object()) << run.out;
+  EXPECT_EQ(network["status"] == "ok", bwrap_works()) << network;
+  for (const char* name : {"cuda", "nvcc", "pybind11", "ncu", "isolation: user", "isolation: filesystem", "isolation: limits"})
+    EXPECT_TRUE(doctor_check(run, name).is_object()) << name;
+}
+
+TEST(doctor, names_the_fix_when_bubblewrap_is_missing) {
+  const auto run = kopt::testing::run_kopt({"--python", "/usr/bin/python3", "doctor", "--json"},
+                                           {{"KOPT_BWRAP", "/nonexistent/bwrap"}});
+  ASSERT_EQ(run.exit_code, 0) << kopt::testing::context(run);
+  const auto network = doctor_check(run, "isolation: network");
+  EXPECT_EQ(network["status"], "warning");
+  EXPECT_EQ(network["fix"], "apt-get install bubblewrap");
+}
+
+TEST(doctor, says_whether_a_provider_key_is_set_but_never_its_value) {
+  const std::string secret = "sk-kopt-doctor-test-0123456789";
+  const auto run = kopt::testing::run_kopt({"--python", "/usr/bin/python3", "doctor"}, {{"OPENAI_API_KEY", secret}});
+  ASSERT_EQ(run.exit_code, 0) << kopt::testing::context(run);
+  EXPECT_NE(run.out.find("OPENAI_API_KEY: set"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find(secret), std::string::npos);
+  EXPECT_EQ(run.err.find(secret), std::string::npos);
+}
+
+TEST(doctor, exits_one_when_the_python_cannot_import_torch) {
+  const auto run = kopt::testing::run_kopt({"--python", "/bin/false", "doctor", "--json"});
+  ASSERT_EQ(run.exit_code, 1) << kopt::testing::context(run);
+  EXPECT_FALSE(run.json["ok"].get<bool>());
+  EXPECT_EQ(doctor_check(run, "python")["status"], "missing");
+  EXPECT_FALSE(doctor_check(run, "python")["fix"].get<std::string>().empty());
+}

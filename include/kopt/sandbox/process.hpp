@@ -72,4 +72,15 @@ class Child {
   std::optional<ExitInfo> m_exit;
 };
 
+// What a short-lived command printed and how it ended (run_captured).
+struct Captured {
+  std::string out;  // stdout, up to 64 KiB
+  std::string err;  // stderr, up to 64 KiB
+  ExitInfo exit;
+};
+
+// Runs `spec` to its end, capturing its output; kills it after `timeout`.
+// Failure kinds: "spawn", "timeout".
+Result<Captured> run_captured(const SpawnSpec& spec, std::chrono::milliseconds timeout);
+
 }  // namespace kopt::sandbox
