@@ -59,6 +59,7 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
     return;
   }
   r.outcome = outcome_name(report.outcome);
+  r.isolation = report.isolation;
   r.check = report.check;
   r.reason = report.reason;
   if (report.outcome != Outcome::correct) return;
