@@ -1,7 +1,6 @@
 """Honest maths, but on its first call writes a file in its sandbox that grows without end."""
 import os
 
-import torch
 import torch.nn as nn
 
 
