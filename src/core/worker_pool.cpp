@@ -91,6 +91,7 @@ void WorkerPool::plan_isolation(const std::string& torch_origin) {
   }
   m_bwrap = sandbox::probe_bwrap(m_user);
   m_confine.writable = m_root + "/candidate";
+  m_confine.tmp = m_root + "/candidate/tmp";
   m_confine.hidden = sandbox::private_homes();
   m_confine.readable = {m_root + "/harness"};
   // The interpreter's prefix (a venv) and torch's folder, where a hidden home or the
@@ -108,7 +109,7 @@ void WorkerPool::plan_isolation(const std::string& torch_origin) {
     std::string hidden;
     for (const auto& h : m_confine.hidden) hidden += (hidden.empty() ? "" : ", ") + h;
     m_layers.push_back({"network", true, "a network namespace of its own (bubblewrap --unshare-net): loopback only"});
-    m_layers.push_back({"filesystem", true, "bubblewrap: / read-only, private /tmp and /run, writable only its sandbox " +
+    m_layers.push_back({"filesystem", true, "bubblewrap: / read-only, /tmp its own (in its sandbox), /run empty, writable only its sandbox " +
                                                 m_confine.writable + (hidden.empty() ? "" : "; hidden: " + hidden)});
   } else {
     m_layers.push_back({"network", false, m_bwrap.why});

@@ -96,8 +96,16 @@ BwrapProbe probe_bwrap(const std::optional<UserIds>& user) {
 
 std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpec& spec) {
   std::vector<std::string> argv = {bwrap, "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/",
-                                   "--dev-bind", "/dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run"};
-  std::vector<std::string> hidden;
+                                   "--dev-bind", "/dev", "/dev"};
+  // /tmp on disk inside the sandbox, not in memory: a tmpfs would let a candidate fill
+  // the host's memory with files (bubblewrap's --size is too new for Ubuntu 22.04).
+  if (spec.tmp.empty()) {
+    argv.insert(argv.end(), {"--tmpfs", "/tmp"});
+  } else {
+    argv.insert(argv.end(), {"--bind", spec.tmp, "/tmp"});
+  }
+  argv.insert(argv.end(), {"--tmpfs", "/run"});  // sockets of system services
+  std::vector<std::string> hidden = {"/run"};
   for (const auto& dir : spec.hidden) {
     struct stat st;
     if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {

@@ -164,7 +164,7 @@ Failure Worker::ended_failure() {
   auto info = m_child.wait_for(std::chrono::milliseconds(2000));
   if (!info) info = m_child.terminate(std::chrono::milliseconds(0));
   drain_logs();
-  std::string message = "worker ended (" + info->describe() + ")";
+  std::string message = "worker ended (" + payload_exit(*info).describe() + ")";
   const std::string tail = util::tail_lines(log(), 1);
   if (!tail.empty()) message += ": " + tail.substr(0, 300);
   return Failure{"exited", message};
@@ -243,14 +243,27 @@ ExitInfo Worker::stop(std::chrono::milliseconds grace) {
   if (auto info = m_child.try_wait()) {
     m_child.signal_group(SIGKILL);
     drain_logs();
-    return *info;
+    return payload_exit(*info);
   }
   std::optional<ExitInfo> info;
   if (grace.count() > 0) info = m_child.wait_for(grace);
   if (!info) info = m_child.terminate(std::chrono::milliseconds(grace.count() > 0 ? 200 : 0));
   m_child.signal_group(SIGKILL);
   drain_logs();
-  return *info;
+  return payload_exit(*info);
+}
+
+std::optional<ExitInfo> Worker::exit_info() {
+  auto info = m_child.try_wait();
+  if (!info) return info;
+  return payload_exit(*info);
+}
+
+ExitInfo Worker::payload_exit(const ExitInfo& info) const {
+  // bubblewrap exits with 128 + the signal that killed the worker.
+  if (m_spec.runs_as_child && info.exited && info.code > 128 && info.code < 128 + NSIG)
+    return ExitInfo{false, 0, info.code - 128};
+  return info;
 }
 
 }  // namespace kopt::sandbox

@@ -40,13 +40,15 @@ BwrapProbe probe_bwrap(const std::optional<UserIds>& user);
 // What the candidate may see and write under bubblewrap.
 struct ConfineSpec {
   std::string writable;               // the candidate's sandbox directory (HOME, caches, TMPDIR)
+  std::string tmp;                    // bound as /tmp (on disk, in the sandbox); empty: a tmpfs
   std::vector<std::string> readable;  // kept visible where hidden below (harness, Python's prefix)
   std::vector<std::string> hidden;    // replaced by an empty read-only tmpfs (the real user's home)
 };
 
 // The bwrap command line that runs what follows it confined by `spec`: a new network
-// namespace (loopback only), / read-only, /dev as it is (CUDA's device nodes), private
-// /tmp and /run, `spec.hidden` emptied and read-only, `spec.writable` writable; bwrap dies with kopt.
+// namespace (loopback only), / read-only, /dev as it is (CUDA's device nodes), a private
+// /tmp (`spec.tmp`), /run and `spec.hidden` emptied and read-only, `spec.writable`
+// writable; bwrap dies with kopt.
 // No PID namespace: kopt watches the candidate's threads and children by host PID.
 std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpec& spec);
 

@@ -62,14 +62,16 @@ class Worker {
   pid_t main_pid();
   // Everything the worker printed so far, control characters stripped, secrets redacted.
   std::string log() const;
-  // How the worker ended, once it has.
-  std::optional<ExitInfo> exit_info() { return m_child.try_wait(); }
+  // How the worker ended, once it has (under bubblewrap: the worker's own end, read from
+  // bwrap's exit status 128 + signal).
+  std::optional<ExitInfo> exit_info();
 
  private:
   explicit Worker(Child child, int control, WorkerSpec spec);
   Status pump(bool want_write, const std::string& out, size_t& written,
               std::chrono::steady_clock::time_point deadline, bool& readable);
   Failure ended_failure();
+  ExitInfo payload_exit(const ExitInfo& info) const;
   void drain_logs();
   bool read_log(int& fd);
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "kopt/sandbox/process.hpp"
+#include "kopt/sandbox/worker.hpp"
 
 namespace {
 
@@ -26,7 +27,16 @@ TEST(bwrap_prefix, cuts_the_network_and_mounts_the_root_read_only) {
   EXPECT_GE(index_of(argv, {"--ro-bind", "/", "/"}), 0);
   EXPECT_GE(index_of(argv, {"--dev-bind", "/dev", "/dev"}), 0);
   EXPECT_GE(index_of(argv, {"--tmpfs", "/tmp"}), 0);
+  EXPECT_GE(index_of(argv, {"--remount-ro", "/run"}), 0);
   EXPECT_LT(index_of(argv, {"--unshare-pid"}), 0);  // kopt counts threads by host PID
+}
+
+TEST(bwrap_prefix, binds_the_sandboxs_tmp_as_tmp_when_given) {
+  ConfineSpec spec;
+  spec.tmp = "/tmp/sandbox/tmp";
+  const auto argv = bwrap_prefix("bwrap", spec);
+  EXPECT_GE(index_of(argv, {"--bind", "/tmp/sandbox/tmp", "/tmp"}), 0);
+  EXPECT_LT(index_of(argv, {"--tmpfs", "/tmp"}), 0);
 }
 
 TEST(bwrap_prefix, binds_the_sandbox_writable_on_top_of_a_hidden_read_only_home) {
@@ -65,6 +75,33 @@ TEST(child_limits, a_child_starts_with_the_given_resource_limits) {
 TEST(tasks_of_user, counts_at_least_this_process) {
   EXPECT_GE(kopt::sandbox::tasks_of_user(getuid()), 1);
   EXPECT_EQ(kopt::sandbox::tasks_of_user(static_cast<uid_t>(4000000000u)), 0);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(bwrap_exit, a_worker_run_as_a_child_reports_the_signal_from_bwraps_exit_status) {
+  kopt::sandbox::WorkerSpec spec;
+  spec.argv = {"/bin/sh", "-c", "exit 139"};  // what bwrap does when its child dies of SIGSEGV
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.runs_as_child = true;
+  auto worker = kopt::sandbox::Worker::start(spec);
+  ASSERT_TRUE(worker.ok()) << worker.failure().message;
+  const auto info = (*worker)->stop(std::chrono::milliseconds(5000));
+  EXPECT_FALSE(info.exited);
+  EXPECT_EQ(info.signal, 11);
+}
+
+TEST(bwrap_exit, an_ordinary_worker_keeps_its_exit_status) {
+  kopt::sandbox::WorkerSpec spec;
+  spec.argv = {"/bin/sh", "-c", "exit 139"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  auto worker = kopt::sandbox::Worker::start(spec);
+  ASSERT_TRUE(worker.ok()) << worker.failure().message;
+  const auto info = (*worker)->stop(std::chrono::milliseconds(5000));
+  EXPECT_TRUE(info.exited);
+  EXPECT_EQ(info.code, 139);
 }
 
 }  // namespace
