@@ -9,6 +9,7 @@
 
 #include "cmd_ask.hpp"
 #include "cmd_baseline.hpp"
+#include "cmd_doctor.hpp"
 #include "cmd_eval.hpp"
 #include "cmd_optimize.hpp"
 #include "cmd_report.hpp"
@@ -57,6 +58,8 @@ int main(const std::vector<std::string>& args) {
   auto* optimize = add_optimize_command(app, optimize_cmd);
   ReportCommand report_cmd;
   auto* report = add_report_command(app, report_cmd);
+  DoctorCommand doctor_cmd;
+  auto* doctor = add_doctor_command(app, doctor_cmd);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -79,6 +82,10 @@ int main(const std::vector<std::string>& args) {
     }
     if (optimize->parsed()) return run_optimize(optimize_cmd, python, quiet, verbosity);
     if (report->parsed()) return run_report(report_cmd);
+    if (doctor->parsed()) {
+      doctor_cmd.python = python;
+      return run_doctor(doctor_cmd);
+    }
   } catch (const std::exception& e) {
     std::cerr << "kopt: error: " << e.what() << std::endl;
     return 2;

@@ -31,6 +31,7 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
   sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes timed as baselines (default: default; none: eager only)");
   sub->add_option("--pairs", o.timing_options.pairs, "ABAB pairs before a speedup is claimed")->check(CLI::Range(2, 1000));
   sub->add_flag("--no-flush", cmd.no_flush, "Do not flush L2 before timed calls");
+  add_limit_options(sub, o.limits);
   cmd.ncu.add(sub, "a correct candidate");
   sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");
   return sub;

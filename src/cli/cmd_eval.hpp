@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "kopt/core/eval.hpp"
+#include "limit_options.hpp"
 #include "ncu_option.hpp"
 
 namespace kopt::cli {

@@ -209,6 +209,7 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--resume", o.resume, "Continue the run (or suite) in DIR");
   sub->add_option("--shard", cmd.shard, "I/N: this machine's share of the workloads (I from SLURM_ARRAY_TASK_ID or "
                                         "JOB_COMPLETION_INDEX when given as N)");
+  add_limit_options(sub, o.limits);
   cmd.ncu.add(sub, "the eager reference and each correct candidate (their metrics go into prompts)");
   sub->add_flag("--json", o.json, "Print one JSON document on stdout at the end");
   return sub;

@@ -6,6 +6,7 @@
 
 #include "kopt/core/optimize.hpp"
 #include "kopt/providers/factory.hpp"
+#include "limit_options.hpp"
 #include "ncu_option.hpp"
 
 namespace kopt::cli {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -87,6 +88,7 @@ bool EvalRun::setup() {
   }
   m_pool = std::move(pool.value());
   m_report.environment = m_pool->environment();
+  m_report.isolation = m_pool->isolation();
   return true;
 }
 
@@ -135,15 +137,39 @@ void EvalRun::boot_candidate() {
   m_cand = std::move(cand.value());
   WorkerRegistry::instance().set(m_cand->pid(), false);
   // Start-up (interpreter and torch) runs no candidate code yet: not the candidate's deadline.
-  m_boot = std::async(std::launch::async, [w = m_cand.get(), timeout = std::max(m_opt.import_timeout, 300.0)] {
+  m_boot = std::async(std::launch::async,
+                      [w = m_cand.get(), msg = candidate_hello(), timeout = std::max(m_opt.import_timeout, 300.0)] {
     Boot b;
     const auto t = Clock::now();
-    auto hello = ask(*w, {{"op", "hello"}}, timeout);
+    auto hello = ask(*w, msg, timeout);
     b.seconds = std::chrono::duration<double>(Clock::now() - t).count();
     if (!hello) b.failure = hello.failure();
-    else b.uid = hello->header.value("uid", -1);
+    else b.header = hello->header;
     return b;
   });
+}
+
+nlohmann::json EvalRun::candidate_hello() const {
+  nlohmann::json hello_msg = {{"op", "hello"}};
+  if (m_opt.device == "cuda" && m_opt.limits.gpu_memory_fraction > 0)
+    hello_msg["gpu_memory_fraction"] = m_opt.limits.gpu_memory_fraction;
+  return hello_msg;
+}
+
+void EvalRun::note_candidate_hello(const nlohmann::json& header) {
+  if (m_opt.device == "cuda" && m_opt.limits.gpu_memory_fraction > 0) {
+    // Set by the harness before any candidate code runs: a tripwire (the caching
+    // allocator's cap; memory taken past torch, e.g. cudaMalloc in an extension, is not counted).
+    const double applied = header.value("gpu_memory_fraction", 0.0);
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%.2f of the device through torch.cuda.set_per_process_memory_fraction "
+                  "(torch's allocator only: a tripwire, not a driver limit)", applied);
+    m_report.isolation["gpu_memory"] = applied > 0
+        ? nlohmann::json{{"active", true}, {"detail", buf}}
+        : nlohmann::json{{"active", false}, {"detail", "the harness could not set it: " +
+                                                          header.value("gpu_memory_error", std::string("no reply"))}};
+  }
+  m_report.environment["candidate_uid"] = header.value("uid", -1);
 }
 
 void EvalRun::join_boot() {
@@ -151,7 +177,7 @@ void EvalRun::join_boot() {
   Boot b = m_boot.get();
   m_booted = true;
   m_boot_failure = b.failure;
-  m_report.environment["candidate_uid"] = b.uid;
+  if (!b.failure) note_candidate_hello(b.header);
   m_report.phase_seconds["candidate_start"] += b.seconds;  // overlaps reference_start
 }
 
@@ -172,9 +198,9 @@ std::optional<EvalRun::StartFailure> EvalRun::launch_candidate(const std::vector
     m_cand = std::move(cand.value());
     WorkerRegistry::instance().set(m_cand->pid(), false);
     // Start-up (interpreter and torch) runs no candidate code yet: not the candidate's deadline.
-    auto hello = ask(*m_cand, {{"op", "hello"}}, std::max(m_opt.import_timeout, 300.0));
+    auto hello = ask(*m_cand, candidate_hello(), std::max(m_opt.import_timeout, 300.0));
     if (!hello) return StartFailure{"start", hello.failure()};
-    m_report.environment["candidate_uid"] = hello->header.value("uid", -1);
+    note_candidate_hello(hello->header);
   }
   nlohmann::json load_msg = {{"op", "load"}, {"path", m_pool->candidate_path()}};
   if (const auto arch = m_pool->arch_list(); !arch.empty()) load_msg["arch_list"] = arch;

@@ -107,11 +107,31 @@ nlohmann::json report_json(const EvalReport& r, const EvalOptions& o) {
       {"notes", r.notes},
       {"phase_seconds", phases},
       {"environment", r.environment},
+      {"isolation", r.isolation},
       {"candidate_log_tail", util::tail_lines(r.candidate_log, 20)},
       {"timing", r.timing},
       {"ncu", r.ncu},
   };
 }
+
+namespace {
+
+// "isolation: network, filesystem, limits; not: user (why), gpu_memory (why)".
+void isolation_text(const nlohmann::json& isolation, std::ostringstream& out) {
+  if (!isolation.is_object() || isolation.empty()) return;
+  std::string on, off;
+  for (const auto& [name, layer] : isolation.items()) {
+    if (layer.value("active", false)) {
+      on += (on.empty() ? "" : ", ") + name;
+    } else {
+      off += "\n    " + name + ": " + util::strip_control(layer.value("detail", std::string()));
+    }
+  }
+  out << "  isolation: " << (on.empty() ? "none of its layers" : on) << "\n";
+  if (!off.empty()) out << "  isolation not in force:" << off << "\n";
+}
+
+}  // namespace
 
 std::string report_text(const EvalReport& r) {
   std::ostringstream out;
@@ -127,6 +147,7 @@ std::string report_text(const EvalReport& r) {
   timing_text(r.timing, out);
   out << ncu_report_text(r.ncu, "candidate");
   for (const auto& note : r.notes) out << "  note: " << note << "\n";
+  isolation_text(r.isolation, out);
   if (r.outcome != Outcome::correct && !r.candidate_log.empty() && r.outcome != Outcome::input_error) {
     const std::string tail = util::tail_lines(r.candidate_log, 5);
     if (!tail.empty()) {

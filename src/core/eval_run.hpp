@@ -61,6 +61,9 @@ class EvalRun {
   // interpreter, torch and CUDA start while the reference starts; join_boot() waits.
   void boot_candidate();
   void join_boot();
+  nlohmann::json candidate_hello() const;
+  // The candidate's hello reply: its uid, and whether the GPU memory cap took.
+  void note_candidate_hello(const nlohmann::json& header);
   bool start_reference();
   bool reference_failed(const std::string& phase, const Failure& f);
   // Starts, loads and constructs a candidate worker into m_cand (run under `wrapper`, ncu
@@ -117,7 +120,7 @@ class EvalRun {
   std::unique_ptr<sandbox::Worker> m_ref, m_cand;
   struct Boot {
     std::optional<Failure> failure;
-    int uid = -1;
+    nlohmann::json header;  // the hello reply
     double seconds = 0;
   };
   std::future<Boot> m_boot;

@@ -91,8 +91,8 @@ void EvalRun::trial(const std::string& stress, size_t index) {
     candidate_failed("call", reply.failure());
     return;
   }
-  m_threads.emplace_back(sandbox::thread_count(m_cand->pid()),
-                         static_cast<int>(sandbox::descendants_of(m_cand->pid()).size()));
+  m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
+                         static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
   if (!check_tamper(reply->header, "while running")) return;
   pos = 0;
   const auto cand_payload = std::make_shared<const std::string>(std::move(reply->payload));
@@ -241,8 +241,8 @@ void EvalRun::unchecked_call() {
     candidate_failed("call", reply.failure());
     return;
   }
-  m_threads.emplace_back(sandbox::thread_count(m_cand->pid()),
-                         static_cast<int>(sandbox::descendants_of(m_cand->pid()).size()));
+  m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
+                         static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
   if (!check_tamper(reply->header, "while running")) return;
   if (m_device) return;
   size_t pos = 0;

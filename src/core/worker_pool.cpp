@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <climits>
 #include <fstream>
@@ -59,7 +62,103 @@ Result<sandbox::PythonChoice> choose_python(const std::string& flag) {
   return python;
 }
 
+bool is_under(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+}
+
+std::string parent_of(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos || slash == 0 ? std::string("/") : path.substr(0, slash);
+}
+
+std::string gib_text(double gib) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g GiB", gib);
+  return buf;
+}
+
 }  // namespace
+
+void WorkerPool::plan_isolation(const std::string& torch_origin) {
+  using sandbox::Layer;
+  const auto& lim = m_opt.limits;
+  if (m_user) {
+    m_layers.push_back({"user", true, "runs as " + m_user->name + " (uid " + std::to_string(m_user->uid) +
+                                          "), supplementary groups dropped"});
+  } else {
+    m_layers.push_back({"user", false, geteuid() == 0 ? "no unprivileged user to run as (KOPT_SANDBOX_USER, nobody)"
+                                                      : "kopt does not run as root: the candidate runs as kopt's own user"});
+  }
+  m_bwrap = sandbox::probe_bwrap(m_user);
+  m_confine.writable = m_root + "/candidate";
+  m_confine.tmp = m_root + "/candidate/tmp";
+  m_confine.hidden = sandbox::private_homes();
+  m_confine.readable = {m_root + "/harness"};
+  // The interpreter's prefix (a venv) and torch's folder, where a hidden home or the
+  // private /tmp would take them away.
+  std::vector<std::string> needed = {parent_of(parent_of(m_python))};
+  if (!torch_origin.empty()) needed.push_back(parent_of(parent_of(torch_origin)));
+  for (const char* var : {"CUDA_HOME", "CUDA_PATH"})
+    if (const char* v = std::getenv(var); v && *v == '/') needed.push_back(v);
+  for (const auto& dir : needed) {
+    bool hidden = is_under(dir, "/tmp") || is_under(dir, "/run");
+    for (const auto& h : m_confine.hidden) hidden = hidden || is_under(dir, h);
+    if (hidden && dir != "/") m_confine.readable.push_back(dir);
+  }
+  if (m_bwrap.works) {
+    std::string hidden;
+    for (const auto& h : m_confine.hidden) hidden += (hidden.empty() ? "" : ", ") + h;
+    m_layers.push_back({"network", true, "a network namespace of its own (bubblewrap --unshare-net): loopback only"});
+    m_layers.push_back({"filesystem", true, "bubblewrap: / read-only, /tmp its own (in its sandbox), /run empty, writable only its sandbox " +
+                                                m_confine.writable + (hidden.empty() ? "" : "; hidden: " + hidden)});
+  } else {
+    m_layers.push_back({"network", false, m_bwrap.why});
+    m_layers.push_back({"filesystem", false, m_bwrap.why + "; it may write wherever its user may"});
+  }
+  // Resource limits, set in the child before exec.
+  const uid_t uid = m_user ? m_user->uid : getuid();
+  std::string what;
+  if (uid != 0) {
+    const long nproc = sandbox::tasks_of_user(uid) + lim.process_margin;
+    m_limits.push_back({RLIMIT_NPROC, static_cast<rlim_t>(nproc)});
+    what = "processes and threads " + std::to_string(nproc) + " for uid " + std::to_string(uid);
+  } else {
+    what = "processes not limited (root ignores RLIMIT_NPROC)";
+  }
+  m_limits.push_back({RLIMIT_CORE, 0});
+  if (lim.max_file_gib > 0) {
+    m_limits.push_back({RLIMIT_FSIZE, static_cast<rlim_t>(lim.max_file_gib * 1073741824.0)});
+    what += ", files up to " + gib_text(lim.max_file_gib);
+  }
+  if (lim.cpu_seconds > 0) {
+    m_limits.push_back({RLIMIT_CPU, static_cast<rlim_t>(lim.cpu_seconds)});
+    what += ", CPU time " + std::to_string(lim.cpu_seconds) + " s";
+  }
+  what += ", no core dumps";
+  if (m_opt.device == "cpu") {
+    double gib = lim.max_memory_gib;
+    if (gib <= 0)
+      gib = 0.75 * static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1073741824.0;
+    m_limits.push_back({RLIMIT_AS, static_cast<rlim_t>(gib * 1073741824.0)});
+    what += ", address space " + gib_text(gib);
+  } else {
+    what += ", address space not limited (CUDA reserves large virtual ranges)";
+  }
+  m_layers.push_back({"limits", true, what});
+  if (m_opt.device != "cuda") {
+    m_layers.push_back({"gpu_memory", false, "the device is cpu"});
+  } else if (lim.gpu_memory_fraction <= 0) {
+    m_layers.push_back({"gpu_memory", false, "turned off (--candidate-gpu-memory 0)"});
+  } else {
+    m_layers.push_back({"gpu_memory", false, "not confirmed by the candidate's harness yet"});
+  }
+}
+
+nlohmann::json WorkerPool::isolation() const {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& layer : m_layers) out[layer.name] = {{"active", layer.active}, {"detail", layer.detail}};
+  return out;
+}
 
 Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& options) {
   std::unique_ptr<WorkerPool> pool(new WorkerPool());
@@ -109,6 +208,7 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   if (auto st = sandbox::write_file(pool->m_workload_copy, ref.value()); !st) return st.failure();
   chmod(pool->m_workload_copy.c_str(), 0644);
   pool->m_secrets = sandbox::secret_values(sandbox::current_environment());
+  if (!options.candidate.empty()) pool->plan_isolation(python->torch_origin);
   return pool;
 }
 
@@ -144,7 +244,14 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
     vars["GLIBC_TUNABLES"] = heap + ":glibc.malloc.perturb=128";
   }
   sandbox::WorkerSpec spec;
-  spec.argv = wrapper;
+  if (role == "candidate") {
+    spec.limits = m_limits;
+    if (m_bwrap.works) {
+      spec.argv = sandbox::bwrap_prefix(m_bwrap.path, m_confine);
+      spec.runs_as_child = true;
+    }
+  }
+  spec.argv.insert(spec.argv.end(), wrapper.begin(), wrapper.end());
   for (const auto& a : {m_python, std::string("-B"), m_harness, std::string("--role"), role, std::string("--device"), m_opt.device})
     spec.argv.push_back(a);
   spec.env = sandbox::scrubbed_environment(sandbox::current_environment(), vars);

@@ -290,7 +290,18 @@ class CandidateRole(Role):
         # 2.11); at hello it overlaps the reference's start (kopt boots the candidate on a
         # thread meanwhile). No candidate code has run yet.
         _import_dynamo()
-        return Role.hello(self, msg)
+        info = Role.hello(self, msg)
+        fraction = msg.get("gpu_memory_fraction")
+        if info.get("ok") and self.device == "cuda" and fraction:
+            # Before any candidate code: torch's caching allocator refuses allocations past
+            # this share of the device. A tripwire, not a driver limit (cudaMalloc from an
+            # extension is not counted).
+            try:
+                torch.cuda.set_per_process_memory_fraction(float(fraction), 0)
+                info["gpu_memory_fraction"] = float(fraction)
+            except Exception as exc:
+                info["gpu_memory_error"] = "%s: %s" % (type(exc).__name__, exc)
+        return info
 
     def load(self, msg):
         if msg.get("arch_list"):

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <poll.h>
 #include <grp.h>
 #include <signal.h>
 #include <string.h>
@@ -102,6 +103,14 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
       }
     }
     if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) child_fail(err_fd, 5);
+    for (const auto& limit : spec.limits) {
+      rlimit value{limit.value, limit.value};
+      rlimit now{};
+      // Never above the hard limit already in force (only root may raise it).
+      if (getrlimit(limit.resource, &now) == 0 && now.rlim_max != RLIM_INFINITY && value.rlim_max > now.rlim_max)
+        value.rlim_cur = value.rlim_max = now.rlim_max;
+      if (setrlimit(limit.resource, &value) != 0) child_fail(err_fd, 9);
+    }
     if (spec.gid) {
       if (setgroups(0, nullptr) != 0 || setgid(*spec.gid) != 0) child_fail(err_fd, 6);
     }
@@ -135,8 +144,8 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
   close(exec_pipe[0]);
   if (n == static_cast<ssize_t>(sizeof payload)) {
     static const char* stages[] = {"", "setpgid", "stdin", "stdout/stderr", "control fd",
-                                   "chdir", "setgid", "setuid", "exec"};
-    const int stage = payload[0] >= 0 && payload[0] <= 8 ? payload[0] : 0;
+                                   "chdir", "setgid", "setuid", "exec", "setrlimit"};
+    const int stage = payload[0] >= 0 && payload[0] <= 9 ? payload[0] : 0;
     child.wait_for(std::chrono::milliseconds(1000));
     return Failure{"spawn", std::string("cannot start ") + spec.argv[0] + ": " + stages[stage] +
                                 ": " + strerror(payload[1])};
@@ -232,6 +241,38 @@ ExitInfo Child::terminate(std::chrono::milliseconds grace) {
   m_exit = r == m_pid ? decode_status(status, usage, true) : ExitInfo{false, 0, SIGKILL, true, 0};
   unregister_child(m_pid);
   return *m_exit;
+}
+
+Result<Captured> run_captured(const SpawnSpec& spec, std::chrono::milliseconds timeout) {
+  auto child = Child::spawn(spec);
+  if (!child) return child.failure();
+  Captured got;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (child->stdout_fd() >= 0 || child->stderr_fd() >= 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      child->terminate(std::chrono::milliseconds(0));
+      return Failure{"timeout", spec.argv[0] + " ran past " + std::to_string(timeout.count() / 1000) + " s"};
+    }
+    pollfd fds[2] = {{child->stdout_fd(), POLLIN, 0}, {child->stderr_fd(), POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 200))) <= 0) continue;
+    char buf[4096];
+    for (int k = 0; k < 2; ++k) {
+      const int fd = k == 0 ? child->stdout_fd() : child->stderr_fd();
+      if (fd < 0 || !fds[k].revents) continue;
+      const ssize_t n = read(fd, buf, sizeof buf);
+      if (n > 0) {
+        std::string& dst = k == 0 ? got.out : got.err;
+        if (dst.size() < 65536) dst.append(buf, static_cast<size_t>(n));
+      } else if (n == 0 || errno != EAGAIN) {
+        if (k == 0) child->close_stdout(); else child->close_stderr();
+      }
+    }
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  auto info = child->wait_for(std::max(left, std::chrono::milliseconds(1000)));
+  got.exit = info ? *info : child->terminate(std::chrono::milliseconds(0));
+  return got;
 }
 
 }  // namespace kopt::sandbox

@@ -10,6 +10,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
+#include <sstream>
+
+#include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/text.hpp"
 
 namespace kopt::sandbox {
@@ -82,6 +86,7 @@ Result<std::unique_ptr<Worker>> Worker::start(const WorkerSpec& spec) {
   spawn.uid = spec.uid;
   spawn.gid = spec.gid;
   spawn.control_fd = pair[1];
+  spawn.limits = spec.limits;
   auto child = Child::spawn(spawn);
   close(pair[1]);
   if (!child) {
@@ -97,6 +102,25 @@ Worker::Worker(Child child, int control, WorkerSpec spec)
     : m_child(std::move(child)), m_control(control), m_spec(std::move(spec)) {}
 
 Worker::~Worker() { stop(std::chrono::milliseconds(0)); }
+
+pid_t Worker::main_pid() {
+  if (!m_spec.runs_as_child) return pid();
+  if (m_main_pid > 0) return m_main_pid;
+  // bwrap forks once; its first child is the worker (lowest pid among the direct children).
+  for (pid_t p : descendants_of(pid())) {
+    std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    char state = 0;
+    long ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == pid() && (m_main_pid < 0 || p < m_main_pid)) m_main_pid = p;
+  }
+  return m_main_pid > 0 ? m_main_pid : pid();
+}
 
 std::string Worker::log() const {
   std::string text = util::redact(util::strip_control(m_log), m_spec.secrets);
@@ -140,7 +164,7 @@ Failure Worker::ended_failure() {
   auto info = m_child.wait_for(std::chrono::milliseconds(2000));
   if (!info) info = m_child.terminate(std::chrono::milliseconds(0));
   drain_logs();
-  std::string message = "worker ended (" + info->describe() + ")";
+  std::string message = "worker ended (" + payload_exit(*info).describe() + ")";
   const std::string tail = util::tail_lines(log(), 1);
   if (!tail.empty()) message += ": " + tail.substr(0, 300);
   return Failure{"exited", message};
@@ -219,14 +243,27 @@ ExitInfo Worker::stop(std::chrono::milliseconds grace) {
   if (auto info = m_child.try_wait()) {
     m_child.signal_group(SIGKILL);
     drain_logs();
-    return *info;
+    return payload_exit(*info);
   }
   std::optional<ExitInfo> info;
   if (grace.count() > 0) info = m_child.wait_for(grace);
   if (!info) info = m_child.terminate(std::chrono::milliseconds(grace.count() > 0 ? 200 : 0));
   m_child.signal_group(SIGKILL);
   drain_logs();
-  return *info;
+  return payload_exit(*info);
+}
+
+std::optional<ExitInfo> Worker::exit_info() {
+  auto info = m_child.try_wait();
+  if (!info) return info;
+  return payload_exit(*info);
+}
+
+ExitInfo Worker::payload_exit(const ExitInfo& info) const {
+  // bubblewrap exits with 128 + the signal that killed the worker.
+  if (m_spec.runs_as_child && info.exited && info.code > 128 && info.code < 128 + NSIG)
+    return ExitInfo{false, 0, info.code - 128};
+  return info;
 }
 
 }  // namespace kopt::sandbox

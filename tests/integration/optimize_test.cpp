@@ -116,7 +116,13 @@ TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_the
   EXPECT_EQ(recs.at(2)["outcome"], "wrong_result");
   EXPECT_EQ(recs.at(3)["outcome"], "crashed");
   EXPECT_EQ(recs.at(4)["outcome"], "compile_error");
-  for (const auto& [id, r] : recs) EXPECT_EQ(r["status"], "done");
+  for (const auto& [id, r] : recs) {
+    EXPECT_EQ(r["status"], "done");
+    // Each record says how its candidate was confined.
+    ASSERT_TRUE(r["isolation"].is_object()) << r;
+    for (const char* layer : {"user", "network", "filesystem", "limits", "gpu_memory"})
+      EXPECT_TRUE(r["isolation"].contains(layer)) << layer << " in " << r;
+  }
   EXPECT_NE(recs.at(2)["strategy"].get<std::string>().find("one_wrong"), std::string::npos);
   const auto& counts = run.json["runs"][0]["counts"];
   EXPECT_EQ(counts["correct"], 1);

@@ -23,6 +23,15 @@ struct EvalPhase {
   std::string candidate_log;    // the candidate worker's log so far (stripped, redacted)
 };
 
+// Limits on a candidate worker (docs/ARCHITECTURE.md, "Candidate isolation").
+struct CandidateLimits {
+  double gpu_memory_fraction = 0.5;  // of the device, through torch's caching allocator; 0: none
+  double max_file_gib = 16;          // RLIMIT_FSIZE: the largest file it may write
+  double max_memory_gib = 0;         // RLIMIT_AS on cpu (0: three quarters of the host's memory)
+  long cpu_seconds = 6 * 3600;       // RLIMIT_CPU, a backstop behind the per-phase deadlines
+  long process_margin = 1024;        // RLIMIT_NPROC: the user's tasks at start plus this
+};
+
 struct EvalOptions {
   std::string reference;          // workload file (Model, get_inputs, get_init_inputs)
   std::string candidate;          // candidate file (ModelNew)
@@ -50,6 +59,7 @@ struct EvalOptions {
   std::vector<std::string> compile_modes{"default"};
   TimingOptions timing_options;
   std::string ncu;                // --ncu: Nsight Compute to run a correct candidate under (report.ncu)
+  CandidateLimits limits;
   // Held exclusively while timing (the GPU to itself) and shared during verification calls.
   GpuGate* exclusive = nullptr;
   // Called as each phase ends, on the evaluating thread, before the next phase starts (kopt
@@ -80,6 +90,8 @@ struct EvalReport {
   std::vector<std::string> notes;
   std::map<std::string, double> phase_seconds;
   nlohmann::json environment;     // python, torch, device, user the candidate ran as
+  // Each confinement layer of the candidate worker: {name: {active, detail}} (docs/eval.md).
+  nlohmann::json isolation = nlohmann::json::object();
   std::string candidate_log;      // stripped, redacted, capped
   std::string reference_log;
   // Present when options.timing != "none" and the candidate was correct:

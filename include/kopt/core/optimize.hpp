@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kopt/core/eval.hpp"
 #include "kopt/core/generator.hpp"
 #include "kopt/util/result.hpp"
 
@@ -46,6 +47,7 @@ struct OptimizeOptions {
   double import_timeout = 600, call_timeout = 120;
   std::vector<std::string> compile_modes{"default"};
   std::vector<std::string> hints;
+  CandidateLimits limits;              // --candidate-gpu-memory, --candidate-max-file, ...
   std::string ncu;                     // --ncu: Nsight Compute for the baseline (its metrics go into prompts)
   std::string work_dir;
   nlohmann::json provider;             // provider settings recorded in run.json (no secrets)

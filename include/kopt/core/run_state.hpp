@@ -35,6 +35,9 @@ struct CandidateRecord {
   std::optional<double> speedup;    // baseline best_ms / median_ms
   std::string timing_error;         // why no ranking time (correct candidates only)
   nlohmann::json claim;   // null, or the final gate: {outcome, median, low, high, pairs, faster, ...}
+  // The candidate worker's confinement layers, as the evaluation reported them: {name:
+  // {active, detail}} (docs/eval.md, "isolation"); null before it was evaluated.
+  nlohmann::json isolation;
   nlohmann::json ncu;     // null, or --ncu's profile of a correct candidate: {ok, kernels, text} / {ok, error}
   // null, or torch.profiler's profile of a timed candidate after its ranking timing
   // ({kernels: [{name, us_per_call, launches_per_call, share}], bytes, flops} / {error}).

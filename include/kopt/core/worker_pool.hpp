@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kopt/core/eval.hpp"
+#include "kopt/sandbox/confine.hpp"
 #include "kopt/sandbox/isolation.hpp"
 #include "kopt/sandbox/worker.hpp"
 #include "kopt/util/result.hpp"
@@ -39,15 +40,24 @@ class WorkerPool {
   // A read-only copy of the workload the candidate may import for its timing inputs.
   const std::string& workload_copy_path() const { return m_workload_copy; }
   nlohmann::json environment() const;
+  // The confinement layers candidate workers start under: {name: {active, detail}}.
+  // gpu_memory is filled in by the evaluation once the candidate's harness says so.
+  nlohmann::json isolation() const;
   // Removes the sandbox (unless the options keep it).
   void cleanup();
 
  private:
   WorkerPool() = default;
+  // Chooses the candidate's layers and limits (m_layers, m_limits, m_bwrap, m_confine).
+  void plan_isolation(const std::string& torch_origin);
   EvalOptions m_opt;
   std::string m_python, m_python_source;
   std::string m_root, m_harness, m_reference, m_candidate, m_workload_copy;
   std::optional<sandbox::UserIds> m_user;
+  sandbox::BwrapProbe m_bwrap;
+  sandbox::ConfineSpec m_confine;
+  std::vector<sandbox::Layer> m_layers;
+  std::vector<sandbox::ResourceLimit> m_limits;
   std::string m_capability;
   std::vector<std::string> m_secrets;
   bool m_cleaned = false;

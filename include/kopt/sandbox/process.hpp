@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "kopt/sandbox/confine.hpp"
 #include "kopt/util/result.hpp"
 
 namespace kopt::sandbox {
@@ -21,6 +22,7 @@ struct SpawnSpec {
   std::optional<gid_t> gid;
   int control_fd = -1;            // if >= 0, dup'ed to fd 3 in the child
   int stdin_fd = -1;              // if >= 0, dup'ed to fd 0 in the child; else /dev/null
+  std::vector<ResourceLimit> limits;  // setrlimit in the child before exec (before the drop to uid)
 };
 
 // How a process ended.
@@ -74,5 +76,16 @@ class Child {
   std::optional<ExitInfo> m_exit;
   mutable bool m_signalled = false;  // signal_group was called: a later death is kopt's doing
 };
+
+// What a short-lived command printed and how it ended (run_captured).
+struct Captured {
+  std::string out;  // stdout, up to 64 KiB
+  std::string err;  // stderr, up to 64 KiB
+  ExitInfo exit;
+};
+
+// Runs `spec` to its end, capturing its output; kills it after `timeout`.
+// Failure kinds: "spawn", "timeout".
+Result<Captured> run_captured(const SpawnSpec& spec, std::chrono::milliseconds timeout);
 
 }  // namespace kopt::sandbox

@@ -34,6 +34,9 @@ struct WorkerSpec {
   size_t max_header_bytes = 16u << 20;  // one JSON header
   uint64_t max_payload_bytes = 16ull << 30;
   std::vector<std::string> secrets;     // redacted from the captured log
+  std::vector<ResourceLimit> limits;    // set in the child before exec
+  // argv[0] runs the worker as its child (bubblewrap): main_pid() is that child.
+  bool runs_as_child = false;
 };
 
 // Not thread-safe. Destruction kills the worker's process group.
@@ -52,17 +55,23 @@ class Worker {
   // worker to exit, then kills its group. Safe to call twice.
   ExitInfo stop(std::chrono::milliseconds grace);
 
+  // The process kopt started (bwrap when confined): its group is the worker's.
   pid_t pid() const { return m_child.pid(); }
+  // The process that runs the harness, for thread and child counts: pid(), or its one
+  // child when WorkerSpec::runs_as_child (found through /proc once it exists; pid() until then).
+  pid_t main_pid();
   // Everything the worker printed so far, control characters stripped, secrets redacted.
   std::string log() const;
-  // How the worker ended, once it has.
-  std::optional<ExitInfo> exit_info() { return m_child.try_wait(); }
+  // How the worker ended, once it has (under bubblewrap: the worker's own end, read from
+  // bwrap's exit status 128 + signal).
+  std::optional<ExitInfo> exit_info();
 
  private:
   explicit Worker(Child child, int control, WorkerSpec spec);
   Status pump(bool want_write, const std::string& out, size_t& written,
               std::chrono::steady_clock::time_point deadline, bool& readable);
   Failure ended_failure();
+  ExitInfo payload_exit(const ExitInfo& info) const;
   void drain_logs();
   bool read_log(int& fd);
 
@@ -72,6 +81,7 @@ class Worker {
   std::string m_log;
   size_t m_log_total = 0;
   std::string m_inbox;  // bytes read from the control socket not yet parsed
+  pid_t m_main_pid = -1;
 };
 
 // Encodes a frame (exposed for tests).

@@ -57,6 +57,7 @@ nlohmann::json record_json(const CandidateRecord& r) {
           {"claim", r.claim},
           {"ncu", r.ncu},
           {"profile", r.profile},
+          {"isolation", r.isolation},
           {"times",
            {{"proposed", r.proposed_at},
             {"verify_start", r.verify_start},
@@ -88,6 +89,7 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
     r.claim = j.contains("claim") ? j["claim"] : nlohmann::json(nullptr);
     r.ncu = j.contains("ncu") ? j["ncu"] : nlohmann::json(nullptr);
     r.profile = j.contains("profile") ? j["profile"] : nlohmann::json(nullptr);
+    r.isolation = j.contains("isolation") ? j["isolation"] : nlohmann::json(nullptr);
     if (j.contains("times") && j["times"].is_object()) {
       const auto& t = j["times"];
       r.proposed_at = get_or<double>(t, "proposed", 0);

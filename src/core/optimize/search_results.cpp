@@ -32,6 +32,7 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   eo.import_timeout = m_opt.import_timeout;
   eo.call_timeout = m_opt.call_timeout;
   eo.work_dir = m_opt.work_dir;
+  eo.limits = m_opt.limits;
   eo.timing = claim ? "claim" : "rank";
   if (!claim) eo.ncu = m_opt.ncu;  // --ncu: every correct candidate, for its refine prompt
   eo.target = m_opt.target;
@@ -59,6 +60,7 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
     return;
   }
   r.outcome = outcome_name(report.outcome);
+  r.isolation = report.isolation;
   r.check = report.check;
   r.reason = report.reason;
   if (report.outcome != Outcome::correct) return;

@@ -1,0 +1,63 @@
+#pragma once
+// Confinement of candidate workers beyond a scrubbed environment: bubblewrap (no
+// network, a read-only file system with the sandbox writable, the user's home hidden)
+// and resource limits. Each layer is used where the machine allows it and reported as
+// active or unavailable with the reason (docs/ARCHITECTURE.md, "Candidate isolation").
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kopt/sandbox/isolation.hpp"
+
+namespace kopt::sandbox {
+
+// One confinement layer and whether it is in force for a candidate.
+struct Layer {
+  std::string name;    // user, network, filesystem, limits, gpu_memory
+  bool active = false;
+  std::string detail;  // what it does when active; why it is not, otherwise
+};
+
+// A resource limit set in the child before exec (soft and hard alike).
+struct ResourceLimit {
+  int resource;  // RLIMIT_*
+  rlim_t value;
+};
+
+// Whether bubblewrap creates the namespaces kopt uses, as `user` (kopt's own when
+// nullopt). Tried once per user and cached (thread-safe): spawns
+// `bwrap --unshare-net --ro-bind / / ... /bin/true`, 10 s at most.
+struct BwrapProbe {
+  bool works = false;
+  std::string path;  // the bwrap binary ($KOPT_BWRAP, else /usr/bin/bwrap, ... ); empty: none
+  std::string why;   // when !works: one line with the cause and the fix
+};
+BwrapProbe probe_bwrap(const std::optional<UserIds>& user);
+
+// What the candidate may see and write under bubblewrap.
+struct ConfineSpec {
+  std::string writable;               // the candidate's sandbox directory (HOME, caches, TMPDIR)
+  std::string tmp;                    // bound as /tmp (on disk, in the sandbox); empty: a tmpfs
+  std::vector<std::string> readable;  // kept visible where hidden below (harness, Python's prefix)
+  std::vector<std::string> hidden;    // replaced by an empty read-only tmpfs (the real user's home)
+};
+
+// The bwrap command line that runs what follows it confined by `spec`: a new network
+// namespace (loopback only), / read-only, /dev as it is (CUDA's device nodes), a private
+// /tmp (`spec.tmp`), /run and `spec.hidden` emptied and read-only, `spec.writable`
+// writable; bwrap dies with kopt.
+// No PID namespace: kopt watches the candidate's threads and children by host PID.
+std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpec& spec);
+
+// Threads (tasks) that `uid` runs now, counted through /proc: RLIMIT_NPROC counts them
+// for the whole user, so a limit is set that many plus a margin.
+long tasks_of_user(uid_t uid);
+
+// The directories that hold the user's files and are hidden from candidates: $HOME and
+// the passwd entry's home of kopt's user (not "/").
+std::vector<std::string> private_homes();
+
+}  // namespace kopt::sandbox
