@@ -1,6 +1,7 @@
 """kopt worker harness: helpers both roles and the stopwatch use (device synchronize, module
 loading, seeds, state snapshots, error replies)."""
 
+import importlib
 import importlib.util
 import os
 import sys
@@ -83,3 +84,13 @@ def error_reply(kind, exc):
         except Exception:
             pass
     return reply
+
+
+def _import_dynamo():
+    """torch._dynamo wraps a few torch functions (torch.manual_seed) when first imported;
+    imported before the tripwire's snapshot so torch.compile is no false alarm."""
+    if hasattr(torch, "compile"):
+        try:
+            importlib.import_module("torch._dynamo")
+        except Exception:
+            pass
