@@ -94,3 +94,20 @@ def _import_dynamo():
             importlib.import_module("torch._dynamo")
         except Exception:
             pass
+
+
+def cuda_init_error():
+    """Why CUDA is unavailable, in the driver's words: cuInit's error name, or why
+    libcuda.so.1 cannot be loaded (torch.cuda.is_available() only says False)."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError as exc:
+        return "the driver library cannot be loaded (%s)" % exc
+    rc = lib.cuInit(0)
+    name = ctypes.c_char_p()
+    try:
+        lib.cuGetErrorName(rc, ctypes.byref(name))
+    except Exception:
+        pass
+    return "cuInit returned %s (%d)" % (name.value.decode() if name.value else "an unknown error", rc)

@@ -8,8 +8,8 @@ import sys
 
 import torch
 
-from kopt_common import (_import_dynamo, _perf_counter, _sleep, error_reply, load_module, named_buffers,
-                         restore_state, rng_state, seed_all, snapshot_state, synchronize)
+from kopt_common import (_import_dynamo, _perf_counter, _sleep, cuda_init_error, error_reply, load_module,
+                         named_buffers, restore_state, rng_state, seed_all, snapshot_state, synchronize)
 from kopt_compare import fingerprint
 from kopt_timing import Stopwatch, timing_inputs
 from kopt_tripwire import build_tripwire
@@ -33,21 +33,25 @@ class Role:
         synchronize(self.device)
         return out, _perf_counter() - start
 
-    def hello(self, msg):
+    def hello(self, msg, measure_free=True):
         info = {"ok": True, "python": sys.version.split()[0], "torch": torch.__version__,
                 "pid": os.getpid(), "device": self.device, "uid": os.getuid()}
         if self.device == "cuda":
             if not torch.cuda.is_available():
-                return {"ok": False, "error": "device", "message": "CUDA is not available to torch %s" % torch.__version__}
+                return {"ok": False, "error": "device", "message": "CUDA is not available to torch %s: %s" % (
+                    torch.__version__, cuda_init_error())}
             props = torch.cuda.get_device_properties(0)
             info["device_name"] = props.name
             info["capability"] = "%d.%d" % (props.major, props.minor)
             info["sm_count"] = props.multi_processor_count
             info["memory_bytes"] = props.total_memory
-            try:  # what is free now: kopt sizes its timing inputs by it (others may hold the rest)
-                info["free_bytes"] = int(torch.cuda.mem_get_info()[0])
-            except Exception:
-                pass
+            # Free memory sizes kopt's timing inputs (the reference's figure). It creates a CUDA
+            # context: a candidate skips it, so NVML sees no building candidate on the GPU.
+            if measure_free:
+                try:
+                    info["free_bytes"] = int(torch.cuda.mem_get_info()[0])
+                except Exception:
+                    pass
             info["cuda"] = torch.version.cuda
             info["l2_bytes"] = int(getattr(props, "L2_cache_size", 0) or 0)
             info["uuid"] = str(getattr(props, "uuid", "") or "")
@@ -260,13 +264,11 @@ class CandidateRole(Role):
     """Untrusted: imports the candidate file."""
 
     def hello(self, msg):
-        # torch._dynamo takes seconds to import (4.9-6.0 s of a load on an H200 with torch
-        # 2.11): only for a candidate whose source may use it (kopt reads the file), and at
-        # hello, overlapping the reference's start. No candidate code has run yet.
-        self.dynamo = bool(msg.get("dynamo", True))
-        if self.dynamo:
+        # torch._dynamo takes seconds to import (4.8 s on an H200, torch 2.11): only for a
+        # candidate whose source names it (kopt reads the file), overlapping the reference's start.
+        if msg.get("dynamo", True):
             _import_dynamo()
-        info = Role.hello(self, msg)
+        info = Role.hello(self, msg, measure_free=False)
         fraction = msg.get("gpu_memory_fraction")
         if info.get("ok") and self.device == "cuda" and fraction:
             # Before any candidate code: torch's caching allocator refuses allocations past
@@ -284,8 +286,6 @@ class CandidateRole(Role):
             # The worker may have started before kopt knew the device's capability
             # (it boots while the reference starts): builds read it from here.
             os.environ["TORCH_CUDA_ARCH_LIST"] = str(msg["arch_list"])
-        if getattr(self, "dynamo", True):
-            _import_dynamo()
         # The workload (the user's file) generates this process's timing inputs; loaded
         # before the snapshot so its own imports are never blamed on the candidate.
         self.workload = None
