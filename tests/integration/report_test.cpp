@@ -211,3 +211,24 @@ TEST(report_show, a_failed_candidate_shows_its_rule_and_a_diff_against_the_workl
   EXPECT_TRUE(has(run.out, "== diff against workload.py (the reference) ==")) << run.out;
   EXPECT_TRUE(has(run.out, "-class Model(nn.Module):\n-    def __init__(self, in_features, out_features):\n+class ModelNew(nn.Module):\n")) << run.out;
 }
+
+TEST(report_render, a_run_of_three_hundred_candidates_stays_one_readable_page) {
+  const std::string dir = root() + "/many";
+  auto h = run_header("relu.py", "finished");
+  std::vector<nlohmann::json> rs;
+  const char* failures[] = {"wrong_result", "compile_error", "crashed", "timed_out"};
+  for (int id = 1; id <= 300; ++id)
+    rs.push_back(id % 3 ? candidate(id, 1 + (id - 1) / 8, failures[id % 4]) : candidate(id, 1 + (id - 1) / 8, "correct", 0.5 + id % 17 * 0.1));
+  write_run(dir, h, rs, summary_of(h, rs));
+  const auto run = run_kopt({"report", dir, "--format", "html", "-o", dir + "/report.html"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  const std::string html = read(dir + "/report.html");
+  EXPECT_LT(html.size(), 1'500'000u) << "the page grows linearly and stays small";
+  size_t sections = 0, open = 0;
+  for (size_t at = html.find("<details id="); at != std::string::npos; at = html.find("<details id=", at + 1)) ++sections;
+  for (size_t at = html.find("<details open"); at != std::string::npos; at = html.find("<details open", at + 1)) ++open;
+  EXPECT_EQ(sections, 300u);
+  EXPECT_EQ(open, 0u) << "sections start collapsed";
+  EXPECT_TRUE(has(html, "<div class=\"scroll\"><table class=\"cands\">")) << "the table scrolls in its box";
+  EXPECT_TRUE(has(html, "<a href=\"#c-r0-0300\">0300</a>"));
+}
