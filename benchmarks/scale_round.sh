@@ -40,9 +40,10 @@ for step in "$@"; do
     smoke)
       for c in c_elementwise_honest c_reused_buffer c_counts_calls c_background_writer c_mutates_input c_side_stream; do
         $K eval tests/cases/w_elementwise.py tests/cases/$c.py --device cuda --time none --json >"$OUT/smoke_$c.json" 2>"$OUT/smoke_$c.err"
-        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d['outcome'], d['check'], d.get('compare'), d['trials'], '|', d['reason'][:200], '|', round(d['phase_seconds']['total'],2))" "$OUT/smoke_$c.json" $c ||
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d['outcome'], d['check'], d.get('compare'), d['trials'], '|', d['reason'][:200], '|', round(d['phase_seconds']['total'],2), '| isolation:', {k: v['active'] for k, v in d['isolation'].items()})" "$OUT/smoke_$c.json" $c ||
           tail -5 "$OUT/smoke_$c.err"
       done
+      python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('filesystem:', d['isolation']['filesystem']['detail'])" "$OUT/smoke_c_elementwise_honest.json"
       $K eval tests/cases/w_elementwise.py tests/cases/c_elementwise_honest.py --device cuda --time rank --json >"$OUT/smoke_rank.json" 2>"$OUT/smoke_rank.err"
       python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('rank', d['outcome'], d['check'], [r for r in d['rules'] if r['id']=='timed_outputs'])" "$OUT/smoke_rank.json" || tail -5 "$OUT/smoke_rank.err"
       ;;
@@ -84,7 +85,9 @@ for r in sorted(glob.glob('/tmp/run-avgpool/candidates/*/record.json')):
           {k: round(v, 1) for k, v in ph.items() if k in ('total', 'candidate_start', 'candidate_import', 'trials', 'compare', 'timing')},
           'claim' if isinstance(d.get('claim'), dict) else '')
 PY
-      echo "optimize wall $(( $(date +%s) - s )) s" ;;
+      echo "optimize wall $(( $(date +%s) - s )) s"
+      $K report /tmp/run-avgpool --format html -o "$OUT/report-avgpool.html" 2>&1 | tail -2
+      tar czf "$OUT/run-avgpool.tgz" -C /tmp run-avgpool 2>/dev/null ;;
     *) echo "unknown step $step" ;;
   esac
 done

@@ -37,3 +37,13 @@ try "nobody, --dev-bind / / --unshare-net" as_nobody "$BWRAP" --dev-bind / / --u
 try "nobody, --dev-bind / / --unshare-user" as_nobody "$BWRAP" --dev-bind / / --unshare-user
 try "root, --dev-bind / / --unshare-user" "$BWRAP" --dev-bind / / --unshare-user
 try "root, --dev-bind / / --unshare-net" "$BWRAP" --dev-bind / / --unshare-net
+ro=(--ro-bind / / --dev-bind /dev /dev)
+try "root, ro /, /dev, no private /tmp" "$BWRAP" "${ro[@]}"
+try "root, ro /, /dev, /proc and /sys rw" "$BWRAP" "${ro[@]}" --dev-bind /proc /proc --dev-bind /sys /sys
+try "root, ro /, /dev, host /tmp rw" "$BWRAP" "${ro[@]}" --bind /tmp /tmp
+try "root, ro /, /dev, private /tmp" "$BWRAP" "${ro[@]}" --tmpfs /tmp
+try "root, rw /, private /tmp" "$BWRAP" --dev-bind / / --tmpfs /tmp
+echo "mounts under /dev, /proc, /sys, /tmp:"
+awk '$5 ~ "^/(dev|proc|sys|tmp)" {print $5, $6}' /proc/self/mountinfo | sort -u | head -20
+ls -la /tmp | head -12
+
