@@ -59,6 +59,11 @@ TEST(eval_honest, load_inline_extension_passes) {
   expect_correct(eval_case("w_elementwise.py", kopt::testing::on_gpu() ? "c_load_inline_cuda.py" : "c_load_inline_cpu.py"));
 }
 
+TEST(eval_honest, triton_kernel_passes) {
+  if (!kopt::testing::on_gpu()) GTEST_SKIP() << "Triton kernels need KOPT_TEST_DEVICE=cuda";
+  expect_correct(eval_case("w_elementwise.py", "c_triton_elementwise.py"));
+}
+
 TEST(eval_honest, candidate_reading_environment_sees_no_secrets) {
   const auto run = eval_case("w_elementwise.py", "c_env_reader.py", {},
                              {{"OPENAI_API_KEY", "sk-PLANTED-0123456789"},
@@ -351,7 +356,9 @@ TEST(eval_input, reference_out_of_memory_is_named_as_memory) {
   EXPECT_EQ(run.json["check"], "memory") << run.out;
   const std::string reason = run.json["reason"];
   EXPECT_NE(reason.find("reference worker ran out of memory"), std::string::npos) << reason;
-  EXPECT_NE(reason.find("35184372088832"), std::string::npos) << "the bytes it asked for: " << reason;
+  // The CPU allocator names the bytes, CUDA's the GiB (32 TiB asked for either way).
+  EXPECT_TRUE(reason.find("35184372088832") != std::string::npos || reason.find("32768.00 GiB") != std::string::npos)
+      << "what it asked for: " << reason;
 }
 
 TEST(eval_input, get_inputs_raising_is_an_input_error) {
@@ -376,9 +383,7 @@ TEST(eval_input, unusable_python_is_named_in_the_error) {
 }
 
 TEST(eval_input, python_from_the_environment_variable_is_used) {
-  // KOPT_TEST_PYTHON names an interpreter with torch where /usr/bin/python3 has none.
-  const char* named = std::getenv("KOPT_TEST_PYTHON");
-  const std::string python = named && *named ? named : "/usr/bin/python3";
+  const std::string python = kopt::testing::test_python();
   const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py", {}, {{"KOPT_PYTHON", python}});
   expect_correct(run);
   EXPECT_EQ(run.json["environment"]["python"], python);

@@ -23,6 +23,16 @@ bool on_gpu() {
   return device && std::string(device) == "cuda";
 }
 
+std::string test_python() {
+  const char* named = std::getenv("KOPT_TEST_PYTHON");
+  return named && *named ? named : "/usr/bin/python3";
+}
+
+std::string test_bwrap() {
+  const char* named = std::getenv("KOPT_BWRAP");
+  return named && *named ? named : "/usr/bin/bwrap";
+}
+
 std::string case_path(const std::string& name) { return std::string(KOPT_CASES_DIR) + "/" + name; }
 
 KoptRun run_kopt(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {

@@ -32,6 +32,14 @@ std::string case_path(const std::string& name);
 // skip without it.
 bool on_gpu();
 
+// An interpreter with torch for tests that name one: KOPT_TEST_PYTHON (the GPU machine's
+// torch is not under /usr/bin/python3), else /usr/bin/python3.
+std::string test_python();
+
+// The bubblewrap kopt would use: KOPT_BWRAP when set (a path that does not exist turns
+// it off), else /usr/bin/bwrap.
+std::string test_bwrap();
+
 // True when some process's command line contains `needle`.
 bool process_running(const std::string& needle);
 

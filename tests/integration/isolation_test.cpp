@@ -29,13 +29,14 @@ namespace {
 // Whether bubblewrap makes a network namespace here for the user candidates run as
 // (nobody when the tests run as root), found without asking kopt.
 bool bwrap_works() {
-  if (access("/usr/bin/bwrap", X_OK) != 0) return false;
+  const std::string bwrap = kopt::testing::test_bwrap();
+  if (access(bwrap.c_str(), X_OK) != 0) return false;
   const pid_t pid = fork();
   if (pid == 0) {
     if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
     const int null = open("/dev/null", O_WRONLY);
     dup2(null, 2);
-    execl("/usr/bin/bwrap", "bwrap", "--unshare-net", "--ro-bind", "/", "/", "/bin/true", static_cast<char*>(nullptr));
+    execl(bwrap.c_str(), "bwrap", "--unshare-net", "--ro-bind", "/", "/", "/bin/true", static_cast<char*>(nullptr));
     _exit(127);
   }
   int status = 0;
@@ -259,7 +260,7 @@ nlohmann::json doctor_check(const KoptRun& run, const std::string& name) {
 }  // namespace
 
 TEST(doctor, reports_the_isolation_layers_that_work_here_and_exits_zero) {
-  const auto run = kopt::testing::run_kopt({"--python", "/usr/bin/python3", "doctor", "--json"});
+  const auto run = kopt::testing::run_kopt({"--python", kopt::testing::test_python(), "doctor", "--json"});
   ASSERT_EQ(run.exit_code, 0) << kopt::testing::context(run);
   EXPECT_TRUE(run.json["ok"].get<bool>());
   EXPECT_EQ(doctor_check(run, "python")["status"], "ok");
@@ -271,7 +272,7 @@ TEST(doctor, reports_the_isolation_layers_that_work_here_and_exits_zero) {
 }
 
 TEST(doctor, names_the_fix_when_bubblewrap_is_missing) {
-  const auto run = kopt::testing::run_kopt({"--python", "/usr/bin/python3", "doctor", "--json"},
+  const auto run = kopt::testing::run_kopt({"--python", kopt::testing::test_python(), "doctor", "--json"},
                                            {{"KOPT_BWRAP", "/nonexistent/bwrap"}});
   ASSERT_EQ(run.exit_code, 0) << kopt::testing::context(run);
   const auto network = doctor_check(run, "isolation: network");
@@ -281,7 +282,7 @@ TEST(doctor, names_the_fix_when_bubblewrap_is_missing) {
 
 TEST(doctor, says_whether_a_provider_key_is_set_but_never_its_value) {
   const std::string secret = "sk-kopt-doctor-test-0123456789";
-  const auto run = kopt::testing::run_kopt({"--python", "/usr/bin/python3", "doctor"}, {{"OPENAI_API_KEY", secret}});
+  const auto run = kopt::testing::run_kopt({"--python", kopt::testing::test_python(), "doctor"}, {{"OPENAI_API_KEY", secret}});
   ASSERT_EQ(run.exit_code, 0) << kopt::testing::context(run);
   EXPECT_NE(run.out.find("OPENAI_API_KEY: set"), std::string::npos) << run.out;
   EXPECT_EQ(run.out.find(secret), std::string::npos);
