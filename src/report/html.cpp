@@ -128,14 +128,15 @@ std::string legend(const nlohmann::json& run) {
 
 // Top kernels with their share of the call and, where a speed-of-light bound exists, their
 // time as a multiple of the whole call's bound.
-std::string kernel_column(const char* title, const nlohmann::json& profile, const nlohmann::json& sol) {
+// `who`: whose time the bound's fraction measures ("the best baseline", "the candidate").
+std::string kernel_column(const char* title, const nlohmann::json& profile, const nlohmann::json& sol, const char* who) {
   std::string out = fmt::format("<div><p class=\"label\">{}</p>\n", title);
   const auto& k = at(profile, "kernels");
   if (!k.is_array() || k.empty()) return out + "<p class=\"note\">no profile</p></div>\n";
   const double bound_us = num(sol, "seconds") * 1e6;
   if (bound_us > 0)
-    out += fmt::format("<p>Speed-of-light bound {:.2f} µs ({}-bound); the whole call at {}% of it.</p>\n", bound_us,
-                       text(sol, "bound"), fixed(opt_num(sol, "fraction_of_light") ? std::optional<double>(100 * num(sol, "fraction_of_light")) : std::nullopt, 1));
+    out += fmt::format("<p>Speed-of-light bound {:.2f} µs ({}-bound); {} runs at {}% of it.</p>\n", bound_us,
+                       text(sol, "bound"), who, fixed(opt_num(sol, "fraction_of_light") ? std::optional<double>(100 * num(sol, "fraction_of_light")) : std::nullopt, 1));
   out += std::string("<table class=\"small\"><tr><th>kernel</th><th>µs/call</th><th>share</th>") +
          (bound_us > 0 ? "<th>× bound</th>" : "") + "</tr>\n";
   for (size_t i = 0; i < k.size() && i < 8; ++i) {
@@ -195,11 +196,12 @@ std::string run_section(const nlohmann::json& run, const std::string& key) {
          time_plot(at(run, "records"), opt_num(at(run, "baselines"), "best_ms"));
   out += "<h3>Candidates</h3>\n" + candidates_html(run, key);
   out += "<h3>Where the time goes</h3>\n<div class=\"side\">\n" +
-         kernel_column("reference (eager)", at(run, "reference_profile"), at(run, "reference_sol"));
+         kernel_column("reference (eager)", at(run, "reference_profile"), at(run, "reference_sol"),
+                       "the best baseline");
   const auto& bd = at(run, "best_detail");
   out += kernel_column(bd.is_object() ? ("best candidate " + core::candidate_dir_name(static_cast<int>(integer(bd, "id")))).c_str()
                                       : "best candidate",
-                       at(bd, "profile"), at(bd, "sol"));
+                       at(bd, "profile"), at(bd, "sol"), "the candidate");
   out += "</div>\n<h3>GPU during timing</h3>\n" + gpu_state(run) + tokens_and_versions(run);
   return out + "</section>\n";
 }

@@ -40,8 +40,9 @@ std::string open_svg(const std::string& label) {
       kWidth, kHeight, html_escape(label), kLeft, kTop, kWidth - kLeft - kRight, kHeight - kTop - kBottom);
 }
 
-// Horizontal grid lines with labels at a few values of `y`.
-std::string y_ticks(const Axis& y, const char* unit) {
+// Horizontal grid lines with labels at a few values of `y`, mapped as the plot maps its
+// marks: `bottom` is the pixel of y.lo.
+std::string y_ticks(const Axis& y, const char* unit, double bottom = kHeight - kBottom) {
   std::vector<double> ticks;
   if (y.log) {
     for (int e = static_cast<int>(std::floor(std::log10(y.lo))); e <= static_cast<int>(std::ceil(std::log10(y.hi))); ++e)
@@ -52,7 +53,7 @@ std::string y_ticks(const Axis& y, const char* unit) {
   }
   std::string out;
   for (double v : ticks) {
-    const double py = y.map(v, kHeight - kBottom, kTop);
+    const double py = y.map(v, bottom, kTop);
     out += fmt::format("<line x1=\"{}\" x2=\"{}\" y1=\"{:.1f}\" y2=\"{:.1f}\" class=\"grid\"/>"
                        "<text x=\"{}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"end\">{:.3g}{}</text>\n",
                        kLeft, kWidth - kRight, py, py, kLeft - 4, py + 4, v, unit);
@@ -148,7 +149,7 @@ std::string time_plot(const nlohmann::json& records, std::optional<double> basel
   const double plot_bottom = band - 12;
   const double slot = (kWidth - kLeft - kRight) / rounds;
   std::string out = open_svg("candidate time by round");
-  out += y_ticks(y, "");
+  out += y_ticks(y, "", plot_bottom);
   for (int k = 1; k < rounds; ++k)
     out += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" class=\"grid\"/>\n", kLeft + k * slot, kTop,
                        kHeight - kBottom);

@@ -71,6 +71,35 @@ TEST(report_render, a_recorded_cpu_run_renders_in_every_format_with_its_figures)
   EXPECT_FALSE(r.json.contains("suite")) << "one run is no suite";
 }
 
+// A real GPU run (kopt optimize on an H200, 8 replayed candidates on the 2 GiB AvgPool1d,
+// -j 2, final gate; recorded by benchmarks/scale_round.sh optimize): the parts a CPU run
+// has not, the GPU's state while timing and the speed-of-light bound, and the time plot's
+// labels on the same scale as its marks.
+TEST(report_render, a_recorded_gpu_run_shows_the_gpu_state_and_the_speed_of_light_bound) {
+  const auto r = render_all({std::string(KOPT_FIXTURES_DIR) + "/runs/avgpool1d_2g_h200"});
+  EXPECT_TRUE(has(r.text, "no candidate beat compile:default; best.py is compile:default")) << r.text;
+  EXPECT_TRUE(has(r.html, "cuda (NVIDIA H200)")) << "the device";
+  EXPECT_TRUE(has(r.html, "<th>SM MHz</th>")) << "the GPU during timing";
+  EXPECT_TRUE(has(r.html, "Speed-of-light bound 894.79 µs (memory-bound); the best baseline runs at 54.7% of it."));
+  EXPECT_TRUE(has(r.html, "95% interval 0.630")) << "the final gate's interval";
+  // compile:default, 1.6364 ms, sits between the plot's labels 0 and 6.55 (ms).
+  const auto plot = r.html.substr(r.html.find("aria-label=\"candidate time by round\""));
+  auto y_of = [&](const std::string& needle) {
+    const auto at = plot.find(needle);
+    if (at == std::string::npos) return -1.0;
+    const auto y = plot.rfind(" y=\"", at);
+    return std::stod(plot.substr(y + 4));
+  };
+  auto base_at = plot.find("class=\"base\"");
+  ASSERT_NE(base_at, std::string::npos);
+  const double base_y = std::stod(plot.substr(plot.rfind("y1=\"", base_at) + 4));
+  const double zero_y = y_of(">0</text>"), next_y = y_of(">6.55</text>");
+  ASSERT_GT(zero_y, 0);
+  ASSERT_GT(next_y, 0);
+  EXPECT_LT(base_y, zero_y - 4) << "1.64 ms is above the 0 label";
+  EXPECT_GT(base_y, zero_y - (zero_y - next_y) * 0.5) << "and below half way to 6.55";
+}
+
 TEST(report_render, a_finished_run_says_best_py_is_the_candidate_confirmed_faster) {
   const auto dir = finished_run(root());
   const auto r = render_all({dir});
