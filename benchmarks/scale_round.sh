@@ -2,6 +2,7 @@
 # One call of the device tool for verification at KernelBench scale (issue 26): build kopt
 # and the integration tests (or unpack a carried .gpubin/bin.tgz), then the steps named:
 #   probe     benchmarks/scale/startup_probe.py: a fresh interpreter's start-up, step by step
+#   comparebench  one comparison's time on the GPU at 2^27, 2^29, 2^30 float32 elements
 #   bwrapcost the same small kopt eval 3 times with bubblewrap and 3 times without
 #   smoke     kopt eval on a small workload, honest and reused-buffer candidates: where the comparison ran
 #   scale     benchmarks/scale/run_scale.py (kopt eval, honest and wrong, every workload; SKIP_BASELINE=1)
@@ -48,6 +49,7 @@ for step in "$@"; do
       python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('rank', d['outcome'], d['check'], [r for r in d['rules'] if r['id']=='timed_outputs'])" "$OUT/smoke_rank.json" || tail -5 "$OUT/smoke_rank.err"
       ;;
     probe) timeout 120 python3 benchmarks/scale/startup_probe.py ;;
+    comparebench) for l in 27 29 30; do python3 benchmarks/scale/compare_bench.py $l cuda; done ;;
     bwrapcost)  # the time bubblewrap adds per candidate: the same eval, 3 times each way
       for mode in bwrap none; do
         for i in 1 2 3; do
