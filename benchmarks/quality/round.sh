@@ -226,6 +226,8 @@ case $step in
       mkdir -p "$STATE"
       DEVICE=${DEVICE:-cuda}
       SHARDS=${SHARDS:-$(gpu_count)}
+      nw=$(echo ${WORKLOADS:-$ALL_WORKLOADS} | wc -w)
+      [ "$SHARDS" -le "$nw" ] || SHARDS=$nw
       printf 'KOPT_QUALITY_SCALE=%q\nWORKLOADS=%q\nSHARDS=%q\nDEVICE=%q\n' \
         "${KOPT_QUALITY_SCALE:-1}" "${WORKLOADS:-$ALL_WORKLOADS}" "$SHARDS" "$DEVICE" >"$STATE/config.env"
     fi
