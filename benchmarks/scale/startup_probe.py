@@ -8,7 +8,6 @@ on the GPU by NVML, and kopt's contention check counts it).
 
 Usage: python3 benchmarks/scale/startup_probe.py
 """
-import json
 import statistics
 import subprocess
 import sys
