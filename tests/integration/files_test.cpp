@@ -193,6 +193,27 @@ TEST(optimize_files, each_reply_becomes_an_outcome_and_the_next_prompts_carry_th
   }
 }
 
+// A resume before any reply came asks nothing new: another round of prompts would spend
+// the run's candidates on requests nobody has answered (found preparing issue 23's suite).
+TEST(optimize_files, a_resume_with_no_reply_yet_keeps_waiting_and_writes_no_new_prompts) {
+  const std::string out = temp_dir() + "/run";
+  const auto first = run_kopt(files_run(out, {"--no-wait", "-n", "2", "--max-candidates", "6"}));
+  ASSERT_EQ(first.exit_code, 4) << context(first);
+  const auto again = run_kopt({"optimize", "--resume", out, "--no-wait", "--json"});
+  ASSERT_EQ(again.exit_code, 4) << context(again);
+  EXPECT_EQ(records(out).size(), 2u) << "no round 2 while round 1 waits";
+  EXPECT_FALSE(exists(out + "/inbox/0003.prompt.md"));
+  EXPECT_EQ(again.json["runs"][0]["waiting_prompts"].size(), 2u) << again.out;
+  EXPECT_NE(again.json["runs"][0]["stop_reason"].get<std::string>().find("no reply yet"), std::string::npos) << again.out;
+  // One reply: it is evaluated, and the next round is asked.
+  write_reply(out + "/inbox", "0001.reply.py", read(case_path("c_elementwise_honest.py")));
+  const auto resumed = run_kopt({"optimize", "--resume", out, "--no-wait", "--json"});
+  ASSERT_EQ(resumed.exit_code, 4) << context(resumed);
+  const auto recs = records(out);
+  EXPECT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
+  EXPECT_EQ(recs.size(), 4u) << "round 2 asked once a reply came";
+}
+
 // Issue 26: a --no-wait exit does not run the final gate (it used to, at every exit);
 // the run that finishes does.
 TEST(optimize_files, the_final_gate_runs_when_the_run_finishes_not_at_each_waiting_exit) {

@@ -243,7 +243,16 @@ std::vector<int> SearchRun::take_pending_replies(int below) {
 
 void SearchRun::loop() {
   publish_best();
+  auto pending_count = [this] {
+    int n = 0;
+    for (const auto& [id, r] : m_state.candidates) n += r.status == "pending";
+    return n;
+  };
+  const int pending_before = pending_count();
   std::vector<int> unfinished = take_pending_replies(INT_MAX);
+  // A resume that brought no reply to any pending request asks nothing new: another
+  // round of prompts would spend the run's candidates on requests nobody has answered.
+  const bool nothing_came = pending_before > 0 && pending_count() == pending_before;
   for (const auto& [id, r] : m_state.candidates)
     if (r.status == "queued" || r.status == "running" || r.status == "interrupted") unfinished.push_back(id);
   std::sort(unfinished.begin(), unfinished.end());
@@ -251,6 +260,12 @@ void SearchRun::loop() {
   if (!unfinished.empty()) evaluate(unfinished, false);
   publish_best();
   if (!m_stop && unusable_workload()) return;  // found in an earlier session: nothing more to try
+  if (!m_stop && nothing_came) {
+    m_status = "waiting";
+    m_stop_reason = "no reply yet to the " + std::to_string(pending_before) +
+                    " pending request(s); continue with --resume " + m_state.dir + " once they are answered";
+    return;
+  }
 
   bool first_round = true;
   while (!m_stop) {
