@@ -9,7 +9,10 @@ namespace kopt::core {
 Result<sandbox::Message> ask(sandbox::Worker& worker, nlohmann::json header, double timeout_s,
                              std::string payload) {
   sandbox::Message msg{std::move(header), std::move(payload)};
-  auto reply = worker.request(msg, std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000.0)));
+  return expect_ok(worker.request(msg, std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000.0))));
+}
+
+Result<sandbox::Message> expect_ok(Result<sandbox::Message> reply) {
   if (!reply) return reply.failure();
   if (!reply->header.is_object() || !reply->header.value("ok", false)) {
     const auto& h = reply->header;

@@ -15,6 +15,9 @@ namespace kopt::core {
 Result<sandbox::Message> ask(sandbox::Worker& worker, nlohmann::json header, double timeout_s,
                              std::string payload = {});
 
+// A reply received otherwise (Worker::receive) judged as ask() judges one.
+Result<sandbox::Message> expect_ok(Result<sandbox::Message> reply);
+
 // Names of patched functions a candidate's reply reports ("tampered"), comma-joined;
 // empty when none.
 std::string tampered_names(const nlohmann::json& header);

@@ -14,9 +14,9 @@ from kopt_common import (_perf_counter, _sleep, error_reply, load_module, named_
 from kopt_compare import fingerprint
 from kopt_timing import Stopwatch, timing_inputs
 from kopt_tripwire import build_tripwire
-from kopt_values import (DTYPES, OutputRuleError, allocate, clone_tree, decode, encode, encode_ipc, map_floating,
-                         overlaps, same_bytes, tensors_of)
-from kopt_wire import ProtocolError
+from kopt_values import (DTYPES, OutputRuleError, allocate, clone_tree, decode, decode_stream, encode, encode_ipc,
+                         map_floating, map_tensors, overlaps, same_bytes, stream_chunks, tensors_of)
+from kopt_wire import CHUNK_BYTES, ProtocolError
 
 
 class Role:
@@ -145,6 +145,10 @@ class ReferenceRole(Role):
                 reply.update(self.comparer().keep({"inputs": inputs}))
                 return reply
             bufs = []
+            if msg.get("stream"):
+                header = {"ok": True, "inputs": encode(inputs, bufs, where="input", lazy=True)}
+                self.channel.send_stream(header, stream_chunks(bufs, CHUNK_BYTES))
+                return None
             header = {"ok": True, "inputs": encode(inputs, bufs, where="input")}
             self.channel.send(header, bufs)
             return None
@@ -162,6 +166,10 @@ class ReferenceRole(Role):
         random = any(not torch.equal(a, b) for a, b in zip(before, after))
         mutated = not same_bytes(work, pristine)
         buffers32 = {k: v for k, v in named_buffers(self.model).items()}
+        if msg.get("stream") and not msg.get("keep"):
+            state = [pristine, work, out32, buffers32]
+            del inputs, pristine, work, out32  # the streamed trial frees them as it goes
+            return self._stream_trial(call_seed, state, random, mutated, seconds)
         out64 = None
         buffers64 = None
         if self.model64 is not None:
@@ -209,6 +217,52 @@ class ReferenceRole(Role):
         except OutputRuleError as exc:
             return error_reply("output", exc)
         self.channel.send(header, bufs)
+        return None
+
+    def _stream_trial(self, call_seed, state, random, mutated, seconds):
+        """The host path's trial, streamed to kopt: the inputs and fp32 outputs first, then
+        dropped, so that the fp64 run has the memory to itself; then the fp64 outputs. The
+        process's peak is then the fp64 run's own (a 1 GiB float32 output: 6 GiB, not 13)."""
+        pristine, work, out32, buffers32 = state
+        del state[:]
+        tensors = []
+        header = {"ok": True, "random": random, "mutated": mutated, "seconds": seconds}
+        try:
+            header["inputs"] = encode(pristine, tensors, where="input", lazy=True)
+            header["out32"] = encode({"out": out32, "buffers": buffers32}, tensors, strict=True, lazy=True)
+            if mutated:
+                header["inputs_after"] = encode(work, tensors, where="input", lazy=True)
+        except OutputRuleError as exc:
+            return error_reply("output", exc)
+        self.channel.send_stream(header, stream_chunks(tensors, CHUNK_BYTES))
+        del tensors[:]
+        like = map_tensors({"out": out32, "buffers": buffers32}, lambda t: torch.empty(0, dtype=t.dtype))
+        work = out32 = None
+        header = {"ok": True, "seconds": 0.0}
+        if self.model64 is None:
+            header["fp64_error"] = self.model64_error
+            self.channel.send(header)
+            return None
+        args64 = clone_tree(pristine, torch.float64)
+        pristine = None
+        restore_state(self.model64, self.snapshot64)
+        seed_all(call_seed)
+        start = _perf_counter()
+        try:
+            with torch.no_grad():
+                out64 = self.model64(*args64)
+            synchronize(self.device)
+        except BaseException as exc:
+            self.model64_error = str(exc)[:200]
+            header["fp64_error"] = self.model64_error
+            self.channel.send(header)
+            return None
+        header["seconds"] = _perf_counter() - start
+        args64 = None
+        out64 = {"out": cast_like(out64, like["out"]),
+                 "buffers": {k: cast_like(v, like["buffers"].get(k)) for k, v in named_buffers(self.model64).items()}}
+        header["out64"] = encode(out64, tensors, lazy=True)
+        self.channel.send_stream(header, stream_chunks(tensors, CHUNK_BYTES))
         return None
 
     def comparer(self):
@@ -426,6 +480,8 @@ class CandidateRole(Role):
             self.prepared = None
             if inputs is None:
                 return {"ok": False, "error": "protocol", "message": "call without prepared inputs"}
+        elif msg.get("stream"):
+            inputs = decode_stream(msg["inputs"], self.channel, self.device)
         else:
             inputs, _ = decode(msg["inputs"], payload, 0, self.device)
         restore_state(self.model, self.snapshot)
@@ -437,6 +493,8 @@ class CandidateRole(Role):
             return error_reply("forward", exc)
         buffers = {k: v for k, v in named_buffers(self.model).items()}
         self.keep_outputs(msg, out)
+        if msg.get("stream"):
+            return self._stream_reply(msg, inputs, out, buffers, elapsed, poisoned)
         bufs = []
         if msg.get("ipc"):
             from kopt_ipc import IpcError
@@ -470,3 +528,32 @@ class CandidateRole(Role):
         self.channel.send(header, bufs)
         return None
 
+
+    def _stream_reply(self, msg, inputs, out, buffers, elapsed, poisoned):
+        """The host path's reply, streamed: the outputs and inputs as they are now, then,
+        recheck_seconds later, the outputs again (kopt compares digests of the two)."""
+        tensors = []
+        try:
+            header = {"ok": True, "seconds": elapsed, "poisoned_bytes": poisoned,
+                      "out": encode({"out": out, "buffers": buffers}, tensors, strict=True, lazy=True),
+                      "inputs_after": encode(inputs, tensors, where="input", lazy=True)}
+        except OutputRuleError as exc:
+            return error_reply("output", exc)
+        self.channel.send_stream(header, stream_chunks(tensors, CHUNK_BYTES))
+        tensors = []
+        delay = float(msg.get("recheck_seconds", 0.0))
+        if delay > 0:
+            _sleep(delay)
+        synchronize(self.device)
+        try:
+            header = {"ok": True, "out_later": encode({"out": out, "buffers": buffers}, tensors, strict=True, lazy=True)}
+        except OutputRuleError as exc:
+            return error_reply("output", exc)
+        earlier = self.earlier(msg, out)
+        if earlier is not None:
+            header["earlier_changed"] = earlier["changed"]
+            header["earlier_shared"] = earlier["shared"]
+        self.fingerprint_outputs(msg)
+        header["tampered"] = self.tripwire.changed()
+        self.channel.send_stream(header, stream_chunks(tensors, CHUNK_BYTES))
+        return None

@@ -44,8 +44,9 @@ def tensor_bytes(t):
     return flat.numpy().tobytes()
 
 
-def encode(value, buffers, strict=False, where="output"):
-    """Encodes a value tree; with strict=True applies the output rules."""
+def encode(value, buffers, strict=False, where="output", lazy=False):
+    """Encodes a value tree; with strict=True applies the output rules. With lazy=True
+    `buffers` gets the tensors themselves, to be streamed (stream_chunks) after the header."""
     if value is None:
         return {"t": "none"}
     if isinstance(value, bool):
@@ -68,24 +69,82 @@ def encode(value, buffers, strict=False, where="output"):
                 raise OutputRuleError("%s is not a strided tensor (%s)" % (where, value.layout))
             if value.requires_grad:
                 raise OutputRuleError("%s requires grad" % where)
-        data = tensor_bytes(value)
-        buffers.append(data)
+        if lazy:
+            buffers.append(value.detach())
+            nbytes = value.numel() * value.element_size()
+        else:
+            data = tensor_bytes(value)
+            buffers.append(data)
+            nbytes = len(data)
         return {"t": "tensor", "dtype": dtype_name(value.dtype), "shape": list(value.shape),
-                "device": value.device.type, "nbytes": len(data)}
+                "device": value.device.type, "nbytes": nbytes}
     if isinstance(value, (list, tuple)):
-        items = [encode(v, buffers, strict, "%s[%d]" % (where, i)) for i, v in enumerate(value)]
+        items = [encode(v, buffers, strict, "%s[%d]" % (where, i), lazy) for i, v in enumerate(value)]
         return {"t": "list" if isinstance(value, list) else "tuple", "items": items}
     if isinstance(value, dict):
         keys, items = [], []
         for k, v in value.items():
-            keys.append(encode(k, buffers, False, where))
-            items.append(encode(v, buffers, strict, "%s[%r]" % (where, k)))
+            keys.append(encode(k, buffers, False, where, lazy))
+            items.append(encode(v, buffers, strict, "%s[%r]" % (where, k), lazy))
         return {"t": "dict", "keys": keys, "items": items}
     raise OutputRuleError("%s has unsupported type %s" % (where, type(value).__name__))
 
 
 class OutputRuleError(Exception):
     pass
+
+
+def _raw(flat):
+    """A contiguous 1-D CPU tensor's bytes as a memoryview, no copy."""
+    if flat.dtype == torch.bool:
+        flat = flat.view(torch.uint8)
+    return memoryview(flat.view(torch.uint8).numpy())
+
+
+def stream_chunks(tensors, limit):
+    """The bytes of `tensors` (from encode(lazy=True)) in pieces of at most `limit` bytes,
+    read as they are sent: an output of any size costs no copy here (a device tensor is
+    copied to the host one piece at a time; a non-contiguous one is made contiguous)."""
+    for t in tensors:
+        if t.numel() == 0:
+            continue
+        flat = t.contiguous().reshape(-1)
+        if flat.device.type == "cpu":
+            raw = _raw(flat)
+            for i in range(0, len(raw), limit):
+                yield raw[i:i + limit]
+        else:
+            step = max(1, limit // flat.element_size())
+            for i in range(0, flat.numel(), step):
+                yield _raw(flat[i:i + step].to("cpu"))
+
+
+def decode_stream(j, channel, device):
+    """decode() for a tree whose tensors' bytes follow as chunk frames on `channel`, read
+    straight into each tensor's memory, in order."""
+    t = j["t"]
+    if t == "tensor":
+        dtype = DTYPES[j["dtype"]]
+        n = int(j["nbytes"])
+        raw = torch.empty(n, dtype=torch.uint8)
+        if n:
+            channel.recv_chunks_into(memoryview(raw.numpy()))
+        if dtype == torch.bool:
+            tensor = raw.to(torch.bool)
+        else:
+            tensor = raw.view(dtype)
+        return tensor.reshape([int(d) for d in j["shape"]]).to(device)
+    if t in ("list", "tuple"):
+        out = [decode_stream(item, channel, device) for item in j["items"]]
+        return out if t == "list" else tuple(out)
+    if t == "dict":
+        out = {}
+        for k, item in zip(j["keys"], j["items"]):
+            key = decode_stream(k, channel, device)
+            out[key] = decode_stream(item, channel, device)
+        return out
+    value, _ = decode(j, b"", 0, device)
+    return value
 
 
 def decode(j, payload, pos, device):
