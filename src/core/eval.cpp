@@ -242,6 +242,8 @@ bool EvalRun::candidate_failed(const std::string& phase, const Failure& f) {
     fail_rule("process", Outcome::timed_out, "candidate " + phase + " passed its deadline");
   } else if (f.kind == "exited" || f.kind == "flood" || f.kind == "protocol" || f.kind == "spawn") {
     fail_rule("process", Outcome::crashed, "candidate " + phase + ": " + f.message);
+  } else if (f.kind == "malformed") {  // a frame of the candidate's own (request.cpp, malformed_reply)
+    fail_rule("process", Outcome::tampered, "candidate " + phase + ": " + f.message);
   } else if (f.kind == "input") {
     fail_rule("process", Outcome::compile_error, f.message);
   } else if (f.kind == "output") {

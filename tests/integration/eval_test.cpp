@@ -443,3 +443,12 @@ TEST(eval_gpu, harness_reports_the_device) {
 TEST(eval_tamper, forged_control_frame_is_a_verdict_not_a_kopt_error) {
   expect_verdict(eval_case("w_elementwise.py", "c_forged_frame.py"), 1, "tampered", "process");
 }
+
+// Fields of the wrong JSON type are caught where replies are received (malformed_reply),
+// named in the verdict, and the evaluation ends normally (teardown, report).
+TEST(eval_tamper, forged_field_types_are_a_verdict_naming_the_field) {
+  auto run = eval_case("w_elementwise.py", "c_forged_types.py");
+  expect_verdict(run, 1, "tampered", "process");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("reply field"), std::string::npos) << run.json["reason"];
+  EXPECT_EQ(run.json["reason"].get<std::string>().find("json.exception"), std::string::npos) << run.json["reason"];
+}
