@@ -33,18 +33,6 @@ std::chrono::milliseconds ms(double seconds) {
 
 }  // namespace
 
-namespace {
-
-// Out of memory, as the reference worker's failure says it: a CPU or CUDA allocation
-// that torch refused, or a SIGKILL kopt did not send (process_posix.cpp names it).
-bool out_of_memory(const std::string& reason) {
-  for (const char* sign : {"out of memory", "out-of-memory", "can't allocate memory", "OutOfMemoryError"})
-    if (reason.find(sign) != std::string::npos) return true;
-  return false;
-}
-
-}  // namespace
-
 void EvalRun::decide(Outcome outcome, const std::string& check, const std::string& reason) {
   if (m_decided) return;
   m_decided = true;

@@ -96,6 +96,12 @@ Result<sandbox::Message> expect_ok(Result<sandbox::Message> reply) {
   return reply;
 }
 
+bool out_of_memory(const std::string& reason) {
+  for (const char* sign : {"out of memory", "out-of-memory", "can't allocate memory", "OutOfMemoryError"})
+    if (reason.find(sign) != std::string::npos) return true;
+  return false;
+}
+
 std::string tampered_names(const nlohmann::json& header) {
   if (!header.is_object() || !header.contains("tampered")) return "";
   const auto& t = header["tampered"];

@@ -24,6 +24,11 @@ std::optional<Failure> malformed_reply(const nlohmann::json& header);
 // A reply received otherwise (Worker::receive) judged as ask() judges one.
 Result<sandbox::Message> expect_ok(Result<sandbox::Message> reply);
 
+// Whether a worker's failure says it ran out of memory: an allocation torch refused (CPU or
+// CUDA), or a SIGKILL kopt did not send (ExitInfo::describe names the OOM killer and the
+// peak resident set).
+bool out_of_memory(const std::string& reason);
+
 // Names of patched functions a candidate's reply reports ("tampered"), comma-joined;
 // empty when none.
 std::string tampered_names(const nlohmann::json& header);

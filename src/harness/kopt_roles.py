@@ -9,8 +9,8 @@ import sys
 
 import torch
 
-from kopt_common import (_perf_counter, _sleep, error_reply, load_module, named_buffers, restore_state, rng_state,
-                         seed_all, snapshot_state, synchronize)
+from kopt_common import (_perf_counter, _sleep, error_reply, large_blocks_mapped, load_module, named_buffers,
+                         restore_state, rng_state, seed_all, snapshot_state, synchronize)
 from kopt_compare import fingerprint
 from kopt_timing import Stopwatch, timing_inputs
 from kopt_tripwire import build_tripwire
@@ -131,6 +131,9 @@ class ReferenceRole(Role):
         stressed), outputs in float32 and float64. With timed_seed instead, the inputs are
         those a timed call got (timing_inputs), and they are not sent back."""
         send_inputs = "timed_seed" not in msg
+        if msg.get("stream") and not getattr(self, "mapped", False):
+            large_blocks_mapped(True)
+            self.mapped = True
         try:
             if send_inputs:
                 inputs = self._inputs(int(msg["input_seed"]), msg.get("stress", "none"))

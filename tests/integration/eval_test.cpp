@@ -354,6 +354,26 @@ TEST(eval_input, reference_out_of_memory_is_named_as_memory) {
   EXPECT_NE(reason.find("35184372088832"), std::string::npos) << "the bytes it asked for: " << reason;
 }
 
+// A reference worker killed by a SIGKILL kopt did not send (the OOM killer's signal), in
+// eval and in baseline: check "memory", one line naming the process and its peak.
+TEST(eval_input, reference_killed_by_a_stranger_sigkill_is_named_as_memory) {
+  const auto run = eval_case("w_killed.py", "c_elementwise_honest.py");
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_EQ(run.json["check"], "memory") << run.out;
+  const std::string reason = run.json["reason"];
+  EXPECT_NE(reason.find("reference worker ran out of memory"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("peak resident"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find('\n'), std::string::npos) << reason;
+  const auto base = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_killed.py"), "--json", "--device",
+                                             kopt::testing::on_gpu() ? "cuda" : "cpu", "--compile-modes", "none"});
+  ASSERT_TRUE(base.json.is_object()) << base.out << base.err;
+  EXPECT_NE(base.exit_code, 0);
+  EXPECT_EQ(base.json["check"], "memory") << base.out;
+  const std::string error = base.json["error"];
+  EXPECT_NE(error.find("reference worker ran out of memory"), std::string::npos) << error;
+  EXPECT_NE(error.find("peak resident"), std::string::npos) << error;
+}
+
 TEST(eval_input, get_inputs_raising_is_an_input_error) {
   const auto run = eval_case("w_get_inputs_raises.py", "c_elementwise_honest.py");
   expect_verdict(run, 2, "input_error");
