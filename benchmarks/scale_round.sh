@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One call of the device tool for verification at KernelBench scale (issue 26): build kopt
 # and the integration tests (or unpack a carried .gpubin/bin.tgz), then the steps named:
+#   probe     benchmarks/scale/startup_probe.py: a fresh interpreter's start-up, step by step
+#   bwrapcost the same small kopt eval 3 times with bubblewrap and 3 times without
 #   smoke     kopt eval on a small workload, honest and reused-buffer candidates: where the comparison ran
 #   scale     benchmarks/scale/run_scale.py (kopt eval, honest and wrong, every workload; SKIP_BASELINE=1)
 #   baseline  kopt baseline on every workload of benchmarks/scale
@@ -27,6 +29,10 @@ else
   say "built; carry $OUT/bin.tgz as .gpubin/bin.tgz"
 fi
 K=build-gpu/kopt
+# The GPU machine has no bubblewrap package: a carried binary (.gpubin/bwrap, Debian's) is
+# used unless NOBWRAP=1. The eval tests' Python is the one with torch.
+if [ -x .gpubin/bwrap ] && [ -z "${NOBWRAP:-}" ]; then export KOPT_BWRAP=$PWD/.gpubin/bwrap; fi
+export KOPT_TEST_PYTHON=${KOPT_TEST_PYTHON:-$(command -v python3)}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 for step in "$@"; do
   say "step $step"
@@ -34,12 +40,22 @@ for step in "$@"; do
     smoke)
       for c in c_elementwise_honest c_reused_buffer c_counts_calls c_background_writer c_mutates_input c_side_stream; do
         $K eval tests/cases/w_elementwise.py tests/cases/$c.py --device cuda --time none --json >"$OUT/smoke_$c.json" 2>"$OUT/smoke_$c.err"
-        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d['outcome'], d['check'], d.get('compare'), d['trials'], '|', d['reason'][:200], '|', round(d['phase_seconds']['total'],2))" "$OUT/smoke_$c.json" $c ||
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], d['outcome'], d['check'], d.get('compare'), d['trials'], '|', d['reason'][:200], '|', round(d['phase_seconds']['total'],2), '| isolation:', {k: v['active'] for k, v in d['isolation'].items()})" "$OUT/smoke_$c.json" $c ||
           tail -5 "$OUT/smoke_$c.err"
       done
+      python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('filesystem:', d['isolation']['filesystem']['detail'])" "$OUT/smoke_c_elementwise_honest.json"
       $K eval tests/cases/w_elementwise.py tests/cases/c_elementwise_honest.py --device cuda --time rank --json >"$OUT/smoke_rank.json" 2>"$OUT/smoke_rank.err"
       python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('rank', d['outcome'], d['check'], [r for r in d['rules'] if r['id']=='timed_outputs'])" "$OUT/smoke_rank.json" || tail -5 "$OUT/smoke_rank.err"
       ;;
+    probe) timeout 120 python3 benchmarks/scale/startup_probe.py ;;
+    bwrapcost)  # the time bubblewrap adds per candidate: the same eval, 3 times each way
+      for mode in bwrap none; do
+        for i in 1 2 3; do
+          if [ $mode = none ]; then KOPT_BWRAP=/nonexistent $K eval tests/cases/w_elementwise.py tests/cases/c_elementwise_honest.py --device cuda --time none --json >"$OUT/bw.json" 2>/dev/null
+          else $K eval tests/cases/w_elementwise.py tests/cases/c_elementwise_honest.py --device cuda --time none --json >"$OUT/bw.json" 2>/dev/null; fi
+          python3 -c "import json,sys; d=json.load(open(sys.argv[1])); p=d['phase_seconds']; print(sys.argv[2], d['outcome'], 'network' , d['isolation'].get('network',{}).get('active'), {k: round(p[k],2) for k in ('total','candidate_start','reference_start','candidate_import','trials','teardown') if k in p})" "$OUT/bw.json" $mode
+        done
+      done ;;
     scale) SKIP_BASELINE=1 timeout 560 python3 benchmarks/scale/run_scale.py $K ${NAMES:-} | tee "$OUT/scale.log" ;;
     host) COMPARE=host SKIP_BASELINE=1 timeout 300 python3 benchmarks/scale/run_scale.py $K ${NAMES:-attention matmul_chain} | tee "$OUT/host.log" ;;
     baseline)
@@ -69,7 +85,9 @@ for r in sorted(glob.glob('/tmp/run-avgpool/candidates/*/record.json')):
           {k: round(v, 1) for k, v in ph.items() if k in ('total', 'candidate_start', 'candidate_import', 'trials', 'compare', 'timing')},
           'claim' if isinstance(d.get('claim'), dict) else '')
 PY
-      echo "optimize wall $(( $(date +%s) - s )) s" ;;
+      echo "optimize wall $(( $(date +%s) - s )) s"
+      $K report /tmp/run-avgpool --format html -o "$OUT/report-avgpool.html" 2>&1 | tail -2
+      tar czf "$OUT/run-avgpool.tgz" -C /tmp run-avgpool 2>/dev/null ;;
     *) echo "unknown step $step" ;;
   esac
 done

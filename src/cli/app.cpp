@@ -13,6 +13,7 @@
 #include "cmd_eval.hpp"
 #include "cmd_optimize.hpp"
 #include "cmd_report.hpp"
+#include "cmd_show.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/log.hpp"
 
@@ -58,6 +59,8 @@ int main(const std::vector<std::string>& args) {
   auto* optimize = add_optimize_command(app, optimize_cmd);
   ReportCommand report_cmd;
   auto* report = add_report_command(app, report_cmd);
+  ShowCommand show_cmd;
+  auto* show = add_show_command(app, show_cmd);
   DoctorCommand doctor_cmd;
   auto* doctor = add_doctor_command(app, doctor_cmd);
 
@@ -82,6 +85,7 @@ int main(const std::vector<std::string>& args) {
     }
     if (optimize->parsed()) return run_optimize(optimize_cmd, python, quiet, verbosity);
     if (report->parsed()) return run_report(report_cmd);
+    if (show->parsed()) return run_show(show_cmd);
     if (doctor->parsed()) {
       doctor_cmd.python = python;
       return run_doctor(doctor_cmd);

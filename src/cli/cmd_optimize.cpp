@@ -15,6 +15,7 @@
 #include "kopt/core/run_state.hpp"
 #include "kopt/providers/accounting.hpp"
 #include "kopt/providers/prompts.hpp"
+#include "kopt/report/report.hpp"
 #include "kopt/sandbox/environment.hpp"
 #include "optimize_output.hpp"
 
@@ -27,6 +28,11 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+// report.html beside report.md (docs/reports.md), rebuilt from the directories at every stop.
+void write_html_report(const std::vector<std::string>& dirs, const std::string& path) {
+  if (Status w = report::write_html(dirs, path); !w) spdlog::warn("report.html not written. [reason: {}]", w.failure().message);
+}
 
 void install_signal_handlers() {
   struct sigaction sa {};
@@ -405,8 +411,13 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   for (size_t i = 0; i < workloads.size(); ++i) {
     if (g_stop) break;
     results.push_back(core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop));
+    if (core::is_regular_file(run_dirs[i] + "/run.json")) write_html_report({run_dirs[i]}, run_dirs[i] + "/report.html");
     if (!o.json) std::cout << optimize_text(results.back()) << std::flush;
   }
+  // A suite's page: a row per workload, then each run (its folder holds suite.json).
+  if (const std::string suite = o.resume.empty() ? o.out : o.resume;
+      workloads.size() > 1 && core::is_regular_file(suite + "/suite.json"))
+    write_html_report({suite}, suite + "/report.html");
   return finish_optimize(o, results, workloads.size(), g_stop.load());
 }
 

@@ -5,29 +5,13 @@
 #include <iostream>
 
 #include "kopt/core/run_state.hpp"
+#include "kopt/report/report.hpp"
 #include "kopt/util/text.hpp"
 #include "optimize_output.hpp"
 
 namespace kopt::cli {
 
 namespace {
-
-// The runs of RUN_DIR: itself, or the runs its suite.json lists. Failure kind "state".
-Result<std::vector<core::SuiteEntry>> run_dirs(const std::string& dir) {
-  if (!core::is_regular_file(dir + "/suite.json")) return std::vector<core::SuiteEntry>{{"", dir}};
-  return core::load_suite(dir);
-}
-
-// Candidates whose evaluation did not finish (interrupted, or running when the run was
-// killed), with the phases they got through and the last lines of their log.
-nlohmann::json unfinished_json(const core::RunState& state) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& [id, c] : state.candidates)
-    if ((c.status == "interrupted" || c.status == "running") && (!c.phases.empty() || !c.log_tail.empty()))
-      out.push_back({{"id", id}, {"strategy", c.strategy}, {"status", c.status}, {"phases", c.phases},
-                     {"log_tail", c.log_tail}});
-  return out;
-}
 
 std::string unfinished_text(const nlohmann::json& unfinished) {
   std::string out;
@@ -57,77 +41,79 @@ std::string unfinished_text(const nlohmann::json& unfinished) {
   return out;
 }
 
-// One run's part of the report: its summary text appended to `text`, its JSON returned.
-// Throws nlohmann::json::exception on a field load_run does not check.
-nlohmann::json run_entry(const core::RunState& state, std::string& text) {
-  core::WorkloadResult r;
-  r.workload = state.header.value("workload", "");
-  r.run_dir = state.dir;
-  r.status = state.header.value("status", "");
-  r.summary = state.header.value("summary", nlohmann::json());
-  // A run killed before its summary was written: the candidates still count.
-  if (!r.summary.is_object()) {
-    std::map<std::string, int> counts;
-    int pending = 0;
-    for (const auto& [id, c] : state.candidates) {
-      if (c.status == "pending") ++pending;
-      else if (c.status == "done") ++counts[c.outcome];
+// The text report: each run's summary as `kopt optimize` prints it, the evaluations that
+// did not finish, and for several runs the suite table and line.
+std::string text_report(const nlohmann::json& doc) {
+  std::string text;
+  std::vector<core::WorkloadResult> results;
+  for (const auto& run : doc["runs"]) {
+    core::WorkloadResult r;
+    r.workload = run.value("workload", "");
+    r.run_dir = run.value("run_dir", "");
+    r.status = run.value("status", "");
+    if (r.status == "not_started") {
+      text += "kopt optimize " + r.workload + ": not started\n  run: " + r.run_dir + "\n";
+      results.push_back(r);
+      continue;
     }
-    r.summary = {{"candidates", state.candidates.size()}, {"counts", counts}, {"pending", pending},
-                 {"baselines", state.header.value("baseline", nlohmann::json::object())}, {"best", nullptr},
-                 {"gpu_idle_share", nullptr}, {"tokens", state.header.value("tokens", nlohmann::json::object())}};
+    r.summary = run;
+    text += optimize_text(r) + unfinished_text(run["unfinished"]);
+    results.push_back(r);
   }
-  const auto unfinished = unfinished_json(state);
-  text += optimize_text(r) + unfinished_text(unfinished);
-  nlohmann::json j = r.summary;
-  j["unfinished"] = unfinished;
-  j["workload"] = r.workload;
-  j["run_dir"] = state.dir;
-  j["status"] = r.status;
-  j["waiting_prompts"] = waiting_json(waiting_prompts(state.dir));
-  return j;
+  if (doc.contains("suite")) {
+    const auto& s = doc["suite"];
+    text += "suite summary (medians in ms; baseline: the fastest of eager and torch.compile):\n" + suite_table(results);
+    text += fmt::format("suite: {} workload(s)", results.size());
+    if (s["geomean_speedup"].is_number())
+      text += fmt::format(", geometric mean speedup {:.3f}x", s["geomean_speedup"].get<double>());
+    text += fmt::format(", fast_1.0 {:.2f}, fast_1.5 {:.2f}, fast_2.0 {:.2f}\n", s["fast_p"].value("1.0", 0.0),
+                        s["fast_p"].value("1.5", 0.0), s["fast_p"].value("2.0", 0.0));
+  }
+  return text;
 }
 
 }  // namespace
 
 CLI::App* add_report_command(CLI::App& app, ReportCommand& cmd) {
-  auto* sub = app.add_subcommand("report", "Summarise a kopt optimize run and list the prompts waiting for replies");
-  sub->add_option("run_dir", cmd.run_dir, "Run directory (or suite directory) of kopt optimize")->required();
-  sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");
+  auto* sub = app.add_subcommand(
+      "report", "Report kopt optimize runs (text, Markdown, one self-contained HTML page, JSON); several directories merge");
+  sub->add_option("dirs", cmd.dirs, "Run directories, suite directories or shards of kopt optimize")->required();
+  sub->add_option("--format", cmd.format, "text (default), md, html or json")
+      ->check(CLI::IsMember({"text", "md", "html", "json"}));
+  sub->add_option("-o,--output", cmd.output, "Write the report to FILE (atomically) instead of stdout");
+  sub->add_flag("--json", cmd.json, "The same as --format json");
   return sub;
 }
 
 int run_report(const ReportCommand& cmd) {
-  auto dirs = run_dirs(cmd.run_dir);
-  if (!dirs) {
-    std::cerr << "kopt: error: " << dirs.failure().message << std::endl;
+  auto doc = report::collect(cmd.dirs);
+  if (!doc) {
+    std::cerr << "kopt: error: " << doc.failure().message << std::endl;
     return 2;
   }
-  nlohmann::json runs = nlohmann::json::array();
-  std::string text;
-  for (const auto& [workload, dir] : *dirs) {
-    if (!workload.empty() && !core::is_regular_file(dir + "/run.json")) {  // a suite stopped before it
-      text += "kopt optimize " + workload + ": not started\n  run: " + dir + "\n";
-      runs.push_back({{"workload", workload}, {"run_dir", dir}, {"status", "not_started"}});
-      continue;
-    }
-    auto state = core::load_run(dir);
-    if (!state) {
-      std::cerr << "kopt: error: " << state.failure().message << std::endl;
-      return 2;
-    }
-    try {
-      runs.push_back(run_entry(*state, text));
-    } catch (const nlohmann::json::exception& e) {  // a field load_run does not check
-      std::cerr << "kopt: error: " << dir << "/run.json: " << core::json_error_text(e) << std::endl;
-      return 2;
-    }
+  const std::string format = cmd.json ? "json" : cmd.format;
+  std::string out;
+  try {
+    if (format == "json")
+      out = doc->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    else if (format == "html")
+      out = report::render_html(*doc);
+    else if (format == "md")
+      out = report::render_markdown(*doc);
+    else
+      out = text_report(*doc);
+  } catch (const nlohmann::json::exception& e) {  // a field of run.json's summary of another type
+    std::cerr << "kopt: error: " << cmd.dirs.front() << "/run.json: " << core::json_error_text(e) << std::endl;
+    return 2;
   }
-  if (cmd.json)
-    std::cout << nlohmann::json({{"kopt_report", 1}, {"runs", runs}}).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
-              << std::endl;
-  else
-    std::cout << text << std::flush;
+  if (cmd.output.empty()) {
+    std::cout << out << std::flush;
+    return 0;
+  }
+  if (Status w = core::write_atomic(cmd.output, out); !w) {
+    std::cerr << "kopt: error: " << w.failure().message << std::endl;
+    return 2;
+  }
   return 0;
 }
 

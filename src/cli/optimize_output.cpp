@@ -18,29 +18,6 @@ double number(const nlohmann::json& j, const char* key) {
 
 }  // namespace
 
-std::vector<providers::PendingPrompt> waiting_prompts(const std::string& run_dir) {
-  std::vector<providers::PendingPrompt> out;
-  auto state = core::load_run(run_dir);
-  if (!state) return out;
-  const auto provider = state->header.value("provider", nlohmann::json::object());
-  if (provider.value("kind", "") != "files") return out;
-  std::string inbox = provider.value("inbox", "");
-  if (inbox.empty()) inbox = run_dir + "/inbox";
-  auto pending = providers::pending_prompts(inbox);
-  if (!pending) return out;
-  for (auto& p : *pending) {
-    const auto it = state->candidates.find(p.index);
-    if (it != state->candidates.end() && it->second.status == "pending") out.push_back(std::move(p));
-  }
-  return out;
-}
-
-nlohmann::json waiting_json(const std::vector<providers::PendingPrompt>& waiting) {
-  nlohmann::json out = nlohmann::json::array();
-  for (const auto& p : waiting) out.push_back({{"index", p.index}, {"path", p.path}, {"waited_s", p.waited_s}});
-  return out;
-}
-
 std::string optimize_text(const core::WorkloadResult& r) {
   std::ostringstream out;
   const auto& s = r.summary;
@@ -92,8 +69,8 @@ std::string optimize_text(const core::WorkloadResult& r) {
   if (number(tokens, "input") + number(tokens, "output") > 0)
     out << fmt::format("\n  tokens: {} in, {} out{}", tokens.value("input", 0LL), tokens.value("output", 0LL),
                        tokens.value("estimated", false) ? " (estimated from the text)" : "");
-  out << "\n  run: " << r.run_dir << (s.contains("best_py") ? "  (best.py, report.md)" : "  (report.md)") << "\n";
-  const auto waiting = waiting_prompts(r.run_dir);
+  out << "\n  run: " << r.run_dir << (s.contains("best_py") ? "  (best.py, report.md, report.html)" : "  (report.md, report.html)") << "\n";
+  const auto waiting = report::waiting_prompts(r.run_dir);
   if (!waiting.empty()) {
     out << "  waiting for replies (" << waiting.size() << "):\n";
     for (const auto& p : waiting)
@@ -167,7 +144,7 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
       j["status"] = r.status;
       j["exit_code"] = r.exit_code;
       if (!r.error.empty()) j["error"] = r.error;
-      j["waiting_prompts"] = waiting_json(waiting_prompts(r.run_dir));
+      j["waiting_prompts"] = report::waiting_json(report::waiting_prompts(r.run_dir));
       runs.push_back(j);
     }
     nlohmann::json doc = {{"kopt_optimize", 1}, {"exit_code", code}, {"runs", runs}, {"suite", suite}};

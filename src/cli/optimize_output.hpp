@@ -4,16 +4,9 @@
 #include <vector>
 
 #include "kopt/core/optimize.hpp"
-#include "kopt/providers/files.hpp"
+#include "kopt/report/report.hpp"
 
 namespace kopt::cli {
-
-// The prompts of the run in `run_dir` still waiting for a reply (files provider): those of
-// providers::pending_prompts(INBOX) whose candidate is pending. INBOX is the run's --inbox,
-// else RUN/inbox. Empty for other providers or an unreadable run.
-std::vector<providers::PendingPrompt> waiting_prompts(const std::string& run_dir);
-// [{"index", "path", "waited_s"}, ...]
-nlohmann::json waiting_json(const std::vector<providers::PendingPrompt>& waiting);
 
 // The text summary of one workload's run (stdout), with the prompts still waiting.
 std::string optimize_text(const core::WorkloadResult& result);

@@ -105,12 +105,30 @@ void WorkerPool::plan_isolation(const std::string& torch_origin) {
     for (const auto& h : m_confine.hidden) hidden = hidden || is_under(dir, h);
     if (hidden && dir != "/") m_confine.readable.push_back(dir);
   }
+  std::string loosened;
+  if (m_bwrap.works && m_opt.device == "cuda") {
+    // Some machines' CUDA does not initialize in the standard sandbox (an H200 host:
+    // cuInit returned CUDA_ERROR_OPERATING_SYSTEM under a read-only /): kopt finds the
+    // least loosened sandbox where it does, or runs candidates without bubblewrap.
+    const auto env = sandbox::scrubbed_environment(sandbox::current_environment(), sandbox::sandbox_variables(m_confine.writable));
+    auto fit = sandbox::fit_bwrap_to_cuda(m_bwrap.path, m_confine, m_user, m_python, env);
+    if (!fit.works) {
+      m_bwrap.works = false;
+      m_bwrap.why = "CUDA does not initialize under bubblewrap on this machine (" + fit.why + "), so candidates run without it";
+    } else if (!fit.loosened.empty()) {
+      m_confine = fit.spec;
+      loosened = "; loosened for CUDA (" + fit.why + " in the standard sandbox): " + fit.loosened;
+    }
+  }
   if (m_bwrap.works) {
     std::string hidden;
     for (const auto& h : m_confine.hidden) hidden += (hidden.empty() ? "" : ", ") + h;
     m_layers.push_back({"network", true, "a network namespace of its own (bubblewrap --unshare-net): loopback only"});
-    m_layers.push_back({"filesystem", true, "bubblewrap: / read-only, /tmp its own (in its sandbox), /run empty, writable only its sandbox " +
-                                                m_confine.writable + (hidden.empty() ? "" : "; hidden: " + hidden)});
+    const std::string root = m_confine.writable_root ? "/ writable where its user may write" : "/ read-only";
+    const std::string tmp = m_confine.host_tmp ? "the host's /tmp" : "/tmp its own (in its sandbox)";
+    m_layers.push_back({"filesystem", !m_confine.writable_root,
+                        "bubblewrap: " + root + ", " + tmp + ", /run empty, its sandbox " + m_confine.writable +
+                            " writable" + (hidden.empty() ? "" : "; hidden: " + hidden) + loosened});
   } else {
     m_layers.push_back({"network", false, m_bwrap.why});
     m_layers.push_back({"filesystem", false, m_bwrap.why + "; it may write wherever its user may"});

@@ -1,6 +1,7 @@
 """kopt worker harness: helpers both roles and the stopwatch use (device synchronize, module
 loading, seeds, state snapshots, error replies)."""
 
+import importlib
 import importlib.util
 import os
 import sys
@@ -100,3 +101,30 @@ def large_blocks_mapped(on):
             libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
     except Exception:
         pass
+
+
+def _import_dynamo():
+    """torch._dynamo wraps a few torch functions (torch.manual_seed) when first imported;
+    imported before the tripwire's snapshot so torch.compile is no false alarm."""
+    if hasattr(torch, "compile"):
+        try:
+            importlib.import_module("torch._dynamo")
+        except Exception:
+            pass
+
+
+def cuda_init_error():
+    """Why CUDA is unavailable, in the driver's words: cuInit's error name, or why
+    libcuda.so.1 cannot be loaded (torch.cuda.is_available() only says False)."""
+    import ctypes
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError as exc:
+        return "the driver library cannot be loaded (%s)" % exc
+    rc = lib.cuInit(0)
+    name = ctypes.c_char_p()
+    try:
+        lib.cuGetErrorName(rc, ctypes.byref(name))
+    except Exception:
+        pass
+    return "cuInit returned %s (%d)" % (name.value.decode() if name.value else "an unknown error", rc)

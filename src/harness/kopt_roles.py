@@ -3,19 +3,18 @@ imports the workload, runs verification trials and the torch.compile baselines; 
 candidate (untrusted) imports the candidate file and answers kopt's calls."""
 
 import copy
-import importlib
 import os
 import sys
 
 import torch
 
-from kopt_common import (_perf_counter, _sleep, error_reply, large_blocks_mapped, load_module, named_buffers,
-                         restore_state, rng_state, seed_all, snapshot_state, synchronize)
+from kopt_common import (_import_dynamo, _perf_counter, _sleep, cuda_init_error, error_reply, large_blocks_mapped,
+                         load_module, named_buffers, restore_state, rng_state, seed_all, snapshot_state, synchronize)
 from kopt_compare import fingerprint
 from kopt_timing import Stopwatch, timing_inputs
 from kopt_tripwire import build_tripwire
-from kopt_values import (DTYPES, OutputRuleError, allocate, clone_tree, decode, decode_stream, encode, encode_ipc,
-                         map_floating, map_tensors, overlaps, same_bytes, stream_chunks, tensors_of)
+from kopt_values import (DTYPES, OutputRuleError, allocate, cast_like, clone_tree, decode, decode_stream, encode,
+                         encode_ipc, map_floating, map_tensors, overlaps, same_bytes, stream_chunks, tensors_of)
 from kopt_wire import CHUNK_BYTES, ProtocolError
 
 
@@ -34,21 +33,25 @@ class Role:
         synchronize(self.device)
         return out, _perf_counter() - start
 
-    def hello(self, msg):
+    def hello(self, msg, measure_free=True):
         info = {"ok": True, "python": sys.version.split()[0], "torch": torch.__version__,
                 "pid": os.getpid(), "device": self.device, "uid": os.getuid()}
         if self.device == "cuda":
             if not torch.cuda.is_available():
-                return {"ok": False, "error": "device", "message": "CUDA is not available to torch %s" % torch.__version__}
+                return {"ok": False, "error": "device", "message": "CUDA is not available to torch %s: %s" % (
+                    torch.__version__, cuda_init_error())}
             props = torch.cuda.get_device_properties(0)
             info["device_name"] = props.name
             info["capability"] = "%d.%d" % (props.major, props.minor)
             info["sm_count"] = props.multi_processor_count
             info["memory_bytes"] = props.total_memory
-            try:  # what is free now: kopt sizes its timing inputs by it (others may hold the rest)
-                info["free_bytes"] = int(torch.cuda.mem_get_info()[0])
-            except Exception:
-                pass
+            # Free memory sizes kopt's timing inputs (the reference's figure). It creates a CUDA
+            # context: a candidate skips it, so NVML sees no building candidate on the GPU.
+            if measure_free:
+                try:
+                    info["free_bytes"] = int(torch.cuda.mem_get_info()[0])
+                except Exception:
+                    pass
             info["cuda"] = torch.version.cuda
             info["l2_bytes"] = int(getattr(props, "L2_cache_size", 0) or 0)
             info["uuid"] = str(getattr(props, "uuid", "") or "")
@@ -314,40 +317,15 @@ class ReferenceRole(Role):
         return {"ok": True, "key": key, "seconds": _perf_counter() - start}
 
 
-def _import_dynamo():
-    """torch._dynamo wraps a few torch functions (torch.manual_seed) when first imported;
-    imported before the tripwire's snapshot so torch.compile is no false alarm."""
-    if hasattr(torch, "compile"):
-        try:
-            importlib.import_module("torch._dynamo")
-        except Exception:
-            pass
-
-
-def cast_like(value, like):
-    """The fp64 run's output keeps float64 where the fp32 run had a floating dtype; other
-    dtypes (argmax indices) stay as they are. Structure mismatches are left to kopt."""
-    if isinstance(value, torch.Tensor) and isinstance(like, torch.Tensor):
-        if like.is_floating_point() and value.is_floating_point():
-            return value.to(torch.float64)
-        return value.to(like.dtype)
-    if isinstance(value, (list, tuple)) and isinstance(like, (list, tuple)) and len(value) == len(like):
-        out = [cast_like(v, l) for v, l in zip(value, like)]
-        return out if isinstance(value, list) else tuple(out)
-    if isinstance(value, dict) and isinstance(like, dict):
-        return {k: cast_like(v, like.get(k)) for k, v in value.items()}
-    return value
-
-
 class CandidateRole(Role):
     """Untrusted: imports the candidate file."""
 
     def hello(self, msg):
-        # torch._dynamo takes seconds to import (4.9-6.0 s of a load on an H200 with torch
-        # 2.11); at hello it overlaps the reference's start (kopt boots the candidate on a
-        # thread meanwhile). No candidate code has run yet.
-        _import_dynamo()
-        info = Role.hello(self, msg)
+        # torch._dynamo takes seconds to import (4.8 s on an H200, torch 2.11): only for a
+        # candidate whose source names it (kopt reads the file), overlapping the reference's start.
+        if msg.get("dynamo", True):
+            _import_dynamo()
+        info = Role.hello(self, msg, measure_free=False)
         fraction = msg.get("gpu_memory_fraction")
         if info.get("ok") and self.device == "cuda" and fraction:
             # Before any candidate code: torch's caching allocator refuses allocations past
@@ -365,7 +343,6 @@ class CandidateRole(Role):
             # The worker may have started before kopt knew the device's capability
             # (it boots while the reference starts): builds read it from here.
             os.environ["TORCH_CUDA_ARCH_LIST"] = str(msg["arch_list"])
-        _import_dynamo()
         # The workload (the user's file) generates this process's timing inputs; loaded
         # before the snapshot so its own imports are never blamed on the candidate.
         self.workload = None

@@ -48,9 +48,20 @@ class Tripwire:
                 now = inspect.getattr_static(owner, name)
             except AttributeError:
                 now = None
-            if now is not value:
+            if now is not value and not _dynamo_wrapper(label, value, now):
                 out.append(label)
         return out
+
+
+def _dynamo_wrapper(label, original, now):
+    """torch._dynamo, when first imported, wraps torch.manual_seed (and only it: measured with
+    torch 2.11) in a wrapper that calls the original. kopt imports dynamo before the snapshot
+    when the candidate's source names torch.compile; a candidate that reaches it otherwise
+    (through a library) is no cheat for that. Only this name, only a wrapper of the very
+    original, only once dynamo is imported: a seed setter that still sets the seed gains a
+    candidate nothing."""
+    return (label == "torch.manual_seed" and "torch._dynamo" in sys.modules
+            and getattr(now, "__wrapped__", None) is original)
 
 
 def build_tripwire():

@@ -293,4 +293,19 @@ def overlaps(a, b):
     return a0 < b1 and b0 < a1
 
 
+def cast_like(value, like):
+    """The fp64 run's output keeps float64 where the fp32 run had a floating dtype; other
+    dtypes (argmax indices) stay as they are. Structure mismatches are left to kopt."""
+    if isinstance(value, torch.Tensor) and isinstance(like, torch.Tensor):
+        if like.is_floating_point() and value.is_floating_point():
+            return value.to(torch.float64)
+        return value.to(like.dtype)
+    if isinstance(value, (list, tuple)) and isinstance(like, (list, tuple)) and len(value) == len(like):
+        out = [cast_like(v, l) for v, l in zip(value, like)]
+        return out if isinstance(value, list) else tuple(out)
+    if isinstance(value, dict) and isinstance(like, dict):
+        return {k: cast_like(v, like.get(k)) for k, v in value.items()}
+    return value
+
+
 _init_dtypes()

@@ -24,6 +24,19 @@ import sys
 if sys.byteorder != "little":
     raise SystemExit("kopt: worker needs a little-endian machine")
 
+import os
+
+_os_exit = os._exit  # captured before any user code runs
+
+
+def _flush_and_exit():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    _os_exit(0)
+
 
 def serve(role, channel):
     from kopt_common import error_reply
@@ -60,6 +73,11 @@ def serve(role, channel):
                          "time_output": sw.output, "profile": sw.profile, "ncu_run": sw.ncu_run}[op](header)
             elif op == "bye":
                 channel.send({"ok": True})
+                if "torch._inductor" not in sys.modules:
+                    # Every result is in: skip the interpreter's shutdown (CUDA teardown,
+                    # garbage collection: about a second). torch.compile's worker pool, if
+                    # one was started, gets the normal exit that shuts it down.
+                    _flush_and_exit()
                 return 0
             else:
                 reply = {"ok": False, "error": "protocol", "message": "unknown op %r" % op}

@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -35,6 +36,28 @@ std::string find_bwrap() {
   return "";
 }
 
+// Runs `s` to its end (`seconds` at most): its exit and the last line of its stderr.
+std::pair<ExitInfo, std::string> run_briefly(const SpawnSpec& s, int seconds, Failure* failure) {
+  auto child = Child::spawn(s);
+  if (!child) {
+    *failure = child.failure();
+    return {ExitInfo{}, ""};
+  }
+  std::string err;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  std::optional<ExitInfo> info;
+  char buf[512];
+  while (!(info = child->try_wait()) && std::chrono::steady_clock::now() < deadline) {
+    const ssize_t n = read(child->stderr_fd(), buf, sizeof buf);
+    if (n > 0 && err.size() < 2000) err.append(buf, static_cast<size_t>(n));
+    usleep(2000);
+  }
+  if (!info) info = child->terminate(std::chrono::milliseconds(0));
+  for (ssize_t n; (n = read(child->stderr_fd(), buf, sizeof buf)) > 0 && err.size() < 2000;)
+    err.append(buf, static_cast<size_t>(n));
+  return {*info, util::strip_control(util::tail_lines(err, 1))};
+}
+
 BwrapProbe run_probe(const std::optional<UserIds>& user) {
   BwrapProbe probe;
   probe.path = find_bwrap();
@@ -55,29 +78,17 @@ BwrapProbe run_probe(const std::optional<UserIds>& user) {
     s.uid = user->uid;
     s.gid = user->gid;
   }
-  auto child = Child::spawn(s);
-  if (!child) {
-    probe.why = "bubblewrap could not be started: " + child.failure().message;
+  Failure failure;
+  const auto [info, err] = run_briefly(s, 10, &failure);
+  if (!failure.kind.empty() || !failure.message.empty()) {
+    probe.why = "bubblewrap could not be started: " + failure.message;
     return probe;
   }
-  std::string err;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  std::optional<ExitInfo> info;
-  char buf[512];
-  while (!(info = child->try_wait()) && std::chrono::steady_clock::now() < deadline) {
-    const ssize_t n = read(child->stderr_fd(), buf, sizeof buf);
-    if (n > 0 && err.size() < 2000) err.append(buf, static_cast<size_t>(n));
-    usleep(2000);
-  }
-  if (!info) info = child->terminate(std::chrono::milliseconds(0));
-  for (ssize_t n; (n = read(child->stderr_fd(), buf, sizeof buf)) > 0 && err.size() < 2000;)
-    err.append(buf, static_cast<size_t>(n));
-  if (info->exited && info->code == 0) {
+  if (info.exited && info.code == 0) {
     probe.works = true;
     return probe;
   }
-  err = util::strip_control(util::tail_lines(err, 1));
-  probe.why = "bubblewrap cannot create namespaces here (" + (err.empty() ? info->describe() : err) +
+  probe.why = "bubblewrap cannot create namespaces here (" + (err.empty() ? info.describe() : err) +
               "): allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or "
               "user.max_user_namespaces > 0; on Ubuntu an AppArmor profile for bwrap)";
   return probe;
@@ -95,11 +106,15 @@ BwrapProbe probe_bwrap(const std::optional<UserIds>& user) {
 }
 
 std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpec& spec) {
-  std::vector<std::string> argv = {bwrap, "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/",
-                                   "--dev-bind", "/dev", "/dev"};
+  std::vector<std::string> argv = {bwrap, "--unshare-net", "--die-with-parent"};
+  if (spec.writable_root) argv.insert(argv.end(), {"--dev-bind", "/", "/"});
+  else argv.insert(argv.end(), {"--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev"});
+  if (spec.proc_sys_rw) argv.insert(argv.end(), {"--dev-bind", "/proc", "/proc", "--dev-bind", "/sys", "/sys"});
   // /tmp on disk inside the sandbox, not in memory: a tmpfs would let a candidate fill
   // the host's memory with files (bubblewrap's --size is too new for Ubuntu 22.04).
-  if (spec.tmp.empty()) {
+  if (spec.host_tmp) {
+    argv.insert(argv.end(), {"--bind", "/tmp", "/tmp"});
+  } else if (spec.tmp.empty()) {
     argv.insert(argv.end(), {"--tmpfs", "/tmp"});
   } else {
     argv.insert(argv.end(), {"--bind", spec.tmp, "/tmp"});
@@ -121,6 +136,94 @@ std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpe
   // a write there fails as it would on the host, instead of landing in a throw-away tmpfs.
   for (const auto& dir : hidden) argv.insert(argv.end(), {"--remount-ro", dir});
   return argv;
+}
+
+namespace {
+
+// cuInit through ctypes: exit 0 when CUDA initializes, else its error on stderr.
+const char* kCudaCheck = R"(import ctypes, sys
+try:
+    lib = ctypes.CDLL("libcuda.so.1")
+except OSError as exc:
+    sys.stderr.write("the driver library cannot be loaded (%s)\n" % exc); sys.exit(2)
+rc = lib.cuInit(0)
+if rc:
+    name = ctypes.c_char_p(); lib.cuGetErrorName(rc, ctypes.byref(name))
+    sys.stderr.write("cuInit returned %s (%d)\n" % (name.value.decode() if name.value else "an unknown error", rc))
+    sys.exit(1)
+)";
+
+struct Loosening {
+  const char* what;
+  bool proc_sys_rw, host_tmp, writable_root;
+};
+const Loosening kLoosenings[] = {
+    {"", false, false, false},
+    {"/proc and /sys as on the host", true, false, false},
+    {"the host's /tmp (CUDA's MPS pipes live there)", false, true, false},
+    {"a writable root file system", false, false, true},
+    {"a writable root file system and the host's /tmp", false, true, true},
+};
+
+ConfineSpec loosen(ConfineSpec spec, const Loosening& l) {
+  spec.proc_sys_rw = l.proc_sys_rw;
+  spec.host_tmp = l.host_tmp;
+  spec.writable_root = l.writable_root;
+  return spec;
+}
+
+}  // namespace
+
+CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, const std::optional<UserIds>& user,
+                          const std::string& python, const std::vector<std::string>& env) {
+  struct Found {
+    int index = -1;  // into kLoosenings; -1: none works
+    std::string why;
+  };
+  static std::mutex mutex;
+  static std::map<std::string, Found> found;
+  const std::string key = (user ? std::to_string(user->uid) : std::string("self")) + '\0' + python + '\0' + bwrap;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = found.find(key);
+  if (it == found.end()) {
+    auto check = [&](std::vector<std::string> argv, std::string* err) {
+      SpawnSpec s;
+      s.argv = std::move(argv);
+      for (const auto& a : {python, std::string("-c"), std::string(kCudaCheck)}) s.argv.push_back(a);
+      s.env = env;
+      s.cwd = "/";
+      if (user) {
+        s.uid = user->uid;
+        s.gid = user->gid;
+      }
+      Failure failure;
+      const auto [info, text] = run_briefly(s, 30, &failure);
+      *err = failure.message.empty() ? (text.empty() ? info.describe() : text) : failure.message;
+      return failure.message.empty() && info.exited && info.code == 0;
+    };
+    Found f;
+    std::string err;
+    if (!check({}, &err)) {
+      f.index = 0;  // CUDA fails outside bubblewrap too: not bubblewrap's doing
+    } else {
+      for (int i = 0; i < static_cast<int>(std::size(kLoosenings)); ++i) {
+        std::string e;
+        if (check(bwrap_prefix(bwrap, loosen(base, kLoosenings[i])), &e)) {
+          f.index = i;
+          break;
+        }
+        if (i == 0) f.why = e;
+      }
+    }
+    it = found.emplace(key, f).first;
+  }
+  CudaFit fit;
+  fit.why = it->second.why;
+  if (it->second.index < 0) return fit;
+  fit.works = true;
+  fit.spec = loosen(base, kLoosenings[it->second.index]);
+  fit.loosened = kLoosenings[it->second.index].what;
+  return fit;
 }
 
 long tasks_of_user(uid_t uid) {

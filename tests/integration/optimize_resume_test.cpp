@@ -147,6 +147,11 @@ TEST(optimize_suite_resume, a_suite_whose_first_workload_could_not_be_baselined_
   ASSERT_EQ(report.exit_code, 0) << context(report);
   EXPECT_NE(report.out.find("broken.py: input_error"), std::string::npos) << report.out;
   EXPECT_NE(report.out.find("no inputs today"), std::string::npos) << report.out;
+  // kopt optimize left the suite's page (and each run's) at its stop.
+  const std::string page = read(out + "/report.html");
+  EXPECT_NE(page.find("<h2>Suite: 2 workload(s)</h2>"), std::string::npos) << page.substr(0, 2000);
+  EXPECT_NE(page.find("<span style=\"color:#cf222e\">failed</span>"), std::string::npos) << "the failed baseline";
+  EXPECT_TRUE(exists(out + "/works/report.html"));
 }
 
 TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_naming_the_file_and_field) {

@@ -83,7 +83,7 @@ TEST(optimize_builtin, a_cpu_run_leaves_a_complete_run_directory_and_one_json_do
                           "run_dir", "tokens", "cost_usd", "faster"})
     EXPECT_TRUE(r.contains(key)) << key;
   for (const char* key : {"geomean_speedup", "fast_p", "workloads"}) EXPECT_TRUE(run.json["suite"].contains(key)) << key;
-  for (const char* file : {"run.json", "report.md", "workload.py", "baseline.json", "candidates/0001/candidate.py",
+  for (const char* file : {"run.json", "report.md", "report.html", "workload.py", "baseline.json", "candidates/0001/candidate.py",
                            "candidates/0001/prompt.md", "candidates/0001/record.json", "candidates/0001/verify.json",
                            "candidates/0001/log"})
     EXPECT_TRUE(exists(out + "/" + file)) << file;

@@ -43,6 +43,10 @@ struct ConfineSpec {
   std::string tmp;                    // bound as /tmp (on disk, in the sandbox); empty: a tmpfs
   std::vector<std::string> readable;  // kept visible where hidden below (harness, Python's prefix)
   std::vector<std::string> hidden;    // replaced by an empty read-only tmpfs (the real user's home)
+  // Loosened where CUDA cannot initialize in the standard sandbox (fit_bwrap_to_cuda):
+  bool proc_sys_rw = false;    // /proc and /sys bound as on the host, not read-only
+  bool host_tmp = false;       // the host's /tmp bound writable instead of a private one
+  bool writable_root = false;  // / bound as on the host (writable wherever the user may write)
 };
 
 // The bwrap command line that runs what follows it confined by `spec`: a new network
@@ -51,6 +55,20 @@ struct ConfineSpec {
 // writable; bwrap dies with kopt.
 // No PID namespace: kopt watches the candidate's threads and children by host PID.
 std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpec& spec);
+
+// Whether CUDA initializes (cuInit, through `python` and ctypes) in `base`'s sandbox as
+// `user`, and if not, in which loosened one: /proc and /sys as on the host, the host's
+// /tmp, a writable root, both. Tried once per user, interpreter and bwrap, and cached;
+// about 0.1 s a try. When cuInit fails outside bubblewrap too, `base` is kept (the
+// cause is elsewhere, and the candidate's hello reports it).
+struct CudaFit {
+  bool works = false;  // false: no sandbox tried lets CUDA initialize
+  ConfineSpec spec;    // base, loosened as needed
+  std::string loosened;  // what was loosened, "" for none
+  std::string why;       // cuInit's error inside the standard sandbox, when it failed there
+};
+CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, const std::optional<UserIds>& user,
+                          const std::string& python, const std::vector<std::string>& env);
 
 // Threads (tasks) that `uid` runs now, counted through /proc: RLIMIT_NPROC counts them
 // for the whole user, so a limit is set that many plus a margin.

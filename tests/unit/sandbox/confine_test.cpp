@@ -62,6 +62,45 @@ TEST(bwrap_prefix, skips_a_hidden_directory_that_does_not_exist) {
   EXPECT_LT(index_of(argv, {"/nonexistent/kopt-home"}), 0);
 }
 
+TEST(bwrap_prefix, loosened_for_cuda_binds_what_was_loosened_and_nothing_else) {
+  ConfineSpec spec;
+  spec.proc_sys_rw = true;
+  auto argv = bwrap_prefix("bwrap", spec);
+  EXPECT_GE(index_of(argv, {"--ro-bind", "/", "/"}), 0);
+  EXPECT_GE(index_of(argv, {"--dev-bind", "/proc", "/proc"}), 0);
+  EXPECT_GE(index_of(argv, {"--dev-bind", "/sys", "/sys"}), 0);
+  EXPECT_GE(index_of(argv, {"--tmpfs", "/tmp"}), 0);
+  spec = {};
+  spec.host_tmp = true;
+  spec.tmp = "/tmp/sandbox/tmp";
+  argv = bwrap_prefix("bwrap", spec);
+  EXPECT_GE(index_of(argv, {"--bind", "/tmp", "/tmp"}), 0);
+  EXPECT_LT(index_of(argv, {"--bind", "/tmp/sandbox/tmp", "/tmp"}), 0);
+  EXPECT_LT(index_of(argv, {"--dev-bind", "/proc", "/proc"}), 0);
+  spec = {};
+  spec.writable_root = true;
+  argv = bwrap_prefix("bwrap", spec);
+  EXPECT_GE(index_of(argv, {"--dev-bind", "/", "/"}), 0);
+  EXPECT_LT(index_of(argv, {"--ro-bind", "/", "/"}), 0);
+  EXPECT_GE(index_of(argv, {"--unshare-net"}), 0);
+  EXPECT_GE(index_of(argv, {"--tmpfs", "/tmp"}), 0);
+}
+
+TEST(fit_bwrap_to_cuda, keeps_the_standard_sandbox_when_cuda_fails_outside_bubblewrap_too) {
+  // This machine has no CUDA driver: cuInit cannot succeed anywhere, so bubblewrap is
+  // not to blame and nothing is loosened.
+  if (access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  if (access("/dev/nvidiactl", F_OK) == 0) GTEST_SKIP() << "this machine has an NVIDIA driver";
+  ConfineSpec base;
+  base.hidden = {"/nonexistent/kopt-home"};
+  const auto fit = kopt::sandbox::fit_bwrap_to_cuda("/usr/bin/bwrap", base, std::nullopt, "/usr/bin/python3",
+                                                    {"PATH=/usr/bin:/bin"});
+  EXPECT_TRUE(fit.works);
+  EXPECT_EQ(fit.loosened, "");
+  EXPECT_FALSE(fit.spec.writable_root || fit.spec.host_tmp || fit.spec.proc_sys_rw);
+  EXPECT_EQ(fit.spec.hidden, base.hidden);
+}
+
 TEST(child_limits, a_child_starts_with_the_given_resource_limits) {
   kopt::sandbox::SpawnSpec spec;
   spec.argv = {"/bin/sh", "-c", "ulimit -f; ulimit -c"};

@@ -1,0 +1,32 @@
+#include "cmd_show.hpp"
+
+#include <iostream>
+
+#include "kopt/report/show.hpp"
+
+namespace kopt::cli {
+
+CLI::App* add_show_command(CLI::App& app, ShowCommand& cmd) {
+  auto* sub = app.add_subcommand("show", "Show one candidate of a kopt optimize run: outcome, timing, profile, log, prompt, source, diff");
+  sub->add_option("run_dir", cmd.run_dir, "Run directory of kopt optimize")->required();
+  sub->add_option("id", cmd.id, "Candidate id (7 or 0007)")->required();
+  return sub;
+}
+
+int run_show(const ShowCommand& cmd) {
+  int id = 0;
+  for (char c : cmd.id) id = c >= '0' && c <= '9' && id < 1'000'000 ? id * 10 + (c - '0') : -1;
+  if (id < 1 || cmd.id.empty()) {
+    std::cerr << "kopt: error: candidate id must be a number from 1 (it is \"" << cmd.id << "\")" << std::endl;
+    return 2;
+  }
+  auto text = report::show_candidate(cmd.run_dir, id);
+  if (!text) {
+    std::cerr << "kopt: error: " << text.failure().message << std::endl;
+    return 2;
+  }
+  std::cout << *text << std::flush;
+  return 0;
+}
+
+}  // namespace kopt::cli

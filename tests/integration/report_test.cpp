@@ -1,0 +1,234 @@
+// kopt report and kopt show through the real binary, over run directories written by the
+// tests (report_fixtures.cpp) and one recorded from a real CPU run (tests/fixtures/runs).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "harness.hpp"
+#include "report_fixtures.hpp"
+
+using namespace kopt::testing;
+
+namespace {
+
+std::string root() { return temp_dir("kopt-report-test"); }
+
+std::string recorded_run() { return std::string(KOPT_FIXTURES_DIR) + "/runs/linear_gelu_cpu"; }
+
+bool has(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
+
+// Every rendering of `dirs` succeeds; returns {text, md, html, json}.
+struct Rendered {
+  std::string text, md, html;
+  nlohmann::json json;
+};
+Rendered render_all(const std::vector<std::string>& dirs) {
+  Rendered out;
+  for (const char* format : {"text", "md", "html", "json"}) {
+    std::vector<std::string> args = {"report"};
+    args.insert(args.end(), dirs.begin(), dirs.end());
+    args.insert(args.end(), {"--format", format});
+    const auto run = run_kopt(args);
+    EXPECT_EQ(run.exit_code, 0) << format << ": " << context(run);
+    EXPECT_TRUE(run.err.empty()) << format << ": " << run.err;
+    if (std::string(format) == "text") out.text = run.out;
+    if (std::string(format) == "md") out.md = run.out;
+    if (std::string(format) == "html") out.html = run.out;
+    if (std::string(format) == "json") out.json = run.json;
+  }
+  return out;
+}
+
+void expect_one_line_error(const KoptRun& run, const std::string& needle) {
+  EXPECT_EQ(run.exit_code, 2) << context(run);
+  EXPECT_TRUE(run.out.empty()) << run.out;
+  ASSERT_FALSE(run.err.empty());
+  EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << "more than one line: " << run.err;
+  EXPECT_EQ(run.err.rfind("kopt: error: ", 0), 0u) << run.err;
+  EXPECT_TRUE(has(run.err, needle)) << run.err;
+}
+
+}  // namespace
+
+TEST(report_render, a_recorded_cpu_run_renders_in_every_format_with_its_figures) {
+  const auto r = render_all({recorded_run()});
+  EXPECT_TRUE(has(r.text, "no candidate beat eager; best.py is eager")) << r.text;
+  EXPECT_TRUE(has(r.md, "| 0002 | 1 | - | b.py | wrong_result | close |")) << r.md;
+  EXPECT_TRUE(has(r.html, "<svg class=\"plot\"")) << "plots inline";
+  EXPECT_TRUE(has(r.html, "aria-label=\"best speedup over candidates\""));
+  EXPECT_TRUE(has(r.html, "aria-label=\"candidate time by round\""));
+  EXPECT_TRUE(has(r.html, "<details id=\"c-r0-0003\" class=\"cand\">")) << "each candidate has a collapsed section";
+  EXPECT_TRUE(has(r.html, "<a href=\"#c-r0-0003\">0003</a>")) << "the table links to it";
+  EXPECT_TRUE(has(r.html, "aten::addmm")) << "top kernels";
+  EXPECT_TRUE(has(r.html, "torch <span class=\"code\">1.13.0a0</span>")) << "versions";
+  ASSERT_TRUE(r.json.is_object());
+  EXPECT_EQ(r.json["kopt_report"], 2);
+  const auto& run = r.json["runs"][0];
+  EXPECT_EQ(run["records"].size(), 4u);
+  EXPECT_EQ(run["records"][1]["rule_detail"].get<std::string>().rfind("output: normwise error", 0), 0u) << run["records"][1];
+  EXPECT_GT(run["baseline_timing"][0]["iqr_ms"].get<double>(), 0) << "baselines carry their spread";
+  EXPECT_EQ(run["best_detail"]["id"], 4);
+  EXPECT_FALSE(r.json.contains("suite")) << "one run is no suite";
+}
+
+TEST(report_render, a_finished_run_says_best_py_is_the_candidate_confirmed_faster) {
+  const auto dir = finished_run(root());
+  const auto r = render_all({dir});
+  EXPECT_TRUE(has(r.html, "best.py is candidate 0003 (confirmed faster by the final gate)")) << r.html;
+  EXPECT_TRUE(has(r.html, "95% interval 1.700–2.100")) << "the confirmed interval";
+  EXPECT_TRUE(has(r.html, "<td><a href=\"#c-r0-0001\">0001</a></td>")) << "0003's parent links to 0001";
+  EXPECT_TRUE(has(r.md, "| 0003 | 2 | 0001 |")) << r.md;
+  EXPECT_EQ(r.json["runs"][0]["best_py"]["source"], "candidate");
+  EXPECT_EQ(r.json["runs"][0]["records"][2]["claim"]["low"], 1.7);
+}
+
+TEST(report_render, an_interrupted_run_lists_the_evaluation_that_did_not_finish) {
+  const auto r = render_all({interrupted_run(root())});
+  EXPECT_TRUE(has(r.text, "interrupted: candidate 0002 (2.py) after 2.51 s: setup 10.0 ms, trials 2.50 s")) << r.text;
+  EXPECT_TRUE(has(r.html, "<li>interrupted 0002 (2.py): setup 10.0 ms, trials 2.50 s</li>")) << r.html;
+  EXPECT_TRUE(has(r.html, "<span class=\"badge\" style=\"background:#6e7781\">interrupted</span>"));
+  EXPECT_EQ(r.json["runs"][0]["unfinished"].size(), 1u);
+}
+
+TEST(report_render, a_run_killed_before_its_summary_still_counts_its_candidates) {
+  const auto r = render_all({killed_run(root())});
+  EXPECT_TRUE(has(r.text, "running: candidate 0002")) << r.text;
+  EXPECT_EQ(r.json["runs"][0]["counts"]["correct"], 1);
+  EXPECT_EQ(r.json["runs"][0]["not_evaluated"], 1);
+  EXPECT_TRUE(has(r.html, "1 not evaluated")) << r.html;
+}
+
+TEST(report_render, a_run_waiting_for_replies_lists_its_prompts) {
+  const auto dir = waiting_run(root());
+  const auto r = render_all({dir});
+  EXPECT_TRUE(has(r.html, "Waiting for replies (2)")) << r.html;
+  EXPECT_TRUE(has(r.html, dir + "/inbox/0003.prompt.md"));
+  EXPECT_TRUE(has(r.html, "1200 tokens in, 300 out (estimated from the text)"));
+  EXPECT_TRUE(has(r.md, "waiting for a reply: `" + dir + "/inbox/0002.prompt.md`")) << r.md;
+  EXPECT_EQ(r.json["runs"][0]["waiting_prompts"].size(), 2u);
+}
+
+TEST(report_render, a_run_whose_candidates_all_failed_escapes_what_they_wrote) {
+  const auto r = render_all({all_failed_run(root())});
+  EXPECT_TRUE(has(r.html, "No correct candidate.")) << r.html;
+  EXPECT_TRUE(has(r.html, "No candidate has a ranking speedup yet"));
+  for (const char* outcome : {"compile_error", "wrong_result", "crashed", "timed_out"})
+    EXPECT_TRUE(has(r.html, std::string(">") + outcome + "</span>")) << outcome;
+  // The reason and the source carry a <script>; the strategy breaks out of an attribute.
+  EXPECT_FALSE(has(r.html, "<script")) << "no candidate text becomes markup";
+  EXPECT_FALSE(has(r.html, "<img")) << "no candidate text becomes markup";
+  EXPECT_TRUE(has(r.html, "build failed: &lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;")) << "the reason, escaped";
+  EXPECT_TRUE(has(r.html, "# &lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;\nclass ModelNew")) << "the source, escaped";
+  EXPECT_TRUE(has(r.html, "x&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"));
+  EXPECT_FALSE(has(r.md, "<script")) << r.md;
+  EXPECT_TRUE(r.json["runs"][0]["best"].is_null());
+}
+
+TEST(report_render, a_suite_with_a_failed_baseline_has_a_row_per_workload_and_fast_p) {
+  const auto dir = suite_with_failed_baseline(root());
+  const auto r = render_all({dir});
+  ASSERT_TRUE(r.json.contains("suite")) << r.json.dump(1);
+  const auto& s = r.json["suite"];
+  ASSERT_EQ(s["workloads"].size(), 3u);
+  EXPECT_EQ(s["workloads"][0]["status"], "input_error");
+  EXPECT_FALSE(s["workloads"][0]["baseline_ok"].get<bool>());
+  EXPECT_EQ(s["workloads"][0]["baseline_error"], "get_inputs() raised: no inputs today");
+  EXPECT_EQ(s["workloads"][2]["status"], "not_started");
+  EXPECT_DOUBLE_EQ(s["geomean_speedup"].get<double>(), 2.0);
+  EXPECT_NEAR(s["fast_p"]["1.0"].get<double>(), 1.0 / 3, 1e-9);
+  EXPECT_NEAR(s["fast_p"]["1.5"].get<double>(), 1.0 / 3, 1e-9);
+  EXPECT_DOUBLE_EQ(s["fast_p"]["2.0"].get<double>(), 0.0) << "2.0x is not faster than 2.0x";
+  EXPECT_EQ(s["counts"]["crashed"], 1);
+  EXPECT_TRUE(has(r.html, "geometric-mean speedup 2.000x; fast_1.0 0.33, fast_1.5 0.33, fast_2.0 0.00")) << r.html;
+  EXPECT_TRUE(has(r.html, "<span style=\"color:#cf222e\">failed</span> get_inputs() raised: no inputs today"));
+  EXPECT_TRUE(has(r.text, "broken.py: input_error")) << r.text;
+  EXPECT_TRUE(has(r.text, "fast_1.0 0.33")) << r.text;
+  EXPECT_TRUE(has(r.md, "| broken | input_error | failed get_inputs() raised: no inputs today |")) << r.md;
+}
+
+TEST(report_render, several_run_directories_merge_into_one_suite) {
+  const std::string base = root();
+  const auto r = render_all({finished_run(base), all_failed_run(base)});
+  ASSERT_EQ(r.json["runs"].size(), 2u);
+  ASSERT_EQ(r.json["suite"]["workloads"].size(), 2u);
+  EXPECT_NEAR(r.json["suite"]["fast_p"]["1.0"].get<double>(), 0.5, 1e-9);
+  EXPECT_TRUE(has(r.html, "<section id=\"run-r1\">")) << "each run has its section";
+  EXPECT_TRUE(has(r.html, "<details id=\"c-r1-0004\"")) << "anchors stay unique across runs";
+}
+
+TEST(report_render, output_goes_to_a_file_with_o) {
+  const std::string dir = finished_run(root());
+  const auto run = run_kopt({"report", dir, "--format", "html", "-o", dir + "/again.html"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_TRUE(run.out.empty());
+  EXPECT_EQ(read(dir + "/again.html").rfind("<!DOCTYPE html>", 0), 0u);
+}
+
+TEST(report_errors, bad_directories_and_damaged_files_are_one_line_errors) {
+  expect_one_line_error(run_kopt({"report", "/nonexistent/run"}), "/nonexistent/run");
+  expect_one_line_error(run_kopt({"show", "/nonexistent/run", "1"}), "/nonexistent/run");
+  const std::string base = root();
+  const std::string empty = base + "/empty";
+  ASSERT_EQ(::system(("mkdir -p " + empty).c_str()), 0);
+  expect_one_line_error(run_kopt({"report", empty, "--format", "html"}), "run.json");
+  const std::string damaged = finished_run(base);
+  std::ofstream(damaged + "/run.json") << "{\"workload\": 3";
+  expect_one_line_error(run_kopt({"report", damaged, "--format", "html"}), damaged + "/run.json");
+  const std::string record = all_failed_run(base);
+  std::ofstream(record + "/candidates/0002/record.json") << R"({"id": 2, "status": "exploded"})";
+  expect_one_line_error(run_kopt({"report", record, "--format", "json"}), "status");
+  const std::string bad_timing = interrupted_run(base);  // a damaged file that is not checked: its part is empty
+  std::ofstream(bad_timing + "/candidates/0001/timing.json") << "{\"candidate\": [1, 2";
+  std::ofstream(bad_timing + "/baseline.json") << "{\"eager\": 7, \"profile\": \"x\"}";
+  const auto still = run_kopt({"report", bad_timing, "--format", "html"});
+  EXPECT_EQ(still.exit_code, 0) << context(still);
+  expect_one_line_error(run_kopt({"show", damaged, "1"}), "run.json");
+  expect_one_line_error(run_kopt({"show", bad_timing, "9"}), "no candidate 9");
+  expect_one_line_error(run_kopt({"show", bad_timing, "x7"}), "candidate id");
+}
+
+TEST(report_show, one_candidate_with_outcome_timing_profile_prompt_and_a_diff_against_its_parent) {
+  const auto dir = finished_run(root());
+  const auto run = run_kopt({"show", dir, "0003"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_TRUE(has(run.out, "candidate 0003 (3.py)")) << run.out;
+  EXPECT_TRUE(has(run.out, "round 2, parent 0001")) << run.out;
+  EXPECT_TRUE(has(run.out, "final gate: correct, 1.900x (95% interval 1.700-2.100, 10 pairs): faster")) << run.out;
+  EXPECT_TRUE(has(run.out, "median 1.0000 ms, Q1 0.9000, Q3 1.1000")) << "timing distribution";
+  EXPECT_TRUE(has(run.out, "vectorized_elementwise_kernel<relu>")) << "profile";
+  EXPECT_TRUE(has(run.out, "# replay: 3.py")) << "prompt";
+  EXPECT_TRUE(has(run.out, "== diff against 0001/candidate.py ==")) << run.out;
+  if (has(run.out, "no diff program found")) GTEST_SKIP() << "diff is not installed";
+  EXPECT_TRUE(has(run.out, "--- 0001/candidate.py\n+++ 0003/candidate.py\n")) << run.out;
+  EXPECT_TRUE(has(run.out, "-    # candidate 1\n+    # candidate 3\n")) << run.out;
+}
+
+TEST(report_show, a_failed_candidate_shows_its_rule_and_a_diff_against_the_workload) {
+  const auto run = run_kopt({"show", recorded_run(), "2"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_TRUE(has(run.out, "wrong_result (rule close)")) << run.out;
+  EXPECT_TRUE(has(run.out, "failed close: output: normwise error")) << run.out;
+  EXPECT_TRUE(has(run.out, "== diff against workload.py (the reference) ==")) << run.out;
+  EXPECT_TRUE(has(run.out, "-class Model(nn.Module):\n-    def __init__(self, in_features, out_features):\n+class ModelNew(nn.Module):\n")) << run.out;
+}
+
+TEST(report_render, a_run_of_three_hundred_candidates_stays_one_readable_page) {
+  const std::string dir = root() + "/many";
+  auto h = run_header("relu.py", "finished");
+  std::vector<nlohmann::json> rs;
+  const char* failures[] = {"wrong_result", "compile_error", "crashed", "timed_out"};
+  for (int id = 1; id <= 300; ++id)
+    rs.push_back(id % 3 ? candidate(id, 1 + (id - 1) / 8, failures[id % 4]) : candidate(id, 1 + (id - 1) / 8, "correct", 0.5 + id % 17 * 0.1));
+  write_run(dir, h, rs, summary_of(h, rs));
+  const auto run = run_kopt({"report", dir, "--format", "html", "-o", dir + "/report.html"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  const std::string html = read(dir + "/report.html");
+  EXPECT_LT(html.size(), 1'500'000u) << "the page grows linearly and stays small";
+  size_t sections = 0, open = 0;
+  for (size_t at = html.find("<details id="); at != std::string::npos; at = html.find("<details id=", at + 1)) ++sections;
+  for (size_t at = html.find("<details open"); at != std::string::npos; at = html.find("<details open", at + 1)) ++open;
+  EXPECT_EQ(sections, 300u);
+  EXPECT_EQ(open, 0u) << "sections start collapsed";
+  EXPECT_TRUE(has(html, "<div class=\"scroll\"><table class=\"cands\">")) << "the table scrolls in its box";
+  EXPECT_TRUE(has(html, "<a href=\"#c-r0-0300\">0300</a>"));
+}
