@@ -1,5 +1,8 @@
 // The trials of `kopt eval`: each a reference call and a candidate call on the same
 // fresh inputs, compared in C++ in float64 (DESIGN.md, "Verification").
+#include <unistd.h>
+
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -78,13 +81,23 @@ Result<Part> receive_part(sandbox::Worker& w, Result<sandbox::Message> first,
   return Part{std::move(first->header), std::move(values.value())};
 }
 
+// What a streamed trial may keep in kopt's memory before it writes to the spill file: an
+// eighth of the machine's memory, at most 4 GiB. At a 256 MiB output a trial keeps 1.25
+// GiB (inputs, both references, the candidate's output); through the file, writing and
+// reading it back took most of a trial's time (docs/benchmarks.md).
+uint64_t spill_memory_budget() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return std::min<uint64_t>(static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 8, uint64_t{4} << 30);
+}
+
 }  // namespace
 
 bool EvalRun::open_spill() {
   if (!m_spill) {
     // In the reference's sandbox directory (kopt's, mode 0700), unnamed: the trial's
     // streamed tensors, read back a chunk at a time (docs/ARCHITECTURE.md, "host path").
-    auto spill = Spill::open(m_pool->role_dir("reference"));
+    auto spill = Spill::open(m_pool->role_dir("reference"), spill_memory_budget());
     if (!spill) {
       decide(Outcome::input_error, "reference", "host path: " + spill.failure().message);
       return false;

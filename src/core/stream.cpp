@@ -16,7 +16,12 @@ void mutable_tensors(Value& v, std::vector<TensorData*>& out) {
 Status receive_tensor(sandbox::Worker& worker, TensorData& t, Keep keep, const std::shared_ptr<verify::Spill>& spill,
                       std::chrono::steady_clock::time_point deadline) {
   verify::Digest digest(verify::digest_key());
-  if (keep == Keep::spill) {
+  // In memory while the trial's budget lasts, else in the spill file.
+  std::string bytes;
+  const bool in_memory = keep == Keep::spill && spill && spill->claim(t.size);
+  if (in_memory) {
+    bytes.reserve(t.size);
+  } else if (keep == Keep::spill) {
     if (!spill) return Failure{"io", "no spill file"};
     t.spill = spill;
     t.file_offset = spill->reserve(t.size);
@@ -34,11 +39,14 @@ Status receive_tensor(sandbox::Worker& worker, TensorData& t, Keep keep, const s
       return Failure{"protocol", "a chunk of " + std::to_string(n) + " bytes where " + std::to_string(t.size - got) +
                                      " were due (chunks hold at most " + std::to_string(kChunkBytes) + ")"};
     digest.update(frame->payload.data(), n);
-    if (keep == Keep::spill)
+    if (in_memory)
+      bytes.append(frame->payload.data(), n);
+    else if (keep == Keep::spill)
       if (auto st = spill->write(t.file_offset + got, frame->payload.data(), n); !st) return st;
     got += n;
   }
   t.digest = digest.finish();
+  if (in_memory) t.set_bytes(std::move(bytes));
   return Status{};
 }
 

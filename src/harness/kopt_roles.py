@@ -8,14 +8,15 @@ import sys
 
 import torch
 
-from kopt_common import (_import_dynamo, _perf_counter, _sleep, cuda_init_error, error_reply, large_blocks_mapped,
-                         load_module, named_buffers, restore_state, rng_state, seed_all, snapshot_state, synchronize)
+from kopt_common import (_import_dynamo, _perf_counter, _sleep, cuda_init_error, error_reply, load_module,
+                         named_buffers, restore_state, rng_state, seed_all, snapshot_state, synchronize)
 from kopt_compare import fingerprint
+from kopt_stream import CandidateStream, ReferenceStream, decode_stream
 from kopt_timing import Stopwatch, timing_inputs
 from kopt_tripwire import build_tripwire
-from kopt_values import (DTYPES, OutputRuleError, allocate, cast_like, clone_tree, decode, decode_stream, encode,
-                         encode_ipc, map_floating, map_tensors, overlaps, same_bytes, stream_chunks, tensors_of)
-from kopt_wire import CHUNK_BYTES, ProtocolError
+from kopt_values import (DTYPES, OutputRuleError, allocate, cast_like, clone_tree, decode, encode, encode_ipc,
+                         overlaps, same_bytes, stressed, tensors_of)
+from kopt_wire import ProtocolError
 
 
 class Role:
@@ -62,7 +63,7 @@ class Role:
         return info
 
 
-class ReferenceRole(Role):
+class ReferenceRole(ReferenceStream, Role):
     """Trusted as the user's own code: imports only the workload file."""
 
     def load(self, msg):
@@ -110,36 +111,18 @@ class ReferenceRole(Role):
                            "fp64_error": self.model64_error}, buffers)
         return None
 
-    def _inputs(self, seed, stress):
-        # Created on the device where torch allows it: a KernelBench get_inputs() of 6 GiB
-        # takes seconds on the CPU, milliseconds on the GPU (the same distribution).
-        inputs = timing_inputs(self.module, seed, self.device)
-        if stress == "scale_up":
-            inputs = map_floating(inputs, lambda t: t * 8)
-        elif stress == "scale_down":
-            inputs = map_floating(inputs, lambda t: t / 8)
-        elif stress == "negate":
-            inputs = map_floating(inputs, lambda t: -t)
-        elif stress == "shift":
-            def shift(t):
-                if t.numel() == 0:
-                    return t
-                spread = float(t.float().std()) if t.numel() > 1 else 1.0
-                return t + (4.0 * (spread if spread > 0 else 1.0) + float(t.float().abs().max()))
-            inputs = map_floating(inputs, shift)
-        return inputs
-
     def trial(self, msg):
         """A verification trial: inputs from get_inputs() under input_seed (optionally
         stressed), outputs in float32 and float64. With timed_seed instead, the inputs are
         those a timed call got (timing_inputs), and they are not sent back."""
         send_inputs = "timed_seed" not in msg
-        if msg.get("stream") and not getattr(self, "mapped", False):
-            large_blocks_mapped(True)
-            self.mapped = True
+        if msg.get("stream"):
+            self.map_large_blocks()
         try:
             if send_inputs:
-                inputs = self._inputs(int(msg["input_seed"]), msg.get("stress", "none"))
+                # Created on the device where torch allows it: a KernelBench get_inputs() of 6 GiB
+                # takes seconds on the CPU, milliseconds on the GPU (the same distribution).
+                inputs = stressed(timing_inputs(self.module, int(msg["input_seed"]), self.device), msg.get("stress", "none"))
             else:
                 inputs = timing_inputs(self.module, int(msg["timed_seed"]), self.device)
         except BaseException as exc:
@@ -152,9 +135,7 @@ class ReferenceRole(Role):
                 return reply
             bufs = []
             if msg.get("stream"):
-                header = {"ok": True, "inputs": encode(inputs, bufs, where="input", lazy=True)}
-                self.channel.send_stream(header, stream_chunks(bufs, CHUNK_BYTES))
-                return None
+                return self._stream_inputs(inputs)
             header = {"ok": True, "inputs": encode(inputs, bufs, where="input")}
             self.channel.send(header, bufs)
             return None
@@ -225,52 +206,6 @@ class ReferenceRole(Role):
         self.channel.send(header, bufs)
         return None
 
-    def _stream_trial(self, call_seed, state, random, mutated, seconds):
-        """The host path's trial, streamed to kopt: the inputs and fp32 outputs first, then
-        dropped, so that the fp64 run has the memory to itself; then the fp64 outputs. The
-        process's peak is then the fp64 run's own (a 1 GiB float32 output: 6 GiB, not 13)."""
-        pristine, work, out32, buffers32 = state
-        del state[:]
-        tensors = []
-        header = {"ok": True, "random": random, "mutated": mutated, "seconds": seconds}
-        try:
-            header["inputs"] = encode(pristine, tensors, where="input", lazy=True)
-            header["out32"] = encode({"out": out32, "buffers": buffers32}, tensors, strict=True, lazy=True)
-            if mutated:
-                header["inputs_after"] = encode(work, tensors, where="input", lazy=True)
-        except OutputRuleError as exc:
-            return error_reply("output", exc)
-        self.channel.send_stream(header, stream_chunks(tensors, CHUNK_BYTES))
-        del tensors[:]
-        like = map_tensors({"out": out32, "buffers": buffers32}, lambda t: torch.empty(0, dtype=t.dtype))
-        work = out32 = None
-        header = {"ok": True, "seconds": 0.0}
-        if self.model64 is None:
-            header["fp64_error"] = self.model64_error
-            self.channel.send(header)
-            return None
-        args64 = clone_tree(pristine, torch.float64)
-        pristine = None
-        restore_state(self.model64, self.snapshot64)
-        seed_all(call_seed)
-        start = _perf_counter()
-        try:
-            with torch.no_grad():
-                out64 = self.model64(*args64)
-            synchronize(self.device)
-        except BaseException as exc:
-            self.model64_error = str(exc)[:200]
-            header["fp64_error"] = self.model64_error
-            self.channel.send(header)
-            return None
-        header["seconds"] = _perf_counter() - start
-        args64 = None
-        out64 = {"out": cast_like(out64, like["out"]),
-                 "buffers": {k: cast_like(v, like["buffers"].get(k)) for k, v in named_buffers(self.model64).items()}}
-        header["out64"] = encode(out64, tensors, lazy=True)
-        self.channel.send_stream(header, stream_chunks(tensors, CHUNK_BYTES))
-        return None
-
     def comparer(self):
         if getattr(self, "_comparer", None) is None:
             from kopt_comparer import Comparer
@@ -317,7 +252,7 @@ class ReferenceRole(Role):
         return {"ok": True, "key": key, "seconds": _perf_counter() - start}
 
 
-class CandidateRole(Role):
+class CandidateRole(CandidateStream, Role):
     """Untrusted: imports the candidate file."""
 
     def hello(self, msg):
@@ -506,34 +441,4 @@ class CandidateRole(Role):
             return error_reply("output", exc)
         header["tampered"] = self.tripwire.changed()
         self.channel.send(header, bufs)
-        return None
-
-
-    def _stream_reply(self, msg, inputs, out, buffers, elapsed, poisoned):
-        """The host path's reply, streamed: the outputs and inputs as they are now, then,
-        recheck_seconds later, the outputs again (kopt compares digests of the two)."""
-        tensors = []
-        try:
-            header = {"ok": True, "seconds": elapsed, "poisoned_bytes": poisoned,
-                      "out": encode({"out": out, "buffers": buffers}, tensors, strict=True, lazy=True),
-                      "inputs_after": encode(inputs, tensors, where="input", lazy=True)}
-        except OutputRuleError as exc:
-            return error_reply("output", exc)
-        self.channel.send_stream(header, stream_chunks(tensors, CHUNK_BYTES))
-        tensors = []
-        delay = float(msg.get("recheck_seconds", 0.0))
-        if delay > 0:
-            _sleep(delay)
-        synchronize(self.device)
-        try:
-            header = {"ok": True, "out_later": encode({"out": out, "buffers": buffers}, tensors, strict=True, lazy=True)}
-        except OutputRuleError as exc:
-            return error_reply("output", exc)
-        earlier = self.earlier(msg, out)
-        if earlier is not None:
-            header["earlier_changed"] = earlier["changed"]
-            header["earlier_shared"] = earlier["shared"]
-        self.fingerprint_outputs(msg)
-        header["tampered"] = self.tripwire.changed()
-        self.channel.send_stream(header, stream_chunks(tensors, CHUNK_BYTES))
         return None

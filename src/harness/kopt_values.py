@@ -101,52 +101,6 @@ def _raw(flat):
     return memoryview(flat.view(torch.uint8).numpy())
 
 
-def stream_chunks(tensors, limit):
-    """The bytes of `tensors` (from encode(lazy=True)) in pieces of at most `limit` bytes,
-    read as they are sent: an output of any size costs no copy here (a device tensor is
-    copied to the host one piece at a time; a non-contiguous one is made contiguous)."""
-    for t in tensors:
-        if t.numel() == 0:
-            continue
-        flat = t.contiguous().reshape(-1)
-        if flat.device.type == "cpu":
-            raw = _raw(flat)
-            for i in range(0, len(raw), limit):
-                yield raw[i:i + limit]
-        else:
-            step = max(1, limit // flat.element_size())
-            for i in range(0, flat.numel(), step):
-                yield _raw(flat[i:i + step].to("cpu"))
-
-
-def decode_stream(j, channel, device):
-    """decode() for a tree whose tensors' bytes follow as chunk frames on `channel`, read
-    straight into each tensor's memory, in order."""
-    t = j["t"]
-    if t == "tensor":
-        dtype = DTYPES[j["dtype"]]
-        n = int(j["nbytes"])
-        raw = torch.empty(n, dtype=torch.uint8)
-        if n:
-            channel.recv_chunks_into(memoryview(raw.numpy()))
-        if dtype == torch.bool:
-            tensor = raw.to(torch.bool)
-        else:
-            tensor = raw.view(dtype)
-        return tensor.reshape([int(d) for d in j["shape"]]).to(device)
-    if t in ("list", "tuple"):
-        out = [decode_stream(item, channel, device) for item in j["items"]]
-        return out if t == "list" else tuple(out)
-    if t == "dict":
-        out = {}
-        for k, item in zip(j["keys"], j["items"]):
-            key = decode_stream(k, channel, device)
-            out[key] = decode_stream(item, channel, device)
-        return out
-    value, _ = decode(j, b"", 0, device)
-    return value
-
-
 def decode(j, payload, pos, device):
     """Returns (value, new_pos). Tensors land on `device`."""
     t = j["t"]
@@ -183,6 +137,25 @@ def decode(j, payload, pos, device):
                 tensor = raw.view(dtype).reshape(shape)
         return tensor.to(device), pos + n
     raise ProtocolError("unknown value tag %r" % t)
+
+
+def stressed(inputs, stress):
+    """A stress trial's inputs: floating tensors scaled up or down by 8, negated, or shifted
+    beyond the sample's spread (DESIGN.md, "Verification", 4); "none" leaves them."""
+    if stress == "scale_up":
+        return map_floating(inputs, lambda t: t * 8)
+    if stress == "scale_down":
+        return map_floating(inputs, lambda t: t / 8)
+    if stress == "negate":
+        return map_floating(inputs, lambda t: -t)
+    if stress == "shift":
+        def shift(t):
+            if t.numel() == 0:
+                return t
+            spread = float(t.float().std()) if t.numel() > 1 else 1.0
+            return t + (4.0 * (spread if spread > 0 else 1.0) + float(t.float().abs().max()))
+        return map_floating(inputs, shift)
+    return inputs
 
 
 def map_tensors(value, fn):

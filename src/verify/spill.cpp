@@ -12,7 +12,7 @@
 
 namespace kopt::verify {
 
-Result<std::shared_ptr<Spill>> Spill::open(const std::string& dir) {
+Result<std::shared_ptr<Spill>> Spill::open(const std::string& dir, uint64_t memory_budget) {
   // Unnamed: no path for another process to open, and the space returns when kopt closes
   // it or dies. O_TMPFILE where the file system has it, else a name unlinked at once.
   int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -22,7 +22,7 @@ Result<std::shared_ptr<Spill>> Spill::open(const std::string& dir) {
     if (fd < 0) return Failure{"io", "cannot create a spill file in " + dir + ": " + strerror(errno)};
     unlink(path.c_str());
   }
-  return std::shared_ptr<Spill>(new Spill(fd));
+  return std::shared_ptr<Spill>(new Spill(fd, memory_budget));
 }
 
 Spill::~Spill() {

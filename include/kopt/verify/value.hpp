@@ -16,11 +16,13 @@ namespace kopt::verify {
 
 // A file kopt owns, unnamed (O_TMPFILE, or unlinked at once), where streamed tensors of a
 // trial are written and read back a chunk at a time: kopt's resident memory stays bounded
-// whatever the output's size (the host path, docs/ARCHITECTURE.md). Not thread-safe.
+// whatever the output's size (the host path, docs/ARCHITECTURE.md). Below a memory budget
+// a trial's tensors are kept in memory instead (claim()): writing them out and reading
+// them back cost more than the rest of a trial at 256 MiB. Not thread-safe.
 class Spill {
  public:
-  // Failure kind "io".
-  static Result<std::shared_ptr<Spill>> open(const std::string& dir);
+  // Failure kind "io". `memory_budget`: the bytes a trial may keep in memory (claim()).
+  static Result<std::shared_ptr<Spill>> open(const std::string& dir, uint64_t memory_budget = 0);
   ~Spill();
   Spill(const Spill&) = delete;
   Spill& operator=(const Spill&) = delete;
@@ -28,14 +30,24 @@ class Spill {
   uint64_t reserve(uint64_t n);
   Status write(uint64_t offset, const char* data, size_t n);
   Status read(uint64_t offset, char* into, size_t n) const;
-  // Forgets every region (their bytes are overwritten by later ones).
-  void reset() { m_end = 0; }
+  // Whether `n` more bytes fit in this trial's memory budget; if so they are counted
+  // against it, and the caller keeps them in memory rather than in the file.
+  bool claim(uint64_t n) {
+    if (n > m_budget - m_claimed) return false;
+    m_claimed += n;
+    return true;
+  }
+  // Forgets every region (their bytes are overwritten by later ones) and every claim (the
+  // caller has dropped what it kept in memory).
+  void reset() { m_end = 0; m_claimed = 0; }
   uint64_t size() const { return m_end; }
 
  private:
-  explicit Spill(int fd) : m_fd(fd) {}
+  Spill(int fd, uint64_t budget) : m_fd(fd), m_budget(budget) {}
   int m_fd = -1;
   uint64_t m_end = 0;
+  uint64_t m_budget = 0;
+  uint64_t m_claimed = 0;
 };
 
 // A keyed 64-bit digest of a byte stream, fed in pieces of any size. Stands for bytes kopt
