@@ -2,8 +2,9 @@
 // Streamed values on the host path (internal to core): a header frame whose value trees
 // carry no bytes, then each tensor's bytes in chunk frames of at most kChunkBytes, in the
 // order the tensors appear. No frame grows with the output (docs/ARCHITECTURE.md, "Worker
-// protocol"); kopt writes what it must read again into a Spill and keeps only a digest of
-// what it must merely compare for identity.
+// protocol"); kopt keeps what it must read again in memory within the Spill's budget and
+// in the Spill's file beyond it, and only a digest of what it must merely compare for
+// identity.
 #include <chrono>
 #include <map>
 #include <memory>
@@ -21,7 +22,7 @@ namespace kopt::core {
 constexpr size_t kChunkBytes = size_t{64} << 20;
 
 enum class Keep {
-  spill,   // bytes into the spill (compared or sent on later), digest too
+  spill,   // bytes kept (compared or sent on later): memory within the budget, else the file; digest too
   digest,  // only the digest (compared with identical())
 };
 
