@@ -83,6 +83,12 @@ class BaselineRun {
   BaselineReport fail(const std::string& why) {
     m_report.ok = false;
     m_report.error = why;
+    m_report.check = "reference";
+    if (out_of_memory(why)) {
+      // Not the workload's fault: the machine's memory (eval's check of the same name).
+      m_report.check = "memory";
+      m_report.error = "the reference worker ran out of memory on this machine (" + why + ")";
+    }
     return m_report;
   }
 

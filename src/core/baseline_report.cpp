@@ -12,7 +12,10 @@ namespace kopt::core {
 
 nlohmann::json baseline_json(const BaselineReport& r) {
   nlohmann::json j = {{"kopt_baseline", 1}, {"ok", r.ok}};
-  if (!r.ok) j["error"] = r.error;
+  if (!r.ok) {
+    j["error"] = r.error;
+    j["check"] = r.check;
+  }
   j["device"] = r.device;
   j["eager"] = timing_json(r.eager);
   nlohmann::json compiled = nlohmann::json::object();

@@ -32,18 +32,6 @@ std::chrono::milliseconds ms(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
 }
 
-}  // namespace
-
-namespace {
-
-// Out of memory, as the reference worker's failure says it: a CPU or CUDA allocation
-// that torch refused, or a SIGKILL kopt did not send (process_posix.cpp names it).
-bool out_of_memory(const std::string& reason) {
-  for (const char* sign : {"out of memory", "out-of-memory", "can't allocate memory", "OutOfMemoryError"})
-    if (reason.find(sign) != std::string::npos) return true;
-  return false;
-}
-
 // Whether the candidate may import torch._dynamo (torch.compile, torch.export, flex
 // attention, custom ops): the harness then imports it before the tripwire's snapshot,
 // because dynamo wraps torch functions when first imported. Importing it costs seconds
@@ -260,6 +248,8 @@ bool EvalRun::candidate_failed(const std::string& phase, const Failure& f) {
     fail_rule("process", Outcome::timed_out, "candidate " + phase + " passed its deadline");
   } else if (f.kind == "exited" || f.kind == "flood" || f.kind == "protocol" || f.kind == "spawn") {
     fail_rule("process", Outcome::crashed, "candidate " + phase + ": " + f.message);
+  } else if (f.kind == "malformed") {  // a frame of the candidate's own (request.cpp, malformed_reply)
+    fail_rule("process", Outcome::tampered, "candidate " + phase + ": " + f.message);
   } else if (f.kind == "input") {
     fail_rule("process", Outcome::compile_error, f.message);
   } else if (f.kind == "output") {

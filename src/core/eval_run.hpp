@@ -87,6 +87,9 @@ class EvalRun {
   // drawn at run time, so that no candidate can be right only on the first N calls.
   void unchecked_calls(size_t index);
   void unchecked_call();
+  void unchecked_call_host();
+  // The host path's spill file (stream.hpp), opened at the first trial, emptied for each.
+  bool open_spill();
   // Fields every candidate call carries, checked or not: its id, the earlier outputs
   // the harness may now drop, and (host path) the earlier call to read again.
   void bookkeeping(nlohmann::json& call, bool checked);
@@ -143,6 +146,7 @@ class EvalRun {
   nlohmann::json m_poison = nlohmann::json::array();
   std::string m_first_print;          // device path: the first trial's reference fingerprint
   std::vector<std::pair<int, int>> m_threads;
+  std::shared_ptr<verify::Spill> m_spill;
   Value m_first_out;
   bool m_sanity_zero = false, m_sanity_constant = false, m_sanity_same = false;
 };

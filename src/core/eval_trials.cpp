@@ -1,11 +1,16 @@
 // The trials of `kopt eval`: each a reference call and a candidate call on the same
 // fresh inputs, compared in C++ in float64 (DESIGN.md, "Verification").
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <shared_mutex>
 
 #include "eval_run.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "request.hpp"
+#include "stream.hpp"
 #include "stopwatch.hpp"
 
 namespace kopt::core {
@@ -48,68 +53,141 @@ void EvalRun::trials() {
   }
 }
 
+namespace {
+
+using Deadline = Clock::time_point;
+using verify::Spill;
+
+Deadline after_seconds(double s) { return Clock::now() + std::chrono::milliseconds(static_cast<long long>(s * 1000.0)); }
+
+// A request without payload whose first reply frame is judged as ask() judges one.
+Result<sandbox::Message> begin(sandbox::Worker& w, nlohmann::json header, Deadline deadline) {
+  if (auto st = w.send(sandbox::Message{std::move(header), {}}, deadline); !st) return st.failure();
+  return expect_ok(w.receive(deadline));
+}
+
+// One reply frame and the values streamed after it.
+struct Part {
+  nlohmann::json header;
+  std::map<std::string, Value> values;
+};
+
+Result<Part> receive_part(sandbox::Worker& w, Result<sandbox::Message> first,
+                          const std::vector<std::pair<std::string, Keep>>& fields,
+                          const std::shared_ptr<Spill>& spill, Deadline deadline) {
+  if (!first) return first.failure();
+  auto values = receive_values(w, first->header, fields, spill, deadline);
+  if (!values) return values.failure();
+  return Part{std::move(first->header), std::move(values.value())};
+}
+
+// What a streamed trial may keep in kopt's memory before it writes to the spill file: an
+// eighth of the machine's memory, at most 4 GiB. At a 256 MiB output a trial keeps 1.25
+// GiB (inputs, both references, the candidate's output); through the file, writing and
+// reading it back took most of a trial's time (docs/benchmarks.md).
+uint64_t spill_memory_budget() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return std::min<uint64_t>(static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 8, uint64_t{4} << 30);
+}
+
+}  // namespace
+
+bool EvalRun::open_spill() {
+  if (!m_spill) {
+    // In the reference's sandbox directory (kopt's, mode 0700), unnamed: the trial's
+    // streamed tensors, read back a chunk at a time (docs/ARCHITECTURE.md, "host path").
+    auto spill = Spill::open(m_pool->role_dir("reference"), spill_memory_budget());
+    if (!spill) {
+      decide(Outcome::input_error, "reference", "host path: " + spill.failure().message);
+      return false;
+    }
+    m_spill = std::move(spill.value());
+  }
+  m_spill->reset();
+  return true;
+}
+
+// The host path streams (kopt eval on the CPU, or where CUDA IPC fails): the reference
+// sends its inputs and fp32 outputs, then, once it has freed them, its fp64 outputs; the
+// candidate gets the inputs and sends its outputs and inputs after the call, then (50 ms
+// later) its outputs again. Everything travels in chunks; kopt keeps in its spill file
+// what it compares and only digests of what must merely be identical.
 void EvalRun::trial(const std::string& stress, size_t index) {
   const bool is_stress = stress != "none";
-  auto ref = ask(*m_ref, {{"op", "trial"}, {"input_seed", draw_seed()}, {"call_seed", m_call_seed = draw_seed()},
-                              {"stress", stress}}, m_opt.call_timeout);
-  if (!ref) {
-    decide(Outcome::input_error, "reference", "workload trial: " + ref.failure().kind + ": " + ref.failure().message);
+  if (!open_spill()) return;
+  const auto ref_deadline = after_seconds(m_opt.call_timeout);
+  auto ref = receive_part(*m_ref,
+                          begin(*m_ref, {{"op", "trial"}, {"input_seed", draw_seed()}, {"call_seed", m_call_seed = draw_seed()},
+                                         {"stress", stress}, {"stream", true}}, ref_deadline),
+                          {{"inputs", Keep::spill}, {"out32", Keep::spill}, {"inputs_after", Keep::spill}}, m_spill, ref_deadline);
+  auto ref64 = ref ? receive_part(*m_ref, expect_ok(m_ref->receive(ref_deadline)), {{"out64", Keep::spill}}, m_spill, ref_deadline)
+                   : ref;
+  if (!ref64) {
+    const Failure& f = ref ? ref64.failure() : ref.failure();
+    decide(Outcome::input_error, "reference", "workload trial: " + f.kind + ": " + f.message);
     return;
   }
-  size_t pos = 0;
-  const auto& h = ref->header;
-  const auto ref_payload = std::make_shared<const std::string>(std::move(ref->payload));  // the values share it
-  auto inputs = verify::decode_value(h["inputs"], ref_payload, pos);
-  auto out32 = inputs ? verify::decode_value(h["out32"], ref_payload, pos) : inputs;
-  Result<Value> out64 = Failure{"absent", ""};
-  if (h.contains("out64") && out32) out64 = verify::decode_value(h["out64"], ref_payload, pos);
-  Result<Value> inputs_after = Failure{"absent", ""};
-  if (h.contains("inputs_after") && out32) inputs_after = verify::decode_value(h["inputs_after"], ref_payload, pos);
-  if (!inputs || !out32) {
+  auto& rv = ref->values;
+  if (!rv.count("inputs") || !rv.count("out32") || rv["out32"].kind != Value::Kind::dict || rv["out32"].items.size() != 2) {
     decide(Outcome::input_error, "reference", "reference worker sent malformed values");
     return;
   }
-  m_bytes_per_call = static_cast<double>(verify::tensor_bytes(inputs.value()) + verify::tensor_bytes(out32.value()));
-  note_reference(h);
+  const Value& inputs = rv["inputs"];
+  const Value& out32 = rv["out32"];
+  const Value* out64 = ref64->values.count("out64") ? &ref64->values["out64"] : nullptr;
+  const Value* inputs_after = rv.count("inputs_after") ? &rv["inputs_after"] : nullptr;
+  m_bytes_per_call = static_cast<double>(verify::tensor_bytes(inputs) + verify::tensor_bytes(out32));
+  note_reference(ref->header);
+  m_report.phase_seconds["reference_compute"] += ref64->header.value("seconds", 0.0);
   const bool fp32_only = m_report.random_workload || !out64;
 
   // The candidate's call, with poison sized like the outputs.
   std::vector<const verify::TensorData*> out_tensors;
-  verify::collect_tensors(out32.value(), out_tensors);
+  verify::collect_tensors(out32, out_tensors);
   m_poison = nlohmann::json::array();
   for (const auto* td : out_tensors)
     if (m_poison.size() < 16) m_poison.push_back({td->dtype, td->shape});
-  std::string payload;
   nlohmann::json call = {{"op", "call"}, {"call_seed", m_call_seed}, {"poison", m_poison},
                          {"recheck_seconds", m_opt.recheck_seconds}};
-  call["inputs"] = verify::encode_value(inputs.value(), payload);
   bookkeeping(call, true);
   const auto t = Clock::now();
-  auto reply = ask(*m_cand, call, m_opt.call_timeout, std::move(payload));
+  const auto deadline = after_seconds(m_opt.call_timeout);
+  Result<Part> first = Failure{"", ""}, later = Failure{"", ""};
+  if (auto st = send_values(*m_cand, call, {{"inputs", &inputs}}, deadline); !st) {
+    first = st.failure();
+  } else {
+    first = receive_part(*m_cand, expect_ok(m_cand->receive(deadline)),
+                         {{"out", Keep::spill}, {"inputs_after", m_ref_mutates ? Keep::spill : Keep::digest}}, m_spill, deadline);
+  }
+  if (first) later = receive_part(*m_cand, expect_ok(m_cand->receive(deadline)), {{"out_later", Keep::digest}}, m_spill, deadline);
   m_report.phase_seconds["candidate_calls"] += std::chrono::duration<double>(Clock::now() - t).count();
-  if (!reply) {
-    candidate_failed("call", reply.failure());
+  if (!first || !later) {
+    const Failure& f = first ? later.failure() : first.failure();
+    if (f.kind == "protocol" && f.message.rfind("bad value", 0) == 0)
+      fail_rule("process", Outcome::crashed, "candidate worker sent malformed values: " + f.message);
+    else
+      candidate_failed("call", f);
     return;
   }
   m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
                          static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
-  if (!check_tamper(reply->header, "while running")) return;
-  pos = 0;
-  const auto cand_payload = std::make_shared<const std::string>(std::move(reply->payload));
-  auto out = verify::decode_value(reply->header["out"], cand_payload, pos);
-  auto cand_inputs_after = out ? verify::decode_value(reply->header["inputs_after"], cand_payload, pos) : out;
-  auto out_later = cand_inputs_after ? verify::decode_value(reply->header["out_later"], cand_payload, pos) : cand_inputs_after;
-  if (!out_later) {
-    fail_rule("process", Outcome::crashed, "candidate worker sent malformed values: " + out_later.failure().message);
+  if (!check_tamper(later->header, "while running")) return;
+  auto& cv = first->values;
+  if (!cv.count("out") || !cv.count("inputs_after") || !later->values.count("out_later")) {
+    fail_rule("process", Outcome::crashed, "candidate worker sent malformed values: a value is missing");
     return;
   }
-  if (out->kind != Value::Kind::dict || out->items.size() != 2 || out_later->kind != Value::Kind::dict) {
+  const Value& out = cv["out"];
+  const Value& cand_inputs_after = cv["inputs_after"];
+  const Value& out_later = later->values["out_later"];
+  if (out.kind != Value::Kind::dict || out.items.size() != 2 || out_later.kind != Value::Kind::dict) {
     fail_rule("process", Outcome::tampered, "candidate worker broke the protocol (malformed output frame)");
     return;
   }
-  if (!check_earlier(reply->header)) return;
-  m_report.phase_seconds["candidate_compute"] += reply->header.value("seconds", 0.0);
-  rule("poison", "passed", std::to_string(reply->header.value("poisoned_bytes", 0)) + " bytes of allocator memory poisoned before each call");
+  if (!check_earlier(later->header)) return;
+  m_report.phase_seconds["candidate_compute"] += first->header.value("seconds", 0.0);
+  rule("poison", "passed", std::to_string(first->header.value("poisoned_bytes", 0)) + " bytes of allocator memory poisoned before each call");
   ++m_report.trials_run;
 
   verify::CompareOptions copt;
@@ -117,29 +195,29 @@ void EvalRun::trial(const std::string& stress, size_t index) {
   copt.allow_ties = m_opt.allow_ties;
   copt.stress = is_stress;
   copt.fp32_only = fp32_only;
-  const Value& ref64 = out64 ? out64.value() : out32.value();
+  const Value& ref64v = out64 ? *out64 : out32;
   // Output structure and values ("out"), then buffers that exist on both sides.
-  auto cmp = verify::compare_outputs(out->items[0], out32->items[0], ref64.items[0], copt);
-  if (cmp.ok) compare_buffers(out.value(), out32.value(), ref64, copt, cmp);
+  auto cmp = verify::compare_outputs(out.items[0], out32.items[0], ref64v.items[0], copt);
+  if (cmp.ok) compare_buffers(out, out32, ref64v, copt, cmp);
   if (!judge(cmp, index, is_stress)) return;
-  if (!verify::identical(out.value(), out_later.value())) {
+  if (!verify::identical(out, out_later)) {
     fail_rule("background", Outcome::wrong_result, "outputs changed after the call returned (a background writer)");
     return;
   }
   // Inputs unchanged (or changed exactly as the reference changes them).
   if (!m_ref_mutates) {
-    if (!verify::identical(cand_inputs_after.value(), inputs.value())) {
+    if (!verify::identical(cand_inputs_after, inputs)) {
       fail_rule("inputs", Outcome::wrong_result, "the candidate modified its inputs in place");
       return;
     }
   } else if (inputs_after) {
-    auto icmp = verify::compare_outputs(cand_inputs_after.value(), inputs_after.value(), inputs_after.value(), copt);
+    auto icmp = verify::compare_outputs(cand_inputs_after, *inputs_after, *inputs_after, copt);
     if (!icmp.ok) {
       fail_rule("inputs", Outcome::wrong_result, "inputs after the call differ from the reference's: " + icmp.detail);
       return;
     }
   }
-  sanity(out32->items[0], index, is_stress);
+  sanity(out32.items[0], index, is_stress);
 }
 
 bool EvalRun::judge(const verify::Comparison& cmp, size_t index, bool is_stress) {
@@ -212,30 +290,18 @@ void EvalRun::unchecked_calls(size_t index) {
 }
 
 void EvalRun::unchecked_call() {
-  auto ref = ask(*m_ref, {{"op", "trial"}, {"inputs_only", true}, {"keep", m_device}, {"input_seed", draw_seed()},
+  if (!m_device) return unchecked_call_host();
+  auto ref = ask(*m_ref, {{"op", "trial"}, {"inputs_only", true}, {"keep", true}, {"input_seed", draw_seed()},
                           {"stress", "none"}}, m_opt.call_timeout);
   if (!ref) {
     decide(Outcome::input_error, "reference", "workload inputs: " + ref.failure().kind + ": " + ref.failure().message);
     return;
   }
   nlohmann::json call = {{"op", "call"}, {"call_seed", draw_seed()}, {"poison", m_poison},
-                         {"recheck_seconds", m_device ? 0.0 : m_opt.recheck_seconds}};
-  std::string payload;
-  if (m_device) {
-    if (feed_inputs(ref->header["inputs"]) != Fed::ok) return;
-    call["prepared"] = true;
-    call["ipc"] = true;
-  } else {
-    size_t pos = 0;
-    auto inputs = verify::decode_value(ref->header["inputs"], std::make_shared<const std::string>(std::move(ref->payload)), pos);
-    if (!inputs) {
-      decide(Outcome::input_error, "reference", "reference worker sent malformed values");
-      return;
-    }
-    call["inputs"] = verify::encode_value(inputs.value(), payload);
-  }
+                         {"recheck_seconds", 0.0}, {"prepared", true}, {"ipc", true}};
+  if (feed_inputs(ref->header["inputs"]) != Fed::ok) return;
   bookkeeping(call, false);
-  auto reply = ask(*m_cand, call, m_opt.call_timeout, std::move(payload));
+  auto reply = ask(*m_cand, call, m_opt.call_timeout);
   ++m_report.calls_unchecked;
   if (!reply) {
     candidate_failed("call", reply.failure());
@@ -243,18 +309,46 @@ void EvalRun::unchecked_call() {
   }
   m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
                          static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
-  if (!check_tamper(reply->header, "while running")) return;
-  if (m_device) return;
-  size_t pos = 0;
-  const auto cand_payload = std::make_shared<const std::string>(std::move(reply->payload));
-  auto out = verify::decode_value(reply->header["out"], cand_payload, pos);
-  auto after = out ? verify::decode_value(reply->header["inputs_after"], cand_payload, pos) : out;
-  auto later = after ? verify::decode_value(reply->header["out_later"], cand_payload, pos) : after;
-  if (!later || out->kind != Value::Kind::dict || out->items.size() != 2) {
+  check_tamper(reply->header, "while running");
+}
+
+void EvalRun::unchecked_call_host() {
+  if (!open_spill()) return;
+  const auto ref_deadline = after_seconds(m_opt.call_timeout);
+  auto ref = receive_part(*m_ref,
+                          begin(*m_ref, {{"op", "trial"}, {"inputs_only", true}, {"input_seed", draw_seed()},
+                                         {"stress", "none"}, {"stream", true}}, ref_deadline),
+                          {{"inputs", Keep::spill}}, m_spill, ref_deadline);
+  if (!ref || !ref->values.count("inputs")) {
+    decide(Outcome::input_error, "reference", "workload inputs: " + (ref ? std::string("malformed values") : ref.failure().kind + ": " + ref.failure().message));
+    return;
+  }
+  nlohmann::json call = {{"op", "call"}, {"call_seed", draw_seed()}, {"poison", m_poison},
+                         {"recheck_seconds", m_opt.recheck_seconds}};
+  bookkeeping(call, false);
+  const auto deadline = after_seconds(m_opt.call_timeout);
+  Result<Part> first = Failure{"", ""}, later = Failure{"", ""};
+  if (auto st = send_values(*m_cand, call, {{"inputs", &ref->values["inputs"]}}, deadline); !st)
+    first = st.failure();
+  else
+    first = receive_part(*m_cand, expect_ok(m_cand->receive(deadline)),
+                         {{"out", Keep::digest}, {"inputs_after", Keep::digest}}, m_spill, deadline);
+  if (first) later = receive_part(*m_cand, expect_ok(m_cand->receive(deadline)), {{"out_later", Keep::digest}}, m_spill, deadline);
+  ++m_report.calls_unchecked;
+  if (!first || !later) {
+    candidate_failed("call", first ? later.failure() : first.failure());
+    return;
+  }
+  m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
+                         static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
+  if (!check_tamper(later->header, "while running")) return;
+  const auto out = first->values.find("out");
+  if (out == first->values.end() || out->second.kind != Value::Kind::dict || out->second.items.size() != 2 ||
+      !later->values.count("out_later")) {
     fail_rule("process", Outcome::crashed, "candidate worker sent malformed values");
     return;
   }
-  if (!check_earlier(reply->header)) return;
+  check_earlier(later->header);
 }
 
 void EvalRun::sanity(const Value& out32, size_t index, bool is_stress) {
@@ -262,7 +356,7 @@ void EvalRun::sanity(const Value& out32, size_t index, bool is_stress) {
   bool all_zero = false, constant = false;
   verify::output_sanity(out32, all_zero, constant);
   if (index == 0) {
-    m_first_out = verify::own_copy(out32);  // not the whole trial's payload, until the next trial
+    m_first_out = verify::digest_copy(out32);  // its digests: the spill is reused by the next trial
     m_sanity_zero = all_zero;
     m_sanity_constant = constant;
   } else {

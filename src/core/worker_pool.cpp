@@ -252,7 +252,13 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
   // 1.5 GiB at its end, gave it back, and faulted it in again.) Every worker gets
   // this, the timed candidate process too: on a CPU the baselines, timed in the
   // reference worker, and the candidate must allocate alike.
-  const std::string heap = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776";
+  // glibc.malloc.hugetlb=1 (glibc 2.35+, ignored before) asks for transparent huge pages
+  // where the kernel grants them on request ("madvise"): a block touched for the first
+  // time, as every block the reference maps in a streamed trial (kopt_common.py,
+  // large_blocks_mapped) is, faults once per 2 MiB instead of once per 4 KiB (at 256 MiB
+  // on the CPU: 129 s of trials instead of 357, docs/benchmarks.md).
+  const std::string heap =
+      "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1099511627776:glibc.malloc.hugetlb=1";
   vars["GLIBC_TUNABLES"] = heap;
   if (role == "candidate" && !for_timing) {
     // Poison CPU memory at the allocator: glibc fills every block it hands out with 0x7f

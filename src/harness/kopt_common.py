@@ -86,6 +86,23 @@ def error_reply(kind, exc):
     return reply
 
 
+def large_blocks_mapped(on):
+    """Where glibc's malloc takes blocks of 32 MiB and more. Workers start with every block
+    from the heap, never given back (worker_pool.cpp: no page faults per trial, and timing
+    allocates alike on both sides). The reference's streamed trials (the host path) turn
+    that off (on=True): their tensors of several GiB, freed in another order each trial,
+    would otherwise fragment the heap to more than twice what is alive (15.5 GiB for a
+    1 GiB output). Timing turns it back (on=False). glibc only; silent elsewhere."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-4, 65536 if on else 0)  # M_MMAP_MAX
+        if on:
+            libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
+    except Exception:
+        pass
+
+
 def _import_dynamo():
     """torch._dynamo wraps a few torch functions (torch.manual_seed) when first imported;
     imported before the tripwire's snapshot so torch.compile is no false alarm."""

@@ -11,10 +11,11 @@ import torch
 from kopt_common import (_import_dynamo, _perf_counter, _sleep, cuda_init_error, error_reply, load_module,
                          named_buffers, restore_state, rng_state, seed_all, snapshot_state, synchronize)
 from kopt_compare import fingerprint
+from kopt_stream import CandidateStream, ReferenceStream, decode_stream
 from kopt_timing import Stopwatch, timing_inputs
 from kopt_tripwire import build_tripwire
 from kopt_values import (DTYPES, OutputRuleError, allocate, cast_like, clone_tree, decode, encode, encode_ipc,
-                         map_floating, overlaps, same_bytes, tensors_of)
+                         overlaps, same_bytes, stressed, tensors_of)
 from kopt_wire import ProtocolError
 
 
@@ -62,7 +63,7 @@ class Role:
         return info
 
 
-class ReferenceRole(Role):
+class ReferenceRole(ReferenceStream, Role):
     """Trusted as the user's own code: imports only the workload file."""
 
     def load(self, msg):
@@ -110,33 +111,18 @@ class ReferenceRole(Role):
                            "fp64_error": self.model64_error}, buffers)
         return None
 
-    def _inputs(self, seed, stress):
-        # Created on the device where torch allows it: a KernelBench get_inputs() of 6 GiB
-        # takes seconds on the CPU, milliseconds on the GPU (the same distribution).
-        inputs = timing_inputs(self.module, seed, self.device)
-        if stress == "scale_up":
-            inputs = map_floating(inputs, lambda t: t * 8)
-        elif stress == "scale_down":
-            inputs = map_floating(inputs, lambda t: t / 8)
-        elif stress == "negate":
-            inputs = map_floating(inputs, lambda t: -t)
-        elif stress == "shift":
-            def shift(t):
-                if t.numel() == 0:
-                    return t
-                spread = float(t.float().std()) if t.numel() > 1 else 1.0
-                return t + (4.0 * (spread if spread > 0 else 1.0) + float(t.float().abs().max()))
-            inputs = map_floating(inputs, shift)
-        return inputs
-
     def trial(self, msg):
         """A verification trial: inputs from get_inputs() under input_seed (optionally
         stressed), outputs in float32 and float64. With timed_seed instead, the inputs are
         those a timed call got (timing_inputs), and they are not sent back."""
         send_inputs = "timed_seed" not in msg
+        if msg.get("stream"):
+            self.map_large_blocks()
         try:
             if send_inputs:
-                inputs = self._inputs(int(msg["input_seed"]), msg.get("stress", "none"))
+                # Created on the device where torch allows it: a KernelBench get_inputs() of 6 GiB
+                # takes seconds on the CPU, milliseconds on the GPU (the same distribution).
+                inputs = stressed(timing_inputs(self.module, int(msg["input_seed"]), self.device), msg.get("stress", "none"))
             else:
                 inputs = timing_inputs(self.module, int(msg["timed_seed"]), self.device)
         except BaseException as exc:
@@ -148,6 +134,8 @@ class ReferenceRole(Role):
                 reply.update(self.comparer().keep({"inputs": inputs}))
                 return reply
             bufs = []
+            if msg.get("stream"):
+                return self._stream_inputs(inputs)
             header = {"ok": True, "inputs": encode(inputs, bufs, where="input")}
             self.channel.send(header, bufs)
             return None
@@ -165,6 +153,10 @@ class ReferenceRole(Role):
         random = any(not torch.equal(a, b) for a, b in zip(before, after))
         mutated = not same_bytes(work, pristine)
         buffers32 = {k: v for k, v in named_buffers(self.model).items()}
+        if msg.get("stream") and not msg.get("keep"):
+            state = [pristine, work, out32, buffers32]
+            del inputs, pristine, work, out32  # the streamed trial frees them as it goes
+            return self._stream_trial(call_seed, state, random, mutated, seconds)
         out64 = None
         buffers64 = None
         if self.model64 is not None:
@@ -260,7 +252,7 @@ class ReferenceRole(Role):
         return {"ok": True, "key": key, "seconds": _perf_counter() - start}
 
 
-class CandidateRole(Role):
+class CandidateRole(CandidateStream, Role):
     """Untrusted: imports the candidate file."""
 
     def hello(self, msg):
@@ -403,6 +395,8 @@ class CandidateRole(Role):
             self.prepared = None
             if inputs is None:
                 return {"ok": False, "error": "protocol", "message": "call without prepared inputs"}
+        elif msg.get("stream"):
+            inputs = decode_stream(msg["inputs"], self.channel, self.device)
         else:
             inputs, _ = decode(msg["inputs"], payload, 0, self.device)
         restore_state(self.model, self.snapshot)
@@ -414,6 +408,8 @@ class CandidateRole(Role):
             return error_reply("forward", exc)
         buffers = {k: v for k, v in named_buffers(self.model).items()}
         self.keep_outputs(msg, out)
+        if msg.get("stream"):
+            return self._stream_reply(msg, inputs, out, buffers, elapsed, poisoned)
         bufs = []
         if msg.get("ipc"):
             from kopt_ipc import IpcError
@@ -446,4 +442,3 @@ class CandidateRole(Role):
         header["tampered"] = self.tripwire.changed()
         self.channel.send(header, bufs)
         return None
-

@@ -14,8 +14,8 @@ import torch
 
 # The harness's modules: every function and class in them, and every method of their
 # classes, is watched ("__main__" is the entry, kopt_worker.py).
-HARNESS_MODULES = ("kopt_wire", "kopt_values", "kopt_common", "kopt_tripwire", "kopt_timing", "kopt_roles", "kopt_ipc",
-                   "kopt_compare", "kopt_comparer", "__main__")
+HARNESS_MODULES = ("kopt_wire", "kopt_values", "kopt_common", "kopt_tripwire", "kopt_timing", "kopt_roles", "kopt_stream",
+                   "kopt_ipc", "kopt_compare", "kopt_comparer", "__main__")
 
 
 class Tripwire:

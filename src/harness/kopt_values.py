@@ -44,8 +44,9 @@ def tensor_bytes(t):
     return flat.numpy().tobytes()
 
 
-def encode(value, buffers, strict=False, where="output"):
-    """Encodes a value tree; with strict=True applies the output rules."""
+def encode(value, buffers, strict=False, where="output", lazy=False):
+    """Encodes a value tree; with strict=True applies the output rules. With lazy=True
+    `buffers` gets the tensors themselves, to be streamed (stream_chunks) after the header."""
     if value is None:
         return {"t": "none"}
     if isinstance(value, bool):
@@ -68,24 +69,36 @@ def encode(value, buffers, strict=False, where="output"):
                 raise OutputRuleError("%s is not a strided tensor (%s)" % (where, value.layout))
             if value.requires_grad:
                 raise OutputRuleError("%s requires grad" % where)
-        data = tensor_bytes(value)
-        buffers.append(data)
+        if lazy:
+            buffers.append(value.detach())
+            nbytes = value.numel() * value.element_size()
+        else:
+            data = tensor_bytes(value)
+            buffers.append(data)
+            nbytes = len(data)
         return {"t": "tensor", "dtype": dtype_name(value.dtype), "shape": list(value.shape),
-                "device": value.device.type, "nbytes": len(data)}
+                "device": value.device.type, "nbytes": nbytes}
     if isinstance(value, (list, tuple)):
-        items = [encode(v, buffers, strict, "%s[%d]" % (where, i)) for i, v in enumerate(value)]
+        items = [encode(v, buffers, strict, "%s[%d]" % (where, i), lazy) for i, v in enumerate(value)]
         return {"t": "list" if isinstance(value, list) else "tuple", "items": items}
     if isinstance(value, dict):
         keys, items = [], []
         for k, v in value.items():
-            keys.append(encode(k, buffers, False, where))
-            items.append(encode(v, buffers, strict, "%s[%r]" % (where, k)))
+            keys.append(encode(k, buffers, False, where, lazy))
+            items.append(encode(v, buffers, strict, "%s[%r]" % (where, k), lazy))
         return {"t": "dict", "keys": keys, "items": items}
     raise OutputRuleError("%s has unsupported type %s" % (where, type(value).__name__))
 
 
 class OutputRuleError(Exception):
     pass
+
+
+def _raw(flat):
+    """A contiguous 1-D CPU tensor's bytes as a memoryview, no copy."""
+    if flat.dtype == torch.bool:
+        flat = flat.view(torch.uint8)
+    return memoryview(flat.view(torch.uint8).numpy())
 
 
 def decode(j, payload, pos, device):
@@ -124,6 +137,25 @@ def decode(j, payload, pos, device):
                 tensor = raw.view(dtype).reshape(shape)
         return tensor.to(device), pos + n
     raise ProtocolError("unknown value tag %r" % t)
+
+
+def stressed(inputs, stress):
+    """A stress trial's inputs: floating tensors scaled up or down by 8, negated, or shifted
+    beyond the sample's spread (DESIGN.md, "Verification", 4); "none" leaves them."""
+    if stress == "scale_up":
+        return map_floating(inputs, lambda t: t * 8)
+    if stress == "scale_down":
+        return map_floating(inputs, lambda t: t / 8)
+    if stress == "negate":
+        return map_floating(inputs, lambda t: -t)
+    if stress == "shift":
+        def shift(t):
+            if t.numel() == 0:
+                return t
+            spread = float(t.float().std()) if t.numel() > 1 else 1.0
+            return t + (4.0 * (spread if spread > 0 else 1.0) + float(t.float().abs().max()))
+        return map_floating(inputs, shift)
+    return inputs
 
 
 def map_tensors(value, fn):

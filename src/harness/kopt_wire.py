@@ -6,6 +6,9 @@ import json
 import socket
 import struct
 
+# Largest chunk of a streamed tensor (kopt's stream.hpp, kChunkBytes).
+CHUNK_BYTES = 64 << 20
+
 # Captured before any user code runs; the harness uses only these.
 _json_dumps = json.dumps
 _json_loads = json.loads
@@ -55,3 +58,36 @@ class Channel:
         for b in buffers:
             if len(b):
                 self._sendall(b)
+
+    def send_stream(self, header, chunks):
+        """The header (its value trees without bytes, "stream": true), then each piece of
+        the iterable `chunks` (buffers of at most CHUNK_BYTES, in the order of the tensors in
+        the trees) as a chunk frame: no frame grows with the output."""
+        header = dict(header)
+        header["stream"] = True
+        self.send(header)
+        for piece in chunks:
+            n = len(piece)
+            if not n:
+                continue
+            text = _json_dumps({"chunk": True, "payload": n}).encode("utf-8")
+            self._sendall(struct.pack("<I", len(text)) + text)
+            self._sendall(piece)
+
+    def recv_chunks_into(self, view):
+        """Fills the writable byte buffer `view` from the chunk frames that carry it."""
+        got = 0
+        while got < len(view):
+            (n,) = struct.unpack("<I", bytes(self._read_exact(4)))
+            header = _json_loads(bytes(self._read_exact(n)).decode("utf-8"))
+            size = int(header.get("payload", 0))
+            if not header.get("chunk") or size <= 0 or size > len(view) - got:
+                raise ProtocolError("malformed chunk frame")
+            part = view[got:got + size]
+            done = 0
+            while done < size:
+                k = self._recv_into(part[done:], size - done)
+                if k == 0:
+                    raise EOFError()
+                done += k
+            got += size

@@ -11,6 +11,7 @@ The modules, imported in main() once torch is, before any user code runs:
   kopt_timing    the stopwatch, profiles     kopt_roles     the reference and candidate
   kopt_ipc       CUDA IPC (driver API)       kopt_compare   the comparison rules (torch)
   kopt_comparer  the comparer on the device (reference role, CUDA)
+  kopt_stream    the host path's streamed values (chunk frames), the roles' streamed trials
 
 Everything in the candidate role runs inside an untrusted process: the checks here
 (tamper tripwires, input copies, poisoning) can raise suspicion, never prove

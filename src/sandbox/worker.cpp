@@ -192,7 +192,7 @@ Status Worker::pump(bool want_write, const std::string& out, size_t& written,
     if (fds[1].revents && out_fd >= 0 && !read_log(out_fd)) return Failure{"flood", "worker printed more than " + std::to_string(m_spec.max_log_bytes) + " bytes of output"};
     if (fds[2].revents && err_fd >= 0 && !read_log(err_fd)) return Failure{"flood", "worker printed more than " + std::to_string(m_spec.max_log_bytes) + " bytes of output"};
     if (writing && (fds[0].revents & POLLOUT)) {
-      const ssize_t n = send(m_control, out.data() + written, out.size() - written, MSG_NOSIGNAL);
+      const ssize_t n = ::send(m_control, out.data() + written, out.size() - written, MSG_NOSIGNAL);
       if (n > 0) written += static_cast<size_t>(n);
       else if (n < 0 && errno != EAGAIN && errno != EINTR) return ended_failure();
       if (written == out.size()) return Status{};
@@ -211,22 +211,36 @@ Status Worker::pump(bool want_write, const std::string& out, size_t& written,
 
 Result<Message> Worker::request(const Message& msg, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (auto st = send(msg, deadline); !st) return st.failure();
+  return receive(deadline);
+}
+
+Status Worker::send(const Message& msg, std::chrono::steady_clock::time_point deadline) {
   if (m_control < 0) return Failure{"exited", "worker already stopped"};
   const std::string frame = encode_frame(msg);
   size_t written = 0;
   bool readable = false;
+  return pump(true, frame, written, deadline, readable);
+}
+
+Result<Message> Worker::receive(std::chrono::steady_clock::time_point deadline) {
+  if (m_control < 0) return Failure{"exited", "worker already stopped"};
+  const std::string nothing;
+  size_t written = 0;
+  bool readable = false;
   bool eof = false;
-  if (auto st = pump(true, frame, written, deadline, readable); !st) return st.failure();
   while (true) {
     auto parsed = decode_frame(m_inbox, m_spec.max_header_bytes, m_spec.max_payload_bytes);
     if (!parsed) return parsed.failure();
     if (parsed->has_value()) return std::move(**parsed);
     if (eof) return ended_failure();
-    if (auto st = pump(false, frame, written, deadline, readable); !st) return st.failure();
+    if (auto st = pump(false, nothing, written, deadline, readable); !st) return st.failure();
     static thread_local char buf[1 << 16];
-    while (true) {
+    // At most a few MiB per round before parsing again: a worker that streams frames
+    // back to back must not make the inbox hold more than about one of them.
+    for (size_t got = 0; got < (4u << 20);) {
       const ssize_t n = recv(m_control, buf, sizeof buf, 0);
-      if (n > 0) { m_inbox.append(buf, static_cast<size_t>(n)); continue; }
+      if (n > 0) { m_inbox.append(buf, static_cast<size_t>(n)); got += static_cast<size_t>(n); continue; }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
       eof = true;  // closed or broken: parse what arrived first

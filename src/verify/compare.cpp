@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 #include <tuple>
 #include <vector>
 
@@ -52,10 +53,26 @@ at::ScalarType scalar_type(const std::string& dtype) {
   return at::kBool;
 }
 
-// A tensor's bytes as a flat view, no copy (TensorData holds them contiguous); read only.
-at::Tensor flat_view(const TensorData& t) {
-  return at::from_blob(const_cast<char*>(t.bytes().data()), {t.numel()},
-                       at::TensorOptions().dtype(scalar_type(t.dtype)));
+// A tensor's elements, flat: a view of its bytes in memory (no copy; read only), or,
+// for a tensor streamed into a Spill, its place there (read a chunk at a time).
+struct Flat {
+  at::Tensor mem;
+  const TensorData* file = nullptr;
+  at::ScalarType type = at::kFloat;
+  int64_t n = 0;
+  Flat(at::Tensor t) : mem(std::move(t)), type(mem.scalar_type()), n(mem.numel()) {}  // NOLINT: implicit
+  Flat(const TensorData* f, at::ScalarType st, int64_t numel) : file(f), type(st), n(numel) {}
+  int64_t numel() const { return n; }
+  at::ScalarType scalar_type() const { return type; }
+};
+
+Flat flat_view(const TensorData& t) {
+  if (!t.in_memory()) {
+    if (!t.spill) throw std::runtime_error("a tensor kept only as its digest cannot be compared");
+    return Flat(&t, scalar_type(t.dtype), t.numel());
+  }
+  return Flat(at::from_blob(const_cast<char*>(t.bytes().data()), {t.numel()},
+                            at::TensorOptions().dtype(scalar_type(t.dtype))));
 }
 
 // Outputs of hundreds of megabytes are compared a chunk at a time: each chunk of the
@@ -77,9 +94,21 @@ void convert(const void* from, int64_t begin, int64_t len, T* to) {
 }
 
 template <typename T>
-void convert(const at::Tensor& from, int64_t begin, int64_t len, T* to) {
-  const void* p = from.data_ptr();
-  switch (from.scalar_type()) {
+void convert(const Flat& flat, int64_t begin, int64_t len, T* to, std::vector<char>& staging) {
+  const void* p = nullptr;
+  if (flat.file) {
+    // From the spill: this chunk's bytes into a staging buffer, converted from there.
+    const size_t es = c10::elementSize(flat.type);
+    staging.resize(static_cast<size_t>(len) * es);
+    if (auto st = flat.file->read(static_cast<size_t>(begin) * es, staging.size(), staging.data()); !st)
+      throw std::runtime_error(st.failure().message);
+    p = staging.data();
+    begin = 0;
+  } else {
+    p = flat.mem.data_ptr();
+  }
+  const at::Tensor& from = flat.mem;
+  switch (flat.type) {
     case at::kFloat: return convert<T, float>(p, begin, len, to);
     case at::kDouble: return convert<T, double>(p, begin, len, to);
     case at::kHalf: return convert<T, c10::Half>(p, begin, len, to);
@@ -95,6 +124,7 @@ void convert(const at::Tensor& from, int64_t begin, int64_t len, T* to) {
       return;
     }
     default: {  // no dtype kopt decodes lands here; libtorch converts anything else
+      if (!from.defined()) throw std::runtime_error("unsupported dtype in a spilled tensor");
       at::from_blob(to, {len}, at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value))
           .copy_(from.narrow(0, begin, len));
     }
@@ -104,20 +134,21 @@ void convert(const at::Tensor& from, int64_t begin, int64_t len, T* to) {
 template <typename T, size_t N>
 class Chunks {
  public:
-  explicit Chunks(std::array<at::Tensor, N> flat) : m_flat(std::move(flat)) {
+  explicit Chunks(std::array<Flat, N> flat) : m_flat(std::move(flat)) {
     const int64_t n = std::min(kChunk, std::max<int64_t>(m_flat[0].numel(), 1));
     for (auto& b : m_buf) b.resize(static_cast<size_t>(n));
   }
   int64_t size() const { return m_flat[0].numel(); }
   // Loads elements [begin, begin + len) of each tensor; len <= kChunk.
   void load(int64_t begin, int64_t len) {
-    for (size_t k = 0; k < N; ++k) convert<T>(m_flat[k], begin, len, m_buf[k].data());
+    for (size_t k = 0; k < N; ++k) convert<T>(m_flat[k], begin, len, m_buf[k].data(), m_staging);
   }
   const T* data(size_t k) const { return m_buf[k].data(); }
 
  private:
-  std::array<at::Tensor, N> m_flat;
+  std::array<Flat, N> m_flat;
   std::array<std::vector<T>, N> m_buf;
+  std::vector<char> m_staging;
 };
 
 // Calls fn(p_0, ..., p_{N-1}, len) for each chunk, p_k pointing at tensor k's elements.
@@ -191,8 +222,8 @@ struct Walker {
   }
 
   // c, r32, r64: flat tensors of any floating dtype, the same length.
-  void floating(const at::Tensor& c, const at::Tensor& r32, const at::Tensor& r64_in, double u_out) {
-    const at::Tensor r64 = opt.fp32_only ? r32 : r64_in;
+  void floating(const Flat& c, const Flat& r32, const Flat& r64_in, double u_out) {
+    const Flat r64 = opt.fp32_only ? r32 : r64_in;
     Chunks<double, 3> chunks({c, r32, r64});
     // Pass 1: the rules on non-finite values, and the sums and maxima of the figures.
     FiniteCounts counts;
@@ -281,7 +312,7 @@ struct Walker {
   }
 
   // In int64, not double: int64 values above 2^53 that differ by one must not compare equal.
-  void exact(const at::Tensor& c, const at::Tensor& r32, const at::Tensor& r64) {
+  void exact(const Flat& c, const Flat& r32, const Flat& r64) {
     ErrorFigures f;
     Chunks<int64_t, 3> chunks({c, r32, opt.fp32_only ? r32 : r64});
     f.elements_compared = chunks.size();

@@ -1,6 +1,7 @@
 #include "kopt/verify/value.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace kopt::verify {
@@ -9,6 +10,16 @@ int64_t TensorData::numel() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
+}
+
+Status TensorData::read(size_t from, size_t n, char* into) const {
+  if (from > size || n > size - from) return Failure{"io", "read beyond a tensor's bytes"};
+  if (storage) {
+    std::memcpy(into, storage->data() + offset + from, n);
+    return Status{};
+  }
+  if (spill) return spill->read(file_offset + from, into, n);
+  return Failure{"io", "a tensor kept only as its digest has no bytes to read"};
 }
 
 size_t element_size(const std::string& dtype) {
@@ -31,6 +42,7 @@ Failure bad(const std::string& what) { return Failure{"protocol", "bad value: " 
 struct Source {
   const std::string& payload;
   const std::shared_ptr<const std::string>* shared = nullptr;
+  bool spec_only = false;  // tensors' bytes are not in the payload (streamed after it)
 };
 
 Result<Value> decode(const nlohmann::json& j, const Source& src, size_t& offset) {
@@ -100,6 +112,11 @@ Result<Value> decode(const nlohmann::json& j, const Source& src, size_t& offset)
       if (static_cast<uint64_t>(numel) > std::numeric_limits<uint64_t>::max() / es ||
           static_cast<uint64_t>(numel) * es != nbytes)
         return bad("tensor byte count does not match its dtype and shape");
+      if (src.spec_only) {
+        td.size = nbytes;
+        offset += nbytes;
+        return v;
+      }
       if (offset > payload.size() || nbytes > payload.size() - offset) return bad("tensor bytes beyond the payload");
       if (src.shared && offset % 8 == 0) {
         td.storage = *src.shared;
@@ -130,6 +147,12 @@ Result<Value> decode_value(const nlohmann::json& j, const std::shared_ptr<const 
   return decode(j, Source{payload ? *payload : empty, payload ? &payload : nullptr}, offset);
 }
 
+Result<Value> decode_spec(const nlohmann::json& j) {
+  static const std::string empty;
+  size_t offset = 0;
+  return decode(j, Source{empty, nullptr, true}, offset);
+}
+
 namespace {
 
 // Gives every tensor in `v` a buffer of its own bytes, where it shares a larger one.
@@ -146,6 +169,56 @@ Value own_copy(const Value& v) {
   Value out = v;  // the tree once; tensors still share their payload here
   own_bytes(out);
   return out;
+}
+
+namespace {
+
+void reduce_to_digest(Value& v) {
+  if (v.kind == Value::Kind::tensor) {
+    TensorData& t = v.tensor;
+    if (!t.digest && t.storage) {
+      Digest d(digest_key());
+      const auto b = t.bytes();
+      d.update(b.data(), b.size());
+      t.digest = d.finish();
+    }
+    t.storage.reset();
+    t.spill.reset();
+  }
+  for (auto& item : v.items) reduce_to_digest(item);
+  for (auto& key : v.keys) reduce_to_digest(key);
+}
+
+}  // namespace
+
+Value digest_copy(const Value& v) {
+  Value out = v;
+  reduce_to_digest(out);
+  return out;
+}
+
+nlohmann::json encode_spec(const Value& v, std::vector<const TensorData*>& tensors) {
+  using K = Value::Kind;
+  if (v.kind == K::tensor) {
+    tensors.push_back(&v.tensor);
+    return {{"t", "tensor"}, {"dtype", v.tensor.dtype}, {"shape", v.tensor.shape},
+            {"device", v.tensor.device}, {"nbytes", v.tensor.size}};
+  }
+  if (v.kind == K::list || v.kind == K::tuple) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& item : v.items) items.push_back(encode_spec(item, tensors));
+    return {{"t", v.kind == K::list ? "list" : "tuple"}, {"items", items}};
+  }
+  if (v.kind == K::dict) {
+    nlohmann::json keys = nlohmann::json::array(), items = nlohmann::json::array();
+    for (size_t k = 0; k < v.items.size(); ++k) {
+      keys.push_back(encode_spec(v.keys[k], tensors));
+      items.push_back(encode_spec(v.items[k], tensors));
+    }
+    return {{"t", "dict"}, {"keys", keys}, {"items", items}};
+  }
+  std::string unused;
+  return encode_value(v, unused);
 }
 
 nlohmann::json encode_value(const Value& v, std::string& payload) {
@@ -229,8 +302,9 @@ bool identical(const Value& a, const Value& b) {
         if (!identical(a.items[k], b.items[k])) return false;
       return true;
     case K::tensor:
-      return a.tensor.dtype == b.tensor.dtype && a.tensor.shape == b.tensor.shape &&
-             a.tensor.bytes() == b.tensor.bytes();
+      if (a.tensor.dtype != b.tensor.dtype || a.tensor.shape != b.tensor.shape) return false;
+      if (a.tensor.in_memory() && b.tensor.in_memory()) return a.tensor.bytes() == b.tensor.bytes();
+      return a.tensor.digest && b.tensor.digest && *a.tensor.digest == *b.tensor.digest;
   }
   return false;
 }

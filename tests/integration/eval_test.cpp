@@ -361,6 +361,26 @@ TEST(eval_input, reference_out_of_memory_is_named_as_memory) {
       << "what it asked for: " << reason;
 }
 
+// A reference worker killed by a SIGKILL kopt did not send (the OOM killer's signal), in
+// eval and in baseline: check "memory", one line naming the process and its peak.
+TEST(eval_input, reference_killed_by_a_stranger_sigkill_is_named_as_memory) {
+  const auto run = eval_case("w_killed.py", "c_elementwise_honest.py");
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_EQ(run.json["check"], "memory") << run.out;
+  const std::string reason = run.json["reason"];
+  EXPECT_NE(reason.find("reference worker ran out of memory"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("peak resident"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find('\n'), std::string::npos) << reason;
+  const auto base = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_killed.py"), "--json", "--device",
+                                             kopt::testing::on_gpu() ? "cuda" : "cpu", "--compile-modes", "none"});
+  ASSERT_TRUE(base.json.is_object()) << base.out << base.err;
+  EXPECT_NE(base.exit_code, 0);
+  EXPECT_EQ(base.json["check"], "memory") << base.out;
+  const std::string error = base.json["error"];
+  EXPECT_NE(error.find("reference worker ran out of memory"), std::string::npos) << error;
+  EXPECT_NE(error.find("peak resident"), std::string::npos) << error;
+}
+
 TEST(eval_input, get_inputs_raising_is_an_input_error) {
   const auto run = eval_case("w_get_inputs_raises.py", "c_elementwise_honest.py");
   expect_verdict(run, 2, "input_error");
@@ -447,4 +467,13 @@ TEST(eval_gpu, harness_reports_the_device) {
 
 TEST(eval_tamper, forged_control_frame_is_a_verdict_not_a_kopt_error) {
   expect_verdict(eval_case("w_elementwise.py", "c_forged_frame.py"), 1, "tampered", "process");
+}
+
+// Fields of the wrong JSON type are caught where replies are received (malformed_reply),
+// named in the verdict, and the evaluation ends normally (teardown, report).
+TEST(eval_tamper, forged_field_types_are_a_verdict_naming_the_field) {
+  auto run = eval_case("w_elementwise.py", "c_forged_types.py");
+  expect_verdict(run, 1, "tampered", "process");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("reply field"), std::string::npos) << run.json["reason"];
+  EXPECT_EQ(run.json["reason"].get<std::string>().find("json.exception"), std::string::npos) << run.json["reason"];
 }

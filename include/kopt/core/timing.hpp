@@ -71,6 +71,7 @@ struct BaselineOptions {
 struct BaselineReport {
   bool ok = false;
   std::string error;                        // one line when !ok (the workload is unusable)
+  std::string check;                        // when !ok: "memory" (the machine ran out), else "reference"
   Timing eager;
   std::map<std::string, Timing> compiled;   // mode -> timing (ok=false: unavailable, with why)
   std::string best;                         // "eager" or "compile:<mode>"

@@ -50,6 +50,10 @@ class Worker {
   // Failure kinds: "timeout", "exited" (message says how it ended), "flood",
   // "protocol" (malformed or oversized frame).
   Result<Message> request(const Message& msg, std::chrono::milliseconds timeout);
+  // The two halves of request(), for exchanges of several frames (a streamed value: a
+  // header, then its tensors' bytes in chunk frames). Same failure kinds.
+  Status send(const Message& msg, std::chrono::steady_clock::time_point deadline);
+  Result<Message> receive(std::chrono::steady_clock::time_point deadline);
 
   // Closes the control socket (the harness exits on EOF), waits up to `grace` for the
   // worker to exit, then kills its group. Safe to call twice.
