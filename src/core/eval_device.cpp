@@ -139,7 +139,9 @@ bool EvalRun::device_trial(const std::string& stress, size_t index) {
   m_report.phase_seconds["compare"] += std::chrono::duration<double>(Clock::now() - tc).count();
   if (!c) {
     const auto& f = c.failure();
-    if (f.kind == "exited" || f.kind == "timeout" || f.kind == "flood" || f.kind == "spawn")
+    // The candidate cannot write to the comparer's socket: a malformed reply there is kopt's
+    // fault or the workload's, never the candidate's.
+    if (f.kind == "exited" || f.kind == "timeout" || f.kind == "flood" || f.kind == "spawn" || f.kind == "malformed")
       decide(Outcome::input_error, "reference", "the comparer (reference worker) failed: " + f.kind + ": " + f.message);
     else
       fail_rule("process", Outcome::tampered, "the candidate's outputs could not be compared: " + f.message);

@@ -18,8 +18,10 @@ namespace {
 
 // The JSON type of each reply field kopt reads, wherever it reads it: a worker can write
 // any frame to its socket (a candidate, to fd 3), and nlohmann_json throws where a field
-// of another type is read as this one. Checked once, here, for every reply.
-enum class Type { boolean, string, number, array, object, string_or_null };
+// of another type is read as this one. Checked once, here, for every reply. Two fields
+// have two shapes: the comparer's reply says what it found about the inputs as a string
+// and times its steps as an object, where other replies send a value tree and a number.
+enum class Type { boolean, string, number, array, object, string_or_null, string_or_object, number_or_object };
 
 const std::map<std::string, Type>& field_types() {
   static const std::map<std::string, Type> types = {
@@ -29,13 +31,13 @@ const std::map<std::string, Type>& field_types() {
       {"torch", Type::string}, {"device", Type::string}, {"device_name", Type::string},
       {"capability", Type::string}, {"gpu_memory_error", Type::string}, {"pci", Type::string},
       {"uuid", Type::string}, {"candidate_error", Type::string}, {"key", Type::string},
-      {"fp64_error", Type::string_or_null},
-      {"seconds", Type::number}, {"poisoned_bytes", Type::number}, {"matched", Type::number},
+      {"fp64_error", Type::string_or_null}, {"background", Type::string}, {"reuse", Type::string},
+      {"seconds", Type::number_or_object}, {"poisoned_bytes", Type::number}, {"matched", Type::number},
       {"pid", Type::number}, {"uid", Type::number}, {"gpu_memory_fraction", Type::number},
       {"free_bytes", Type::number}, {"memory_bytes", Type::number}, {"l2_bytes", Type::number},
       {"sm_count", Type::number}, {"bytes", Type::number}, {"calls", Type::number}, {"ms", Type::number},
       {"tampered", Type::array}, {"handles", Type::array},
-      {"result", Type::object}, {"sanity", Type::object}, {"out", Type::object}, {"inputs", Type::object},
+      {"result", Type::object}, {"sanity", Type::object}, {"out", Type::object}, {"inputs", Type::string_or_object},
       {"out32", Type::object}, {"out64", Type::object}, {"inputs_after", Type::object},
       {"out_later", Type::object}, {"state", Type::object}, {"init_args", Type::object}};
   return types;
@@ -46,6 +48,8 @@ bool has_type(const nlohmann::json& v, Type t) {
     case Type::boolean: return v.is_boolean();
     case Type::string: return v.is_string();
     case Type::string_or_null: return v.is_string() || v.is_null();
+    case Type::string_or_object: return v.is_string() || v.is_object();
+    case Type::number_or_object: return v.is_number() || v.is_object();
     case Type::number: return v.is_number();
     case Type::array: return v.is_array();
     case Type::object: return v.is_object();
@@ -58,6 +62,8 @@ const char* type_name(Type t) {
     case Type::boolean: return "a boolean";
     case Type::string: return "a string";
     case Type::string_or_null: return "a string or null";
+    case Type::string_or_object: return "a string or an object";
+    case Type::number_or_object: return "a number or an object";
     case Type::number: return "a number";
     case Type::array: return "an array";
     case Type::object: return "an object";
