@@ -9,6 +9,7 @@
 #   baseline  kopt baseline on every workload of benchmarks/scale
 #   tests     the eval integration tests with KOPT_TEST_DEVICE=cuda (TESTS: a gtest filter)
 #   optimize  kopt optimize with 8 replayed candidates on the 2 GiB AvgPool1d (benchmarks/scale/avgpool1d_2g_replay)
+#   prestartab the optimize run above twice, -j 2 and no final gate: workers prestarted, then --no-prestart
 #   host      run_scale.py with COMPARE=host on NAMES (default attention matmul_chain): the old path
 # Usage: benchmarks/scale_round.sh STEP...   Logs go to $OUT (the device tool returns them).
 set -uo pipefail
@@ -90,6 +91,27 @@ PY
       echo "optimize wall $(( $(date +%s) - s )) s"
       $K report /tmp/run-avgpool --format html -o "$OUT/report-avgpool.html" 2>&1 | tail -2
       tar czf "$OUT/run-avgpool.tgz" -C /tmp run-avgpool 2>/dev/null ;;
+    prestartab)  # issue 26: the same replayed run with workers prestarted and without (--no-prestart)
+      for mode in prestart no-prestart; do
+        extra=""; [ $mode = no-prestart ] && extra=--no-prestart
+        rm -rf /tmp/run-ab; s=$(date +%s)
+        timeout ${OPT_LIMIT:-280} $K optimize benchmarks/scale/avgpool1d_2g.py --device cuda --provider replay \
+          --from benchmarks/scale/avgpool1d_2g_replay --max-candidates 8 --final-top 0 ${OPT_ARGS:--j 2} $extra \
+          --out /tmp/run-ab 2>&1 | grep -E "candidates:|baselines:|fastest" | head -5
+        echo "$mode: optimize wall $(( $(date +%s) - s )) s"
+        MODE=$mode python3 - <<'PY'
+import glob, json, os
+rows = []
+for r in sorted(glob.glob('/tmp/run-ab/candidates/*/verify.json')):
+    d = json.load(open(r))
+    p = d.get('phase_seconds') or {}
+    rows.append((r.split('/')[-2], d.get('outcome'), round(p.get('total', 0), 1), round(p.get('prestart_wait', 0), 2),
+                 round(p.get('reference_start', 0) + p.get('candidate_start', 0), 1), round(p.get('candidate_import', 0), 1),
+                 round(p.get('trials', 0), 1), round(p.get('compare', 0), 1), round(p.get('timing', 0), 1)))
+print(os.environ['MODE'], 'id outcome total prestart_wait ref+cand_start import trials compare timing')
+for row in rows: print(' ', *row)
+PY
+      done ;;
     *) echo "unknown step $step" ;;
   esac
 done

@@ -199,6 +199,8 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("-n,--candidates-per-round", o.candidates_per_round, "Candidates per round")->check(CLI::Range(1, 256));
   sub->add_option("-j,--jobs", o.jobs, "Candidates verified at once (default: cores on cuda, 1 on cpu)")
       ->check(CLI::Range(1, 1024));
+  sub->add_flag("--no-prestart", cmd.no_prestart,
+                "Start a candidate's workers when it is evaluated, not while earlier ones are");
   sub->add_option("--max-candidates", o.max_candidates, "Stop after this many candidates")->check(CLI::Range(1, 100000));
   sub->add_option("--time-budget", cmd.time_budget, "Stop proposing after this long (90s, 20m, 1h)");
   sub->add_option("--max-cost", o.max_cost, "Stop asking the LLM past this estimated cost (USD)")->check(CLI::NonNegativeNumber);
@@ -336,6 +338,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   if (cmd.temperature >= 0) po.temperature = cmd.temperature;
   po.timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(cmd.timeout_s * 1000)));
   po.wait = !cmd.no_wait;
+  o.prestart = !cmd.no_prestart;
   po.should_stop = [] { return g_stop.load(); };
   double reply_timeout_s = 0;
   if (!cmd.reply_timeout.empty()) {

@@ -17,6 +17,7 @@
 #include "eval_timing.hpp"
 #include "request.hpp"
 #include "kopt/core/rules.hpp"
+#include "kopt/core/prestart.hpp"
 #include "kopt/core/worker_pool.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "stopwatch.hpp"
@@ -43,7 +44,10 @@ bool needs_dynamo(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string source = ss.str();
-  for (const char* sign : {"compile", "dynamo", "inductor", "export", "flex_attention", "custom_op", "torch.library",
+  // Signs of use, not of words: "compiled" in a load_inline candidate's comment does not
+  // count (it would cost a prestarted interpreter, eval.cpp run_prepared).
+  for (const char* sign : {"torch.compile", "compile(", "import compile", "dynamo", "inductor", "torch.export",
+                           "export(", "import export", "flex_attention", "custom_op", "torch.library",
                            "torch._higher_order_ops", "torch.fx", "functorch", "torch.func"})
     if (source.find(sign) != std::string::npos) return true;
   return false;
@@ -68,11 +72,23 @@ void EvalRun::decide(Outcome outcome, const std::string& check, const std::strin
 EvalReport EvalRun::run() {
   const auto start = Clock::now();
   if (!setup()) return finish(start);
+  start_workers();
+  return proceed(start);
+}
+
+void EvalRun::start_workers() {
   try {
     boot_candidate();
-    const bool reference_ok = start_reference();
+    m_reference_ok = start_reference();
     join_boot();
-    if (reference_ok && start_candidate()) trials();
+  } catch (const nlohmann::json::exception& e) {
+    fail_rule("process", Outcome::tampered, std::string("a worker sent a malformed frame: ") + e.what());
+  }
+}
+
+EvalReport EvalRun::proceed(Clock::time_point start) {
+  try {
+    if (!decided() && m_reference_ok && start_candidate()) trials();
     if (!decided() && m_opt.timing != "none") time_candidate();
     if (!decided() && !m_opt.ncu.empty()) ncu_candidate();
   } catch (const nlohmann::json::exception& e) {
@@ -84,9 +100,51 @@ EvalReport EvalRun::run() {
   return finish(start);
 }
 
+void EvalRun::prepare() {
+  m_prestarting = true;
+  if (setup()) start_workers();
+  m_prestarting = false;
+}
+
+EvalReport EvalRun::run_prepared(const EvalOptions& options, double waited) {
+  const auto start = Clock::now();
+  m_opt = options;
+  // What was done before the candidate was known keeps its time, under its own names:
+  // "total" counts from here.
+  std::map<std::string, double> before;
+  for (const auto& [phase, seconds] : m_report.phase_seconds) before["prestart_" + phase] = seconds;
+  before["prestart_wait"] = waited;
+  m_report.phase_seconds = std::move(before);
+  m_report.environment["prestarted"] = true;
+  if (m_opt.on_phase)  // the candidate's record lists them (how long they took, not when)
+    for (const auto& [phase, seconds] : m_report.phase_seconds) m_opt.on_phase({phase, seconds, ""});
+  if (!decided()) {
+    if (auto st = m_pool->set_candidate(options.candidate); !st) decide(Outcome::input_error, "setup", st.failure().message);
+  }
+  // A candidate that names torch.compile imports dynamo before the tripwire's snapshot
+  // (candidate_hello): its prestarted interpreter, which did not, is replaced by a fresh
+  // one, as is one whose start failed before any candidate code ran.
+  if (m_booted && m_cand && (m_boot_failure || needs_dynamo(m_pool->candidate_path()))) {
+    m_cand->stop(std::chrono::milliseconds(2000));
+    WorkerRegistry::instance().erase(m_cand->pid());
+    m_cand.reset();
+    m_booted = false;
+    m_boot_failure.reset();
+  }
+  return proceed(start);
+}
+
+void EvalRun::discard() {
+  try {
+    teardown();
+  } catch (const std::exception& e) {
+    spdlog::warn("A prestarted evaluation was not stopped cleanly. [reason: {}]", e.what());
+  }
+}
+
 bool EvalRun::setup() {
   const auto t = Clock::now();
-  auto pool = WorkerPool::create(m_opt);
+  auto pool = WorkerPool::create(m_opt, m_prestarting);
   timed("setup", t);
   if (!pool) {
     decide(Outcome::input_error, "setup", pool.failure().message);
@@ -100,6 +158,10 @@ bool EvalRun::setup() {
 
 bool EvalRun::start_reference() {
   auto t = Clock::now();
+  // Starting, the reference creates its CUDA context and constructs the workload on the
+  // device: no timing runs meanwhile (kopt optimize: another candidate's, or a prestart's).
+  std::shared_lock<GpuGate> gpu;
+  if (m_opt.exclusive && m_opt.device == "cuda") gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
   auto ref = m_pool->start("reference");
   if (!ref) {
     decide(Outcome::input_error, "reference", "reference worker: " + ref.failure().message);
@@ -156,7 +218,8 @@ void EvalRun::boot_candidate() {
 }
 
 nlohmann::json EvalRun::candidate_hello() const {
-  nlohmann::json hello_msg = {{"op", "hello"}, {"dynamo", needs_dynamo(m_pool->candidate_path())}};
+  const bool dynamo = !m_prestarting && needs_dynamo(m_pool->candidate_path());
+  nlohmann::json hello_msg = {{"op", "hello"}, {"dynamo", dynamo}};
   if (m_opt.device == "cuda" && m_opt.limits.gpu_memory_fraction > 0)
     hello_msg["gpu_memory_fraction"] = m_opt.limits.gpu_memory_fraction;
   return hello_msg;
@@ -430,6 +493,9 @@ EvalReport EvalRun::finish(Clock::time_point start) {
   return m_report;
 }
 
-EvalReport run_eval(const EvalOptions& options) { return EvalRun(options).run(); }
+EvalReport run_eval(const EvalOptions& options) {
+  if (options.prestarts) return options.prestarts->run(options);
+  return EvalRun(options).run();
+}
 
 }  // namespace kopt::core

@@ -30,7 +30,21 @@ class EvalRun {
 
   EvalReport run();
 
+  // A prestarted evaluation (kopt/core/prestart.hpp): the sandbox laid out and both workers
+  // started (the reference loaded and constructed, the candidate's interpreter at hello,
+  // no candidate code) before the candidate is known. The options name no candidate.
+  void prepare();
+  // The prepared evaluation goes on with `options`' candidate (the same workload and
+  // settings as prepare's); `waited`: seconds the caller waited for the preparation.
+  EvalReport run_prepared(const EvalOptions& options, double waited);
+  // A prepared evaluation that is not used: its workers stopped, its sandbox removed.
+  void discard();
+
  private:
+  // Boots the candidate and starts the reference (the start of every evaluation).
+  void start_workers();
+  // From the candidate's start to the verdict: load, trials, timing, teardown.
+  EvalReport proceed(Clock::time_point start);
   // --- outcome bookkeeping -------------------------------------------------
 
   bool decided() const { return m_decided; }
@@ -115,7 +129,9 @@ class EvalRun {
   void teardown();
   EvalReport finish(Clock::time_point start);
 
-  const EvalOptions& m_opt;
+  EvalOptions m_opt;
+  bool m_reference_ok = false;
+  bool m_prestarting = false;  // prepare(): the candidate is not known yet
   std::vector<RuleStatus> m_rules;
   EvalReport m_report;
   bool m_decided = false;

@@ -178,14 +178,14 @@ nlohmann::json WorkerPool::isolation() const {
   return out;
 }
 
-Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& options) {
+Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& options, bool candidate_later) {
   std::unique_ptr<WorkerPool> pool(new WorkerPool());
   pool->m_opt = options;
   auto ref = read_source(options.reference, "workload");
   if (!ref) return ref.failure();
   // A baseline run has no candidate.
-  Result<std::string> cand = options.candidate.empty() ? Result<std::string>(std::string()) : read_source(options.candidate, "candidate");
-  if (!cand) return cand.failure();
+  if (!options.candidate.empty())
+    if (auto cand = read_source(options.candidate, "candidate"); !cand) return cand.failure();
   if (options.device != "cpu" && options.device != "cuda")
     return Failure{"input", "unknown device " + options.device + " (cpu or cuda)"};
 
@@ -200,6 +200,22 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   pool->m_root = root.value();
   chmod(pool->m_root.c_str(), 0711);  // others may traverse to their own sandbox, not list
   pool->m_user = sandbox::candidate_user();
+  if (pool->m_user) {
+    // The candidate runs as another user: every folder above its sandbox must let it pass
+    // (a --work-dir under a 0700 home would fail each candidate's start as a crash).
+    for (std::string dir = parent; dir.size() > 1; dir = parent_of(dir)) {
+      struct stat st {};
+      if (stat(dir.c_str(), &st) != 0) continue;
+      const bool passes = (st.st_mode & S_IXOTH) || (st.st_uid == pool->m_user->uid && (st.st_mode & S_IXUSR)) ||
+                          (st.st_gid == pool->m_user->gid && (st.st_mode & S_IXGRP));
+      if (!passes) {
+        sandbox::remove_tree(pool->m_root);
+        pool->m_root.clear();
+        return Failure{"input", "the sandbox user " + pool->m_user->name + " cannot enter " + dir +
+                                    " (above the work dir " + parent + "): choose a --work-dir it can reach, or chmod o+x " + dir};
+      }
+    }
+  }
   const std::string harness_dir = pool->m_root + "/harness";
   mkdir(harness_dir.c_str(), 0755);
   pool->m_harness = harness_dir + "/kopt_worker.py";
@@ -215,19 +231,26 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   char resolved[PATH_MAX];
   pool->m_reference = realpath(options.reference.c_str(), resolved) ? resolved : options.reference;
   pool->m_candidate = pool->m_root + "/candidate/candidate.py";
-  if (auto st = sandbox::write_file(pool->m_candidate, cand.value()); !st) return st.failure();
-  if (pool->m_user) {
-    if (chown(pool->m_candidate.c_str(), pool->m_user->uid, pool->m_user->gid) != 0)
-      spdlog::debug("Cannot chown the candidate copy.");
-  }
+  if (!options.candidate.empty())
+    if (auto st = pool->set_candidate(options.candidate); !st) return st.failure();
   // The candidate generates its timing inputs with the workload's own get_inputs(); it
   // gets a copy (the user's file may not be readable by the sandbox user).
   pool->m_workload_copy = pool->m_root + "/harness/kopt_workload.py";
   if (auto st = sandbox::write_file(pool->m_workload_copy, ref.value()); !st) return st.failure();
   chmod(pool->m_workload_copy.c_str(), 0644);
   pool->m_secrets = sandbox::secret_values(sandbox::current_environment());
-  if (!options.candidate.empty()) pool->plan_isolation(python->torch_origin);
+  if (!options.candidate.empty() || candidate_later) pool->plan_isolation(python->torch_origin);
   return pool;
+}
+
+Status WorkerPool::set_candidate(const std::string& path) {
+  auto source = read_source(path, "candidate");
+  if (!source) return source.failure();
+  if (auto st = sandbox::write_file(m_candidate, source.value()); !st) return st.failure();
+  if (m_user) {
+    if (chown(m_candidate.c_str(), m_user->uid, m_user->gid) != 0) spdlog::debug("Cannot chown the candidate copy.");
+  }
+  return {};
 }
 
 WorkerPool::~WorkerPool() { cleanup(); }

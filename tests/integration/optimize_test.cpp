@@ -1,5 +1,6 @@
 // kopt optimize through the real binary on the CPU: builtin and replay providers over the
 // examples, outcomes recorded, --json, resume after SIGKILL and after SIGINT.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -229,4 +231,104 @@ TEST(optimize_suite, several_workloads_with_a_shard_give_a_suite_summary) {
   ASSERT_EQ(run.json["runs"].size(), 1u);
   EXPECT_NE(run.json["runs"][0]["workload"].get<std::string>().find("softmax.py"), std::string::npos);
   EXPECT_TRUE(exists(out + "/run.json") || exists(out + "/softmax/run.json"));
+}
+
+namespace {
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
+    closedir(d);
+  }
+  return names;
+}
+
+}  // namespace
+
+// Prestarted workers (prestart.hpp): while one candidate is verified the next one's workers
+// start. Each candidate still gets its own sandbox and processes, a wrong candidate is still
+// caught, and no sandbox is left behind, whether the prestarts were used or not.
+TEST(optimize_prestart, later_candidates_find_their_workers_started_and_nothing_is_left_behind) {
+  const std::string dir = temp_dir();
+  chmod(dir.c_str(), 0711);  // the sandbox user (root runs candidates as nobody) passes through
+  const std::string work = dir + "/work";
+  mkdir(work.c_str(), 0755);
+  const std::string from = replay_folder({{"1_honest.py", case_path("c_elementwise_honest.py")},
+                                          {"2_counts.py", case_path("c_counts_calls.py")},
+                                          {"3_honest.py", case_path("c_elementwise_honest.py")}});
+  const auto run = run_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
+                             "--out", dir + "/run", "--work-dir", work, "-j", "1", "--final-top", "0",
+                             "--max-candidates", "3"});
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
+  const auto recs = records(dir + "/run");
+  ASSERT_EQ(recs.size(), 3u) << context(run);
+  EXPECT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
+  EXPECT_EQ(recs.at(2)["outcome"], "wrong_result") << recs.at(2).dump();
+  EXPECT_EQ(recs.at(3)["outcome"], "correct") << recs.at(3).dump();
+  for (const char* id : {"0001", "0002", "0003"}) {
+    const auto verify = read_json(dir + "/run/candidates/" + id + "/verify.json");
+    EXPECT_TRUE(verify["environment"].value("prestarted", false)) << id << " " << verify["environment"].dump();
+    const auto& phases = verify["phase_seconds"];
+    for (const char* phase : {"prestart_setup", "prestart_reference_start", "prestart_candidate_start", "prestart_wait"})
+      EXPECT_TRUE(phases.contains(phase)) << id << " " << phase << " " << phases.dump();
+    EXPECT_FALSE(phases.contains("reference_start")) << "the reference was not started again: " << phases.dump();
+  }
+  EXPECT_TRUE(entries(work).empty()) << "sandboxes left: " << entries(work).size();
+
+  // --no-prestart: each candidate's workers start when it is evaluated.
+  const std::string from1 = replay_folder({{"1_honest.py", case_path("c_elementwise_honest.py")}});
+  const auto plain = run_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from1,
+                               "--out", dir + "/plain", "--work-dir", work, "--final-top", "0", "--no-prestart"});
+  ASSERT_TRUE(plain.exit_code == 0 || plain.exit_code == 3) << context(plain);
+  const auto verify = read_json(dir + "/plain/candidates/0001/verify.json");
+  EXPECT_FALSE(verify["environment"].value("prestarted", false));
+  EXPECT_TRUE(verify["phase_seconds"].contains("reference_start")) << verify["phase_seconds"].dump();
+  EXPECT_EQ(verify["outcome"], "correct");
+}
+
+// An interrupt while the first candidate runs: the second one's prestarted workers are
+// stopped and their sandbox removed with the rest.
+TEST(optimize_prestart, an_interrupt_leaves_no_prestarted_sandbox_behind) {
+  const std::string dir = temp_dir();
+  chmod(dir.c_str(), 0711);
+  const std::string work = dir + "/work";
+  mkdir(work.c_str(), 0755);
+  const std::string from = replay_folder({{"1_sleeps.py", case_path("c_elementwise_sleeps.py")},
+                                          {"2_honest.py", case_path("c_elementwise_honest.py")}});
+  const pid_t pid = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
+                                "--out", dir + "/run", "--work-dir", work, "-j", "1", "--final-top", "0"},
+                               dir);
+  bool sleeping = false;
+  for (int i = 0; i < 2400 && !sleeping; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto recs = records(dir + "/run");
+    if (recs.count(1))
+      for (const auto& p : recs.at(1)["phases"]) sleeping = sleeping || p["name"] == "candidate_init";
+  }
+  if (!sleeping) kill(pid, SIGKILL);
+  ASSERT_TRUE(sleeping) << read(dir + "/stderr");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the candidate sleeps in forward; the second's prestart starts
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
+  EXPECT_TRUE(entries(work).empty()) << "sandboxes left: " << entries(work).size();
+}
+
+// Run as root, candidates run as nobody: a --work-dir nobody cannot reach is the
+// setting's fault, said as such, not each candidate's crash at start.
+TEST(optimize_prestart, a_work_dir_the_sandbox_user_cannot_reach_is_an_input_error) {
+  if (geteuid() != 0) GTEST_SKIP() << "only root runs candidates as another user";
+  const std::string dir = temp_dir();
+  chmod(dir.c_str(), 0700);
+  const std::string work = dir + "/work";
+  mkdir(work.c_str(), 0755);
+  const std::string from = replay_folder({{"1_honest.py", case_path("c_elementwise_honest.py")}});
+  const auto run = run_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
+                             "--out", dir + "/run", "--work-dir", work, "--final-top", "0"});
+  const auto recs = records(dir + "/run");
+  ASSERT_EQ(recs.size(), 1u) << context(run);
+  EXPECT_EQ(recs.at(1)["outcome"], "input_error") << recs.at(1).dump();
+  EXPECT_NE(recs.at(1)["reason"].get<std::string>().find("cannot enter " + dir), std::string::npos) << recs.at(1).dump();
+  EXPECT_TRUE(entries(work).empty());
 }

@@ -32,6 +32,8 @@ struct CandidateLimits {
   long process_margin = 1024;        // RLIMIT_NPROC: the user's tasks at start plus this
 };
 
+class Prestarts;
+
 struct EvalOptions {
   std::string reference;          // workload file (Model, get_inputs, get_init_inputs)
   std::string candidate;          // candidate file (ModelNew)
@@ -66,6 +68,8 @@ struct EvalOptions {
   // optimize writes it into the candidate's record, so an interrupted or killed evaluation
   // leaves its phases and log behind). Must not throw. Empty: not called.
   std::function<void(const EvalPhase& phase)> on_phase;
+  // Evaluations prepared ahead (prestart.hpp): run_eval takes the next one when set.
+  Prestarts* prestarts = nullptr;
 };
 
 struct RuleStatus {

@@ -40,6 +40,7 @@ struct OptimizeOptions {
   int final_top = 3;                   // candidates re-timed ABAB in the final gate
   int candidates_per_round = 4;
   int jobs = 0;                        // parallel evaluations (0: cores on cuda, 1 on cpu)
+  bool prestart = true;                // the next candidates' workers start while earlier ones are verified
   int max_candidates = 32;
   double time_budget_s = 0;            // 0: none
   double max_cost = -1;                // < 0: none (LLM providers)

@@ -19,7 +19,12 @@ namespace kopt::core {
 class WorkerPool {
  public:
   // Failure kinds: "input" (missing file), "python" (no usable interpreter), "io".
-  static Result<std::unique_ptr<WorkerPool>> create(const EvalOptions& options);
+  // `candidate_later`: a prestarted evaluation, whose candidate set_candidate writes into
+  // the sandbox once it is known (options.candidate is empty); without it an empty
+  // options.candidate is a baseline run, which has no candidate.
+  static Result<std::unique_ptr<WorkerPool>> create(const EvalOptions& options, bool candidate_later = false);
+  // Copies the candidate's source into its sandbox (candidate_path()), readable by its user.
+  Status set_candidate(const std::string& path);
   ~WorkerPool();
 
   // role: "reference" or "candidate". Failure kind: "spawn". A candidate started only to be

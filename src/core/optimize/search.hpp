@@ -74,6 +74,7 @@ class SearchRun {
   mutable std::mutex m_mutex;  // m_state and files written from pool threads
   GpuGate m_gpu;               // exclusive for run_eval / run_baseline timing, shared for verification calls
   std::set<int> m_in_flight;
+  Prestarts* m_prestarts = nullptr;  // evaluate()'s, while a batch of verifications runs
   std::string m_status = "finished", m_stop_reason;
   double m_session_start = 0, m_elapsed_before = 0;
   std::chrono::steady_clock::time_point m_last_progress{};

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <thread>
 
+#include "kopt/core/prestart.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/text.hpp"
 #include "search.hpp"
@@ -31,6 +32,11 @@ std::string log_tail(const std::string& log) {
 void SearchRun::evaluate(const std::vector<int>& ids, bool claim) {
   if (ids.empty()) return;
   const int jobs = std::max(1, std::min<int>(m_opt.jobs, static_cast<int>(ids.size())));
+  // Verification: the next candidates' workers start while earlier ones are verified
+  // (prestart.hpp); claims start theirs afresh, one at a time, under the GPU to themselves.
+  std::unique_ptr<Prestarts> prestarts;
+  if (!claim && m_opt.prestart) prestarts = std::make_unique<Prestarts>(eval_options(ids[0], false), static_cast<int>(ids.size()), jobs);
+  m_prestarts = prestarts.get();
   std::atomic<size_t> next{0};
   std::atomic<int> finished{0};
   std::vector<std::thread> pool;
@@ -60,6 +66,8 @@ void SearchRun::evaluate(const std::vector<int>& ids, bool claim) {
     progress();
   }
   for (auto& t : pool) t.join();
+  m_prestarts = nullptr;
+  prestarts.reset();  // the ones no candidate took (a budget or an interrupt ended the batch)
   progress();
 }
 
@@ -78,6 +86,7 @@ void SearchRun::evaluate_one(int id, bool claim) {
   }
   EvalOptions eo = eval_options(id, claim);
   if (!claim) eo.on_phase = [this, id](const EvalPhase& phase) { note_phase(id, phase); };
+  if (!claim) eo.prestarts = m_prestarts;
   const EvalReport report = run_eval(eo);
   const double end = now_epoch();
   std::lock_guard<std::mutex> lock(m_mutex);

@@ -23,7 +23,9 @@ TEST(parse_duration, rejects_what_is_not_a_duration) {
   for (const char* bad : {"", "soon", "20x", "-5m", "m", "1h30", "1e999"}) {
     auto r = parse_duration(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.failure().kind, "usage");
+    if (!r.ok()) {
+      EXPECT_EQ(r.failure().kind, "usage");
+    }
   }
 }
 
