@@ -96,7 +96,7 @@ PY
         extra=""; [ $mode = no-prestart ] && extra=--no-prestart
         rm -rf /tmp/run-ab; s=$(date +%s)
         timeout ${OPT_LIMIT:-280} $K optimize benchmarks/scale/avgpool1d_2g.py --device cuda --provider replay \
-          --from benchmarks/scale/avgpool1d_2g_replay --max-candidates 8 --final-top 0 ${OPT_ARGS:--j 2} $extra \
+          --from benchmarks/scale/avgpool1d_2g_replay --max-candidates ${MAXC:-8} --final-top 0 ${OPT_ARGS:--j 2} $extra \
           --out /tmp/run-ab 2>&1 | grep -E "candidates:|baselines:|fastest" | head -5
         echo "$mode: optimize wall $(( $(date +%s) - s )) s"
         MODE=$mode python3 - <<'PY'
