@@ -116,6 +116,49 @@ for name, (ok, rule, words) in expect.items():
 res = run(*overflow_ok, 997)
 check(res["ok"], "an fp32 overflow where fp64 is finite is compared against fp64: %r" % res["detail"])
 
+# 4. The all-finite pass (FAST) gives the general pass's verdict and figures, bit for bit,
+# where every element is finite; where one is not it hands over to the general pass.
+def both(c, r32, r64, chunk, **opts):
+    kopt_compare.FAST = False
+    try:
+        general = run(c, r32, r64, chunk, **opts)
+    finally:
+        kopt_compare.FAST = True
+    return general, run(c, r32, r64, chunk, **opts)
+
+
+half = case(9, 40001, 1e-3)
+half = (half[0].half(), half[1].half(), half[2])  # a float16 output: its own unit roundoff
+huge = case(10, 40001, 1e-7)
+huge[2][5] = 1e300  # a finite float64 reference whose square overflows: the general pass decides
+took_fast = []
+_finite_sums = kopt_compare.Walker._finite_sums
+
+
+def counting(self, c, a, b):
+    out = _finite_sums(self, c, a, b)
+    took_fast.append(out is not None)
+    return out
+
+
+kopt_compare.Walker._finite_sums = counting
+for name, (c, r32, r64), opts in [("honest", case(8, 50001, 1e-7), {}), ("stress", case(8, 50001, 1e-7), {"stress": True}),
+                                  ("one element off", one_off, {}), ("wrong", wrong, {}),
+                                  ("fp32 only", wrong, {"fp32_only": True}), ("bf16 precision", wrong, {"precision": "bf16"}),
+                                  ("float16 output", half, {}), ("reference overflows when squared", huge, {}),
+                                  ("nan", special, {}), ("fp32 overflow", overflow_ok, {})]:
+    for chunk in (1 << 25, 997):
+        general, fast = both(c, r32, r64, chunk, **opts)
+        check(general["ok"] == fast["ok"] and general["check"] == fast["check"] and general["detail"] == fast["detail"],
+              "%s (chunk %d): general %s/%s/%r, fast %s/%s/%r" % (name, chunk, general["ok"], general["check"],
+                                                                 general["detail"], fast["ok"], fast["check"], fast["detail"]))
+        for k, v in general["figures"].items():
+            same = (math.isnan(v) and math.isnan(fast["figures"][k])) if isinstance(v, float) and math.isnan(v) else v == fast["figures"][k]
+            check(same, "%s (chunk %d): figure %s general %r, fast %r" % (name, chunk, k, v, fast["figures"][k]))
+        finite = name not in ("reference overflows when squared", "nan", "fp32 overflow")
+        check(took_fast[-1] == finite, "%s: the all-finite pass %s" % (name, "not taken" if finite else "taken"))
+kopt_compare.Walker._finite_sums = _finite_sums
+
 if failures:
     print("%d failure(s)" % len(failures))
     sys.exit(1)
