@@ -102,6 +102,12 @@ EvalReport EvalRun::proceed(Clock::time_point start) {
 
 void EvalRun::prepare() {
   m_prestarting = true;
+  // On the CPU two interpreters importing torch would disturb a measurement: a preparation
+  // waits while a candidate is timed, and timing waits for it. (On cuda the reference's
+  // start holds the gate's shared side itself; the candidate's start-up there uses only
+  // the host's CPU, which timing on the GPU does not measure.)
+  std::shared_lock<GpuGate> quiet;
+  if (m_opt.exclusive && m_opt.device != "cuda") quiet = std::shared_lock<GpuGate>(*m_opt.exclusive);
   if (setup()) start_workers();
   m_prestarting = false;
 }
