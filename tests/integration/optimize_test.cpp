@@ -258,16 +258,21 @@ TEST(optimize_prestart, later_candidates_find_their_workers_started_and_nothing_
   const std::string from = replay_folder({{"1_honest.py", case_path("c_elementwise_honest.py")},
                                           {"2_counts.py", case_path("c_counts_calls.py")},
                                           {"3_honest.py", case_path("c_elementwise_honest.py")}});
+  // A candidate that names torch.compile gets a fresh candidate worker (dynamo is imported
+  // before the tripwire's snapshot), its prestarted reference kept.
+  std::ofstream(from + "/4_compile.py") << read(case_path("c_elementwise_honest.py"))
+                                        << "\n# on torch 2 this would be wrapped in torch.compile(...)\n";
   const auto run = run_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
                              "--out", dir + "/run", "--work-dir", work, "-j", "1", "--final-top", "0",
-                             "--max-candidates", "3"});
+                             "--max-candidates", "4"});
   ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
   const auto recs = records(dir + "/run");
-  ASSERT_EQ(recs.size(), 3u) << context(run);
+  ASSERT_EQ(recs.size(), 4u) << context(run);
   EXPECT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
   EXPECT_EQ(recs.at(2)["outcome"], "wrong_result") << recs.at(2).dump();
   EXPECT_EQ(recs.at(3)["outcome"], "correct") << recs.at(3).dump();
-  for (const char* id : {"0001", "0002", "0003"}) {
+  EXPECT_EQ(recs.at(4)["outcome"], "correct") << recs.at(4).dump();
+  for (const char* id : {"0001", "0002", "0003", "0004"}) {
     const auto verify = read_json(dir + "/run/candidates/" + id + "/verify.json");
     EXPECT_TRUE(verify["environment"].value("prestarted", false)) << id << " " << verify["environment"].dump();
     const auto& phases = verify["phase_seconds"];
