@@ -203,7 +203,8 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   if (pool->m_user) {
     // The candidate runs as another user: every folder above its sandbox must let it pass
     // (a --work-dir under a 0700 home would fail each candidate's start as a crash).
-    for (std::string dir = parent; dir.size() > 1; dir = parent_of(dir)) {
+    char real[PATH_MAX];
+    for (std::string dir = realpath(parent.c_str(), real) ? real : parent; dir.size() > 1; dir = parent_of(dir)) {
       struct stat st {};
       if (stat(dir.c_str(), &st) != 0) continue;
       const bool passes = (st.st_mode & S_IXOTH) || (st.st_uid == pool->m_user->uid && (st.st_mode & S_IXUSR)) ||
