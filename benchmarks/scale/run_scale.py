@@ -86,12 +86,15 @@ def main(argv):
                     "reason": (doc.get("reason") or "")[:240], "phases": {k: round(v, 2) for k, v in ph.items()}}
             rows.append(line)
             print(json.dumps(line), flush=True)
-    print("\n| workload | candidate | outcome (check) | total s | build s | compute s (cand + ref) | overhead s | kopt RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| workload | candidate | outcome (check) | total s | build s | compute s (cand + ref) | start s (ref, cand) "
+          "| compare s | overhead s | kopt RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %s | %s (%s) | %.1f | %.1f | %.1f + %.1f | **%.1f** | %d |" % (
+        ph = r["phases"]
+        print("| %s | %s | %s (%s) | %.1f | %.1f | %.1f + %.1f | %.1f, %.1f | %.2f | **%.1f** | %d |" % (
             r["workload"], r["run"], r["outcome"], r["check"] or "-", r["total_s"], r["build_s"],
-            r["candidate_compute_s"], r["reference_compute_s"], r["overhead_s"], r["kopt_rss_mib"]))
+            r["candidate_compute_s"], r["reference_compute_s"], ph.get("reference_start", 0), ph.get("candidate_start", 0),
+            r["compare_s"], r["overhead_s"], r["kopt_rss_mib"]))
 
 
 if __name__ == "__main__":
