@@ -3,11 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <deque>
 #include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <thread>
 #include <vector>
-#include <mutex>
 
 #include "eval_run.hpp"
 

@@ -1,5 +1,5 @@
 #pragma once
-// Evaluations prepared ahead (docs/ARCHITECTURE.md, "Prestarted workers"). A fresh
+// Evaluations prepared ahead (docs/optimize.md, "Prestarted workers"). A fresh
 // interpreter that imports CUDA torch takes 3-6 s on an H200 host, twice per candidate
 // (the reference and the candidate worker), before any verification starts. kopt optimize
 // knows which candidates a round will evaluate; while some are verified, the next ones'
