@@ -33,6 +33,8 @@ std::chrono::milliseconds ms(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
 }
 
+}  // namespace
+
 // Whether the candidate may import torch._dynamo (torch.compile, torch.export, flex
 // attention, custom ops): the harness then imports it before the tripwire's snapshot,
 // because dynamo wraps torch functions when first imported. Importing it costs seconds
@@ -45,15 +47,13 @@ bool needs_dynamo(const std::string& path) {
   ss << in.rdbuf();
   const std::string source = ss.str();
   // Signs of use, not of words: "compiled" in a load_inline candidate's comment does not
-  // count (it would cost a prestarted interpreter, eval.cpp run_prepared).
+  // count (it would cost a prestarted interpreter, prestart.cpp run_prepared).
   for (const char* sign : {"torch.compile", "compile(", "import compile", "dynamo", "inductor", "torch.export",
                            "export(", "import export", "flex_attention", "custom_op", "torch.library",
                            "torch._higher_order_ops", "torch.fx", "functorch", "torch.func"})
     if (source.find(sign) != std::string::npos) return true;
   return false;
 }
-
-}  // namespace
 
 void EvalRun::decide(Outcome outcome, const std::string& check, const std::string& reason) {
   if (m_decided) return;
@@ -98,54 +98,6 @@ EvalReport EvalRun::proceed(Clock::time_point start) {
   }
   teardown();
   return finish(start);
-}
-
-void EvalRun::prepare() {
-  m_prestarting = true;
-  // On the CPU two interpreters importing torch would disturb a measurement: a preparation
-  // waits while a candidate is timed, and timing waits for it. (On cuda the reference's
-  // start holds the gate's shared side itself; the candidate's start-up there uses only
-  // the host's CPU, which timing on the GPU does not measure.)
-  std::shared_lock<GpuGate> quiet;
-  if (m_opt.exclusive && m_opt.device != "cuda") quiet = std::shared_lock<GpuGate>(*m_opt.exclusive);
-  if (setup()) start_workers();
-  m_prestarting = false;
-}
-
-EvalReport EvalRun::run_prepared(const EvalOptions& options, double waited) {
-  const auto start = Clock::now();
-  m_opt = options;
-  // What was done before the candidate was known keeps its time, under its own names:
-  // "total" counts from here.
-  std::map<std::string, double> before;
-  for (const auto& [phase, seconds] : m_report.phase_seconds) before["prestart_" + phase] = seconds;
-  before["prestart_wait"] = waited;
-  m_report.phase_seconds = std::move(before);
-  m_report.environment["prestarted"] = true;
-  if (m_opt.on_phase)  // the candidate's record lists them (how long they took, not when)
-    for (const auto& [phase, seconds] : m_report.phase_seconds) m_opt.on_phase({phase, seconds, ""});
-  if (!decided()) {
-    if (auto st = m_pool->set_candidate(options.candidate); !st) decide(Outcome::input_error, "setup", st.failure().message);
-  }
-  // A candidate that names torch.compile imports dynamo before the tripwire's snapshot
-  // (candidate_hello): its prestarted interpreter, which did not, is replaced by a fresh
-  // one, as is one whose start failed before any candidate code ran.
-  if (m_booted && m_cand && (m_boot_failure || needs_dynamo(m_pool->candidate_path()))) {
-    m_cand->stop(std::chrono::milliseconds(2000));
-    WorkerRegistry::instance().erase(m_cand->pid());
-    m_cand.reset();
-    m_booted = false;
-    m_boot_failure.reset();
-  }
-  return proceed(start);
-}
-
-void EvalRun::discard() {
-  try {
-    teardown();
-  } catch (const std::exception& e) {
-    spdlog::warn("A prestarted evaluation was not stopped cleanly. [reason: {}]", e.what());
-  }
 }
 
 bool EvalRun::setup() {

@@ -21,6 +21,12 @@
 
 namespace kopt::core {
 
+// Whether the candidate's source names torch.compile and kin, so that its worker imports
+// torch._dynamo before the tripwire's snapshot (eval.cpp).
+bool needs_dynamo(const std::string& path);
+
+// eval.cpp holds the phases and the verdict; prestart.cpp the prepared evaluation's
+// prepare, run_prepared and discard.
 class EvalRun {
   using Clock = std::chrono::steady_clock;
   using Value = verify::Value;

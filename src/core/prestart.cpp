@@ -5,13 +5,68 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
+#include <shared_mutex>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 #include "eval_run.hpp"
+#include "worker_registry.hpp"
 
 namespace kopt::core {
+
+// --- EvalRun's prepared evaluation ---------------------------------------------------
+
+void EvalRun::prepare() {
+  m_prestarting = true;
+  // On the CPU two interpreters importing torch would disturb a measurement: a preparation
+  // waits while a candidate is timed, and timing waits for it. (On cuda the reference's
+  // start holds the gate's shared side itself; the candidate's start-up there uses only
+  // the host's CPU, which timing on the GPU does not measure.)
+  std::shared_lock<GpuGate> quiet;
+  if (m_opt.exclusive && m_opt.device != "cuda") quiet = std::shared_lock<GpuGate>(*m_opt.exclusive);
+  if (setup()) start_workers();
+  m_prestarting = false;
+}
+
+EvalReport EvalRun::run_prepared(const EvalOptions& options, double waited) {
+  const auto start = Clock::now();
+  m_opt = options;
+  // What was done before the candidate was known keeps its time, under its own names:
+  // "total" counts from here.
+  std::map<std::string, double> before;
+  for (const auto& [phase, seconds] : m_report.phase_seconds) before["prestart_" + phase] = seconds;
+  before["prestart_wait"] = waited;
+  m_report.phase_seconds = std::move(before);
+  m_report.environment["prestarted"] = true;
+  if (m_opt.on_phase)  // the candidate's record lists them (how long they took, not when)
+    for (const auto& [phase, seconds] : m_report.phase_seconds) m_opt.on_phase({phase, seconds, ""});
+  if (!decided()) {
+    if (auto st = m_pool->set_candidate(options.candidate); !st) decide(Outcome::input_error, "setup", st.failure().message);
+  }
+  // A candidate that names torch.compile imports dynamo before the tripwire's snapshot
+  // (candidate_hello): its prestarted interpreter, which did not, is replaced by a fresh
+  // one, as is one whose start failed before any candidate code ran.
+  if (m_booted && m_cand && (m_boot_failure || needs_dynamo(m_pool->candidate_path()))) {
+    m_cand->stop(std::chrono::milliseconds(2000));
+    WorkerRegistry::instance().erase(m_cand->pid());
+    m_cand.reset();
+    m_booted = false;
+    m_boot_failure.reset();
+  }
+  return proceed(start);
+}
+
+void EvalRun::discard() {
+  try {
+    teardown();
+  } catch (const std::exception& e) {
+    spdlog::warn("A prestarted evaluation was not stopped cleanly. [reason: {}]", e.what());
+  }
+}
+
+// --- Prestarts -----------------------------------------------------------------------
 
 // Each preparation runs on a thread of its own that lives until the Prestarts ends: a
 // worker dies with the thread that started it (PR_SET_PDEATHSIG follows the parent

@@ -71,6 +71,22 @@ std::string parent_of(const std::string& path) {
   return slash == std::string::npos || slash == 0 ? std::string("/") : path.substr(0, slash);
 }
 
+// The candidate runs as another user: every folder above its sandbox must let it pass (a
+// --work-dir under a 0700 home would fail each candidate's start as a crash).
+std::optional<Failure> unreachable(const sandbox::UserIds& user, const std::string& parent) {
+  char real[PATH_MAX];
+  for (std::string dir = realpath(parent.c_str(), real) ? real : parent; dir.size() > 1; dir = parent_of(dir)) {
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) continue;
+    const bool passes = (st.st_mode & S_IXOTH) || (st.st_uid == user.uid && (st.st_mode & S_IXUSR)) ||
+                        (st.st_gid == user.gid && (st.st_mode & S_IXGRP));
+    if (!passes)
+      return Failure{"input", "the sandbox user " + user.name + " cannot enter " + dir + " (above the work dir " +
+                                  parent + "): choose a --work-dir it can reach, or chmod o+x " + dir};
+  }
+  return std::nullopt;
+}
+
 std::string gib_text(double gib) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3g GiB", gib);
@@ -183,9 +199,9 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   pool->m_opt = options;
   auto ref = read_source(options.reference, "workload");
   if (!ref) return ref.failure();
-  // A baseline run has no candidate.
-  if (!options.candidate.empty())
-    if (auto cand = read_source(options.candidate, "candidate"); !cand) return cand.failure();
+  // A baseline run has no candidate; a prestarted one gets it later (set_candidate).
+  Result<std::string> cand = options.candidate.empty() ? Result<std::string>(std::string()) : read_source(options.candidate, "candidate");
+  if (!cand) return cand.failure();
   if (options.device != "cpu" && options.device != "cuda")
     return Failure{"input", "unknown device " + options.device + " (cpu or cuda)"};
 
@@ -195,28 +211,13 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   pool->m_python_source = python->source;
 
   const std::string parent = options.work_dir.empty() ? sandbox::temp_root() : options.work_dir;
+  pool->m_user = sandbox::candidate_user();
+  if (pool->m_user)
+    if (auto blocked = unreachable(*pool->m_user, parent)) return *blocked;
   auto root = sandbox::make_temp_dir(parent, "kopt-eval-");
   if (!root) return root.failure();
   pool->m_root = root.value();
   chmod(pool->m_root.c_str(), 0711);  // others may traverse to their own sandbox, not list
-  pool->m_user = sandbox::candidate_user();
-  if (pool->m_user) {
-    // The candidate runs as another user: every folder above its sandbox must let it pass
-    // (a --work-dir under a 0700 home would fail each candidate's start as a crash).
-    char real[PATH_MAX];
-    for (std::string dir = realpath(parent.c_str(), real) ? real : parent; dir.size() > 1; dir = parent_of(dir)) {
-      struct stat st {};
-      if (stat(dir.c_str(), &st) != 0) continue;
-      const bool passes = (st.st_mode & S_IXOTH) || (st.st_uid == pool->m_user->uid && (st.st_mode & S_IXUSR)) ||
-                          (st.st_gid == pool->m_user->gid && (st.st_mode & S_IXGRP));
-      if (!passes) {
-        sandbox::remove_tree(pool->m_root);
-        pool->m_root.clear();
-        return Failure{"input", "the sandbox user " + pool->m_user->name + " cannot enter " + dir +
-                                    " (above the work dir " + parent + "): choose a --work-dir it can reach, or chmod o+x " + dir};
-      }
-    }
-  }
   const std::string harness_dir = pool->m_root + "/harness";
   mkdir(harness_dir.c_str(), 0755);
   pool->m_harness = harness_dir + "/kopt_worker.py";
@@ -233,7 +234,7 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   pool->m_reference = realpath(options.reference.c_str(), resolved) ? resolved : options.reference;
   pool->m_candidate = pool->m_root + "/candidate/candidate.py";
   if (!options.candidate.empty())
-    if (auto st = pool->set_candidate(options.candidate); !st) return st.failure();
+    if (auto st = pool->write_candidate(cand.value()); !st) return st.failure();
   // The candidate generates its timing inputs with the workload's own get_inputs(); it
   // gets a copy (the user's file may not be readable by the sandbox user).
   pool->m_workload_copy = pool->m_root + "/harness/kopt_workload.py";
@@ -247,7 +248,11 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
 Status WorkerPool::set_candidate(const std::string& path) {
   auto source = read_source(path, "candidate");
   if (!source) return source.failure();
-  if (auto st = sandbox::write_file(m_candidate, source.value()); !st) return st.failure();
+  return write_candidate(source.value());
+}
+
+Status WorkerPool::write_candidate(const std::string& source) {
+  if (auto st = sandbox::write_file(m_candidate, source); !st) return st.failure();
   if (m_user) {
     if (chown(m_candidate.c_str(), m_user->uid, m_user->gid) != 0) spdlog::debug("Cannot chown the candidate copy.");
   }

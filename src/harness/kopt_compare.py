@@ -292,7 +292,7 @@ class Walker:
                 chunk_over = (d > limit).sum()
                 ratio = d.div_(limit.clamp_(min=_TINY))
                 chunk_nan = torch.zeros((), dtype=torch.bool, device=d.device)
-                chunk_worst = ratio.max() if ratio.numel() else ratio.new_zeros(())
+                chunk_worst = ratio.max()  # a chunk is never empty
             else:
                 compared, _, _ = self._classify(cp, ap, bp)
                 chunk_over = ((d > limit) & compared).sum()

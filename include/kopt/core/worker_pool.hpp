@@ -53,6 +53,8 @@ class WorkerPool {
 
  private:
   WorkerPool() = default;
+  // The candidate's source into candidate_path(), owned by the sandbox user.
+  Status write_candidate(const std::string& source);
   // Chooses the candidate's layers and limits (m_layers, m_limits, m_bwrap, m_confine).
   void plan_isolation(const std::string& torch_origin);
   EvalOptions m_opt;
