@@ -10,6 +10,7 @@
 #   tests     the eval integration tests with KOPT_TEST_DEVICE=cuda (TESTS: a gtest filter)
 #   optimize  kopt optimize with 8 replayed candidates on the 2 GiB AvgPool1d (benchmarks/scale/avgpool1d_2g_replay)
 #   prestartab the optimize run above twice, -j 2 and no final gate: workers prestarted, then --no-prestart
+#             (MODES="prestart" or "no-prestart" for one of them; MAXC candidates, OPT_ARGS, OPT_LIMIT)
 #   host      run_scale.py with COMPARE=host on NAMES (default attention matmul_chain): the old path
 # Usage: benchmarks/scale_round.sh STEP...   Logs go to $OUT (the device tool returns them).
 set -uo pipefail
@@ -92,7 +93,7 @@ PY
       $K report /tmp/run-avgpool --format html -o "$OUT/report-avgpool.html" 2>&1 | tail -2
       tar czf "$OUT/run-avgpool.tgz" -C /tmp run-avgpool 2>/dev/null ;;
     prestartab)  # issue 26: the same replayed run with workers prestarted and without (--no-prestart)
-      for mode in prestart no-prestart; do
+      for mode in ${MODES:-prestart no-prestart}; do
         extra=""; [ $mode = no-prestart ] && extra=--no-prestart
         rm -rf /tmp/run-ab; s=$(date +%s)
         timeout ${OPT_LIMIT:-280} $K optimize benchmarks/scale/avgpool1d_2g.py --device cuda --provider replay \
