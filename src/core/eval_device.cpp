@@ -148,6 +148,12 @@ bool EvalRun::device_trial(const std::string& stress, size_t index) {
     return true;
   }
   const auto& r = c->header;
+  // Where the comparison's time goes, as the comparer measured it: reading the candidate's
+  // outputs (IPC), the figures, and the checks after them (background writer, inputs, reuse).
+  if (r.contains("seconds") && r["seconds"].is_object())
+    for (const auto& [step, name] : {std::pair{"copy", "compare_copy"}, {"compare", "compare_figures"}, {"checks", "compare_checks"}})
+      if (r["seconds"].contains(step) && r["seconds"][step].is_number())
+        m_report.phase_seconds[name] += r["seconds"][step].get<double>();
   if (const auto err = text_of(r, "candidate_error"); !err.empty()) {
     fail_rule("process", Outcome::tampered, "the candidate's " + err);
     return true;
