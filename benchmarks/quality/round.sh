@@ -20,6 +20,8 @@
 #
 # Environment (defaults for the GPU run; the CPU smoke test overrides them):
 #   DEVICE=cuda  PROVIDER=files  N=2  ROUNDS=3  FINAL_TOP=3  PATIENCE=0  EXTRA_ARGS=
+#   RESUME_ARGS=           options for the resume step, e.g. "--max-candidates 4 --final-top 1"
+#                          to end the run after round 2 with a smaller final gate (short device time)
 #   BUILTIN_ARGS="-n 2 --max-candidates 2 --final-top 1 --time-budget 120s"
 #   KOPT_QUALITY_SCALE=1   batch multiplier of every workload (fixed at start, kept in state)
 #   WORKLOADS="name ..."   a subset of the workloads (fixed at start)
@@ -240,6 +242,7 @@ case $step in
       fi
     fi
     EXTRA_ARGS=${EXTRA_ARGS:-}
+    RESUME_ARGS=${RESUME_ARGS:-}
     paths=()
     for w in $WORKLOADS; do paths+=("$root/$here/$w.py"); done
     get_kopt
@@ -255,7 +258,8 @@ case $step in
           --max-candidates $(( ${N:-2} * ${ROUNDS:-3} )) --patience "${PATIENCE:-0}" --final-top "${FINAL_TOP:-3}" ;;
       resume)
         say "replies copied into inboxes: $(copy_replies)"
-        run_shards files --no-wait ;;
+        # shellcheck disable=SC2086
+        run_shards files --no-wait $RESUME_ARGS ;;
       builtin)
         # shellcheck disable=SC2086
         if [ -n "$(shard_dirs builtin)" ]; then run_shards builtin

@@ -292,8 +292,9 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
   if (role == "candidate" && !for_timing) {
     // Poison CPU memory at the allocator: glibc fills every block it hands out with 0x7f
     // bytes (3.4e38 as float32), so an output element the candidate never writes cannot
-    // inherit a correct value; with every block from the heap, large ones are poisoned
-    // too. CUDA memory is poisoned by the harness through the caching allocator.
+    // inherit a correct value; glibc does so for heap blocks and for mapped ones (blocks
+    // of 32 MiB and more in streamed calls, kopt_stream.py) alike. CUDA memory is
+    // poisoned by the harness through the caching allocator.
     vars["GLIBC_TUNABLES"] = heap + ":glibc.malloc.perturb=128";
   }
   sandbox::WorkerSpec spec;

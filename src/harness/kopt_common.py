@@ -89,10 +89,10 @@ def error_reply(kind, exc):
 def large_blocks_mapped(on):
     """Where glibc's malloc takes blocks of 32 MiB and more. Workers start with every block
     from the heap, never given back (worker_pool.cpp: no page faults per trial, and timing
-    allocates alike on both sides). The reference's streamed trials (the host path) turn
-    that off (on=True): their tensors of several GiB, freed in another order each trial,
-    would otherwise fragment the heap to more than twice what is alive (15.5 GiB for a
-    1 GiB output). Timing turns it back (on=False). glibc only; silent elsewhere."""
+    allocates alike on both sides). Streamed calls (the host path), the reference's and
+    the candidate's, turn that off (on=True): their tensors of several GiB, freed in
+    another order each trial, would otherwise fragment the heap to more than twice what is
+    alive (the reference: 15.5 GiB for a 1 GiB output). Timing turns it back (on=False). glibc only; silent elsewhere."""
     try:
         import ctypes
         libc = ctypes.CDLL(None)

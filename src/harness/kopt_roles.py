@@ -396,6 +396,7 @@ class CandidateRole(CandidateStream, Role):
             if inputs is None:
                 return {"ok": False, "error": "protocol", "message": "call without prepared inputs"}
         elif msg.get("stream"):
+            self.map_large_blocks()
             inputs = decode_stream(msg["inputs"], self.channel, self.device)
         else:
             inputs, _ = decode(msg["inputs"], payload, 0, self.device)
