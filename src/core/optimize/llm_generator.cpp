@@ -4,6 +4,7 @@
 // (prompts/ideas.json) by what the reference's profile shows and what earlier rounds
 // tried (ideas.hpp). The request index is the candidate id, so transcripts
 // (requests/NNNN.*.json) and candidate folders line up.
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -35,6 +36,25 @@ std::string timing_text(const CandidateRecord& r) {
   return buf;
 }
 
+// How far a timed candidate is from the speed-of-light bound (eval_timing.cpp, sol_figures):
+// what the bound is, the candidate's share of it, the bandwidth (and FLOP/s) it achieved.
+std::string light_text(const nlohmann::json& sol) {
+  if (!sol.is_object()) return "";
+  const double bound_s = sol.value("seconds", 0.0), fraction = sol.value("fraction_of_light", 0.0);
+  if (bound_s <= 0 || fraction <= 0) return "";
+  const double time_s = bound_s / fraction, bytes = sol.value("bytes", 0.0), flops = sol.value("flops", 0.0);
+  std::string out = fmt::format("Speed of light: {:.4f} ms ({}-bound, {} peak); this candidate is at {:.1f}% of it.",
+                                1000 * bound_s, sol.value("bound", std::string("memory")),
+                                sol.value("precision", std::string("fp32")), 100 * fraction);
+  if (bytes > 0)
+    out += fmt::format(" Memory: {:.3g} GB moved at {:.2f} TB/s, {:.1f}% of the peak bandwidth.", bytes / 1e9,
+                       bytes / time_s / 1e12, 100 * sol.value("achieved_bandwidth_fraction", 0.0));
+  if (flops > 0)
+    out += fmt::format(" Compute: {:.3g} GFLOP at {:.1f} TFLOP/s, {:.1f}% of the peak.", flops / 1e9, flops / time_s / 1e12,
+                       100 * sol.value("achieved_compute_fraction", 0.0));
+  return out + "\n";
+}
+
 // A candidate's torch.profiler profile as prompt text (its top kernels per call), or why
 // there is none.
 std::string profile_text(const nlohmann::json& profile) {
@@ -51,7 +71,7 @@ std::string profile_text(const nlohmann::json& profile) {
                   k.value("launches_per_call", 0.0));
     out += buf + k.value("name", std::string()).substr(0, 160) + "\n";
   }
-  return out;
+  return out + light_text(profile.value("sol", nlohmann::json()));
 }
 
 // One line saying what a candidate is: the first line of its module docstring, else its

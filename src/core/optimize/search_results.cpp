@@ -67,6 +67,10 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
   r.ncu = report.ncu;
   if (t.is_object() && t.contains("profile") && t["profile"].is_object() && t["profile"].contains("candidate"))
     r.profile = t["profile"]["candidate"];
+  // The candidate's distance to the speed-of-light bound goes with its profile (the refine
+  // prompt shows both).
+  if (r.profile.is_object() && !r.profile.contains("error") && t.contains("sol") && t["sol"].is_object())
+    r.profile["sol"] = t["sol"];
   if (t.is_object() && t.contains("candidate") && t["candidate"].is_object() && t["candidate"].value("ok", false) &&
       number(t["candidate"], "median_ms") > 0) {
     r.median_ms = number(t["candidate"], "median_ms");

@@ -115,6 +115,28 @@ TEST(refine_prompt_from_the_generator, puts_the_references_profile_next_to_the_c
   EXPECT_NE(refine.find("avg_pool1d_out_cuda_frame 480.0 us 97%", ref), std::string::npos) << refine;
 }
 
+TEST(refine_prompt_from_the_generator, says_how_far_the_candidate_is_from_the_speed_of_light) {
+  auto req = round_two(1);
+  // 0.4 ms for a memory-bound 1.6 GB at 4.8 TB/s (a bound of 0.3333 ms): 83.3% of it.
+  req.history[0].record.profile["sol"] = {{"seconds", 1.6e9 / 4.8e12}, {"memory_seconds", 1.6e9 / 4.8e12},
+                                          {"compute_seconds", 0.0}, {"bound", "memory"}, {"precision", "fp32"},
+                                          {"bytes", 1.6e9}, {"flops", 0.0}, {"fraction_of_light", (1.6e9 / 4.8e12) / 4e-4},
+                                          {"achieved_bandwidth_fraction", (1.6e9 / 4.8e12) / 4e-4}};
+  auto asked = ask(req);
+  ASSERT_EQ(asked.size(), 1u);
+  const std::string& refine = asked[0].user;
+  const auto cand = refine.find("Profile of the previous candidate");
+  const auto line = refine.find("Speed of light: 0.3333 ms (memory-bound, fp32 peak); this candidate is at 83.3% of it.", cand);
+  ASSERT_NE(line, std::string::npos) << refine;
+  EXPECT_LT(line, refine.find("Profile of the reference"));
+  EXPECT_NE(refine.find("Memory: 1.6 GB moved at 4.00 TB/s, 83.3% of the peak bandwidth.", line), std::string::npos) << refine;
+  EXPECT_EQ(refine.find("Compute:", line), std::string::npos) << "no FLOP count, no compute figure";
+  // Without a bound (no target, no byte count) the profile says nothing about it.
+  req.history[0].record.profile.erase("sol");
+  asked = ask(req);
+  EXPECT_EQ(asked[0].user.find("Speed of light: 0.3333"), std::string::npos);
+}
+
 TEST(refine_prompt_from_the_generator, a_candidate_without_a_profile_says_why) {
   auto req = round_two(1);
   req.history[0].record.profile = {{"error", "profile: RuntimeError: CUPTI unavailable"}};
@@ -150,8 +172,11 @@ TEST(first_attempts_from_the_generator, carry_an_idea_for_the_workload_that_has_
     EXPECT_NE(id, "layout");
     EXPECT_NE(id, "one-pass-memory");
     EXPECT_NE(id, "tile-shared-memory");
-    for (const auto& idea : catalogue)
-      if (idea.id == id) EXPECT_NE(asked[i].user.find(idea.text), std::string::npos) << asked[i].user;
+    for (const auto& idea : catalogue) {
+      if (idea.id == id) {
+        EXPECT_NE(asked[i].user.find(idea.text), std::string::npos) << asked[i].user;
+      }
+    }
     EXPECT_NE(asked[i].user.find("97% pool kernels, memory-bound"), std::string::npos) << asked[i].user;
   }
   EXPECT_EQ(first_attempts, 1);
