@@ -73,6 +73,7 @@ Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
     m_hold_cycles = env_cycles("KOPT_TIMING_HOLD_US");
     m_wake_cycles = env_cycles("KOPT_TIMING_WAKE_US");
     m_head_cycles = head_us ? env_cycles("KOPT_TIMING_HEAD_US") : static_cast<long>(o.head_us * k_cycles_per_us);
+    m_head_fixed = head_us != nullptr;
   }
   m_keep_gc = env_is("KOPT_TIMING_GC", "1");
   m_no_nvml = env_is("KOPT_TIMING_NVML", "0");
@@ -123,8 +124,14 @@ nlohmann::json Stopwatch::gpu_state(bool& contended, bool& throttled, std::strin
   return j;
 }
 
-Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string& model, int calls, bool keep,
-                                      std::vector<uint64_t>* seeds_out) {
+long Stopwatch::head_cover(long base, double enqueue_per_call_ms) {
+  if (base <= 0 || !std::isfinite(enqueue_per_call_ms) || enqueue_per_call_ms <= 0) return base;
+  const double cover = std::min(1.5 * enqueue_per_call_ms * 1000.0, 20000.0) * k_cycles_per_us;
+  return std::max(base, static_cast<long>(cover));
+}
+
+Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string& model, int calls, long head_cycles,
+                                      bool keep, std::vector<uint64_t>* seeds_out) {
   std::vector<uint64_t> seeds;
   const double timeout = m_cfg.call_timeout * std::max(1.0, calls / 4.0) + 60;
   bool contended = false, throttled = false;
@@ -156,7 +163,7 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   nlohmann::json req = {{"op", "time_run"}, {"model", model}, {"keep", keep}, {"flush", flush}};
   if (m_hold_cycles > 0) req["hold_cycles"] = m_hold_cycles;
   if (m_wake_cycles > 0) req["wake_cycles"] = m_wake_cycles;
-  if (m_head_cycles > 0) req["head_cycles"] = m_head_cycles;
+  if (head_cycles > 0) req["head_cycles"] = head_cycles;
   if (m_keep_gc) req["gc"] = true;
   auto run = ask(worker, req, timeout);
   b.outside_ms = since_ms(t0);
@@ -194,10 +201,13 @@ Result<Calibration> Stopwatch::calibrate(sandbox::Worker& worker, const std::str
   double total_ms = 0, prev = -1;
   // A CPU batch is longer: its clock's noise is larger.
   const double target_ms = o.batch_seconds * 1000.0 * (m_cfg.device == "cuda" ? 1.0 : 2.5);
+  double queued_before = 0, queued_last = 0;  // host time per call, the last two warm-up batches
   for (;;) {
-    auto b = batch(worker, model, calls, false, nullptr);
+    auto b = batch(worker, model, calls, m_head_cycles, false, nullptr);
     if (!b) return b.failure();
     ++cal.warmup_batches;
+    queued_before = queued_last;
+    queued_last = b->enqueue_ms >= 0 ? b->enqueue_ms / calls : 0;
     total_ms += b->inside_ms;
     const double per = b->inside_ms / calls;
     if (b->inside_ms < target_ms && calls < m_max_calls && cal.warmup_batches > 1) {
@@ -214,6 +224,12 @@ Result<Calibration> Stopwatch::calibrate(sandbox::Worker& worker, const std::str
     if (since_ms(start) > o.max_seconds * 500.0) break;  // half the budget: time with what we have
   }
   cal.calls = calls;
+  // Warm: the settling batch and the one before it (the first, compiling, is long gone).
+  const double enqueue_per_call = std::max(queued_before, queued_last);
+  cal.head_cycles = m_head_fixed ? m_head_cycles : head_cover(m_head_cycles, enqueue_per_call);
+  if (cal.head_cycles != m_head_cycles)
+    spdlog::debug("Opening sleep lengthened to cover the host's queueing. [model: {}, enqueue_per_call_ms: {:.3f}, head_us: {}]",
+                  model, enqueue_per_call, cal.head_cycles / k_cycles_per_us);
   std::vector<double> gap;
   if (auto s = remeasure_null(worker, cal, 5, &gap); !s) return s.failure();
   cal.null_gap_ms = measure::summarize(gap).median;
@@ -229,7 +245,7 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
   int voided = 0;
   while (static_cast<int>(out.size()) < count) {
     std::vector<uint64_t> seeds;
-    auto b = batch(worker, model, cal.calls, static_cast<bool>(check) || m_keep_all, &seeds);
+    auto b = batch(worker, model, cal.calls, cal.head_cycles, static_cast<bool>(check) || m_keep_all, &seeds);
     if (!b) return b.failure();
     if (b->voided && voided < count) {
       ++voided;
@@ -257,7 +273,7 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
 Status Stopwatch::remeasure_null(sandbox::Worker& worker, Calibration& cal, int count, std::vector<double>* gaps) {
   std::vector<double> inside, head, tail;
   for (int k = 0; k < count; ++k) {
-    auto n = batch(worker, "null", cal.calls, false, nullptr);
+    auto n = batch(worker, "null", cal.calls, cal.head_cycles, false, nullptr);
     if (!n) return n.failure();
     inside.push_back(n->inside_ms);
     const double h = n->head_ms >= 0 ? n->head_ms : n->inside_ms;
@@ -359,7 +375,8 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
   t.voided = m_voided - voided_before;
   nlohmann::json xc;
   const auto mismatch = cross_check(all, cal.value(), &xc, cross_check_slack_ms(), cross_check_relative());
-  t.detail = {{"per_call_ms", batch_ms}, {"null_ms", cal->null_ms}, {"warmup_batches", cal->warmup_batches},
+  t.detail = {{"per_call_ms", batch_ms}, {"null_ms", cal->null_ms}, {"head_us", cal->head_cycles / k_cycles_per_us},
+              {"warmup_batches", cal->warmup_batches},
               {"settled", cal->settled}, {"cross_check", xc}, {"gpu_samples", gpu}};
   if (auto p = presync_json(all); !p.is_null()) t.detail["presync"] = p;
   if (auto h = host_json(all); !h.is_null()) t.detail["host"] = h;

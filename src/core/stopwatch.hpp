@@ -44,6 +44,10 @@ struct Calibration {
   double warmup_s = 0;
   int warmup_batches = 0;
   bool settled = false;     // successive warm-up batches agreed
+  // The GPU sleep this model's batches (and its null batches) open with, in cycles: the
+  // default, or longer where one call of this model takes the host longer to queue
+  // (Stopwatch::head_cover).
+  long head_cycles = 0;
 };
 
 struct BatchFigures {
@@ -113,9 +117,16 @@ class Stopwatch {
   // sleep opening every timed span, in cycles (0 on a CPU).
   int max_calls() const { return m_max_calls; }
   long head_cycles() const { return m_head_cycles; }
+  // The opening sleep for a model whose host takes `enqueue_per_call_ms` to queue one call:
+  // it covers that call's queueing (1.5x, at most 20 ms), never less than `base`; 0 on a
+  // CPU (base 0). With 200 us a model like torch.compile's default mode (0.25-0.4 ms of
+  // Python per call on an H200 host) had the GPU wait for its first call inside the timed
+  // span: a 0.47 ms logsumexp read 0.48 ms in one process and 0.60 in the next
+  // (docs/measurement.md, "The opening sleep follows the host").
+  static long head_cover(long base, double enqueue_per_call_ms);
 
  private:
-  Result<BatchFigures> batch(sandbox::Worker& worker, const std::string& model, int calls, bool keep,
+  Result<BatchFigures> batch(sandbox::Worker& worker, const std::string& model, int calls, long head_cycles, bool keep,
                              std::vector<uint64_t>* seeds);
   nlohmann::json gpu_state(bool& contended, bool& throttled, std::string& why);
 
@@ -124,6 +135,7 @@ class Stopwatch {
   int m_voided = 0;  // batches voided (contended or throttled) and repeated, all models
   bool m_keep_all = false;  // KOPT_TIMING_KEEP_ALL=1
   long m_head_cycles = 0;   // TimingOptions::head_us as GPU sleep cycles (KOPT_TIMING_HEAD_US overrides)
+  bool m_head_fixed = false;  // KOPT_TIMING_HEAD_US given: every batch opens with exactly that
   // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
   long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
   long m_wake_cycles = 0;   // KOPT_TIMING_WAKE_US: a sleep kernel before the opening synchronize

@@ -1,4 +1,5 @@
 // The stopwatch's pure pieces: the outside-clock cross-check and the timing document.
+#include <cmath>
 #include <gtest/gtest.h>
 
 #include "core/stopwatch.hpp"
@@ -142,4 +143,21 @@ TEST(stopwatch_sizes, gpu_spans_open_with_a_200_us_sleep_and_cpu_spans_with_none
   if (std::getenv("KOPT_TIMING_HEAD_US")) GTEST_SKIP() << "KOPT_TIMING_HEAD_US overrides the default";
   EXPECT_EQ(Stopwatch(sized("cuda", 0)).head_cycles(), 400000);
   EXPECT_EQ(Stopwatch(sized("cpu", 0)).head_cycles(), 0);
+}
+
+TEST(stopwatch_sizes, the_opening_sleep_covers_a_call_the_host_queues_slowly) {
+  const long base = 400000;  // 200 us at 2000 cycles per us
+  // A model queued faster than the default covers keeps it.
+  EXPECT_EQ(Stopwatch::head_cover(base, 0.05), base);
+  EXPECT_EQ(Stopwatch::head_cover(base, 0.13), base);
+  // torch.compile's default mode as measured on an H200 host: 0.254 and 0.395 ms of host
+  // time per call; the sleep becomes 1.5x that.
+  EXPECT_EQ(Stopwatch::head_cover(base, 0.254), 762000);
+  EXPECT_EQ(Stopwatch::head_cover(base, 0.395), 1185000);
+  // At most 20 ms, whatever the host reports; nothing adapts without a sleep (the CPU) or
+  // without a figure.
+  EXPECT_EQ(Stopwatch::head_cover(base, 500.0), 40000000);
+  EXPECT_EQ(Stopwatch::head_cover(0, 0.395), 0);
+  EXPECT_EQ(Stopwatch::head_cover(base, -1), base);
+  EXPECT_EQ(Stopwatch::head_cover(base, std::nan("")), base);
 }
