@@ -398,7 +398,8 @@ TimingVerdict time_claim(TimingContext& c) {
   std::map<std::string, double> medians;
   for (const auto& [key, b] : all) {
     Timing t = Stopwatch::summarize(key, b, cal[key]);
-    t.detail = {{"null_ms", cal[key].null_ms}, {"settled", cal[key].settled}, {"block_ms", blocks[key]}};
+    t.detail = {{"null_ms", cal[key].null_ms}, {"head_us", Stopwatch::head_us(cal[key])}, {"settled", cal[key].settled},
+                {"block_ms", blocks[key]}};
     if (auto h = Stopwatch::host_json(b); !h.is_null()) t.detail["host"] = h;
     if (auto p = Stopwatch::presync_json(b); !p.is_null()) {
       t.detail["presync"] = p;

@@ -130,6 +130,8 @@ long Stopwatch::head_cover(long base, double enqueue_per_call_ms) {
   return std::max(base, static_cast<long>(cover));
 }
 
+double Stopwatch::head_us(const Calibration& cal) { return static_cast<double>(cal.head_cycles) / k_cycles_per_us; }
+
 Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string& model, int calls, long head_cycles,
                                       bool keep, std::vector<uint64_t>* seeds_out) {
   std::vector<uint64_t> seeds;
@@ -375,7 +377,7 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
   t.voided = m_voided - voided_before;
   nlohmann::json xc;
   const auto mismatch = cross_check(all, cal.value(), &xc, cross_check_slack_ms(), cross_check_relative());
-  t.detail = {{"per_call_ms", batch_ms}, {"null_ms", cal->null_ms}, {"head_us", cal->head_cycles / k_cycles_per_us},
+  t.detail = {{"per_call_ms", batch_ms}, {"null_ms", cal->null_ms}, {"head_us", head_us(cal.value())},
               {"warmup_batches", cal->warmup_batches},
               {"settled", cal->settled}, {"cross_check", xc}, {"gpu_samples", gpu}};
   if (auto p = presync_json(all); !p.is_null()) t.detail["presync"] = p;

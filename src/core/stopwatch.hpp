@@ -124,6 +124,8 @@ class Stopwatch {
   // span: a 0.47 ms logsumexp read 0.48 ms in one process and 0.60 in the next
   // (docs/measurement.md, "The opening sleep follows the host").
   static long head_cover(long base, double enqueue_per_call_ms);
+  // A calibration's opening sleep in microseconds, for the reports.
+  static double head_us(const Calibration& cal);
 
  private:
   Result<BatchFigures> batch(sandbox::Worker& worker, const std::string& model, int calls, long head_cycles, bool keep,
