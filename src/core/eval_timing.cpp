@@ -351,6 +351,9 @@ TimingVerdict time_claim(TimingContext& c) {
   if (!cal.count("eager"))
     return failed(Outcome::unverified, "process",
                   "the eager baseline could not be timed: " + baselines["eager"].value("error", std::string("?")));
+  long baseline_head = 0;
+  for (const auto& [key, k] : cal) baseline_head = std::max(baseline_head, k.head_cycles);
+  sw.limit_candidate_head(baseline_head);
   auto kc = sw.calibrate(*c.candidate, "candidate");
   if (!kc) return model_failed("candidate", kc.failure());
   cal["candidate"] = kc.value();

@@ -229,6 +229,7 @@ Result<Calibration> Stopwatch::calibrate(sandbox::Worker& worker, const std::str
   // Warm: the settling batch and the one before it (the first, compiling, is long gone).
   const double enqueue_per_call = std::max(queued_before, queued_last);
   cal.head_cycles = m_head_fixed ? m_head_cycles : head_cover(m_head_cycles, enqueue_per_call);
+  if (model == "candidate") cal.head_cycles = std::min(cal.head_cycles, std::max(m_head_cycles, m_candidate_head_limit));
   if (cal.head_cycles != m_head_cycles)
     spdlog::debug("Opening sleep lengthened to cover the host's queueing. [model: {}, enqueue_per_call_ms: {:.3f}, head_us: {}]",
                   model, enqueue_per_call, cal.head_cycles / k_cycles_per_us);

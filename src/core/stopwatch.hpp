@@ -126,6 +126,11 @@ class Stopwatch {
   static long head_cover(long base, double enqueue_per_call_ms);
   // A calibration's opening sleep in microseconds, for the reports.
   static double head_us(const Calibration& cal);
+  // The candidate's opening sleep is its own cover, but never longer than this (at least
+  // the default): side-stream work a candidate queues could hide under a sleep its slow
+  // warm-up calls lengthened. The claim sets it to the longest of the baselines' sleeps
+  // measured beside it; elsewhere the candidate keeps the default.
+  void limit_candidate_head(long cycles) { m_candidate_head_limit = cycles; }
 
  private:
   Result<BatchFigures> batch(sandbox::Worker& worker, const std::string& model, int calls, long head_cycles, bool keep,
@@ -138,6 +143,7 @@ class Stopwatch {
   bool m_keep_all = false;  // KOPT_TIMING_KEEP_ALL=1
   long m_head_cycles = 0;   // TimingOptions::head_us as GPU sleep cycles (KOPT_TIMING_HEAD_US overrides)
   bool m_head_fixed = false;  // KOPT_TIMING_HEAD_US given: every batch opens with exactly that
+  long m_candidate_head_limit = 0;  // limit_candidate_head
   // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
   long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
   long m_wake_cycles = 0;   // KOPT_TIMING_WAKE_US: a sleep kernel before the opening synchronize

@@ -63,11 +63,13 @@ Result<std::vector<Idea>> parse_ideas(std::string_view text, const std::string& 
     Idea idea;
     idea.id = j["id"].get<std::string>();
     idea.text = j["text"].get<std::string>();
-    if (j.contains("classes")) {
-      if (!j["classes"].is_array()) return Failure{"usage", where + ": field \"classes\" must be an array of strings"};
-      for (const auto& c : j["classes"]) {
-        if (!c.is_string()) return Failure{"usage", where + ": field \"classes\" must be an array of strings"};
-        idea.classes.push_back(c.get<std::string>());
+    for (auto [key, list] : {std::pair<const char*, std::vector<std::string>*>{"classes", &idea.classes}, {"with", &idea.with}}) {
+      if (!j.contains(key)) continue;
+      const std::string bad = where + ": field \"" + key + "\" must be an array of strings";
+      if (!j[key].is_array()) return Failure{"usage", bad};
+      for (const auto& c : j[key]) {
+        if (!c.is_string()) return Failure{"usage", bad};
+        list->push_back(c.get<std::string>());
       }
     }
     if (j.contains("bound")) {

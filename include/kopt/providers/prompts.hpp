@@ -19,6 +19,7 @@ struct Idea {
   std::string bound = "any";         // "memory", "compute" or "any"
   bool launch_overhead = false;      // only when many short kernels dominate
   bool cuda = false;                 // only on a CUDA device
+  std::vector<std::string> with;     // and one of these classes at 15%+ beside them; empty: none needed
 };
 
 struct PromptSet {

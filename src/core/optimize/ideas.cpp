@@ -72,6 +72,14 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
           present = present || (it != facts.class_share.end() && it->second >= kPresentShare);
         }
         if (!has(idea.classes, facts.dominant_class) && !present) continue;  // another workload's idea
+        // A companion the idea needs (scaled_dot_product_attention for a GEMM-dominated
+        // profile only when a softmax or an attention kernel runs beside the matmuls).
+        bool with = idea.with.empty();
+        for (const auto& c : idea.with) {
+          const auto it = facts.class_share.find(c);
+          with = with || (it != facts.class_share.end() && it->second >= kPresentShare);
+        }
+        if (!with) continue;
         score += has(idea.classes, facts.dominant_class) ? 4 : 2;
         if (idea.classes.size() <= 2) score += 2;  // written for this kind of kernel, not a broad family
       } else {

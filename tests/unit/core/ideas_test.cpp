@@ -114,7 +114,25 @@ TEST(choose_ideas, without_a_profile_general_ideas_come_first) {
 
 TEST(choose_ideas, a_users_idea_for_the_dominant_class_is_chosen) {
   auto ideas = catalogue();
-  ideas.push_back({"pool-as-conv", "Express the pooling as a depthwise convolution.", {"pool"}, "any", false, false});
+  ideas.push_back({"pool-as-conv", "Express the pooling as a depthwise convolution.", {"pool"}, "any", false, false, {}});
   const auto f = workload_facts(pool_profile(), {{"bound", "memory"}}, "cpu");
   EXPECT_TRUE(contains(ids(choose_ideas(ideas, f, {}, 3)), "pool-as-conv"));
+}
+
+TEST(choose_ideas, attention_by_hand_gets_sdpa_and_a_plain_gemm_chain_does_not) {
+  // gemm_gelu and mlp3 of the quality run (twelfth session) were offered sdpa: matmuls
+  // with a GELU after them, no softmax anywhere.
+  const auto facts = workload_facts(gemm_profile(), {{"bound", "compute"}}, "cuda");
+  EXPECT_FALSE(contains(ids(choose_ideas(catalogue(), facts, {}, 20)), "sdpa"));
+  // MinGPT's attention written out: batched matmuls, a masked fill and a softmax.
+  const nlohmann::json by_hand = {
+      {"kernels",
+       {{{"name", "sm90_xmma_gemm_f32f32_f32f32_f32_nn_n_tilesize128x128x32"}, {"us_per_call", 500.0},
+         {"launches_per_call", 2.0}, {"share", 0.5}},
+        {{"name", "void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, float, float>"},
+         {"us_per_call", 300.0}, {"launches_per_call", 1.0}, {"share", 0.3}},
+        {{"name", "void at::native::vectorized_elementwise_kernel<4, masked_fill_kernel>"}, {"us_per_call", 200.0},
+         {"launches_per_call", 1.0}, {"share", 0.2}}}}};
+  const auto attn = workload_facts(by_hand, {{"bound", "memory"}}, "cuda");
+  EXPECT_TRUE(contains(ids(choose_ideas(catalogue(), attn, {}, 20)), "sdpa"));
 }

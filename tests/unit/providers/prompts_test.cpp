@@ -142,7 +142,7 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   const auto dir = std::filesystem::temp_directory_path() / ("kopt-ideas-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "ideas.json") << R"({"ideas": [
-      {"id": "split-k", "text": "Split the K dimension across blocks.", "classes": ["gemm"], "bound": "compute"},
+      {"id": "split-k", "text": "Split the K dimension across blocks.", "classes": ["gemm"], "with": ["reduction"], "bound": "compute"},
       {"id": "fuse", "text": "My own fusion advice."}]})";
   auto set = pv::load_prompts(dir.string());
   ASSERT_TRUE(set.ok()) << set.failure().message;
@@ -151,14 +151,22 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   EXPECT_EQ(set->ideas.back().id, "split-k");
   EXPECT_EQ(set->ideas.back().classes, std::vector<std::string>{"gemm"});
   EXPECT_EQ(set->ideas.back().bound, "compute");
+  EXPECT_EQ(set->ideas.back().with, std::vector<std::string>{"reduction"});
   for (size_t i = 0; i < builtin.size(); ++i) {
     EXPECT_EQ(set->ideas[i].id, builtin[i].id);  // replaced in place, order kept
-    if (builtin[i].id == "fuse") EXPECT_EQ(set->ideas[i].text, "My own fusion advice.");
+    if (builtin[i].id == "fuse") {
+      EXPECT_EQ(set->ideas[i].text, "My own fusion advice.");
+    }
   }
   std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "bound": "sometimes"}]})";
   const auto bad = pv::load_prompts(dir.string());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.failure().kind, "usage");
   EXPECT_NE(bad.failure().message.find("ideas[0]: field \"bound\""), std::string::npos) << bad.failure().message;
+  std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "with": "reduction"}]})";
+  const auto bad_with = pv::load_prompts(dir.string());
+  ASSERT_FALSE(bad_with.ok());
+  EXPECT_NE(bad_with.failure().message.find("ideas[0]: field \"with\" must be an array of strings"), std::string::npos)
+      << bad_with.failure().message;
   std::filesystem::remove_all(dir);
 }
