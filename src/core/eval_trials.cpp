@@ -82,13 +82,15 @@ Result<Part> receive_part(sandbox::Worker& w, Result<sandbox::Message> first,
 }
 
 // What a streamed trial may keep in kopt's memory before it writes to the spill file: an
-// eighth of the machine's memory, at most 4 GiB. At a 256 MiB output a trial keeps 1.25
-// GiB (inputs, both references, the candidate's output); through the file, writing and
-// reading it back took most of a trial's time (docs/benchmarks.md).
+// eighth of the machine's memory, at most 512 MiB, so that kopt's own process stays under
+// 1 GiB at any output size (issue 26). With up to 4 GiB kept, kopt peaked at 3.2 GiB for a
+// 1 GiB output; with 512 MiB a 256 MiB output's trials (1.25 GiB each: inputs, both
+// references, the candidate's output) go through the file: 173-176 s of trials against
+// 135-172 s, kopt at 925 MiB against 1,691 (docs/benchmarks.md, "Twelfth session").
 uint64_t spill_memory_budget() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return 0;
-  return std::min<uint64_t>(static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 8, uint64_t{4} << 30);
+  return std::min<uint64_t>(static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 8, uint64_t{512} << 20);
 }
 
 }  // namespace

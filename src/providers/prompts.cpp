@@ -77,6 +77,11 @@ Result<std::vector<Idea>> parse_ideas(std::string_view text, const std::string& 
       if (idea.bound != "memory" && idea.bound != "compute" && idea.bound != "any")
         return Failure{"usage", where + ": field \"bound\" must be memory, compute or any"};
     }
+    if (j.contains("below_light")) {
+      if (!j["below_light"].is_number() || j["below_light"].get<double>() <= 0 || j["below_light"].get<double>() > 1)
+        return Failure{"usage", where + ": field \"below_light\" must be a number in (0, 1]"};
+      idea.below_light = j["below_light"].get<double>();
+    }
     for (auto [key, flag] : {std::pair<const char*, bool*>{"launch_overhead", &idea.launch_overhead}, {"cuda", &idea.cuda}}) {
       if (!j.contains(key)) continue;
       if (!j[key].is_boolean()) return Failure{"usage", where + ": field \"" + key + "\" must be true or false"};

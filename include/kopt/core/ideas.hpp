@@ -17,6 +17,7 @@ struct WorkloadFacts {
   std::map<std::string, double> class_share;  // kernel class → share of the reference's device time
   std::string dominant_class;                 // the class with the largest share; "" when not profiled
   std::string bound;                          // "memory", "compute" or "" (no bound)
+  double light = 0;                           // the best baseline's fraction of that bound (0: unknown)
   double launches_per_call = 0;               // kernels launched per forward
   bool launch_bound = false;                  // many short kernels: launch overhead dominates
   bool cuda = false;

@@ -20,6 +20,7 @@ struct Idea {
   bool launch_overhead = false;      // only when many short kernels dominate
   bool cuda = false;                 // only on a CUDA device
   std::vector<std::string> with;     // and one of these classes at 15%+ beside them; empty: none needed
+  double below_light = 0;            // only while the best baseline runs below this fraction of its bound; 0: always
 };
 
 struct PromptSet {

@@ -44,6 +44,7 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
       f.dominant_class = cls;
     }
   if (sol.is_object() && sol.contains("bound") && sol["bound"].is_string()) f.bound = sol["bound"].get<std::string>();
+  f.light = number(sol, "fraction_of_light");
   f.launch_bound = f.launches_per_call >= kManyLaunches && us / f.launches_per_call < kShortKernelUs;
   return f;
 }
@@ -62,6 +63,8 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
     const auto h = history.find(idea.id);
     if (h != history.end() && h->second != "worked") continue;  // failed or still in flight
     if (idea.cuda && !facts.cuda) continue;
+    // Hand-tiling a GEMM that cuBLAS already runs at 73% of the peak is not where the time is.
+    if (idea.below_light > 0 && facts.light >= idea.below_light) continue;
     if (idea.launch_overhead && profiled && !facts.launch_bound) continue;
     int score = 0;
     if (!idea.classes.empty()) {
@@ -111,6 +114,11 @@ std::string idea_hint(const providers::Idea& idea, const WorkloadFacts& facts) {
     why = buf;
   }
   if (!facts.bound.empty()) why += (why.empty() ? "" : ", ") + facts.bound + "-bound";
+  if (!facts.bound.empty() && facts.light > 0) {
+    char buf[80];
+    std::snprintf(buf, sizeof buf, ", the best baseline at %.0f%% of that bound", 100 * facts.light);
+    why += buf;
+  }
   if (facts.launch_bound) {
     char buf[80];
     std::snprintf(buf, sizeof buf, "%.0f short kernels a call", facts.launches_per_call);

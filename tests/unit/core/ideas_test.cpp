@@ -114,7 +114,7 @@ TEST(choose_ideas, without_a_profile_general_ideas_come_first) {
 
 TEST(choose_ideas, a_users_idea_for_the_dominant_class_is_chosen) {
   auto ideas = catalogue();
-  ideas.push_back({"pool-as-conv", "Express the pooling as a depthwise convolution.", {"pool"}, "any", false, false, {}});
+  ideas.push_back({"pool-as-conv", "Express the pooling as a depthwise convolution.", {"pool"}, "any", false, false, {}, 0});
   const auto f = workload_facts(pool_profile(), {{"bound", "memory"}}, "cpu");
   EXPECT_TRUE(contains(ids(choose_ideas(ideas, f, {}, 3)), "pool-as-conv"));
 }
@@ -135,4 +135,19 @@ TEST(choose_ideas, attention_by_hand_gets_sdpa_and_a_plain_gemm_chain_does_not) 
          {"launches_per_call", 1.0}, {"share", 0.2}}}}};
   const auto attn = workload_facts(by_hand, {{"bound", "memory"}}, "cuda");
   EXPECT_TRUE(contains(ids(choose_ideas(catalogue(), attn, {}, 20)), "sdpa"));
+}
+
+TEST(choose_ideas, no_hand_tiled_gemm_where_the_baseline_already_runs_near_its_bound) {
+  // gemm_gelu of the quality run: cuBLAS FFMA at 73% of the fp32 peak; the tiling idea's
+  // candidate came out at 1.02x. Far from the bound the idea stays.
+  const auto near = workload_facts(gemm_profile(), {{"bound", "compute"}, {"fraction_of_light", 0.73}}, "cuda");
+  EXPECT_NEAR(near.light, 0.73, 1e-12);
+  const auto chosen = ids(choose_ideas(catalogue(), near, {}, 20));
+  EXPECT_FALSE(contains(chosen, "tile-shared-memory"));
+  EXPECT_TRUE(contains(chosen, "gemm-epilogue"));
+  const auto far = workload_facts(gemm_profile(), {{"bound", "compute"}, {"fraction_of_light", 0.3}}, "cuda");
+  EXPECT_TRUE(contains(ids(choose_ideas(catalogue(), far, {}, 20)), "tile-shared-memory"));
+  // The prompt says how close the baseline is.
+  const auto hint = idea_hint(choose_ideas(catalogue(), near, {}, 1).at(0), near);
+  EXPECT_NE(hint.find("compute-bound, the best baseline at 73% of that bound"), std::string::npos) << hint;
 }

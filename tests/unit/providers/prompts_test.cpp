@@ -163,6 +163,11 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.failure().kind, "usage");
   EXPECT_NE(bad.failure().message.find("ideas[0]: field \"bound\""), std::string::npos) << bad.failure().message;
+  std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "below_light": 1.5}]})";
+  const auto bad_light = pv::load_prompts(dir.string());
+  ASSERT_FALSE(bad_light.ok());
+  EXPECT_NE(bad_light.failure().message.find("field \"below_light\" must be a number in (0, 1]"), std::string::npos)
+      << bad_light.failure().message;
   std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "with": "reduction"}]})";
   const auto bad_with = pv::load_prompts(dir.string());
   ASSERT_FALSE(bad_with.ok());
