@@ -92,7 +92,8 @@ def large_blocks_mapped(on):
     allocates alike on both sides). Streamed calls (the host path), the reference's and
     the candidate's, turn that off (on=True): their tensors of several GiB, freed in
     another order each trial, would otherwise fragment the heap to more than twice what is
-    alive (the reference: 15.5 GiB for a 1 GiB output). Timing turns it back (on=False). glibc only; silent elsewhere."""
+    alive (the reference: 15.5 GiB for a 1 GiB output). Timing turns it back (on=False).
+    glibc only; silent elsewhere."""
     try:
         import ctypes
         libc = ctypes.CDLL(None)

@@ -40,18 +40,22 @@ std::string timing_text(const CandidateRecord& r) {
 // what the bound is, the candidate's share of it, the bandwidth (and FLOP/s) it achieved.
 std::string light_text(const nlohmann::json& sol) {
   if (!sol.is_object()) return "";
-  const double bound_s = sol.value("seconds", 0.0), fraction = sol.value("fraction_of_light", 0.0);
+  // From a run directory, which may be damaged: a field of the wrong type is no figure.
+  auto num = [&](const char* key) { return sol.contains(key) && sol[key].is_number() ? sol[key].get<double>() : 0.0; };
+  auto text = [&](const char* key, const char* absent) {
+    return sol.contains(key) && sol[key].is_string() ? sol[key].get<std::string>() : std::string(absent);
+  };
+  const double bound_s = num("seconds"), fraction = num("fraction_of_light");
   if (bound_s <= 0 || fraction <= 0) return "";
-  const double time_s = bound_s / fraction, bytes = sol.value("bytes", 0.0), flops = sol.value("flops", 0.0);
+  const double time_s = bound_s / fraction, bytes = num("bytes"), flops = num("flops");
   std::string out = fmt::format("Speed of light: {:.4f} ms ({}-bound, {} peak); this candidate is at {:.1f}% of it.",
-                                1000 * bound_s, sol.value("bound", std::string("memory")),
-                                sol.value("precision", std::string("fp32")), 100 * fraction);
+                                1000 * bound_s, text("bound", "memory"), text("precision", "fp32"), 100 * fraction);
   if (bytes > 0)
     out += fmt::format(" Memory: {:.3g} GB moved at {:.2f} TB/s, {:.1f}% of the peak bandwidth.", bytes / 1e9,
-                       bytes / time_s / 1e12, 100 * sol.value("achieved_bandwidth_fraction", 0.0));
+                       bytes / time_s / 1e12, 100 * num("achieved_bandwidth_fraction"));
   if (flops > 0)
     out += fmt::format(" Compute: {:.3g} GFLOP at {:.1f} TFLOP/s, {:.1f}% of the peak.", flops / 1e9, flops / time_s / 1e12,
-                       100 * sol.value("achieved_compute_fraction", 0.0));
+                       100 * num("achieved_compute_fraction"));
   return out + "\n";
 }
 

@@ -131,6 +131,11 @@ TEST(refine_prompt_from_the_generator, says_how_far_the_candidate_is_from_the_sp
   EXPECT_LT(line, refine.find("Profile of the reference"));
   EXPECT_NE(refine.find("Memory: 1.6 GB moved at 4.00 TB/s, 83.3% of the peak bandwidth.", line), std::string::npos) << refine;
   EXPECT_EQ(refine.find("Compute:", line), std::string::npos) << "no FLOP count, no compute figure";
+  // A damaged record (a figure of the wrong type) gives no line, not an exception.
+  req.history[0].record.profile["sol"]["seconds"] = "soon";
+  asked = ask(req);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].user.find("Speed of light: 0.3333"), std::string::npos);
   // Without a bound (no target, no byte count) the profile says nothing about it.
   req.history[0].record.profile.erase("sol");
   asked = ask(req);
