@@ -292,6 +292,7 @@ TimingVerdict time_rank(TimingContext& c) {
   std::unique_lock<GpuGate> lock;
   if (c.options->exclusive) lock = std::unique_lock<GpuGate>(*c.options->exclusive);
   const double span_start = epoch_now();
+  sw.limit_candidate_head(Stopwatch::cycles_of_us(c.options->baseline_head_us));
   const auto t = sw.measure(*c.candidate, "candidate", "candidate", output_check(c));
   if (!t.ok) return timing_failure(t, "candidate");
   const double span_end = epoch_now();

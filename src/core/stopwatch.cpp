@@ -132,6 +132,10 @@ long Stopwatch::head_cover(long base, double enqueue_per_call_ms) {
 
 double Stopwatch::head_us(const Calibration& cal) { return static_cast<double>(cal.head_cycles) / k_cycles_per_us; }
 
+long Stopwatch::cycles_of_us(double us) {
+  return std::isfinite(us) && us > 0 ? static_cast<long>(std::min(us, 20000.0) * k_cycles_per_us) : 0;
+}
+
 Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string& model, int calls, long head_cycles,
                                       bool keep, std::vector<uint64_t>* seeds_out) {
   std::vector<uint64_t> seeds;

@@ -129,8 +129,11 @@ class Stopwatch {
   // The candidate's opening sleep is its own cover, but never longer than this (at least
   // the default): side-stream work a candidate queues could hide under a sleep its slow
   // warm-up calls lengthened. The claim sets it to the longest of the baselines' sleeps
-  // measured beside it; elsewhere the candidate keeps the default.
+  // measured beside it; ranking to the longest of the run's baselines (EvalOptions::
+  // baseline_head_us); without either the candidate keeps the default.
   void limit_candidate_head(long cycles) { m_candidate_head_limit = cycles; }
+  // Microseconds of opening sleep as the GPU sleep cycles the worker is sent.
+  static long cycles_of_us(double us);
 
  private:
   Result<BatchFigures> batch(sandbox::Worker& worker, const std::string& model, int calls, long head_cycles, bool keep,

@@ -94,6 +94,9 @@ TEST(optimize_builtin, a_cpu_run_leaves_a_complete_run_directory_and_one_json_do
   EXPECT_EQ(state["candidates"].size(), 1u);
   EXPECT_EQ(state["candidates"][0]["origin"], "builtin");
   EXPECT_GT(state["candidates"][0]["times"]["verify_end"].get<double>(), 0);
+  // Each baseline's opening sleep is recorded for ranking (none on a CPU: 0 µs).
+  ASSERT_TRUE(state["baseline"]["eager"]["head_us"].is_number()) << state["baseline"].dump();
+  EXPECT_EQ(state["baseline"]["eager"]["head_us"].get<double>(), 0.0);
   // The builtin candidate on the CPU (torch.compile may be missing) is jit-trace: correct.
   if (r["counts"].contains("correct")) {
     const std::string best = read(out + "/best.py");

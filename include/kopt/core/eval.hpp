@@ -60,6 +60,9 @@ struct EvalOptions {
   std::string target;             // --target preset (empty: the device's own)
   std::vector<std::string> compile_modes{"default"};
   TimingOptions timing_options;
+  // The longest opening sleep of the run's baselines (kopt baseline, µs; 0: unknown): in
+  // ranking the candidate's own sleep may grow to it, no further (stopwatch.hpp).
+  double baseline_head_us = 0;
   std::string ncu;                // --ncu: Nsight Compute to run a correct candidate under (report.ncu)
   CandidateLimits limits;
   // Held exclusively while timing (the GPU to itself) and shared during verification calls.

@@ -81,6 +81,7 @@ class SearchRun {
   // Baseline facts (from this session or run.json).
   bool m_baseline_ok = false;
   double m_best_ms = 0;
+  double m_baseline_head_us = 0;  // the longest opening sleep of the baselines (ranking caps the candidate's)
   std::string m_best_baseline;
   std::optional<bool> m_compile_available;
   std::string m_baseline_text;

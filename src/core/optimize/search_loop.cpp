@@ -109,14 +109,17 @@ bool SearchRun::baseline() {
     if (m_stop) return false;
     const nlohmann::json full = baseline_json(report);
     (void)write_atomic(m_state.dir + "/baseline.json", full.dump(2) + "\n");
+    // Each model's opening sleep (µs) too: ranking lets a candidate's grow as far as these.
+    auto head_us = [](const Timing& t) { return t.detail.is_object() ? t.detail.value("head_us", 0.0) : 0.0; };
     nlohmann::json compiled = nlohmann::json::object();
     for (const auto& [mode, t] : report.compiled)
-      compiled[mode] = {{"ok", t.ok}, {"median_ms", t.median_ms}, {"error", t.error}};
+      compiled[mode] = {{"ok", t.ok}, {"median_ms", t.median_ms}, {"error", t.error}, {"head_us", head_us(t)}};
     h["baseline"] = {{"ok", report.ok},
                      {"error", report.error},
                      {"best", report.best},
                      {"best_ms", report.best_ms},
-                     {"eager", {{"ok", report.eager.ok}, {"median_ms", report.eager.median_ms}, {"error", report.eager.error}}},
+                     {"eager", {{"ok", report.eager.ok}, {"median_ms", report.eager.median_ms}, {"error", report.eager.error},
+                                {"head_us", head_us(report.eager)}}},
                      {"compiled", compiled},
                      {"device", report.device},
                      {"profile", report.profile},
@@ -130,6 +133,13 @@ bool SearchRun::baseline() {
   const auto& b = h["baseline"];
   m_baseline_ok = b.value("ok", false) && b.value("best_ms", 0.0) > 0;
   m_best_ms = b.value("best_ms", 0.0);
+  m_baseline_head_us = 0;  // absent in runs started before kopt recorded it
+  auto head_of = [](const nlohmann::json& t) {
+    return t.is_object() && t.contains("head_us") && t["head_us"].is_number() ? t["head_us"].get<double>() : 0.0;
+  };
+  if (b.contains("eager")) m_baseline_head_us = head_of(b["eager"]);
+  if (b.contains("compiled") && b["compiled"].is_object())
+    for (const auto& [mode, t] : b["compiled"].items()) m_baseline_head_us = std::max(m_baseline_head_us, head_of(t));
   m_best_baseline = b.value("best", "");
   m_baseline_text = b.value("text", "");
   if (b.contains("compiled") && b["compiled"].is_object() && !b["compiled"].empty()) {

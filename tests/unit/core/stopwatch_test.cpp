@@ -161,3 +161,12 @@ TEST(stopwatch_sizes, the_opening_sleep_covers_a_call_the_host_queues_slowly) {
   EXPECT_EQ(Stopwatch::head_cover(base, -1), base);
   EXPECT_EQ(Stopwatch::head_cover(base, std::nan("")), base);
 }
+
+TEST(stopwatch_sizes, microseconds_of_sleep_become_the_cycles_sent_to_the_worker) {
+  EXPECT_EQ(Stopwatch::cycles_of_us(200), 400000);  // the default sleep, as head_cycles() gives it
+  EXPECT_EQ(Stopwatch::cycles_of_us(592.5), 1185000);
+  EXPECT_EQ(Stopwatch::cycles_of_us(1e9), 40000000);  // at most 20 ms, like head_cover
+  EXPECT_EQ(Stopwatch::cycles_of_us(0), 0);
+  EXPECT_EQ(Stopwatch::cycles_of_us(-5), 0);
+  EXPECT_EQ(Stopwatch::cycles_of_us(std::nan("")), 0);
+}
