@@ -6,17 +6,12 @@
 #include <sstream>
 
 #include "kopt/core/run_state.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 
 namespace kopt::cli {
 
-namespace {
-
-double number(const nlohmann::json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0;
-}
-
-}  // namespace
+using util::json_number;
 
 std::string optimize_text(const core::WorkloadResult& r) {
   std::ostringstream out;
@@ -29,10 +24,10 @@ std::string optimize_text(const core::WorkloadResult& r) {
   const auto& b = s["baselines"];
   out << "  baselines:";
   if (b.contains("eager") && b["eager"].value("ok", false))
-    out << fmt::format(" eager {:.4f} ms", number(b["eager"], "median_ms"));
+    out << fmt::format(" eager {:.4f} ms", json_number(b["eager"], "median_ms"));
   if (b.contains("compiled") && b["compiled"].is_object())
     for (const auto& [mode, t] : b["compiled"].items())
-      out << (t.value("ok", false) ? fmt::format(", {} {:.4f} ms", mode, number(t, "median_ms"))
+      out << (t.value("ok", false) ? fmt::format(", {} {:.4f} ms", mode, json_number(t, "median_ms"))
                                    : fmt::format(", {} unavailable", mode));
   if (!b.value("ok", false)) out << " not measured (" << util::strip_control(b.value("error", "")) << ")";
   out << "\n";
@@ -41,12 +36,12 @@ std::string optimize_text(const core::WorkloadResult& r) {
   if (s["best"].is_object()) {
     const auto& best = s["best"];
     out << fmt::format("  fastest candidate: {:04d} ({})", best.value("id", 0), best.value("strategy", ""));
-    if (number(best, "median_ms") > 0) out << fmt::format(" {:.4f} ms", number(best, "median_ms"));
+    if (json_number(best, "median_ms") > 0) out << fmt::format(" {:.4f} ms", json_number(best, "median_ms"));
     else out << " (not timed)";
     if (best["speedup"].is_number()) {
-      out << fmt::format(", {:.3f}x the best baseline", number(best, "speedup"));
+      out << fmt::format(", {:.3f}x the best baseline", json_number(best, "speedup"));
       if (best.value("confirmed", false))
-        out << fmt::format(" (95% interval {:.3f}-{:.3f}): {}", number(best, "low"), number(best, "high"),
+        out << fmt::format(" (95% interval {:.3f}-{:.3f}): {}", json_number(best, "low"), json_number(best, "high"),
                            best.value("faster", false) ? "FASTER" : "not shown to be faster");
       else
         out << " (ranking only, not confirmed)";
@@ -63,10 +58,10 @@ std::string optimize_text(const core::WorkloadResult& r) {
   }
   if (s.value("pending", 0)) out << (first ? "" : ", ") << "pending " << s.value("pending", 0);
   if (s.value("not_evaluated", 0)) out << (first ? "" : ", ") << "not evaluated " << s.value("not_evaluated", 0);
-  out << fmt::format("), {:.2f} evaluated per minute", number(s, "evaluated_per_minute"));
-  if (s["gpu_idle_share"].is_number()) out << fmt::format(", timing idle {:.0f}% while candidates waited", 100 * number(s, "gpu_idle_share"));
+  out << fmt::format("), {:.2f} evaluated per minute", json_number(s, "evaluated_per_minute"));
+  if (s["gpu_idle_share"].is_number()) out << fmt::format(", timing idle {:.0f}% while candidates waited", 100 * json_number(s, "gpu_idle_share"));
   const nlohmann::json tokens = s.contains("tokens") ? s["tokens"] : nlohmann::json::object();
-  if (number(tokens, "input") + number(tokens, "output") > 0)
+  if (json_number(tokens, "input") + json_number(tokens, "output") > 0)
     out << fmt::format("\n  tokens: {} in, {} out{}", tokens.value("input", 0LL), tokens.value("output", 0LL),
                        tokens.value("estimated", false) ? " (estimated from the text)" : "");
   out << "\n  run: " << r.run_dir << (s.contains("best_py") ? "  (best.py, report.md, report.html)" : "  (report.md, report.html)") << "\n";
@@ -94,20 +89,20 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
       continue;
     }
     const auto& b = s["baselines"];
-    const bool measured = b.is_object() && b.value("ok", false) && number(b, "best_ms") > 0;
+    const bool measured = b.is_object() && b.value("ok", false) && json_number(b, "best_ms") > 0;
     std::string baseline = "-";
-    if (measured) baseline = fmt::format("{} {:.4f}", util::strip_control(b.value("best", "")).substr(0, 12), number(b, "best_ms"));
+    if (measured) baseline = fmt::format("{} {:.4f}", util::strip_control(b.value("best", "")).substr(0, 12), json_number(b, "best_ms"));
     std::string candidate = "-", ms = "-", speedup = "-", result;
     if (s["best"].is_object()) {
       const auto& best = s["best"];
       candidate = fmt::format("{:04d} {}", best.value("id", 0), util::strip_control(best.value("strategy", "")));
       if (candidate.size() > 28) candidate = candidate.substr(0, 27) + "~";
-      if (number(best, "median_ms") > 0) ms = fmt::format("{:.4f}", number(best, "median_ms"));
-      if (best["speedup"].is_number()) speedup = fmt::format("{:.3f}x", number(best, "speedup"));
+      if (json_number(best, "median_ms") > 0) ms = fmt::format("{:.4f}", json_number(best, "median_ms"));
+      if (best["speedup"].is_number()) speedup = fmt::format("{:.3f}x", json_number(best, "speedup"));
       if (!best["speedup"].is_number()) result = "correct, no speedup measured";
       else if (!best.value("confirmed", false)) result = "correct, ranking only (not confirmed)";
-      else if (best.value("faster", false)) result = fmt::format("FASTER (95% {:.3f}-{:.3f})", number(best, "low"), number(best, "high"));
-      else result = fmt::format("correct, not shown faster (95% {:.3f}-{:.3f})", number(best, "low"), number(best, "high"));
+      else if (best.value("faster", false)) result = fmt::format("FASTER (95% {:.3f}-{:.3f})", json_number(best, "low"), json_number(best, "high"));
+      else result = fmt::format("correct, not shown faster (95% {:.3f}-{:.3f})", json_number(best, "low"), json_number(best, "high"));
     } else {
       result = "no correct candidate";
     }
@@ -155,8 +150,8 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
     std::cout << "suite: " << results.size() << " workload(s)";
     if (suite["geomean_speedup"].is_number())
       std::cout << fmt::format(", geometric mean speedup {:.3f}x", suite["geomean_speedup"].get<double>());
-    std::cout << fmt::format(", fast_1.0 {:.2f}, fast_1.5 {:.2f}, fast_2.0 {:.2f}\n", number(suite["fast_p"], "1.0"),
-                             number(suite["fast_p"], "1.5"), number(suite["fast_p"], "2.0"));
+    std::cout << fmt::format(", fast_1.0 {:.2f}, fast_1.5 {:.2f}, fast_2.0 {:.2f}\n", json_number(suite["fast_p"], "1.0"),
+                             json_number(suite["fast_p"], "1.5"), json_number(suite["fast_p"], "2.0"));
   }
   // A suite resumes from its own folder (every run in it), one workload from its run's.
   const std::string again = workloads > 1 ? (o.resume.empty() ? o.out : o.resume)

@@ -30,6 +30,8 @@ bool env_is(const char* name, const char* on) {
 
 // torch.cuda._sleep counts SM cycles; about 2 GHz on the GPUs kopt targets.
 constexpr long k_cycles_per_us = 2000;
+// The longest opening sleep a batch gets (Stopwatch::head_cover, cycles_of_us).
+constexpr double k_max_head_us = 20000;
 
 // A diagnostic duration in microseconds as GPU sleep cycles; 0 when unset.
 long env_cycles(const char* name) {
@@ -126,14 +128,14 @@ nlohmann::json Stopwatch::gpu_state(bool& contended, bool& throttled, std::strin
 
 long Stopwatch::head_cover(long base, double enqueue_per_call_ms) {
   if (base <= 0 || !std::isfinite(enqueue_per_call_ms) || enqueue_per_call_ms <= 0) return base;
-  const double cover = std::min(1.5 * enqueue_per_call_ms * 1000.0, 20000.0) * k_cycles_per_us;
+  const double cover = std::min(1.5 * enqueue_per_call_ms * 1000.0, k_max_head_us) * k_cycles_per_us;
   return std::max(base, static_cast<long>(cover));
 }
 
 double Stopwatch::head_us(const Calibration& cal) { return static_cast<double>(cal.head_cycles) / k_cycles_per_us; }
 
 long Stopwatch::cycles_of_us(double us) {
-  return std::isfinite(us) && us > 0 ? static_cast<long>(std::min(us, 20000.0) * k_cycles_per_us) : 0;
+  return std::isfinite(us) && us > 0 ? static_cast<long>(std::min(us, k_max_head_us) * k_cycles_per_us) : 0;
 }
 
 Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string& model, int calls, long head_cycles,

@@ -6,8 +6,11 @@
 #include <cstdio>
 
 #include "kopt/measure/target.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::core {
+
+using util::json_number;
 
 namespace {
 
@@ -17,11 +20,16 @@ constexpr double kPresentShare = 0.15;
 constexpr double kManyLaunches = 6;
 constexpr double kShortKernelUs = 15;
 
-double number(const nlohmann::json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
-}
-
 bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+// Whether any of `classes` takes kPresentShare of the reference's time or more.
+bool any_present(const std::vector<std::string>& classes, const WorkloadFacts& facts) {
+  for (const auto& c : classes) {
+    const auto it = facts.class_share.find(c);
+    if (it != facts.class_share.end() && it->second >= kPresentShare) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -32,9 +40,9 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
   if (profile.is_object() && profile.contains("kernels") && profile["kernels"].is_array()) {
     for (const auto& k : profile["kernels"]) {
       if (!k.is_object() || !k.contains("name") || !k["name"].is_string()) continue;
-      f.class_share[measure::kernel_class(k["name"].get<std::string>())] += number(k, "share");
-      f.launches_per_call += number(k, "launches_per_call");
-      us += number(k, "us_per_call");
+      f.class_share[measure::kernel_class(k["name"].get<std::string>())] += json_number(k, "share");
+      f.launches_per_call += json_number(k, "launches_per_call");
+      us += json_number(k, "us_per_call");
     }
   }
   double best = 0;
@@ -44,7 +52,7 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
       f.dominant_class = cls;
     }
   if (sol.is_object() && sol.contains("bound") && sol["bound"].is_string()) f.bound = sol["bound"].get<std::string>();
-  f.light = number(sol, "fraction_of_light");
+  f.light = json_number(sol, "fraction_of_light");
   f.launch_bound = f.launches_per_call >= kManyLaunches && us / f.launches_per_call < kShortKernelUs;
   return f;
 }
@@ -69,20 +77,11 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
     int score = 0;
     if (!idea.classes.empty()) {
       if (profiled) {
-        bool present = false;
-        for (const auto& c : idea.classes) {
-          const auto it = facts.class_share.find(c);
-          present = present || (it != facts.class_share.end() && it->second >= kPresentShare);
-        }
-        if (!has(idea.classes, facts.dominant_class) && !present) continue;  // another workload's idea
+        // Another workload's idea.
+        if (!has(idea.classes, facts.dominant_class) && !any_present(idea.classes, facts)) continue;
         // A companion the idea needs (scaled_dot_product_attention for a GEMM-dominated
         // profile only when a softmax or an attention kernel runs beside the matmuls).
-        bool with = idea.with.empty();
-        for (const auto& c : idea.with) {
-          const auto it = facts.class_share.find(c);
-          with = with || (it != facts.class_share.end() && it->second >= kPresentShare);
-        }
-        if (!with) continue;
+        if (!idea.with.empty() && !any_present(idea.with, facts)) continue;
         score += has(idea.classes, facts.dominant_class) ? 4 : 2;
         if (idea.classes.size() <= 2) score += 2;  // written for this kind of kernel, not a broad family
       } else {

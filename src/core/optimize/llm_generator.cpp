@@ -17,8 +17,11 @@
 #include "kopt/providers/dispatch.hpp"
 #include "kopt/providers/extract.hpp"
 #include "kopt/providers/transcript.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::core {
+
+using util::json_number;
 
 namespace pv = kopt::providers;
 
@@ -41,7 +44,7 @@ std::string timing_text(const CandidateRecord& r) {
 std::string light_text(const nlohmann::json& sol) {
   if (!sol.is_object()) return "";
   // From a run directory, which may be damaged: a field of the wrong type is no figure.
-  auto num = [&](const char* key) { return sol.contains(key) && sol[key].is_number() ? sol[key].get<double>() : 0.0; };
+  auto num = [&](const char* key) { return json_number(sol, key); };
   auto text = [&](const char* key, const char* absent) {
     return sol.contains(key) && sol[key].is_string() ? sol[key].get<std::string>() : std::string(absent);
   };

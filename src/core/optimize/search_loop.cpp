@@ -12,10 +12,13 @@
 #include <thread>
 
 #include "kopt/sandbox/procfs.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 #include "search.hpp"
 
 namespace kopt::core {
+
+using util::json_number;
 
 double now_epoch() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -110,7 +113,7 @@ bool SearchRun::baseline() {
     const nlohmann::json full = baseline_json(report);
     (void)write_atomic(m_state.dir + "/baseline.json", full.dump(2) + "\n");
     // Each model's opening sleep (µs) too: ranking lets a candidate's grow as far as these.
-    auto head_us = [](const Timing& t) { return t.detail.is_object() ? t.detail.value("head_us", 0.0) : 0.0; };
+    auto head_us = [](const Timing& t) { return json_number(t.detail, "head_us"); };
     nlohmann::json compiled = nlohmann::json::object();
     for (const auto& [mode, t] : report.compiled)
       compiled[mode] = {{"ok", t.ok}, {"median_ms", t.median_ms}, {"error", t.error}, {"head_us", head_us(t)}};
@@ -133,13 +136,11 @@ bool SearchRun::baseline() {
   const auto& b = h["baseline"];
   m_baseline_ok = b.value("ok", false) && b.value("best_ms", 0.0) > 0;
   m_best_ms = b.value("best_ms", 0.0);
-  m_baseline_head_us = 0;  // absent in runs started before kopt recorded it
-  auto head_of = [](const nlohmann::json& t) {
-    return t.is_object() && t.contains("head_us") && t["head_us"].is_number() ? t["head_us"].get<double>() : 0.0;
-  };
-  if (b.contains("eager")) m_baseline_head_us = head_of(b["eager"]);
+  // Absent (0) in runs started before kopt recorded it.
+  m_baseline_head_us = b.contains("eager") ? json_number(b["eager"], "head_us") : 0.0;
   if (b.contains("compiled") && b["compiled"].is_object())
-    for (const auto& [mode, t] : b["compiled"].items()) m_baseline_head_us = std::max(m_baseline_head_us, head_of(t));
+    for (const auto& [mode, t] : b["compiled"].items())
+      m_baseline_head_us = std::max(m_baseline_head_us, json_number(t, "head_us"));
   m_best_baseline = b.value("best", "");
   m_baseline_text = b.value("text", "");
   if (b.contains("compiled") && b["compiled"].is_object() && !b["compiled"].empty()) {

@@ -7,17 +7,12 @@
 #include <cmath>
 
 #include "kopt/core/generator.hpp"
+#include "kopt/util/json.hpp"
 #include "search.hpp"
 
 namespace kopt::core {
 
-namespace {
-
-double number(const nlohmann::json& j, const char* key, double fallback = 0) {
-  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
-}
-
-}  // namespace
+using util::json_number;
 
 EvalOptions SearchRun::eval_options(int id, bool claim) const {
   EvalOptions eo;
@@ -51,7 +46,7 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
       if (t.contains("speedup") && t["speedup"].is_object()) c["speedup"] = t["speedup"];
       c["faster"] = t.contains("faster") && t["faster"].is_boolean() && t["faster"].get<bool>();
       if (t.contains("best_baseline")) c["best_baseline"] = t["best_baseline"];
-      if (t.contains("candidate")) c["candidate_ms"] = number(t["candidate"], "median_ms");
+      if (t.contains("candidate")) c["candidate_ms"] = json_number(t["candidate"], "median_ms");
       if (t.contains("device")) c["device"] = t["device"];
     } else {
       c["faster"] = false;
@@ -73,12 +68,12 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
   if (r.profile.is_object() && !r.profile.contains("error") && t.contains("sol") && t["sol"].is_object())
     r.profile["sol"] = t["sol"];
   if (t.is_object() && t.contains("candidate") && t["candidate"].is_object() && t["candidate"].value("ok", false) &&
-      number(t["candidate"], "median_ms") > 0) {
-    r.median_ms = number(t["candidate"], "median_ms");
+      json_number(t["candidate"], "median_ms") > 0) {
+    r.median_ms = json_number(t["candidate"], "median_ms");
     if (m_baseline_ok) r.speedup = m_best_ms / *r.median_ms;
     if (t.contains("span") && t["span"].is_object()) {
-      r.timing_start = number(t["span"], "start");
-      r.timing_end = number(t["span"], "end");
+      r.timing_start = json_number(t["span"], "start");
+      r.timing_end = json_number(t["span"], "end");
     } else if (report.phase_seconds.count("timing")) {
       // Approximation when the eval gives no span: timing ends before teardown.
       const double teardown = report.phase_seconds.count("teardown") ? report.phase_seconds.at("teardown") : 0;
@@ -114,7 +109,7 @@ int SearchRun::choose_best() const {
     double key;
     if (r.claim.is_object()) {
       if (r.claim.value("outcome", "") != "correct") continue;  // failed the gate
-      const double sp = r.claim.contains("speedup") ? number(r.claim["speedup"].value("vs_best", nlohmann::json()), "median") : 0;
+      const double sp = r.claim.contains("speedup") ? json_number(r.claim["speedup"].value("vs_best", nlohmann::json()), "median") : 0;
       key = 2e6 + (r.claim.value("faster", false) ? 1e6 : 0) + sp;
     } else {
       key = r.median_ms ? 1e6 - *r.median_ms : 0;  // unconfirmed: faster ranking time first
@@ -139,8 +134,8 @@ std::string SearchRun::best_file(int best) const {
                                ? c["speedup"].value("vs_best", nlohmann::json::object())
                                : nlohmann::json::object();
   head += fmt::format("# speedup vs the best baseline ({}): {:.3f}x (95% interval {:.3f}-{:.3f}, {} ABAB pairs): faster\n",
-                      c.value("best_baseline", m_best_baseline), number(s, "median"), number(s, "low"),
-                      number(s, "high"), s.value("pairs", 0));
+                      c.value("best_baseline", m_best_baseline), json_number(s, "median"), json_number(s, "low"),
+                      json_number(s, "high"), s.value("pairs", 0));
   const auto& b = m_state.header["baseline"];
   std::string device = m_opt.device;
   if (b.contains("device") && b["device"].is_object() && b["device"].contains("name") && b["device"]["name"].is_string())

@@ -2,16 +2,15 @@
 #include <map>
 #include <sstream>
 
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 #include "search.hpp"
 
 namespace kopt::core {
 
-namespace {
+using util::json_number;
 
-double number(const nlohmann::json& j, const char* key, double fallback = 0) {
-  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
-}
+namespace {
 
 std::string fixed(double x, int digits) {
   char buf[64];
@@ -95,9 +94,9 @@ nlohmann::json SearchRun::summary(int best) const {
     j["speedup"] = r.speedup ? nlohmann::json(*r.speedup) : nlohmann::json(nullptr);
     if (r.claim.is_object() && r.claim.contains("speedup") && r.claim["speedup"].contains("vs_best")) {
       const auto& v = r.claim["speedup"]["vs_best"];
-      j["speedup"] = number(v, "median");
-      j["low"] = number(v, "low");
-      j["high"] = number(v, "high");
+      j["speedup"] = json_number(v, "median");
+      j["low"] = json_number(v, "low");
+      j["high"] = json_number(v, "high");
       j["pairs"] = v.value("pairs", 0);
       j["confirmed"] = true;
       s["faster"] = r.claim.value("faster", false);
@@ -125,7 +124,7 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
      << s["not_evaluated"] << " not evaluated) in " << m_rounds << " round(s), "
      << util::format_seconds(s["elapsed_s"].get<double>()) << "; "
      << fixed(s["evaluated_per_minute"].get<double>(), 2) << " evaluated per minute\n";
-  if (const auto& t = s["tokens"]; number(t, "input") + number(t, "output") > 0)
+  if (const auto& t = s["tokens"]; json_number(t, "input") + json_number(t, "output") > 0)
     md << "- tokens: " << t.value("input", 0LL) << " in, " << t.value("output", 0LL) << " out"
        << (t.value("estimated", false) ? " (estimated from the text, about 4 characters a token)" : "") << "\n";
   if (s["gpu_idle_share"].is_number())
@@ -134,10 +133,10 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
   md << "\n## Baselines\n\n| baseline | median ms | note |\n|---|---|---|\n";
   const auto& b = s["baselines"];
   if (b.contains("eager"))
-    md << "| eager | " << fixed(number(b["eager"], "median_ms"), 4) << " | " << cell(b["eager"].value("error", "")) << " |\n";
+    md << "| eager | " << fixed(json_number(b["eager"], "median_ms"), 4) << " | " << cell(b["eager"].value("error", "")) << " |\n";
   if (b.contains("compiled") && b["compiled"].is_object())
     for (const auto& [mode, t] : b["compiled"].items())
-      md << "| " << mode << " | " << (t.value("ok", false) ? fixed(number(t, "median_ms"), 4) : "-") << " | "
+      md << "| " << mode << " | " << (t.value("ok", false) ? fixed(json_number(t, "median_ms"), 4) : "-") << " | "
          << cell(t.value("error", "")) << " |\n";
   if (!b.value("ok", false)) md << "\nNo baseline timing: " << cell(b.value("error", ""), 400) << "\n";
   md << "\n## best.py\n\n" << cell(s.value("verdict", ""), 400) << ".\n";
@@ -150,7 +149,7 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
     if (j["speedup"].is_number())
       md << fixed(j["speedup"].get<double>(), 3) << "x the best baseline";
     if (j.value("confirmed", false))
-      md << " (95% interval " << fixed(number(j, "low"), 3) << "-" << fixed(number(j, "high"), 3) << ", "
+      md << " (95% interval " << fixed(json_number(j, "low"), 3) << "-" << fixed(json_number(j, "high"), 3) << ", "
          << j.value("pairs", 0) << " ABAB pairs): " << (j.value("faster", false) ? "faster" : "not shown to be faster");
     else
       md << " (ranking time only, not confirmed by the final gate)";
@@ -165,7 +164,7 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
     if (r.claim.is_object()) {
       gate = r.claim.value("outcome", "");
       if (r.claim.contains("speedup") && r.claim["speedup"].contains("vs_best"))
-        gate += " " + fixed(number(r.claim["speedup"]["vs_best"], "median"), 3) + "x" +
+        gate += " " + fixed(json_number(r.claim["speedup"]["vs_best"], "median"), 3) + "x" +
                 (r.claim.value("faster", false) ? " faster" : "");
     }
     md << "| " << candidate_dir_name(id) << " | " << r.round << " | " << cell(r.strategy, 60) << " | "

@@ -1,0 +1,14 @@
+#pragma once
+// Figures read back from JSON kopt stored or was sent (a run directory may be damaged, a
+// worker's reply malformed): a field that is absent or of another type reads as absent,
+// never as an exception.
+#include <nlohmann/json.hpp>
+
+namespace kopt::util {
+
+// j[key] when j is an object and that field is a number; `absent` otherwise.
+inline double json_number(const nlohmann::json& j, const char* key, double absent = 0) {
+  return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : absent;
+}
+
+}  // namespace kopt::util
