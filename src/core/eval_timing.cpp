@@ -292,8 +292,8 @@ TimingVerdict time_rank(TimingContext& c) {
   std::unique_lock<GpuGate> lock;
   if (c.options->exclusive) lock = std::unique_lock<GpuGate>(*c.options->exclusive);
   const double span_start = epoch_now();
-  sw.limit_candidate_head(Stopwatch::cycles_of_us(c.options->baseline_head_us));
-  const auto t = sw.measure(*c.candidate, "candidate", "candidate", output_check(c));
+  const auto t = sw.measure(*c.candidate, "candidate", "candidate", output_check(c),
+                            Stopwatch::cycles_of_us(c.options->baseline_head_us));
   if (!t.ok) return timing_failure(t, "candidate");
   const double span_end = epoch_now();
   v.timing = {{"mode", "rank"}, {"candidate", timing_json(t)}, {"gpu", info},
@@ -354,8 +354,7 @@ TimingVerdict time_claim(TimingContext& c) {
                   "the eager baseline could not be timed: " + baselines["eager"].value("error", std::string("?")));
   long baseline_head = 0;
   for (const auto& [key, k] : cal) baseline_head = std::max(baseline_head, k.head_cycles);
-  sw.limit_candidate_head(baseline_head);
-  auto kc = sw.calibrate(*c.candidate, "candidate");
+  auto kc = sw.calibrate(*c.candidate, "candidate", baseline_head);
   if (!kc) return model_failed("candidate", kc.failure());
   cal["candidate"] = kc.value();
   if (auto f = equalise_batches(sw, c, cal)) return *f;

@@ -201,7 +201,8 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
   return b;
 }
 
-Result<Calibration> Stopwatch::calibrate(sandbox::Worker& worker, const std::string& model) {
+Result<Calibration> Stopwatch::calibrate(sandbox::Worker& worker, const std::string& model,
+                                         std::optional<long> head_limit) {
   const auto& o = m_cfg.options;
   Calibration cal;
   const auto start = Clock::now();
@@ -235,7 +236,7 @@ Result<Calibration> Stopwatch::calibrate(sandbox::Worker& worker, const std::str
   // Warm: the settling batch and the one before it (the first, compiling, is long gone).
   const double enqueue_per_call = std::max(queued_before, queued_last);
   cal.head_cycles = m_head_fixed ? m_head_cycles : head_cover(m_head_cycles, enqueue_per_call);
-  if (model == "candidate") cal.head_cycles = std::min(cal.head_cycles, std::max(m_head_cycles, m_candidate_head_limit));
+  if (head_limit) cal.head_cycles = std::min(cal.head_cycles, std::max(m_head_cycles, *head_limit));
   if (cal.head_cycles != m_head_cycles)
     spdlog::debug("Opening sleep lengthened to cover the host's queueing. [model: {}, enqueue_per_call_ms: {:.3f}, head_us: {}]",
                   model, enqueue_per_call, cal.head_cycles / k_cycles_per_us);
@@ -346,11 +347,11 @@ std::string Stopwatch::cross_check(const std::vector<BatchFigures>& batches, con
 }
 
 Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, const std::string& label,
-                          const OutputCheck& check) {
+                          const OutputCheck& check, std::optional<long> head_limit) {
   Timing t;
   t.label = label;
   const auto& o = m_cfg.options;
-  auto cal = calibrate(worker, model);
+  auto cal = calibrate(worker, model, head_limit);
   if (!cal) {
     t.error = cal.failure().message;
     t.detail = {{"failure", cal.failure().kind}};

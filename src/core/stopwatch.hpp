@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,8 +76,14 @@ class Stopwatch {
   // Once per worker: the L2 flush buffer. Failure: the worker's.
   Status setup(sandbox::Worker& worker);
   // Warm-up until compilation and lazy initialisation are out and batches agree; sizes
-  // the batch; times the null batch. Failure kinds: the worker's ("forward", "timeout", ...).
-  Result<Calibration> calibrate(sandbox::Worker& worker, const std::string& model);
+  // the batch; chooses the opening sleep (head_cover); times the null batch. `head_limit`
+  // (cycles), for a candidate: its sleep grows no longer than that (never below the
+  // default), so side-stream work cannot hide under a sleep its slow warm-up calls
+  // lengthened; the claim passes the longest of the baselines' sleeps beside it, ranking
+  // the run's (EvalOptions::baseline_head_us), 0 keeps the default. Absent: no limit
+  // (kopt's own baselines). Failure kinds: the worker's ("forward", "timeout", ...).
+  Result<Calibration> calibrate(sandbox::Worker& worker, const std::string& model,
+                                std::optional<long> head_limit = std::nullopt);
   // `count` valid batches (voided ones repeated, within limits); per-call figures.
   // `check`, when set, is called for a kept output of some batches, kopt's choice made
   // after the batch ran. Failure kind "check" carries the check's message; "tampered"
@@ -96,7 +103,7 @@ class Stopwatch {
   static nlohmann::json host_json(const std::vector<BatchFigures>& batches);
   // calibrate + batches until min_batches and min_seconds: the full figure for one model.
   Timing measure(sandbox::Worker& worker, const std::string& model, const std::string& label,
-                 const OutputCheck& check = nullptr);
+                 const OutputCheck& check = nullptr, std::optional<long> head_limit = std::nullopt);
   // A Timing (ok) from batches: median, quartiles and minimum of the per-call figures.
   static Timing summarize(const std::string& label, const std::vector<BatchFigures>& batches, const Calibration& cal);
   // A model's timing failure kind when !Timing.ok: "check", "tampered" or the worker's.
@@ -126,12 +133,6 @@ class Stopwatch {
   static long head_cover(long base, double enqueue_per_call_ms);
   // A calibration's opening sleep in microseconds, for the reports.
   static double head_us(const Calibration& cal);
-  // The candidate's opening sleep is its own cover, but never longer than this (at least
-  // the default): side-stream work a candidate queues could hide under a sleep its slow
-  // warm-up calls lengthened. The claim sets it to the longest of the baselines' sleeps
-  // measured beside it; ranking to the longest of the run's baselines (EvalOptions::
-  // baseline_head_us); without either the candidate keeps the default.
-  void limit_candidate_head(long cycles) { m_candidate_head_limit = cycles; }
   // Microseconds of opening sleep as the GPU sleep cycles the worker is sent.
   static long cycles_of_us(double us);
 
@@ -146,7 +147,6 @@ class Stopwatch {
   bool m_keep_all = false;  // KOPT_TIMING_KEEP_ALL=1
   long m_head_cycles = 0;   // TimingOptions::head_us as GPU sleep cycles (KOPT_TIMING_HEAD_US overrides)
   bool m_head_fixed = false;  // KOPT_TIMING_HEAD_US given: every batch opens with exactly that
-  long m_candidate_head_limit = 0;  // limit_candidate_head
   // Diagnostics, not options (docs/measurement.md, "Where kopt's pipeline read high"):
   long m_hold_cycles = 0;   // KOPT_TIMING_HOLD_US: a sleep kernel ahead of every batch
   long m_wake_cycles = 0;   // KOPT_TIMING_WAKE_US: a sleep kernel before the opening synchronize
