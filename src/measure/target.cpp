@@ -242,7 +242,8 @@ std::string kernel_class(const std::string& name) {
     return "conv";
   if (has("attention") || has("flash") || has("fmha") || has("sdpa") || has("efficient_attention")) return "attention";
   if (has("pool")) return "pool";
-  if (has("norm")) return "norm";
+  // GroupNorm's and LayerNorm's statistics kernels (RowwiseMomentsCUDAKernel, Welford).
+  if (has("norm") || has("moments") || has("welford")) return "norm";
   if (has("gemm") || has("aten::mm") || has("aten::addmm") || has("aten::bmm") || has("aten::matmul") ||
       has("aten::linear") || has("cutlass") || has("cublas") || has("matmul"))
     return "gemm";
@@ -251,7 +252,8 @@ std::string kernel_class(const std::string& name) {
     return "reduction";
   if (has("elementwise") || has("vectorized") || has("unrolled") || has("triton_poi") || has("aten::add") ||
       has("aten::mul") || has("aten::relu") || has("aten::gelu") || has("aten::sigmoid") || has("aten::tanh") ||
-      has("aten::clamp") || has("aten::sub") || has("aten::div") || has("aten::exp") || has("aten::copy_"))
+      has("aten::clamp") || has("aten::sub") || has("aten::div") || has("aten::exp") || has("aten::copy_") ||
+      has("nchwtonhwc") || has("nhwctonchw") || has("transpose"))  // layout copies are elementwise passes too
     return "elementwise";
   return "other";
 }

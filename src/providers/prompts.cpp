@@ -77,10 +77,26 @@ Result<std::vector<Idea>> parse_ideas(std::string_view text, const std::string& 
       if (idea.bound != "memory" && idea.bound != "compute" && idea.bound != "any")
         return Failure{"usage", where + ": field \"bound\" must be memory, compute or any"};
     }
-    if (j.contains("below_light")) {
-      if (!j["below_light"].is_number() || j["below_light"].get<double>() <= 0 || j["below_light"].get<double>() > 1)
-        return Failure{"usage", where + ": field \"below_light\" must be a number in (0, 1]"};
-      idea.below_light = j["below_light"].get<double>();
+    for (auto [key, value] : {std::pair<const char*, double*>{"below_light", &idea.below_light}, {"with_share", &idea.with_share}}) {
+      if (!j.contains(key)) continue;
+      if (!j[key].is_number() || j[key].get<double>() <= 0 || j[key].get<double>() > 1)
+        return Failure{"usage", where + ": field \"" + key + "\" must be a number in (0, 1]"};
+      *value = j[key].get<double>();
+    }
+    if (j.contains("favour")) {
+      const auto& f = j["favour"];
+      const std::string bad = where + ": field \"favour\" must be {\"classes\": [strings], \"share\": a number in (0, 1], "
+                                      "\"launches\": a number >= 0}";
+      if (!f.is_object() || !f.contains("classes") || !f["classes"].is_array() || !f.contains("share") ||
+          !f["share"].is_number() || f["share"].get<double>() <= 0 || f["share"].get<double>() > 1 ||
+          (f.contains("launches") && (!f["launches"].is_number() || f["launches"].get<double>() < 0)))
+        return Failure{"usage", bad};
+      for (const auto& c : f["classes"]) {
+        if (!c.is_string()) return Failure{"usage", bad};
+        idea.favour.push_back(c.get<std::string>());
+      }
+      idea.favour_share = f["share"].get<double>();
+      idea.favour_launches = f.value("launches", 0.0);
     }
     for (auto [key, flag] : {std::pair<const char*, bool*>{"launch_overhead", &idea.launch_overhead}, {"cuda", &idea.cuda}}) {
       if (!j.contains(key)) continue;

@@ -15,6 +15,7 @@ namespace kopt::core {
 // The measured shape of a workload, as ideas need it.
 struct WorkloadFacts {
   std::map<std::string, double> class_share;  // kernel class → share of the reference's device time
+  std::map<std::string, double> class_launches;  // kernel class → its kernels launched per forward
   std::string dominant_class;                 // the class with the largest share; "" when not profiled
   std::string bound;                          // "memory", "compute" or "" (no bound)
   double light = 0;                           // the best baseline's fraction of that bound (0: unknown)

@@ -19,8 +19,14 @@ struct Idea {
   std::string bound = "any";         // "memory", "compute" or "any"
   bool launch_overhead = false;      // only when many short kernels dominate
   bool cuda = false;                 // only on a CUDA device
-  std::vector<std::string> with;     // and one of these classes at 15%+ beside them; empty: none needed
+  std::vector<std::string> with;     // and one of these classes at with_share+ beside them; empty: none needed
   double below_light = 0;            // only while the best baseline runs below this fraction of its bound; 0: always
+  double with_share = 0.15;          // the share a class of `with` needs
+  // Ranked first where these classes together take favour_share of the time or more in
+  // at least favour_launches kernels a call (several kernels worth fusing); empty: never.
+  std::vector<std::string> favour;
+  double favour_share = 0;
+  double favour_launches = 0;
 };
 
 struct PromptSet {

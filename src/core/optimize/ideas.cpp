@@ -22,13 +22,26 @@ constexpr double kShortKernelUs = 15;
 
 bool has(const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 
-// Whether any of `classes` takes kPresentShare of the reference's time or more.
-bool any_present(const std::vector<std::string>& classes, const WorkloadFacts& facts) {
+// Whether any of `classes` takes `share` of the reference's time or more.
+bool any_present(const std::vector<std::string>& classes, const WorkloadFacts& facts, double share = kPresentShare) {
   for (const auto& c : classes) {
     const auto it = facts.class_share.find(c);
-    if (it != facts.class_share.end() && it->second >= kPresentShare) return true;
+    if (it != facts.class_share.end() && it->second >= share) return true;
   }
   return false;
+}
+
+// Whether the idea's favoured classes together hold the time it is for, in enough kernels:
+// a GroupNorm, a bias add and a ReLU taking 60% beside a convolution are fusion's case
+// even though the convolution is the largest single class.
+bool favoured(const providers::Idea& idea, const WorkloadFacts& facts) {
+  if (idea.favour.empty()) return false;
+  double share = 0, launches = 0;
+  for (const auto& c : idea.favour) {
+    if (const auto it = facts.class_share.find(c); it != facts.class_share.end()) share += it->second;
+    if (const auto it = facts.class_launches.find(c); it != facts.class_launches.end()) launches += it->second;
+  }
+  return share >= idea.favour_share && launches >= idea.favour_launches;
 }
 
 }  // namespace
@@ -40,7 +53,9 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
   if (profile.is_object() && profile.contains("kernels") && profile["kernels"].is_array()) {
     for (const auto& k : profile["kernels"]) {
       if (!k.is_object() || !k.contains("name") || !k["name"].is_string()) continue;
-      f.class_share[measure::kernel_class(k["name"].get<std::string>())] += json_number(k, "share");
+      const auto cls = measure::kernel_class(k["name"].get<std::string>());
+      f.class_share[cls] += json_number(k, "share");
+      f.class_launches[cls] += json_number(k, "launches_per_call");
       f.launches_per_call += json_number(k, "launches_per_call");
       us += json_number(k, "us_per_call");
     }
@@ -81,15 +96,17 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
         if (!has(idea.classes, facts.dominant_class) && !any_present(idea.classes, facts)) continue;
         // A companion the idea needs (scaled_dot_product_attention for a GEMM-dominated
         // profile only when a softmax or an attention kernel runs beside the matmuls).
-        if (!idea.with.empty() && !any_present(idea.with, facts)) continue;
+        if (!idea.with.empty() && !any_present(idea.with, facts, idea.with_share)) continue;
         score += has(idea.classes, facts.dominant_class) ? 4 : 2;
         if (idea.classes.size() <= 2) score += 2;  // written for this kind of kernel, not a broad family
+        if (!idea.with.empty()) score += 3;        // its pattern (matmuls with a softmax) was measured
       } else {
         score -= 1;  // not profiled: general ideas first
       }
     }
     if (!facts.bound.empty() && idea.bound != "any") score += idea.bound == facts.bound ? 2 : -2;
     if (idea.launch_overhead && facts.launch_bound) score += 8;  // the measured problem comes first
+    if (profiled && favoured(idea, facts)) score += 6;
     if (h != history.end()) score -= 100;  // worked already: refine prompts carry it on
     fit.push_back({score, i, &idea});
   }
@@ -107,10 +124,18 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
 std::string idea_hint(const providers::Idea& idea, const WorkloadFacts& facts) {
   std::string why;
   if (!facts.dominant_class.empty()) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "the reference's time is %.0f%% %s kernels", 100 * facts.class_share.at(facts.dominant_class),
-                  facts.dominant_class.c_str());
-    why = buf;
+    // Every class that holds a real share, largest first: "34% norm, 33% conv, 27% elementwise".
+    std::vector<std::pair<double, std::string>> shares;
+    for (const auto& [cls, share] : facts.class_share)
+      if (share >= kPresentShare || cls == facts.dominant_class) shares.emplace_back(share, cls);
+    std::sort(shares.begin(), shares.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    why = "the reference's time is";
+    for (size_t i = 0; i < shares.size() && i < 3; ++i) {
+      char buf[80];
+      std::snprintf(buf, sizeof buf, "%s %.0f%% %s", i ? "," : "", 100 * shares[i].first, shares[i].second.c_str());
+      why += buf;
+    }
+    why += " kernels";
   }
   if (!facts.bound.empty()) why += (why.empty() ? "" : ", ") + facts.bound + "-bound";
   if (!facts.bound.empty() && facts.light > 0) {

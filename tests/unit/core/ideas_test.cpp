@@ -114,7 +114,7 @@ TEST(choose_ideas, without_a_profile_general_ideas_come_first) {
 
 TEST(choose_ideas, a_users_idea_for_the_dominant_class_is_chosen) {
   auto ideas = catalogue();
-  ideas.push_back({"pool-as-conv", "Express the pooling as a depthwise convolution.", {"pool"}, "any", false, false, {}, 0});
+  ideas.push_back({"pool-as-conv", "Express the pooling as a depthwise convolution.", {"pool"}, "any", false, false, {}, 0, 0.15, {}, 0, 0});
   const auto f = workload_facts(pool_profile(), {{"bound", "memory"}}, "cpu");
   EXPECT_TRUE(contains(ids(choose_ideas(ideas, f, {}, 3)), "pool-as-conv"));
 }
@@ -150,4 +150,59 @@ TEST(choose_ideas, no_hand_tiled_gemm_where_the_baseline_already_runs_near_its_b
   // The prompt says how close the baseline is.
   const auto hint = idea_hint(choose_ideas(catalogue(), near, {}, 1).at(0), near);
   EXPECT_NE(hint.find("compute-bound, the best baseline at 73% of that bound"), std::string::npos) << hint;
+}
+
+namespace {
+
+nlohmann::json kernel(const std::string& name, double us, double launches, double share) {
+  return {{"name", name}, {"us_per_call", us}, {"launches_per_call", launches}, {"share", share}};
+}
+
+}  // namespace
+
+TEST(choose_ideas, a_convolution_followed_by_a_normalization_chain_gets_fusion_first) {
+  // conv_gn_relu of the quality run (thirteenth session, H200): the convolution is the
+  // largest single kernel, but GroupNorm, the bias add and the ReLU take two thirds of the
+  // time. It was offered hand tiling and cuDNN's algorithm choice, nothing for the rest.
+  const nlohmann::json profile = {
+      {"kernels",
+       {kernel("sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nchw", 410.2, 1, 0.327),
+        kernel("void at::native::(anonymous namespace)::RowwiseMomentsCUDAKernel<float>", 221.7, 1, 0.176),
+        kernel("void at::native::elementwise_kernel<128, 2, CUDAFunctor_add<float>>", 209.3, 1, 0.167),
+        kernel("void at::native::elementwise_kernel<128, 2, GroupNormKernelImplInternal<float>>", 202.1, 1, 0.161),
+        kernel("void at::native::vectorized_elementwise_kernel<4, launch_clamp_scalar>", 126.0, 1, 0.100),
+        kernel("void cudnn::engines_precompiled::nchwToNhwcKernel<float, float, float, false, true>", 85.3, 2, 0.068)}}};
+  const auto f = workload_facts(profile, {{"bound", "compute"}, {"fraction_of_light", 0.17}}, "cuda");
+  EXPECT_DOUBLE_EQ(f.class_launches.at("elementwise"), 4.0);
+  const auto chosen = ids(choose_ideas(catalogue(), f, {}, 2));
+  ASSERT_EQ(chosen.size(), 2u);
+  EXPECT_EQ(chosen[0], "fuse");
+  EXPECT_TRUE(contains(chosen, "online-reduction")) << chosen[1];
+  // The hint names the classes that share the time, not only the largest.
+  const auto hint = idea_hint(choose_ideas(catalogue(), f, {}, 1).at(0), f);
+  EXPECT_NE(hint.find("the reference's time is 34% norm, 34% elementwise, 33% conv kernels"), std::string::npos) << hint;
+}
+
+TEST(choose_ideas, a_single_kernel_is_not_offered_fusion_first) {
+  // softmax_rows: one softmax kernel, nothing to fuse; the pool profile likewise.
+  const nlohmann::json profile = {
+      {"kernels", {kernel("void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float>", 730, 1, 1.0)}}};
+  const auto f = workload_facts(profile, {{"bound", "memory"}, {"fraction_of_light", 0.61}}, "cuda");
+  EXPECT_NE(ids(choose_ideas(catalogue(), f, {}, 1)).at(0), "fuse");
+}
+
+TEST(choose_ideas, attention_with_a_small_softmax_share_gets_sdpa_first) {
+  // causal_attention of the quality run (thirteenth session, H200): the matmuls take 59%,
+  // the softmax only 8.5% (the mask and the scale are elementwise kernels), and sdpa was
+  // not offered at all under the 15% companion rule.
+  const nlohmann::json profile = {
+      {"kernels",
+       {kernel("sm80_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize128x128x8_stage3_warpsize2x2x1_ffma", 1563.7, 1, 0.320),
+        kernel("sm80_xmma_gemm_f32f32_f32f32_f32_nn_n_tilesize128x128x8_stage3_warpsize2x2x1_ffma", 763.9, 1, 0.156),
+        kernel("void at::native::elementwise_kernel<128, 2, masked_fill>", 601.7, 1, 0.123),
+        kernel("sm80_xmma_gemm_f32f32_f32f32_f32_nn_n_tilesize128x64x8_stage3_warpsize2x2x1_ffma", 572.0, 1, 0.117),
+        kernel("void (anonymous namespace)::softmax_warp_forward<float, float, float, 10, false, false>", 416.0, 1, 0.085),
+        kernel("void at::native::vectorized_elementwise_kernel<4, AUnaryFunctor<float>>", 377.2, 1, 0.077)}}};
+  const auto f = workload_facts(profile, {{"bound", "compute"}, {"fraction_of_light", 0.56}}, "cuda");
+  EXPECT_EQ(ids(choose_ideas(catalogue(), f, {}, 2)).at(0), "sdpa");
 }

@@ -207,6 +207,12 @@ TEST(kernel_class, cudnn_convolutions_are_conv_even_when_named_implicit_gemm) {
             "elementwise");
   EXPECT_EQ(kernel_class("fmha_cutlassF_f32_aligned_64x64_rf_sm80"), "attention");
   EXPECT_EQ(kernel_class("Memcpy HtoD"), "other");
+  // GroupNorm's statistics and cuDNN's layout copies, as the conv + GroupNorm + ReLU
+  // workload of the quality run profiled them (H200).
+  EXPECT_EQ(kernel_class("void at::native::(anonymous namespace)::RowwiseMomentsCUDAKernel<float>(long, float, float const*)"),
+            "norm");
+  EXPECT_EQ(kernel_class("void cudnn::engines_precompiled::nchwToNhwcKernel<float, float, float, false, true>"),
+            "elementwise");
 }
 
 TEST(choose_peak, an_fp32_convolution_under_pytorch_defaults_is_bounded_by_the_tf32_peak) {

@@ -142,7 +142,8 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   const auto dir = std::filesystem::temp_directory_path() / ("kopt-ideas-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "ideas.json") << R"({"ideas": [
-      {"id": "split-k", "text": "Split the K dimension across blocks.", "classes": ["gemm"], "with": ["reduction"], "bound": "compute"},
+      {"id": "split-k", "text": "Split the K dimension across blocks.", "classes": ["gemm"], "with": ["reduction"], "bound": "compute",
+       "with_share": 0.05, "favour": {"classes": ["reduction", "elementwise"], "share": 0.4, "launches": 3}},
       {"id": "fuse", "text": "My own fusion advice."}]})";
   auto set = pv::load_prompts(dir.string());
   ASSERT_TRUE(set.ok()) << set.failure().message;
@@ -152,6 +153,10 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   EXPECT_EQ(set->ideas.back().classes, std::vector<std::string>{"gemm"});
   EXPECT_EQ(set->ideas.back().bound, "compute");
   EXPECT_EQ(set->ideas.back().with, std::vector<std::string>{"reduction"});
+  EXPECT_DOUBLE_EQ(set->ideas.back().with_share, 0.05);
+  EXPECT_EQ(set->ideas.back().favour, (std::vector<std::string>{"reduction", "elementwise"}));
+  EXPECT_DOUBLE_EQ(set->ideas.back().favour_share, 0.4);
+  EXPECT_DOUBLE_EQ(set->ideas.back().favour_launches, 3.0);
   for (size_t i = 0; i < builtin.size(); ++i) {
     EXPECT_EQ(set->ideas[i].id, builtin[i].id);  // replaced in place, order kept
     if (builtin[i].id == "fuse") {
@@ -173,5 +178,10 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   ASSERT_FALSE(bad_with.ok());
   EXPECT_NE(bad_with.failure().message.find("ideas[0]: field \"with\" must be an array of strings"), std::string::npos)
       << bad_with.failure().message;
+  std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "favour": {"classes": ["norm"]}}]})";
+  const auto bad_favour = pv::load_prompts(dir.string());
+  ASSERT_FALSE(bad_favour.ok());
+  EXPECT_NE(bad_favour.failure().message.find("ideas[0]: field \"favour\" must be"), std::string::npos)
+      << bad_favour.failure().message;
   std::filesystem::remove_all(dir);
 }
