@@ -119,7 +119,11 @@ bool EvalRun::start_reference() {
   // Starting, the reference creates its CUDA context and constructs the workload on the
   // device: no timing runs meanwhile (kopt optimize: another candidate's, or a prestart's).
   std::shared_lock<GpuGate> gpu;
-  if (m_opt.exclusive && m_opt.device == "cuda") gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
+  if (m_opt.exclusive && m_opt.device == "cuda") {
+    const auto w = Clock::now();
+    gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
+    waited_for_gpu(w);
+  }
   auto ref = m_pool->start("reference");
   if (!ref) {
     decide(Outcome::input_error, "reference", "reference worker: " + ref.failure().message);

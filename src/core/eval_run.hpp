@@ -67,6 +67,13 @@ class EvalRun {
     decide(outcome, id, reason);
   }
 
+  // Time spent acquiring the GPU gate's shared side (another candidate's timing held it):
+  // recorded as phase gpu_wait when there was any, silently (it is part of another phase).
+  void waited_for_gpu(Clock::time_point since) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
+    if (seconds >= 1e-3) m_report.phase_seconds["gpu_wait"] += seconds;
+  }
+
   void timed(const std::string& phase, Clock::time_point since) {
     const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
     m_report.phase_seconds[phase] += seconds;

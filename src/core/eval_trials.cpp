@@ -31,7 +31,11 @@ void EvalRun::trials() {
   for (size_t k = 0; k < kinds.size() && !decided(); ++k) {
     // Verification shares the GPU with other candidates' verification, never with timing.
     std::shared_lock<GpuGate> gpu;
-    if (m_opt.exclusive && m_opt.device == "cuda") gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
+    if (m_opt.exclusive && m_opt.device == "cuda") {
+      const auto w = Clock::now();  // waiting while another candidate's timing holds the GPU
+      gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
+      waited_for_gpu(w);
+    }
     unchecked_calls(k);
     if (decided()) break;
     if (!m_device || !device_trial(kinds[k], k)) trial(kinds[k], k);
