@@ -206,3 +206,23 @@ TEST(choose_ideas, attention_with_a_small_softmax_share_gets_sdpa_first) {
   const auto f = workload_facts(profile, {{"bound", "compute"}, {"fraction_of_light", 0.56}}, "cuda");
   EXPECT_EQ(ids(choose_ideas(catalogue(), f, {}, 2)).at(0), "sdpa");
 }
+
+TEST(choose_ideas, an_elementwise_chain_is_not_sent_to_a_library_call) {
+  // elementwise_chain of the quality run (thirteenth session, H200): with fusion and the
+  // one-pass idea tried (0.90x against torch.compile at 89% of the bound), round 2 was told
+  // to "use a better library operation (cuBLAS/cuDNN, sdpa, addmm...)": none exists for it.
+  const nlohmann::json profile = {
+      {"kernels",
+       {kernel("void at::native::vectorized_elementwise_kernel<4, at::native::SigmoidFunctor<float>>", 300, 3, 0.5),
+        kernel("void at::native::vectorized_elementwise_kernel<4, at::native::tanh_kernel_cuda>", 300, 3, 0.5)}}};
+  const auto f = workload_facts(profile, {{"bound", "memory"}, {"fraction_of_light", 0.89}}, "cuda");
+  const IdeaHistory tried = {{"fuse", "failed"}, {"one-pass-memory", "failed"}};
+  const auto chosen = ids(choose_ideas(catalogue(), f, tried, 20));
+  EXPECT_FALSE(contains(chosen, "library-op"));
+  EXPECT_TRUE(contains(chosen, "algebraic"));
+  // A GroupNorm workload still gets it (a fused normalization).
+  const nlohmann::json norm = {
+      {"kernels", {kernel("void at::native::(anonymous namespace)::RowwiseMomentsCUDAKernel<float>", 300, 1, 1.0)}}};
+  EXPECT_TRUE(contains(ids(choose_ideas(catalogue(), workload_facts(norm, {{"bound", "memory"}}, "cuda"), {}, 20)),
+                       "library-op"));
+}
