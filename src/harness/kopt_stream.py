@@ -1,6 +1,6 @@
 """kopt worker harness: the host path's streamed values (`--device cpu`, or where CUDA IPC
 fails). A value travels as a header frame whose trees carry no bytes, then each tensor's
-bytes in chunk frames of at most CHUNK_BYTES (kopt's src/core/stream.hpp): no frame grows
+bytes in chunk frames of at most CHUNK_BYTES (kopt's src/core/eval/stream.hpp): no frame grows
 with the output. The reference's streamed trial and the candidate's streamed reply are
 mixins of the roles in kopt_roles.py."""
 

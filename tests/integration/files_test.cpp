@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -131,7 +132,14 @@ TEST(optimize_files, ncu_metrics_of_the_baseline_and_of_a_correct_candidate_reac
 
 TEST(optimize_files, each_reply_becomes_an_outcome_and_the_next_prompts_carry_the_failure) {
   const std::string out = temp_dir() + "/run";
-  const auto first = run_kopt(files_run(out, {"--no-wait", "-n", "4", "--max-candidates", "8"}));
+  // Four first attempts need four ideas that fit an elementwise workload on the CPU; the
+  // catalogue has three (fuse, one-pass-memory, algebraic), so the user adds one.
+  const std::string prompts = temp_dir() + "/prompts";
+  std::filesystem::create_directories(prompts);
+  std::ofstream(prompts + "/ideas.json")
+      << R"({"ideas": [{"id": "vectorize", "text": "Process several elements a thread.", "classes": ["elementwise"]}]})";
+  const auto first =
+      run_kopt(files_run(out, {"--no-wait", "-n", "4", "--max-candidates", "8", "--prompts", prompts}));
   ASSERT_EQ(first.exit_code, 4) << context(first);
   const std::string inbox = out + "/inbox";
   write_reply(inbox, "0001.reply.py", read(case_path("c_elementwise_honest.py")));
@@ -139,7 +147,7 @@ TEST(optimize_files, each_reply_becomes_an_outcome_and_the_next_prompts_carry_th
   write_reply(inbox, "0003.reply.md", kNoCodeReply);
   write_reply(inbox, "0004.reply.md", "\n  \n");
 
-  const auto resumed = run_kopt({"optimize", "--resume", out, "--no-wait", "--json"});
+  const auto resumed = run_kopt({"optimize", "--resume", out, "--no-wait", "--json", "--prompts", prompts});
   ASSERT_EQ(resumed.exit_code, 4) << "round 2's prompts wait\n" << context(resumed);
   const auto recs = records(out);
   ASSERT_EQ(recs.size(), 8u) << context(resumed);

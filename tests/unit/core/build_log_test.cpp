@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/build_log.hpp"
+#include "core/eval/build_log.hpp"
 
 using kopt::core::build_error_line;
 

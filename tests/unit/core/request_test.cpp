@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/request.hpp"
+#include "core/workers/request.hpp"
 
 using kopt::core::malformed_reply;
 using nlohmann::json;

@@ -2,7 +2,7 @@
 #include <cmath>
 #include <gtest/gtest.h>
 
-#include "core/stopwatch.hpp"
+#include "core/timing/stopwatch.hpp"
 #include "kopt/core/timing.hpp"
 
 using namespace kopt::core;

@@ -1,5 +1,5 @@
-// kopt's own workers as the timing's contention check sees them (src/core/worker_registry.cpp).
-#include "core/worker_registry.hpp"
+// kopt's own workers as the timing's contention check sees them (src/core/workers/worker_registry.cpp).
+#include "core/workers/worker_registry.hpp"
 
 #include <gtest/gtest.h>
 #include <signal.h>

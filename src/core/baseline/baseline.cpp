@@ -6,15 +6,15 @@
 #include <chrono>
 #include <set>
 
-#include "eval_timing.hpp"
-#include "ncu_run.hpp"
+#include "core/timing/eval_timing.hpp"
+#include "core/timing/ncu_run.hpp"
 #include "kopt/core/timing.hpp"
 #include "kopt/core/worker_pool.hpp"
 #include "kopt/measure/target.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/verify/value.hpp"
-#include "request.hpp"
-#include "stopwatch.hpp"
+#include "core/workers/request.hpp"
+#include "core/timing/stopwatch.hpp"
 
 namespace kopt::core {
 

@@ -2,7 +2,7 @@
 #include <sstream>
 
 #include "kopt/core/eval.hpp"
-#include "ncu_run.hpp"
+#include "core/timing/ncu_run.hpp"
 #include "kopt/util/text.hpp"
 
 namespace kopt::core {

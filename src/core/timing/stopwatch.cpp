@@ -1,4 +1,4 @@
-#include "stopwatch.hpp"
+#include "core/timing/stopwatch.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include <random>
 
 #include "kopt/measure/stats.hpp"
-#include "request.hpp"
+#include "core/workers/request.hpp"
 
 namespace kopt::core {
 

@@ -7,11 +7,11 @@
 #include <memory>
 #include <shared_mutex>
 
-#include "eval_run.hpp"
+#include "core/eval/eval_run.hpp"
 #include "kopt/sandbox/procfs.hpp"
-#include "request.hpp"
-#include "stream.hpp"
-#include "stopwatch.hpp"
+#include "core/workers/request.hpp"
+#include "core/eval/stream.hpp"
+#include "core/timing/stopwatch.hpp"
 
 namespace kopt::core {
 

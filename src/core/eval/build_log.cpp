@@ -1,4 +1,4 @@
-#include "build_log.hpp"
+#include "core/eval/build_log.hpp"
 
 #include <array>
 #include <vector>

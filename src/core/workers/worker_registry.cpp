@@ -1,4 +1,4 @@
-#include "worker_registry.hpp"
+#include "core/workers/worker_registry.hpp"
 
 #include "kopt/sandbox/procfs.hpp"
 

@@ -1,10 +1,10 @@
-#include "request.hpp"
+#include "core/workers/request.hpp"
 
 #include <chrono>
 #include <map>
 #include <optional>
 
-#include "build_log.hpp"
+#include "core/eval/build_log.hpp"
 
 namespace kopt::core {
 

@@ -5,10 +5,10 @@
 // there (src/harness/kopt_comparer.py). Only figures and verdicts reach kopt.
 #include <memory>
 
-#include "eval_run.hpp"
+#include "core/eval/eval_run.hpp"
 #include "kopt/sandbox/procfs.hpp"
-#include "request.hpp"
-#include "stopwatch.hpp"
+#include "core/workers/request.hpp"
+#include "core/timing/stopwatch.hpp"
 
 namespace kopt::core {
 

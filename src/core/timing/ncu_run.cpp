@@ -1,4 +1,4 @@
-#include "ncu_run.hpp"
+#include "core/timing/ncu_run.hpp"
 
 #include <unistd.h>
 
@@ -8,8 +8,8 @@
 
 #include "kopt/measure/ncu.hpp"
 #include "kopt/util/text.hpp"
-#include "request.hpp"
-#include "stopwatch.hpp"
+#include "core/workers/request.hpp"
+#include "core/timing/stopwatch.hpp"
 
 namespace kopt::core {
 

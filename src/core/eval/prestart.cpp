@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "eval_run.hpp"
-#include "worker_registry.hpp"
+#include "core/eval/eval_run.hpp"
+#include "core/workers/worker_registry.hpp"
 
 namespace kopt::core {
 

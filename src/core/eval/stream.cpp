@@ -1,4 +1,4 @@
-#include "stream.hpp"
+#include "core/eval/stream.hpp"
 
 namespace kopt::core {
 

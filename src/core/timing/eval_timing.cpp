@@ -1,4 +1,4 @@
-#include "eval_timing.hpp"
+#include "core/timing/eval_timing.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -11,8 +11,8 @@
 #include "kopt/measure/stats.hpp"
 #include "kopt/measure/target.hpp"
 #include "kopt/verify/compare.hpp"
-#include "request.hpp"
-#include "stopwatch.hpp"
+#include "core/workers/request.hpp"
+#include "core/timing/stopwatch.hpp"
 
 namespace kopt::core {
 
@@ -208,79 +208,6 @@ void profile_and_bound(const TimingContext& c, nlohmann::json& timing, double ca
 }
 
 }  // namespace
-
-namespace {
-
-measure::DeviceInfo device_info(const nlohmann::json& hello) {
-  measure::DeviceInfo info;
-  info.name = hello.value("device_name", "");
-  info.capability = hello.value("capability", "");
-  info.sm_count = hello.value("sm_count", 0);
-  info.memory_bytes = hello.value("memory_bytes", 0.0);
-  info.l2_bytes = hello.value("l2_bytes", 0.0);
-  return info;
-}
-
-}  // namespace
-
-std::optional<measure::Target> resolve_target(const nlohmann::json& hello, const std::string& target_name,
-                                              std::vector<std::string>* warnings) {
-  const auto info = device_info(hello);
-  std::optional<measure::Target> target;
-  if (!target_name.empty()) {
-    target = measure::find_target(target_name);
-    if (!target && warnings) warnings->push_back("unknown --target " + target_name);
-  } else if (!info.name.empty()) {
-    target = measure::match_device(info);
-  }
-  if (target && warnings && !info.name.empty())
-    for (auto& w : measure::compare_target(*target, info)) warnings->push_back(w);
-  return target;
-}
-
-nlohmann::json device_facts(const nlohmann::json& hello, const std::string& target_name,
-                            std::vector<std::string>& warnings) {
-  const auto info = device_info(hello);
-  nlohmann::json d = {{"name", info.name}, {"capability", info.capability}, {"sm_count", info.sm_count},
-                      {"memory_bytes", info.memory_bytes}, {"l2_bytes", info.l2_bytes},
-                      {"torch", hello.value("torch", "")}, {"cuda", hello.value("cuda", nlohmann::json(nullptr))}};
-  if (hello.contains("free_bytes")) d["free_bytes"] = hello["free_bytes"];
-  if (const auto target = resolve_target(hello, target_name, &warnings)) d["target"] = measure::target_json(*target);
-  return d;
-}
-
-std::unique_ptr<measure::Nvml> open_nvml(const std::string& device, const nlohmann::json& hello, nlohmann::json& info) {
-  if (device != "cuda") return nullptr;
-  std::string why;
-  auto nvml = measure::Nvml::open(why);
-  if (!nvml) {
-    info["nvml"] = "unavailable: " + why;
-    return nullptr;
-  }
-  if (!nvml->select(hello.value("uuid", ""), hello.value("pci", ""))) {
-    info["nvml"] = "no NVML device matches the worker's GPU";
-    return nullptr;
-  }
-  info["nvml"] = "ok";
-  info["driver"] = nvml->driver_version();
-  return nvml;
-}
-
-nlohmann::json sol_figures(const measure::Target& target, double bytes, double flops,
-                           const std::string& precision, double time_ms) {
-  const auto sol = measure::speed_of_light(target, bytes, flops, precision);
-  auto j = measure::sol_json(sol);
-  j["bytes"] = bytes;
-  j["flops"] = flops;
-  j["flops_known"] = flops > 0;
-  if (time_ms > 0 && sol.seconds > 0) {
-    const double s = time_ms / 1000.0;
-    j["fraction_of_light"] = sol.seconds / s;
-    j["achieved_bandwidth_fraction"] = sol.memory_seconds / s;
-    if (flops > 0) j["achieved_compute_fraction"] = sol.compute_seconds / s;
-  }
-  return j;
-}
 
 TimingVerdict time_rank(TimingContext& c) {
   TimingVerdict v;

@@ -6,7 +6,7 @@
 
 #include "kopt/core/timing.hpp"
 #include "kopt/util/text.hpp"
-#include "ncu_run.hpp"
+#include "core/timing/ncu_run.hpp"
 
 namespace kopt::core {
 
