@@ -16,6 +16,7 @@
 #include "cmd_show.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/log.hpp"
+#include "usage_error.hpp"
 
 namespace kopt::cli {
 
@@ -91,8 +92,7 @@ int main(const std::vector<std::string>& args) {
       return run_doctor(doctor_cmd);
     }
   } catch (const std::exception& e) {
-    std::cerr << "kopt: error: " << e.what() << std::endl;
-    return 2;
+    return usage_error(e.what());
   }
   return 2;
 }

@@ -15,17 +15,13 @@
 #include "kopt/providers/transcript.hpp"
 #include "kopt/sandbox/environment.hpp"
 #include "kopt/util/text.hpp"
+#include "usage_error.hpp"
 
 namespace kopt::cli {
 
 namespace pv = kopt::providers;
 
 namespace {
-
-int usage_error(const std::string& message) {
-  std::cerr << "kopt: error: " << message << std::endl;
-  return 2;
-}
 
 std::optional<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,4 +1,5 @@
 #include "cmd_baseline.hpp"
+#include "usage_error.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -29,8 +30,7 @@ int run_baseline(const BaselineCommand& cmd) {
   options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
                               options.compile_modes.end());
   if (std::string error; !cmd.ncu.resolve(options.ncu, error)) {
-    std::cerr << "kopt: error: " << error << std::endl;
-    return 2;
+    return usage_error(error);
   }
   const auto report = core::run_baseline(options);
   if (cmd.json) std::cout << core::baseline_json(report).dump(2) << std::endl;

@@ -1,4 +1,5 @@
 #include "cmd_eval.hpp"
+#include "usage_error.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -43,8 +44,7 @@ int run_eval(const EvalCommand& cmd) {
   if (cmd.no_flush) options.timing_options.flush_l2 = false;
   options.announce = true;
   if (std::string error; !cmd.ncu.resolve(options.ncu, error)) {
-    std::cerr << "kopt: error: " << error << std::endl;
-    return 2;
+    return usage_error(error);
   }
   // --compile-modes none: eager only.
   options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),

@@ -18,6 +18,7 @@
 #include "kopt/report/report.hpp"
 #include "kopt/sandbox/environment.hpp"
 #include "optimize_output.hpp"
+#include "usage_error.hpp"
 
 namespace kopt::cli {
 
@@ -41,11 +42,6 @@ void install_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: blocking calls see EINTR and re-check
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-int usage_error(const std::string& message) {
-  std::cerr << "kopt: error: " << message << std::endl;
-  return core::kExitUsage;
 }
 
 std::string utc_stamp() {

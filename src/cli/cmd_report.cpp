@@ -8,6 +8,7 @@
 #include "kopt/report/report.hpp"
 #include "kopt/util/text.hpp"
 #include "optimize_output.hpp"
+#include "usage_error.hpp"
 
 namespace kopt::cli {
 
@@ -88,8 +89,7 @@ CLI::App* add_report_command(CLI::App& app, ReportCommand& cmd) {
 int run_report(const ReportCommand& cmd) {
   auto doc = report::collect(cmd.dirs);
   if (!doc) {
-    std::cerr << "kopt: error: " << doc.failure().message << std::endl;
-    return 2;
+    return usage_error(doc.failure().message);
   }
   const std::string format = cmd.json ? "json" : cmd.format;
   std::string out;
@@ -103,16 +103,14 @@ int run_report(const ReportCommand& cmd) {
     else
       out = text_report(*doc);
   } catch (const nlohmann::json::exception& e) {  // a field of run.json's summary of another type
-    std::cerr << "kopt: error: " << cmd.dirs.front() << "/run.json: " << core::json_error_text(e) << std::endl;
-    return 2;
+    return usage_error(cmd.dirs.front() + "/run.json: " + core::json_error_text(e));
   }
   if (cmd.output.empty()) {
     std::cout << out << std::flush;
     return 0;
   }
   if (Status w = core::write_atomic(cmd.output, out); !w) {
-    std::cerr << "kopt: error: " << w.failure().message << std::endl;
-    return 2;
+    return usage_error(w.failure().message);
   }
   return 0;
 }

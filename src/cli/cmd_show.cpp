@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "kopt/report/show.hpp"
+#include "usage_error.hpp"
 
 namespace kopt::cli {
 
@@ -17,13 +18,11 @@ int run_show(const ShowCommand& cmd) {
   int id = 0;
   for (char c : cmd.id) id = c >= '0' && c <= '9' && id < 1'000'000 ? id * 10 + (c - '0') : -1;
   if (id < 1 || cmd.id.empty()) {
-    std::cerr << "kopt: error: candidate id must be a number from 1 (it is \"" << cmd.id << "\")" << std::endl;
-    return 2;
+    return usage_error("candidate id must be a number from 1 (it is \"" + cmd.id + "\")");
   }
   auto text = report::show_candidate(cmd.run_dir, id);
   if (!text) {
-    std::cerr << "kopt: error: " << text.failure().message << std::endl;
-    return 2;
+    return usage_error(text.failure().message);
   }
   std::cout << *text << std::flush;
   return 0;
