@@ -20,6 +20,8 @@
 #
 # Environment (defaults for the GPU run; the CPU smoke test overrides them):
 #   DEVICE=cuda  PROVIDER=files  N=2  ROUNDS=3  FINAL_TOP=3  PATIENCE=0  EXTRA_ARGS=
+#   AT_ONCE=1              a shard's workloads optimized side by side (--workloads-at-once;
+#                          given at every step, kopt does not save it)
 #   RESUME_ARGS=           options for the resume step, e.g. "--max-candidates 4 --final-top 1"
 #                          to end the run after round 2 with a smaller final gate (short device time)
 #   BUILTIN_ARGS="-n 2 --max-candidates 2 --final-top 1 --time-budget 120s"
@@ -154,9 +156,10 @@ run_shards() {
         local log=$STATE/logs/$kind-shard-$i-$(date -u +%Y%m%d-%H%M%S)
         local -a cmd
         if [ -f "$dir/suite.json" ] || [ -f "$dir/run.json" ]; then
-          cmd=("$KOPT" -q optimize --resume "$dir" "$@")
+          cmd=("$KOPT" -q optimize --resume "$dir" --workloads-at-once "$AT_ONCE" "$@")
         else
-          cmd=("$KOPT" -q optimize "${paths[@]}" --shard "$i/$SHARDS" --device "$DEVICE" --out "$dir" "$@" $EXTRA_ARGS)
+          cmd=("$KOPT" -q optimize "${paths[@]}" --shard "$i/$SHARDS" --device "$DEVICE" --out "$dir"
+               --workloads-at-once "$AT_ONCE" "$@" $EXTRA_ARGS)
         fi
         [ "$limit" -gt 30 ] || { echo "shard $i: no time left in this call" >"$log.out"; continue; }
         [ "$DEVICE" = cuda ] && export CUDA_VISIBLE_DEVICES=$g
@@ -242,6 +245,7 @@ case $step in
       fi
     fi
     EXTRA_ARGS=${EXTRA_ARGS:-}
+    AT_ONCE=${AT_ONCE:-1}
     RESUME_ARGS=${RESUME_ARGS:-}
     paths=()
     for w in $WORKLOADS; do paths+=("$root/$here/$w.py"); done

@@ -4,14 +4,17 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "kopt/core/gpu_gate.hpp"
 #include "kopt/core/run_state.hpp"
 #include "kopt/providers/accounting.hpp"
 #include "kopt/providers/prompts.hpp"
@@ -121,6 +124,39 @@ void show_waiting(const core::OptimizeOptions& o, const std::string& inbox,
   }
 }
 
+// A suite's workloads, `at_once` of them at a time, each on its own thread, all under one
+// GPU gate: one run's builds and verification overlap another's, no run's timing overlaps
+// anything of the others' on the device. Results in the suite's order (a workload not
+// started before an interrupt is left out, as in the serial loop); each run's text is
+// printed when it ends.
+std::vector<core::WorkloadResult> optimize_side_by_side(core::OptimizeOptions o, const std::vector<std::string>& workloads,
+                                                        const std::vector<std::string>& run_dirs,
+                                                        const core::GeneratorFactory& factory, size_t at_once) {
+  core::GpuGate gate;
+  o.gpu = &gate;
+  o.progress = false;  // one live line per run would overwrite the others': log lines instead
+  std::vector<std::optional<core::WorkloadResult>> slots(workloads.size());
+  std::atomic<size_t> next{0};
+  std::mutex print;
+  auto worker = [&] {
+    for (size_t i = next++; i < workloads.size(); i = next++) {
+      if (g_stop) return;
+      auto result = core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop);
+      if (core::is_regular_file(run_dirs[i] + "/run.json")) write_html_report({run_dirs[i]}, run_dirs[i] + "/report.html");
+      std::lock_guard<std::mutex> lock(print);
+      if (!o.json) std::cout << optimize_text(result) << std::flush;
+      slots[i] = std::move(result);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < at_once; ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  std::vector<core::WorkloadResult> results;
+  for (auto& r : slots)
+    if (r) results.push_back(std::move(*r));
+  return results;
+}
+
 // What `--resume DIR` continues: DIR's run, or each run of the suite in DIR (its
 // suite.json). A suite's run that had not started when the suite stopped starts now.
 struct ResumePlan {
@@ -195,6 +231,10 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("-n,--candidates-per-round", o.candidates_per_round, "Candidates per round")->check(CLI::Range(1, 256));
   sub->add_option("-j,--jobs", o.jobs, "Candidates verified at once (default: cores on cuda, 1 on cpu)")
       ->check(CLI::Range(1, 1024));
+  sub->add_option("--workloads-at-once", cmd.workloads_at_once,
+                  "A suite's workloads optimized side by side (builds and verification overlap; timing "
+                  "stays one at a time on the device)")
+      ->check(CLI::Range(1, 64));
   sub->add_flag("--no-prestart", cmd.no_prestart,
                 "Start a candidate's workers when it is evaluated, not while earlier ones are");
   sub->add_option("--max-candidates", o.max_candidates, "Stop after this many candidates")->check(CLI::Range(1, 100000));
@@ -407,11 +447,16 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   install_signal_handlers();
 
   std::vector<core::WorkloadResult> results;
-  for (size_t i = 0; i < workloads.size(); ++i) {
-    if (g_stop) break;
-    results.push_back(core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop));
-    if (core::is_regular_file(run_dirs[i] + "/run.json")) write_html_report({run_dirs[i]}, run_dirs[i] + "/report.html");
-    if (!o.json) std::cout << optimize_text(results.back()) << std::flush;
+  const size_t at_once = std::min(workloads.size(), static_cast<size_t>(std::max(1, cmd.workloads_at_once)));
+  if (at_once <= 1) {
+    for (size_t i = 0; i < workloads.size(); ++i) {
+      if (g_stop) break;
+      results.push_back(core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop));
+      if (core::is_regular_file(run_dirs[i] + "/run.json")) write_html_report({run_dirs[i]}, run_dirs[i] + "/report.html");
+      if (!o.json) std::cout << optimize_text(results.back()) << std::flush;
+    }
+  } else {
+    results = optimize_side_by_side(o, workloads, run_dirs, factory, at_once);
   }
   // A suite's page: a row per workload, then each run (its folder holds suite.json).
   if (const std::string suite = o.resume.empty() ? o.out : o.resume;

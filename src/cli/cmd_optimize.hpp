@@ -22,6 +22,7 @@ struct OptimizeCommand {
   std::string shard;                // "I/N" or "N" with the index from the environment
   bool no_wait = false;             // files: answer pending at once
   bool no_prestart = false;         // start each candidate's workers only when it is evaluated
+  int workloads_at_once = 1;        // a suite's workloads run side by side, one GPU gate for all
   std::string reply_timeout;        // files: "30m"; "0" or empty: wait forever
   double temperature = -1;
   double timeout_s = 600;

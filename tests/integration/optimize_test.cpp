@@ -236,6 +236,41 @@ TEST(optimize_suite, several_workloads_with_a_shard_give_a_suite_summary) {
   EXPECT_TRUE(exists(out + "/run.json") || exists(out + "/softmax/run.json"));
 }
 
+// --workloads-at-once 2: the suite's two runs are open at the same time (each one's span in
+// run.json overlaps the other's; run one after the other they cannot), results and run
+// directories stay in the suite's order, and their timing never overlaps: one gate for both.
+TEST(optimize_suite, workloads_at_once_run_side_by_side_and_time_one_at_a_time) {
+  const std::string out = temp_dir() + "/suite";
+  const auto run = run_kopt({"optimize", example("linear_gelu.py"), example("softmax.py"), "--out", out,
+                             "--workloads-at-once", "2", "-j", "1", "--max-candidates", "2", "-n", "2",
+                             "--final-top", "0", "--json"});
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
+  ASSERT_EQ(run.json["runs"].size(), 2u) << context(run);
+  EXPECT_NE(run.json["runs"][0]["workload"].get<std::string>().find("linear_gelu.py"), std::string::npos);
+  EXPECT_NE(run.json["runs"][1]["workload"].get<std::string>().find("softmax.py"), std::string::npos);
+  const auto a = read_json(out + "/linear_gelu/run.json");
+  const auto b = read_json(out + "/softmax/run.json");
+  for (const auto* r : {&a, &b}) EXPECT_EQ((*r)["status"], "finished") << r->dump().substr(0, 400);
+  const double a0 = a["created"].get<double>(), a1 = a0 + a["elapsed_s"].get<double>();
+  const double b0 = b["created"].get<double>(), b1 = b0 + b["elapsed_s"].get<double>();
+  EXPECT_LT(std::max(a0, b0), std::min(a1, b1)) << "the runs did not overlap: " << a0 << "-" << a1 << ", " << b0 << "-" << b1;
+  // Every timed span of one run is disjoint from every timed span of the other.
+  std::vector<std::pair<double, double>> spans[2];
+  int k = 0;
+  for (const auto* r : {&a, &b}) {
+    for (const auto& c : (*r)["candidates"])
+      if (c.contains("times") && c["times"].contains("timing_start") && c["times"].contains("timing_end"))
+        spans[k].emplace_back(c["times"]["timing_start"].get<double>(), c["times"]["timing_end"].get<double>());
+    ++k;
+  }
+  ASSERT_FALSE(spans[0].empty());
+  ASSERT_FALSE(spans[1].empty());
+  for (const auto& x : spans[0])
+    for (const auto& y : spans[1])
+      EXPECT_TRUE(x.second <= y.first || y.second <= x.first)
+          << "timing overlapped: " << x.first << "-" << x.second << " and " << y.first << "-" << y.second;
+}
+
 namespace {
 
 std::vector<std::string> entries(const std::string& dir) {

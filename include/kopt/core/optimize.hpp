@@ -17,6 +17,8 @@
 
 namespace kopt::core {
 
+class GpuGate;
+
 // Exit codes of kopt optimize (README, "Exit codes").
 inline constexpr int kExitFaster = 0;       // a correct candidate faster than the best baseline
 inline constexpr int kExitUsage = 2;        // usage or input error
@@ -58,6 +60,10 @@ struct OptimizeOptions {
   // a run opens and after each round's evaluations, for a display that runs while the
   // generator blocks (a files provider waiting for replies). From the loop's thread.
   std::function<void(const std::string& best)> on_best;
+  // The GPU gate when several workloads of a suite run at once (--workloads-at-once): one
+  // gate for all, so no run's timing overlaps another's verification or timing. Null: the
+  // run's own.
+  GpuGate* gpu = nullptr;
 };
 
 // What one workload's run found (also the per-workload part of --json).

@@ -73,6 +73,8 @@ class SearchRun {
   std::unique_ptr<Generator> m_generator;
   mutable std::mutex m_mutex;  // m_state and files written from pool threads
   GpuGate m_gpu;               // exclusive for run_eval / run_baseline timing, shared for verification calls
+  // The gate this run uses: the suite's when workloads run at once, else m_gpu.
+  GpuGate& gate() const { return m_opt.gpu ? *m_opt.gpu : const_cast<GpuGate&>(m_gpu); }
   std::set<int> m_in_flight;
   Prestarts* m_prestarts = nullptr;  // evaluate()'s, while a batch of verifications runs
   std::string m_status = "finished", m_stop_reason;

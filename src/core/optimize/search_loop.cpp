@@ -105,7 +105,7 @@ bool SearchRun::baseline() {
     bo.eval_mode = m_opt.eval_mode;
     bo.import_timeout = m_opt.import_timeout;
     bo.work_dir = m_opt.work_dir;
-    bo.exclusive = &m_gpu;
+    bo.exclusive = &gate();
     bo.ncu = m_opt.ncu;
     const double start = now_epoch();
     const BaselineReport report = run_baseline(bo);

@@ -33,7 +33,7 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   if (!claim) eo.ncu = m_opt.ncu;  // --ncu: every correct candidate, for its refine prompt
   eo.target = m_opt.target;
   eo.compile_modes = m_opt.compile_modes;
-  eo.exclusive = const_cast<GpuGate*>(&m_gpu);
+  eo.exclusive = &gate();
   return eo;
 }
 
