@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <shared_mutex>
 
 #include "core/timing/eval_timing.hpp"
 #include "core/timing/ncu_run.hpp"
@@ -15,6 +16,7 @@
 #include "kopt/verify/value.hpp"
 #include "core/workers/request.hpp"
 #include "core/timing/stopwatch.hpp"
+#include "core/workers/worker_registry.hpp"
 
 namespace kopt::core {
 
@@ -72,6 +74,7 @@ class BaselineRun {
     if (m_ref) {
       (void)m_ref->request({{{"op", "bye"}}, {}}, std::chrono::milliseconds(5000));
       m_ref->stop(std::chrono::milliseconds(5000));
+      WorkerRegistry::instance().erase(m_ref->pid());
       m_ref.reset();
     }
     sandbox::reap_orphans({});
@@ -105,9 +108,16 @@ class BaselineRun {
   }
 
   void go() {
+    // Start-up, import, construction and the two sanity calls use the GPU outside any
+    // timing: under the gate's shared side, as a candidate's verification, so that another
+    // workload's timing (kopt optimize --workloads-at-once) never runs beside them. Until
+    // parked, the contention check takes the worker for a stranger.
+    std::shared_lock<GpuGate> shared;
+    if (m_opt.exclusive && m_opt.device == "cuda") shared = std::shared_lock<GpuGate>(*m_opt.exclusive);
     auto ref = m_pool->start("reference");
     if (!ref) return (void)fail("reference worker: " + ref.failure().message);
     m_ref = std::move(ref.value());
+    WorkerRegistry::instance().set(m_ref->pid(), false);
     if (auto st = load_reference(*m_ref, m_hello); !st) return (void)fail(st.failure().message);
     // Two calls on different inputs: it runs, and its outputs depend on its inputs.
     verify::Value first;
@@ -179,13 +189,17 @@ class BaselineRun {
     cfg.nvml = nvml.get();
     const pid_t ref_pid = m_ref->pid();
     cfg.own_pids = [ref_pid] {
-      std::set<pid_t> own{ref_pid};
+      // This worker, and other runs' parked workers (kopt optimize --workloads-at-once).
+      std::set<pid_t> own = WorkerRegistry::instance().parked();
+      own.insert(ref_pid);
       for (pid_t p : sandbox::descendants_of(ref_pid)) own.insert(p);
       return own;
     };
     Stopwatch sw(cfg);
     if (auto st = sw.setup(*m_ref); !st) return (void)fail("timing setup: " + st.failure().message);
 
+    shared = {};
+    WorkerRegistry::instance().set(m_ref->pid(), true);  // parked: on the GPU only under the gate
     std::unique_lock<GpuGate> lock;
     if (m_opt.exclusive) lock = std::unique_lock<GpuGate>(*m_opt.exclusive);
     m_report.eager = sw.measure(*m_ref, "eager", "eager");
@@ -211,7 +225,10 @@ class BaselineRun {
       m_report.compiled[key] = t;
     }
     lock = {};
+    // The profile runs the workload again: like verification, under the shared side.
+    if (m_opt.exclusive && m_opt.device == "cuda") shared = std::shared_lock<GpuGate>(*m_opt.exclusive);
     if (m_opt.profile) profile(bytes, precision);
+    shared = {};
     if (!m_opt.ncu.empty()) ncu();
     m_report.ok = true;
   }
