@@ -107,5 +107,10 @@ nlohmann::json suite_summary(const std::vector<WorkloadResult>& results);
 // when candidates were waiting, and the busy [start, end] timing intervals. 0..1.
 double idle_share(const std::vector<std::pair<double, double>>& waiting,
                   const std::vector<std::pair<double, double>>& busy);
+// A candidate's distance to the workload's speed-of-light bound: the baseline's bound
+// figures (run.json baseline.sol: seconds, memory_seconds, compute_seconds, bytes, flops,
+// bound, precision) with the fractions recomputed for `median_ms`. Null when the bound
+// or the time is missing or not a positive number.
+nlohmann::json sol_at(const nlohmann::json& bound, double median_ms);
 
 }  // namespace kopt::core

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "kopt/core/optimize.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::core {
 
@@ -143,6 +144,19 @@ double idle_share(const Intervals& waiting, const Intervals& busy) {
   }
   if (total <= 0) return 0;
   return std::clamp(1.0 - covered / total, 0.0, 1.0);
+}
+
+nlohmann::json sol_at(const nlohmann::json& bound, double median_ms) {
+  const double seconds = util::json_number(bound, "seconds");
+  if (!bound.is_object() || seconds <= 0 || !(median_ms > 0)) return nullptr;
+  nlohmann::json j = bound;
+  const double s = median_ms / 1000.0;
+  j["fraction_of_light"] = seconds / s;
+  j["achieved_bandwidth_fraction"] = util::json_number(bound, "memory_seconds") / s;
+  if (util::json_number(bound, "flops") > 0) j["achieved_compute_fraction"] = util::json_number(bound, "compute_seconds") / s;
+  else j.erase("achieved_compute_fraction");
+  j.erase("below_light");
+  return j;
 }
 
 }  // namespace kopt::core

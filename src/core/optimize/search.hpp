@@ -83,6 +83,7 @@ class SearchRun {
   // Baseline facts (from this session or run.json).
   bool m_baseline_ok = false;
   double m_best_ms = 0;
+  nlohmann::json m_baseline_sol;  // run.json baseline.sol: the bound a candidate's distance is measured to
   double m_baseline_head_us = 0;  // the longest opening sleep of the baselines (ranking caps the candidate's)
   std::string m_best_baseline;
   std::optional<bool> m_compile_available;

@@ -136,6 +136,7 @@ bool SearchRun::baseline() {
   const auto& b = h["baseline"];
   m_baseline_ok = b.value("ok", false) && b.value("best_ms", 0.0) > 0;
   m_best_ms = b.value("best_ms", 0.0);
+  m_baseline_sol = b.contains("sol") ? b["sol"] : nlohmann::json();
   // Absent (0) in runs started before kopt recorded it.
   m_baseline_head_us = b.contains("eager") ? json_number(b["eager"], "head_us") : 0.0;
   if (b.contains("compiled") && b["compiled"].is_object())

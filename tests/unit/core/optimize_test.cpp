@@ -199,3 +199,29 @@ TEST(builtin_strategies, the_candidate_embeds_the_workload_and_subclasses_its_mo
   EXPECT_FALSE(builtin_candidate_source("warp-drive", "w.py", workload).ok());
   EXPECT_FALSE(builtin_candidate_source("jit-trace+warp", "w.py", workload).ok());
 }
+
+// The bound a ranked candidate's refine prompt measures it against: the run's baseline
+// bound (softmax_rows of the quality run, H200: 2 GiB moved, 0.4474 ms at 4.8 TB/s) with
+// the fractions of the candidate's own time. Ranking used to leave it out altogether.
+TEST(sol_at, a_candidates_fractions_come_from_the_runs_bound_and_its_own_time) {
+  const nlohmann::json bound = {{"seconds", 0.00044739242666666664}, {"memory_seconds", 0.00044739242666666664},
+                                {"compute_seconds", 0.0}, {"bytes", 2147483648.0}, {"flops", 0.0},
+                                {"bound", "memory"}, {"precision", "fp32"}, {"fraction_of_light", 0.608},
+                                {"achieved_bandwidth_fraction", 0.608}};
+  const auto j = kopt::core::sol_at(bound, 0.5696);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_NEAR(j["fraction_of_light"].get<double>(), 0.7855, 1e-4);
+  EXPECT_NEAR(j["achieved_bandwidth_fraction"].get<double>(), 0.7855, 1e-4);
+  EXPECT_FALSE(j.contains("achieved_compute_fraction"));
+  EXPECT_EQ(j["bytes"], 2147483648.0);
+  EXPECT_EQ(j["bound"], "memory");
+  // With flops, the compute fraction too.
+  auto gemm = bound;
+  gemm["flops"] = 1.37e11;
+  gemm["compute_seconds"] = 1.37e11 / 67e12;
+  EXPECT_NEAR(kopt::core::sol_at(gemm, 2.8)["achieved_compute_fraction"].get<double>(), 1.37e11 / 67e12 / 2.8e-3, 1e-9);
+  // No bound (a CPU run, an unknown GPU), a damaged one, or no time: nothing.
+  EXPECT_TRUE(kopt::core::sol_at(nullptr, 0.5).is_null());
+  EXPECT_TRUE(kopt::core::sol_at({{"seconds", "soon"}}, 0.5).is_null());
+  EXPECT_TRUE(kopt::core::sol_at(bound, 0.0).is_null());
+}
