@@ -112,6 +112,26 @@ std::string summary_line(const std::string& code, const std::string& strategy) {
   return strategy.empty() ? "no summary" : "from " + strategy;
 }
 
+// What ran in a candidate, from its profile (measured by kopt; the names are the
+// candidate's): "its kernels: softmax_rows_cluster_kernel 100%, ..." (the top two, each
+// name cut at its argument list), or "" when it was not profiled. Most LLM candidates
+// begin with imports, not a docstring, so this is often all that tells them apart.
+std::string kernels_phrase(const nlohmann::json& profile) {
+  if (!profile.is_object() || !profile.contains("kernels") || !profile["kernels"].is_array()) return "";
+  std::string out;
+  int n = 0;
+  for (const auto& k : profile["kernels"]) {
+    if (!k.is_object() || !k.contains("name") || !k["name"].is_string()) continue;
+    std::string name = k["name"].get<std::string>();
+    if (const auto paren = name.find('('); paren != std::string::npos && paren > 0) name.resize(paren);
+    if (name.rfind("void ", 0) == 0) name = name.substr(5);
+    if (name.size() > 60) name = name.substr(0, 57) + "...";
+    out += (n ? ", " : "its kernels: ") + name + fmt::format(" {:.0f}%", 100 * json_number(k, "share"));
+    if (++n == 2) break;
+  }
+  return out;
+}
+
 // The correct candidates other than `self`, fastest first: time and summary, for a refine
 // prompt (at most kMaxOthers).
 std::string other_candidates_text(const std::vector<CandidateView>& history, int self) {
@@ -127,8 +147,9 @@ std::string other_candidates_text(const std::vector<CandidateView>& history, int
     const auto& r = others[i]->record;
     char id[16];
     std::snprintf(id, sizeof id, "%04d", r.id);
+    const std::string kernels = kernels_phrase(r.profile);
     out += "candidate " + std::string(id) + " (" + r.strategy + "): " + timing_text(r) + " " +
-           summary_line(others[i]->code, r.strategy) + "\n";
+           summary_line(others[i]->code, r.strategy) + (kernels.empty() ? "" : " (" + kernels + ")") + "\n";
   }
   if (others.size() > kMaxOthers) out += std::to_string(others.size() - kMaxOthers) + " slower ones not shown\n";
   return out;

@@ -97,6 +97,20 @@ TEST(refine_prompt_from_the_generator, shows_the_other_correct_candidates_with_t
       << tail;
   EXPECT_NE(tail.find("Pooling over a channels_last copy."), std::string::npos) << tail;
   EXPECT_EQ(tail.find("candidate 0001"), std::string::npos) << "the refined candidate is not its own other";
+  // What ran in it, from its profile: the quality run's candidates began with imports, so
+  // their lines read "from idea:online-reduction" and nothing else.
+  auto req = round_two(1);
+  req.history[1].record.profile["kernels"] = {
+      {{"name", "void softmax_rows_cluster_kernel<4>(float const*, float*, int)"}, {"share", 0.93}},
+      {{"name", "void at::native::vectorized_elementwise_kernel<4, FillFunctor<float>>(int, FillFunctor<float>)"},
+       {"share", 0.07}}};
+  const auto asked2 = ask(req);
+  ASSERT_EQ(asked2.size(), 1u);
+  const std::string tail2 = asked2[0].user.substr(asked2[0].user.find("other correct candidates"));
+  EXPECT_NE(tail2.find("channels_last copy. (its kernels: softmax_rows_cluster_kernel<4> 93%, "
+                       "at::native::vectorized_elementwise_kernel<4, FillFunctor<... 7%)"),
+            std::string::npos)
+      << tail2;
   EXPECT_EQ(tail.find("candidate 0003"), std::string::npos) << "a wrong candidate is not one that worked";
 }
 
