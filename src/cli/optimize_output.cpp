@@ -77,21 +77,26 @@ std::string optimize_text(const core::WorkloadResult& r) {
 
 std::string suite_table(const std::vector<core::WorkloadResult>& results) {
   std::ostringstream out;
-  out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", "workload", "baseline", "fastest candidate", "ms",
+  out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8}  {}\n", "workload", "baseline", "fastest candidate", "ms",
                      "speedup", "result");
   for (const auto& r : results) {
     const auto& s = r.summary;
     std::string stem = util::strip_control(core::workload_stem(r.workload));
     if (stem.size() > 16) stem = stem.substr(0, 15) + "~";
     if (!s.is_object()) {
-      out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", stem, "-", "-", "-", "-",
+      out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8}  {}\n", stem, "-", "-", "-", "-",
                          r.status + (r.error.empty() ? "" : ": " + util::strip_control(r.error).substr(0, 60)));
       continue;
     }
     const auto& b = s["baselines"];
     const bool measured = b.is_object() && b.value("ok", false) && json_number(b, "best_ms") > 0;
     std::string baseline = "-";
-    if (measured) baseline = fmt::format("{} {:.4f}", util::strip_control(b.value("best", "")).substr(0, 12), json_number(b, "best_ms"));
+    if (measured) {
+      // "compile:default 3.4147"; a longer mode ("compile:max-autotune-no-cudagraphs") is cut.
+      std::string name = util::strip_control(b.value("best", ""));
+      if (name.size() > 17) name = name.substr(0, 16) + "~";
+      baseline = fmt::format("{} {:.4f}", name, json_number(b, "best_ms"));
+    }
     std::string candidate = "-", ms = "-", speedup = "-", result;
     if (s["best"].is_object()) {
       const auto& best = s["best"];
@@ -111,7 +116,7 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
       result = util::strip_control(s.value("verdict", "")) + " (" + result + ")";
     if (r.status != "finished") result = r.status + ", " + result;
     result += fmt::format("; {} tried", s.value("candidates", 0));
-    out << fmt::format("  {:<16} {:>20}  {:<28} {:>9} {:>8}  {}\n", stem, baseline, candidate, ms, speedup, result);
+    out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8}  {}\n", stem, baseline, candidate, ms, speedup, result);
   }
   return out.str();
 }
