@@ -21,6 +21,7 @@
 #include "kopt/report/report.hpp"
 #include "kopt/sandbox/environment.hpp"
 #include "optimize_output.hpp"
+#include "optimize_plan.hpp"
 #include "usage_error.hpp"
 
 namespace kopt::cli {
@@ -45,41 +46,6 @@ void install_signal_handlers() {
   sa.sa_flags = 0;  // no SA_RESTART: blocking calls see EINTR and re-check
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-}
-
-std::string utc_stamp() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%SZ", &utc);
-  return buf;
-}
-
-bool looks_like_workload(const std::string& path) {
-  const auto text = core::read_text(path);
-  return text && text->find("class Model(") != std::string::npos && text->find("def get_inputs") != std::string::npos;
-}
-
-// Files stay as given; a folder gives its *.py files that define Model and get_inputs.
-Result<std::vector<std::string>> expand_inputs(const std::vector<std::string>& inputs) {
-  std::vector<std::string> out;
-  for (const auto& in : inputs) {
-    if (core::is_directory(in)) {
-      for (const auto& name : core::list_dir(in)) {
-        const std::string path = (in.back() == '/' ? in : in + "/") + name;
-        if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0 && core::is_regular_file(path) &&
-            looks_like_workload(path))
-          out.push_back(path);
-      }
-    } else if (core::is_regular_file(in)) {
-      out.push_back(in);
-    } else {
-      return Failure{"usage", "no such workload file or folder: " + in};
-    }
-  }
-  if (out.empty()) return Failure{"usage", "no workloads (files defining class Model and get_inputs) in the arguments"};
-  return out;
 }
 
 // The best result so far, set by the loop's thread and read by a waiting request's.
@@ -157,44 +123,6 @@ std::vector<core::WorkloadResult> optimize_side_by_side(core::OptimizeOptions o,
   return results;
 }
 
-// What `--resume DIR` continues: DIR's run, or each run of the suite in DIR (its
-// suite.json). A suite's run that had not started when the suite stopped starts now.
-struct ResumePlan {
-  std::vector<std::string> workloads, run_dirs;
-  nlohmann::json header;  // run.json of the first run that started: its options and provider
-};
-
-Result<ResumePlan> resume_plan(const std::string& dir) {
-  std::vector<core::SuiteEntry> entries;
-  if (core::is_regular_file(dir + "/suite.json")) {
-    auto suite = core::load_suite(dir);
-    if (!suite) return suite.failure();
-    entries = std::move(suite.value());
-  } else {
-    entries.push_back({"", dir});
-  }
-  ResumePlan plan;
-  for (const auto& e : entries) {
-    if (!e.workload.empty() && !core::is_regular_file(e.run_dir + "/run.json")) {
-      plan.workloads.push_back(e.workload);
-      plan.run_dirs.push_back(e.run_dir);
-      continue;
-    }
-    auto state = core::load_run(e.run_dir);
-    if (!state) return state.failure();
-    if (plan.header.is_null()) plan.header = state->header;
-    plan.workloads.push_back(state->header["workload"].get<std::string>());  // checked by load_run
-    plan.run_dirs.push_back(e.run_dir);
-  }
-  if (plan.header.is_null()) return Failure{"usage", dir + ": none of its runs had started; run the suite again without --resume"};
-  return plan;
-}
-
-template <typename T>
-void take(const nlohmann::json& o, const char* key, T& field) {
-  if (o.contains(key) && !o[key].is_null()) field = o[key].get<T>();
-}
-
 }  // namespace
 
 CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
@@ -267,94 +195,9 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   std::vector<std::string> workloads, run_dirs;
 
   if (!o.resume.empty()) {
-    // The run's own settings come from its run.json (mixing devices or trials would make
-    // its numbers incomparable); budgets, hints, -j and the interpreter may change.
-    auto plan = resume_plan(o.resume);
-    if (!plan) return usage_error(plan.failure().message);
-    workloads = std::move(plan->workloads);
-    run_dirs = std::move(plan->run_dirs);
-    const nlohmann::json& header = plan->header;  // load_run checked every field read here
-    const auto& saved = header.value("options", nlohmann::json::object());
-    auto given = [&](const char* name) { return cmd.sub->get_option(name)->count() > 0; };
-    take(saved, "device", o.device);
-    take(saved, "precision", o.precision);
-    take(saved, "target", o.target);
-    take(saved, "eval_mode", o.eval_mode);
-    take(saved, "allow_ties", o.allow_ties);
-    take(saved, "trials", o.trials);
-    take(saved, "compile_modes", o.compile_modes);
-    if (o.python.empty()) take(saved, "python", o.python);
-    if (!given("--final-trials")) take(saved, "final_trials", o.final_trials);
-    if (!given("--final-top")) take(saved, "final_top", o.final_top);
-    if (!given("--candidates-per-round")) take(saved, "candidates_per_round", o.candidates_per_round);
-    if (!given("--jobs")) take(saved, "jobs", o.jobs);
-    if (!given("--max-candidates")) take(saved, "max_candidates", o.max_candidates);
-    if (!given("--time-budget")) take(saved, "time_budget_s", o.time_budget_s);
-    if (!given("--max-cost")) take(saved, "max_cost", o.max_cost);
-    if (!given("--patience")) take(saved, "patience", o.patience);
-    if (!given("--import-timeout")) take(saved, "import_timeout", o.import_timeout);
-    if (!given("--call-timeout")) take(saved, "call_timeout", o.call_timeout);
-    std::vector<std::string> hints;
-    take(saved, "hints", hints);
-    o.hints.insert(o.hints.begin(), hints.begin(), hints.end());
-    const auto provider = header.value("provider", nlohmann::json::object());
-    if (!given("--provider")) take(provider, "kind", cmd.provider_kind);
-    if (!given("--model")) take(provider, "model", cmd.provider.model);
-    if (!given("--base-url")) take(provider, "base_url", cmd.provider.base_url);
-    if (!given("--command")) take(provider, "command", cmd.provider.command);
-    if (!given("--inbox")) take(provider, "inbox", cmd.provider.inbox);
-    if (!given("--reply-timeout") && provider.contains("reply_timeout_s") && provider["reply_timeout_s"].is_number())
-      cmd.reply_timeout = std::to_string(provider["reply_timeout_s"].get<double>());
-    std::string replay_from;
-    take(provider, "from", replay_from);
-    if (!cmd.from.empty()) {
-      if (cmd.from.find_first_not_of("0123456789") != std::string::npos || std::stoll(cmd.from) < 1 ||
-          std::stoll(cmd.from) > 1'000'000)
-        return usage_error("with --resume, --from takes a candidate id (e.g. 3 for candidates/0003), not " + cmd.from);
-      o.refine_from = std::stoi(cmd.from);
-      if (run_dirs.size() != 1) return usage_error("--from CANDIDATE_ID needs the run directory of one workload");
-      auto state = core::load_run(run_dirs[0]);
-      if (!state) return usage_error(state.failure().message);
-      if (!state->candidates.count(o.refine_from))
-        return usage_error("no candidate " + core::candidate_dir_name(o.refine_from) + " in " + run_dirs[0]);
-    }
-    cmd.from = replay_from;
+    if (Status st = apply_resume(cmd, workloads, run_dirs); !st) return usage_error(st.failure().message);
   } else {
-    if (cmd.inputs.empty()) return usage_error("kopt optimize needs workload files or folders (or --resume DIR)");
-    auto expanded = expand_inputs(cmd.inputs);
-    if (!expanded) return usage_error(expanded.failure().message);
-    workloads = std::move(expanded.value());
-    if (!cmd.shard.empty()) {
-      std::string text = cmd.shard;
-      if (text.find('/') == std::string::npos) {
-        const auto index = core::shard_index_from_env(env);
-        if (!index) return usage_error("--shard " + text + " without I/N needs SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX");
-        text = std::to_string(*index) + "/" + text;
-      }
-      auto shard = core::parse_shard(text);
-      if (!shard) return usage_error(shard.failure().message);
-      workloads = core::select_shard(workloads, shard->first, shard->second);
-      if (workloads.empty()) return usage_error("shard " + text + " holds no workloads");
-    }
-    const std::string base = o.out.empty() ? "kopt-runs/" + (workloads.size() == 1 ? core::workload_stem(workloads[0])
-                                                                                      : std::string("suite")) +
-                                                 "-" + utc_stamp()
-                                           : o.out;
-    o.out = base;  // where the closing line says to --resume
-    if (workloads.size() == 1 && core::is_regular_file(base + "/run.json"))
-      return usage_error(base + " already holds a run: continue it with --resume " + base);
-    for (const auto& w : workloads) run_dirs.push_back(workloads.size() == 1 ? base : base + "/" + core::workload_stem(w));
-    if (workloads.size() > 1) {
-      if (Status made = core::make_dirs(base); !made) return usage_error(made.failure().message);
-      std::vector<core::SuiteEntry> entries;
-      for (size_t i = 0; i < workloads.size(); ++i) entries.push_back({core::absolute_path(workloads[i]), run_dirs[i]});
-      if (Status w = core::save_suite(base, entries); !w) return usage_error(w.failure().message);
-    }
-    if (!cmd.time_budget.empty()) {
-      auto seconds = core::parse_duration(cmd.time_budget);
-      if (!seconds) return usage_error(seconds.failure().message);
-      o.time_budget_s = *seconds;
-    }
+    if (Status st = plan_new_run(cmd, env, workloads, run_dirs); !st) return usage_error(st.failure().message);
   }
   if (!o.resume.empty() && !cmd.time_budget.empty()) {
     auto seconds = core::parse_duration(cmd.time_budget);
