@@ -100,7 +100,6 @@ std::vector<core::WorkloadResult> optimize_side_by_side(core::OptimizeOptions o,
                                                         const core::GeneratorFactory& factory, size_t at_once) {
   core::GpuGate gate;
   o.gpu = &gate;
-  o.progress = false;  // one live line per run would overwrite the others': log lines instead
   std::vector<std::optional<core::WorkloadResult>> slots(workloads.size());
   std::atomic<size_t> next{0};
   std::mutex print;
@@ -283,6 +282,9 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   };
 
   o.progress = !quiet && !o.json && isatty(STDERR_FILENO);
+  // Side by side, one live line per run would overwrite the others' (the files provider's
+  // waiting line too, which reads o.progress): log lines instead.
+  if (cmd.workloads_at_once > 1 && workloads.size() > 1) o.progress = false;
   o.on_best = [&best](const std::string& phrase) { best.set(phrase); };
   const char* no_color = std::getenv("NO_COLOR");
   o.color = o.progress && !(no_color && *no_color);
