@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <exception>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -103,19 +104,28 @@ std::vector<core::WorkloadResult> optimize_side_by_side(core::OptimizeOptions o,
   std::vector<std::optional<core::WorkloadResult>> slots(workloads.size());
   std::atomic<size_t> next{0};
   std::mutex print;
+  std::exception_ptr escaped;  // the first exception of any thread: the others stop, it goes on up
   auto worker = [&] {
     for (size_t i = next++; i < workloads.size(); i = next++) {
       if (g_stop) return;
-      auto result = core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop);
-      if (core::is_regular_file(run_dirs[i] + "/run.json")) write_html_report({run_dirs[i]}, run_dirs[i] + "/report.html");
-      std::lock_guard<std::mutex> lock(print);
-      if (!o.json) std::cout << optimize_text(result) << std::flush;
-      slots[i] = std::move(result);
+      try {
+        auto result = core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop);
+        if (core::is_regular_file(run_dirs[i] + "/run.json")) write_html_report({run_dirs[i]}, run_dirs[i] + "/report.html");
+        std::lock_guard<std::mutex> lock(print);
+        if (!o.json) std::cout << optimize_text(result) << std::flush;
+        slots[i] = std::move(result);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(print);
+        if (!escaped) escaped = std::current_exception();
+        g_stop.store(true);  // the other runs save their state and stop, as on SIGINT
+        return;
+      }
     }
   };
   std::vector<std::thread> threads;
   for (size_t t = 0; t < at_once; ++t) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
+  if (escaped) std::rethrow_exception(escaped);  // app.cpp makes it one "kopt: error:" line
   std::vector<core::WorkloadResult> results;
   for (auto& r : slots)
     if (r) results.push_back(std::move(*r));
