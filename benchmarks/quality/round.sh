@@ -156,10 +156,10 @@ run_shards() {
         local log=$STATE/logs/$kind-shard-$i-$(date -u +%Y%m%d-%H%M%S)
         local -a cmd
         if [ -f "$dir/suite.json" ] || [ -f "$dir/run.json" ]; then
-          cmd=("$KOPT" -q optimize --resume "$dir" --workloads-at-once "$AT_ONCE" "$@")
+          cmd=("$KOPT" -q optimize --resume "$dir" "${at_once[@]}" "$@")
         else
           cmd=("$KOPT" -q optimize "${paths[@]}" --shard "$i/$SHARDS" --device "$DEVICE" --out "$dir"
-               --workloads-at-once "$AT_ONCE" "$@" $EXTRA_ARGS)
+               "${at_once[@]}" "$@" $EXTRA_ARGS)
         fi
         [ "$limit" -gt 30 ] || { echo "shard $i: no time left in this call" >"$log.out"; continue; }
         [ "$DEVICE" = cuda ] && export CUDA_VISIBLE_DEVICES=$g
@@ -246,6 +246,8 @@ case $step in
     fi
     EXTRA_ARGS=${EXTRA_ARGS:-}
     AT_ONCE=${AT_ONCE:-1}
+    at_once=()  # only when asked for: a kopt built before the option (KOPT=...) still runs
+    [ "$AT_ONCE" -gt 1 ] 2>/dev/null && at_once=(--workloads-at-once "$AT_ONCE")
     RESUME_ARGS=${RESUME_ARGS:-}
     paths=()
     for w in $WORKLOADS; do paths+=("$root/$here/$w.py"); done
