@@ -128,7 +128,7 @@ std::string idea_hint(const providers::Idea& idea, const WorkloadFacts& facts) {
     std::vector<std::pair<double, std::string>> shares;
     for (const auto& [cls, share] : facts.class_share)
       if (share >= kPresentShare || cls == facts.dominant_class) shares.emplace_back(share, cls);
-    std::sort(shares.begin(), shares.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::stable_sort(shares.begin(), shares.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     why = "the reference's time is";
     for (size_t i = 0; i < shares.size() && i < 3; ++i) {
       char buf[80];
