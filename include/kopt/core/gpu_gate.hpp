@@ -5,6 +5,8 @@
 // stream of verifications never starves a measurement. Thread-safe.
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
+#include <string>
 
 namespace kopt::core {
 
@@ -46,5 +48,12 @@ class GpuGate {
   int m_waiting = 0;
   bool m_exclusive = false;
 };
+
+// The gate's shared side for GPU work that is not timing (a worker's start-up, a
+// verification trial, a profile), on CUDA only; an empty lock without a gate or off CUDA.
+inline std::shared_lock<GpuGate> share_gpu(GpuGate* gate, const std::string& device) {
+  if (!gate || device != "cuda") return {};
+  return std::shared_lock<GpuGate>(*gate);
+}
 
 }  // namespace kopt::core

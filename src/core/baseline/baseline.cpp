@@ -112,8 +112,7 @@ class BaselineRun {
     // timing: under the gate's shared side, as a candidate's verification, so that another
     // workload's timing (kopt optimize --workloads-at-once) never runs beside them. Until
     // parked, the contention check takes the worker for a stranger.
-    std::shared_lock<GpuGate> shared;
-    if (m_opt.exclusive && m_opt.device == "cuda") shared = std::shared_lock<GpuGate>(*m_opt.exclusive);
+    auto shared = share_gpu(m_opt.exclusive, m_opt.device);
     auto ref = m_pool->start("reference");
     if (!ref) return (void)fail("reference worker: " + ref.failure().message);
     m_ref = std::move(ref.value());
@@ -226,7 +225,7 @@ class BaselineRun {
     }
     lock = {};
     // The profile runs the workload again: like verification, under the shared side.
-    if (m_opt.exclusive && m_opt.device == "cuda") shared = std::shared_lock<GpuGate>(*m_opt.exclusive);
+    shared = share_gpu(m_opt.exclusive, m_opt.device);
     if (m_opt.profile) profile(bytes, precision);
     shared = {};
     if (!m_opt.ncu.empty()) ncu();

@@ -29,10 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::chrono::milliseconds ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
-}
-
 }  // namespace
 
 // Whether the candidate may import torch._dynamo (torch.compile, torch.export, flex
@@ -118,12 +114,7 @@ bool EvalRun::start_reference() {
   auto t = Clock::now();
   // Starting, the reference creates its CUDA context and constructs the workload on the
   // device: no timing runs meanwhile (kopt optimize: another candidate's, or a prestart's).
-  std::shared_lock<GpuGate> gpu;
-  if (m_opt.exclusive && m_opt.device == "cuda") {
-    const auto w = Clock::now();
-    gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
-    waited_for_gpu(w);
-  }
+  const auto gpu = share_gpu_timed();
   auto ref = m_pool->start("reference");
   if (!ref) {
     decide(Outcome::input_error, "reference", "reference worker: " + ref.failure().message);

@@ -15,13 +15,6 @@
 
 namespace kopt::core {
 
-namespace {
-
-std::chrono::milliseconds ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
-}
-
-}  // namespace
 
 void EvalRun::boot_candidate() {
   auto cand = m_pool->start("candidate", m_for_timing, {});

@@ -25,6 +25,11 @@ namespace kopt::core {
 // torch._dynamo before the tripwire's snapshot (eval.cpp).
 bool needs_dynamo(const std::string& path);
 
+// Seconds as a worker request's timeout.
+inline std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0));
+}
+
 // eval.cpp holds the phases and the verdict; prestart.cpp the prepared evaluation's
 // prepare, run_prepared and discard.
 class EvalRun {
@@ -67,11 +72,15 @@ class EvalRun {
     decide(outcome, id, reason);
   }
 
-  // Time spent acquiring the GPU gate's shared side (another candidate's timing held it):
-  // recorded as phase gpu_wait when there was any, silently (it is part of another phase).
-  void waited_for_gpu(Clock::time_point since) {
+  // The GPU gate's shared side (share_gpu); the time spent waiting for it while another
+  // candidate's timing held the gate is recorded as phase gpu_wait when there was any,
+  // silently (it is part of another phase).
+  std::shared_lock<GpuGate> share_gpu_timed() {
+    const auto since = Clock::now();
+    auto lock = share_gpu(m_opt.exclusive, m_opt.device);
     const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
     if (seconds >= 1e-3) m_report.phase_seconds["gpu_wait"] += seconds;
+    return lock;
   }
 
   void timed(const std::string& phase, Clock::time_point since) {

@@ -30,12 +30,7 @@ void EvalRun::trials() {
   else if (m_opt.device != "cuda") m_report.compare_note = "the device is the CPU";
   for (size_t k = 0; k < kinds.size() && !decided(); ++k) {
     // Verification shares the GPU with other candidates' verification, never with timing.
-    std::shared_lock<GpuGate> gpu;
-    if (m_opt.exclusive && m_opt.device == "cuda") {
-      const auto w = Clock::now();  // waiting while another candidate's timing holds the GPU
-      gpu = std::shared_lock<GpuGate>(*m_opt.exclusive);
-      waited_for_gpu(w);
-    }
+    const auto gpu = share_gpu_timed();
     unchecked_calls(k);
     if (decided()) break;
     if (!m_device || !device_trial(kinds[k], k)) trial(kinds[k], k);
