@@ -91,16 +91,16 @@ void show_waiting(const core::OptimizeOptions& o, const std::string& inbox,
   }
 }
 
-// A suite's workloads, `at_once` of them at a time, each on its own thread, all under one
-// GPU gate: one run's builds and verification overlap another's, no run's timing overlaps
-// anything of the others' on the device. Results in the suite's order (a workload not
-// started before an interrupt is left out, as in the serial loop); each run's text is
-// printed when it ends.
-std::vector<core::WorkloadResult> optimize_side_by_side(core::OptimizeOptions o, const std::vector<std::string>& workloads,
-                                                        const std::vector<std::string>& run_dirs,
-                                                        const core::GeneratorFactory& factory, size_t at_once) {
+// The workloads, `at_once` of them at a time. One at a time they run on this thread, each
+// with its own gate; side by side (at_once > 1) each runs on a thread of its own, all under
+// one GPU gate: one run's builds and verification overlap another's, no run's timing
+// overlaps anything of the others' on the device. Results in the suite's order (a workload
+// not started before an interrupt is left out); each run's text is printed when it ends.
+std::vector<core::WorkloadResult> optimize_workloads(core::OptimizeOptions o, const std::vector<std::string>& workloads,
+                                                     const std::vector<std::string>& run_dirs,
+                                                     const core::GeneratorFactory& factory, size_t at_once) {
   core::GpuGate gate;
-  o.gpu = &gate;
+  if (at_once > 1) o.gpu = &gate;
   std::vector<std::optional<core::WorkloadResult>> slots(workloads.size());
   std::atomic<size_t> next{0};
   std::mutex print;
@@ -122,8 +122,10 @@ std::vector<core::WorkloadResult> optimize_side_by_side(core::OptimizeOptions o,
       }
     }
   };
+  // One at a time on this thread: a signal then interrupts the run's own blocking calls.
+  if (at_once <= 1) worker();
   std::vector<std::thread> threads;
-  for (size_t t = 0; t < at_once; ++t) threads.emplace_back(worker);
+  for (size_t t = 0; at_once > 1 && t < at_once; ++t) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   if (escaped) std::rethrow_exception(escaped);  // app.cpp makes it one "kopt: error:" line
   std::vector<core::WorkloadResult> results;
@@ -301,18 +303,9 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   if (o.progress && verbosity == 0) spdlog::set_level(spdlog::level::warn);  // the progress line says it
   install_signal_handlers();
 
-  std::vector<core::WorkloadResult> results;
-  const size_t at_once = std::min(workloads.size(), static_cast<size_t>(std::max(1, cmd.workloads_at_once)));
-  if (at_once <= 1) {
-    for (size_t i = 0; i < workloads.size(); ++i) {
-      if (g_stop) break;
-      results.push_back(core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop));
-      if (core::is_regular_file(run_dirs[i] + "/run.json")) write_html_report({run_dirs[i]}, run_dirs[i] + "/report.html");
-      if (!o.json) std::cout << optimize_text(results.back()) << std::flush;
-    }
-  } else {
-    results = optimize_side_by_side(o, workloads, run_dirs, factory, at_once);
-  }
+  const size_t at_once = std::clamp<size_t>(static_cast<size_t>(std::max(1, cmd.workloads_at_once)), 1,
+                                            std::max<size_t>(1, workloads.size()));
+  const auto results = optimize_workloads(o, workloads, run_dirs, factory, at_once);
   // A suite's page: a row per workload, then each run (its folder holds suite.json).
   if (const std::string suite = o.resume.empty() ? o.out : o.resume;
       workloads.size() > 1 && core::is_regular_file(suite + "/suite.json"))
