@@ -112,5 +112,10 @@ double idle_share(const std::vector<std::pair<double, double>>& waiting,
 // bound, precision) with the fractions recomputed for `median_ms`. Null when the bound
 // or the time is missing or not a positive number.
 nlohmann::json sol_at(const nlohmann::json& bound, double median_ms);
+// A ranked, profiled record without a distance to the bound (ranking profiles the candidate
+// but bounds only the claim's) takes it from the run's bound and its ranking median
+// (profile.sol: the refine prompt's "Speed of light" line). Records ranked before the
+// thirteenth session have none, so a resumed run fills them in too.
+void bound_ranked_profile(CandidateRecord& r, const nlohmann::json& bound);
 
 }  // namespace kopt::core

@@ -159,4 +159,9 @@ nlohmann::json sol_at(const nlohmann::json& bound, double median_ms) {
   return j;
 }
 
+void bound_ranked_profile(CandidateRecord& r, const nlohmann::json& bound) {
+  if (!r.median_ms || !r.profile.is_object() || r.profile.contains("error") || r.profile.contains("sol")) return;
+  if (auto sol = sol_at(bound, *r.median_ms); sol.is_object()) r.profile["sol"] = sol;
+}
+
 }  // namespace kopt::core

@@ -76,7 +76,14 @@ Status SearchRun::open() {
   if (!generator) return generator.failure();
   m_generator = std::move(generator.value());
   std::vector<CandidateRecord> records;
-  for (const auto& [id, r] : m_state.candidates) records.push_back(r);
+  const auto& saved = m_state.header;
+  const nlohmann::json bound = saved.contains("baseline") && saved["baseline"].is_object() && saved["baseline"].contains("sol")
+                                   ? saved["baseline"]["sol"]
+                                   : nlohmann::json();
+  for (auto& [id, r] : m_state.candidates) {
+    bound_ranked_profile(r, bound);
+    records.push_back(r);
+  }
   m_generator->restore(records);
   return {};
 }

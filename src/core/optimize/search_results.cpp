@@ -71,11 +71,7 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
       json_number(t["candidate"], "median_ms") > 0) {
     r.median_ms = json_number(t["candidate"], "median_ms");
     if (m_baseline_ok) r.speedup = m_best_ms / *r.median_ms;
-    // Ranking profiles the candidate but bounds only the claim's; the run's bound serves
-    // (the refine prompt's "Speed of light" line; missing from every ranked record until
-    // the thirteenth session's quality run showed it).
-    if (r.profile.is_object() && !r.profile.contains("error") && !r.profile.contains("sol"))
-      if (auto sol = sol_at(m_baseline_sol, *r.median_ms); sol.is_object()) r.profile["sol"] = sol;
+    bound_ranked_profile(r, m_baseline_sol);
     if (t.contains("span") && t["span"].is_object()) {
       r.timing_start = json_number(t["span"], "start");
       r.timing_end = json_number(t["span"], "end");

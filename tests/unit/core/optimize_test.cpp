@@ -225,3 +225,40 @@ TEST(sol_at, a_candidates_fractions_come_from_the_runs_bound_and_its_own_time) {
   EXPECT_TRUE(kopt::core::sol_at({{"seconds", "soon"}}, 0.5).is_null());
   EXPECT_TRUE(kopt::core::sol_at(bound, 0.0).is_null());
 }
+
+// A ranked record gets its distance to the bound once, from the run's bound and its own
+// ranking time: at ranking, and on resume for records ranked before kopt kept it (the
+// quality run's round-2 records: their round-3 refine prompts had no "Speed of light").
+TEST(bound_ranked_profile, fills_in_a_ranked_profiles_distance_and_leaves_the_rest_alone) {
+  const nlohmann::json bound = {{"seconds", 0.00044739242666666664}, {"memory_seconds", 0.00044739242666666664},
+                                {"compute_seconds", 0.0}, {"bytes", 2147483648.0}, {"flops", 0.0},
+                                {"bound", "memory"}, {"precision", "fp32"}};
+  kopt::core::CandidateRecord r;
+  r.median_ms = 0.5518;
+  r.profile = {{"kernels", nlohmann::json::array({{{"name", "softmax_rows_kernel"}, {"share", 1.0}}})}};
+  kopt::core::bound_ranked_profile(r, bound);
+  ASSERT_TRUE(r.profile.contains("sol"));
+  EXPECT_NEAR(r.profile["sol"]["fraction_of_light"].get<double>(), 0.8108, 1e-4);
+  // A distance it already has (the claim's, from its own measurement) is kept.
+  r.profile["sol"]["fraction_of_light"] = 0.5;
+  kopt::core::bound_ranked_profile(r, bound);
+  EXPECT_EQ(r.profile["sol"]["fraction_of_light"], 0.5);
+  // No ranking time, a failed profile, no profile, or no bound: nothing added.
+  kopt::core::CandidateRecord unranked;
+  unranked.profile = {{"kernels", nlohmann::json::array()}};
+  kopt::core::bound_ranked_profile(unranked, bound);
+  EXPECT_FALSE(unranked.profile.contains("sol"));
+  kopt::core::CandidateRecord failed;
+  failed.median_ms = 0.6;
+  failed.profile = {{"error", "profiler failed"}};
+  kopt::core::bound_ranked_profile(failed, bound);
+  EXPECT_FALSE(failed.profile.contains("sol"));
+  kopt::core::CandidateRecord bare;
+  bare.median_ms = 0.6;
+  kopt::core::bound_ranked_profile(bare, bound);
+  EXPECT_TRUE(bare.profile.is_null());
+  kopt::core::CandidateRecord cpu = failed;
+  cpu.profile = {{"kernels", nlohmann::json::array()}};
+  kopt::core::bound_ranked_profile(cpu, nullptr);
+  EXPECT_FALSE(cpu.profile.contains("sol"));
+}
