@@ -83,6 +83,11 @@ Result<std::vector<Idea>> parse_ideas(std::string_view text, const std::string& 
         return Failure{"usage", where + ": field \"" + key + "\" must be a number in (0, 1]"};
       *value = j[key].get<double>();
     }
+    if (j.contains("min_kernels")) {
+      if (!j["min_kernels"].is_number() || j["min_kernels"].get<double>() < 0)
+        return Failure{"usage", where + ": field \"min_kernels\" must be a number >= 0"};
+      idea.min_kernels = j["min_kernels"].get<double>();
+    }
     if (j.contains("favour")) {
       const auto& f = j["favour"];
       const std::string bad = where + ": field \"favour\" must be {\"classes\": [strings], \"share\": a number in (0, 1], "

@@ -27,6 +27,10 @@ struct Idea {
   std::vector<std::string> favour;
   double favour_share = 0;
   double favour_launches = 0;
+  // Only where the reference launches at least this many kernels a call: something for one
+  // library call to take over (a forward that is already one library kernel, as
+  // torch.softmax's, has nothing); 0: any.
+  double min_kernels = 0;
 };
 
 struct PromptSet {

@@ -89,6 +89,9 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
     // Hand-tiling a GEMM that cuBLAS already runs at 73% of the peak is not where the time is.
     if (idea.below_light > 0 && facts.light >= idea.below_light) continue;
     if (idea.launch_overhead && profiled && !facts.launch_bound) continue;
+    // One library kernel already (softmax_rows: cunn_SoftMaxForward at 100%): no library
+    // call can take more of the forward over.
+    if (idea.min_kernels > 0 && profiled && facts.launches_per_call < idea.min_kernels) continue;
     int score = 0;
     if (!idea.classes.empty()) {
       if (profiled) {

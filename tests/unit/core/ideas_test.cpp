@@ -220,9 +220,33 @@ TEST(choose_ideas, an_elementwise_chain_is_not_sent_to_a_library_call) {
   const auto chosen = ids(choose_ideas(catalogue(), f, tried, 20));
   EXPECT_FALSE(contains(chosen, "library-op"));
   EXPECT_TRUE(contains(chosen, "algebraic"));
-  // A GroupNorm workload still gets it (a fused normalization).
+  // A GroupNorm written by hand (its moments, then the normalize pass) still gets it (a
+  // fused normalization).
   const nlohmann::json norm = {
-      {"kernels", {kernel("void at::native::(anonymous namespace)::RowwiseMomentsCUDAKernel<float>", 300, 1, 1.0)}}};
+      {"kernels", {kernel("void at::native::(anonymous namespace)::RowwiseMomentsCUDAKernel<float>", 300, 1, 0.5),
+                   kernel("void at::native::vectorized_elementwise_kernel<4, at::native::AUnaryFunctor<float>>", 300, 1, 0.5)}}};
   EXPECT_TRUE(contains(ids(choose_ideas(catalogue(), workload_facts(norm, {{"bound", "memory"}}, "cuda"), {}, 20)),
+                       "library-op"));
+}
+
+TEST(choose_ideas, a_forward_that_is_one_library_kernel_is_not_sent_to_a_library_call) {
+  // softmax_rows of the quality run (H200): torch.softmax is one cunn_SoftMaxForward
+  // kernel, 100% of the time; with the first rounds' ideas tried, round 3 was told to "use
+  // a better library operation": the reference's own call is that operation.
+  const nlohmann::json softmax = {
+      {"kernels", {kernel("void at::native::(anonymous namespace)::cunn_SoftMaxForward<4, float, float, float>", 790.6, 1, 1.0)}}};
+  const auto f = workload_facts(softmax, {{"bound", "memory"}, {"fraction_of_light", 0.61}}, "cuda");
+  const IdeaHistory tried = {{"one-pass-memory", "worked"}, {"online-reduction", "worked"}, {"fuse", "worked"}};
+  const auto chosen = ids(choose_ideas(catalogue(), f, tried, 20));
+  EXPECT_FALSE(contains(chosen, "library-op"));
+  EXPECT_FALSE(chosen.empty());
+  // logsumexp_rows (same run): eager's torch.logsumexp is nine kernels (max, subtract,
+  // exp, sum, log, add), the shape of a hand-written one that one call could replace.
+  const nlohmann::json lse = {
+      {"kernels", {kernel("void at::native::elementwise_kernel<128, 2, exp>", 1580, 1, 0.44),
+                   kernel("void at::native::vectorized_elementwise_kernel<4, sub>", 1000, 1, 0.28),
+                   kernel("void at::native::reduce_kernel<512, 1, MaxOps>", 520, 1, 0.14),
+                   kernel("void at::native::reduce_kernel<512, 1, SumOps>", 500, 1, 0.14)}}};
+  EXPECT_TRUE(contains(ids(choose_ideas(catalogue(), workload_facts(lse, {{"bound", "memory"}}, "cuda"), {}, 20)),
                        "library-op"));
 }

@@ -143,7 +143,7 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "ideas.json") << R"({"ideas": [
       {"id": "split-k", "text": "Split the K dimension across blocks.", "classes": ["gemm"], "with": ["reduction"], "bound": "compute",
-       "with_share": 0.05, "favour": {"classes": ["reduction", "elementwise"], "share": 0.4, "launches": 3}},
+       "with_share": 0.05, "favour": {"classes": ["reduction", "elementwise"], "share": 0.4, "launches": 3}, "min_kernels": 2},
       {"id": "fuse", "text": "My own fusion advice."}]})";
   auto set = pv::load_prompts(dir.string());
   ASSERT_TRUE(set.ok()) << set.failure().message;
@@ -157,6 +157,7 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   EXPECT_EQ(set->ideas.back().favour, (std::vector<std::string>{"reduction", "elementwise"}));
   EXPECT_DOUBLE_EQ(set->ideas.back().favour_share, 0.4);
   EXPECT_DOUBLE_EQ(set->ideas.back().favour_launches, 3.0);
+  EXPECT_DOUBLE_EQ(set->ideas.back().min_kernels, 2.0);
   for (size_t i = 0; i < builtin.size(); ++i) {
     EXPECT_EQ(set->ideas[i].id, builtin[i].id);  // replaced in place, order kept
     if (builtin[i].id == "fuse") {
@@ -183,5 +184,10 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   ASSERT_FALSE(bad_favour.ok());
   EXPECT_NE(bad_favour.failure().message.find("ideas[0]: field \"favour\" must be"), std::string::npos)
       << bad_favour.failure().message;
+  std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "min_kernels": "two"}]})";
+  const auto bad_kernels = pv::load_prompts(dir.string());
+  ASSERT_FALSE(bad_kernels.ok());
+  EXPECT_NE(bad_kernels.failure().message.find("ideas[0]: field \"min_kernels\" must be a number >= 0"), std::string::npos)
+      << bad_kernels.failure().message;
   std::filesystem::remove_all(dir);
 }
