@@ -2,6 +2,7 @@
 
 #include <pwd.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,40 @@ int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
 // std::filesystem symbols, which interpose on ours and crash (seen with torch 2.11).
 void remove_tree(const std::string& path) {
   nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (const dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") out.push_back(name);
+  }
+  closedir(d);
+  return out;
+}
+
+namespace {
+int remove_if_lock(const char* path, const struct stat*, int type, struct FTW* ftw) {
+  if (type == FTW_F && std::string(path + ftw->base) == "lock") remove(path);
+  return 0;
+}
+}  // namespace
+
+void keep_only_builds(const std::string& root) {
+  for (const auto& name : list_dir(root)) {
+    if (name != "candidate") {
+      remove_tree(root + "/" + name);
+      continue;
+    }
+    for (const auto& inner : list_dir(root + "/candidate"))
+      if (inner != "cache") remove_tree(root + "/candidate/" + inner);
+  }
+  // torch's build lock (TORCH_EXTENSIONS_DIR/pyXY_cuZZ/NAME/lock): one left by a worker
+  // killed mid-build would make the next import wait for it forever.
+  const std::string ext = root + "/candidate/cache/torch_extensions";
+  nftw(ext.c_str(), remove_if_lock, 16, FTW_PHYS);
 }
 
 }  // namespace kopt::sandbox

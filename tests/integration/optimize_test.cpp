@@ -331,6 +331,47 @@ TEST(optimize_prestart, later_candidates_find_their_workers_started_and_nothing_
   EXPECT_EQ(verify["outcome"], "correct");
 }
 
+// A candidate's final-gate claim runs in the sandbox its ranking built it in (the same
+// paths), so an extension build is found, not redone: ninja has no work, and the claim's
+// import takes seconds, not the build's minute (torch 2's load_inline writes its sources
+// only when they changed; the case file does the same through load on torch 1.13). Only
+// the --final-top fastest correct candidates' sandboxes wait for their claim; the rest,
+// and a wrong candidate's, are removed at once, and none is left when the run ends.
+TEST(optimize_gate, a_claim_reuses_its_candidates_build_and_no_sandbox_is_left_behind) {
+  const std::string dir = temp_dir();
+  chmod(dir.c_str(), 0711);
+  const std::string work = dir + "/work";
+  mkdir(work.c_str(), 0755);
+  const std::string from = replay_folder({{"1_built.py", case_path("c_load_cpu_cached.py")},
+                                          {"2_honest.py", case_path("c_elementwise_honest.py")},
+                                          {"3_wrong.py", case_path("c_counts_calls.py")}});
+  std::ofstream(from + "/4_slow.py") << "import time\nimport torch\nimport torch.nn as nn\n\n\n"
+                                        "class ModelNew(nn.Module):\n    def forward(self, x):\n"
+                                        "        time.sleep(0.005)\n        return torch.sigmoid(x) * 3.0 - x\n";
+  const auto run = run_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
+                             "--out", dir + "/run", "--work-dir", work, "-j", "1", "--final-top", "2",
+                             "--final-trials", "4", "--max-candidates", "4"});
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
+  const auto recs = records(dir + "/run");
+  ASSERT_EQ(recs.size(), 4u) << context(run);
+  EXPECT_EQ(recs.at(1)["outcome"], "correct") << recs.at(1).dump();
+  EXPECT_EQ(recs.at(3)["outcome"], "wrong_result") << recs.at(3).dump();
+  const std::string built = dir + "/run/candidates/0001/";
+  const auto verify = read_json(built + "verify.json");
+  ASSERT_TRUE(recs.at(1)["claim"].is_object()) << "the extension candidate is among the two fastest correct ones: "
+                                               << recs.at(1).dump();
+  const auto claim = read_json(built + "claim.json");
+  EXPECT_EQ(claim["outcome"], "correct") << claim.dump();
+  EXPECT_FALSE(verify["environment"].value("reused_builds", false));
+  EXPECT_TRUE(claim["environment"].value("reused_builds", false)) << claim["environment"].dump();
+  EXPECT_EQ(read(built + "log").find("ninja: no work to do"), std::string::npos) << "the ranking built it";
+  EXPECT_NE(claim.value("candidate_log_tail", "").find("ninja: no work to do"), std::string::npos)
+      << claim.value("candidate_log_tail", "");
+  // The slow candidate ranks last: no claim, its sandbox removed when it left the top two.
+  EXPECT_TRUE(recs.at(4)["claim"].is_null()) << recs.at(4).dump();
+  EXPECT_TRUE(entries(work).empty()) << "sandboxes left: " << entries(work).size();
+}
+
 // An interrupt while the first candidate runs: the second one's prestarted workers are
 // stopped and their sandbox removed with the rest.
 TEST(optimize_prestart, an_interrupt_leaves_no_prestarted_sandbox_behind) {

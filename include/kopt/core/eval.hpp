@@ -52,6 +52,15 @@ struct EvalOptions {
   int max_unchecked = 3;          // unchecked calls before each checked trial: 0..max, drawn at run time
   std::string work_dir;           // parent of the sandbox (default: $TMPDIR or /tmp)
   bool keep_work = false;         // keep the sandbox for inspection
+  // Keep the candidate's build caches (its sandbox's cache/: torch extensions, Triton,
+  // inductor) when the evaluation ends: report.kept_sandbox names the sandbox, which the
+  // caller then owns (kopt optimize hands it to the candidate's final-gate claim).
+  bool keep_builds = false;
+  // A sandbox an earlier evaluation of the same candidate source kept (keep_builds): this
+  // evaluation runs in it, so a load_inline build finds its objects at the same paths and
+  // is not redone (ninja compares the command lines, which hold the paths). Emptied first
+  // except the caches; removed at the end. Empty or not a directory: a fresh sandbox.
+  std::string reuse_sandbox;
   bool announce = false;          // log each phase as it ends (kopt eval: minutes on large outputs)
   // Timing after a correct verdict: "none"; "rank" (the candidate timed once in its
   // verifying process: report.timing["candidate"]); "claim" (a fresh candidate process
@@ -97,6 +106,7 @@ struct EvalReport {
   std::vector<std::string> notes;
   std::map<std::string, double> phase_seconds;
   nlohmann::json environment;     // python, torch, device, user the candidate ran as
+  std::string kept_sandbox;       // options.keep_builds: the sandbox kept with the candidate's caches
   // Each confinement layer of the candidate worker: {name: {active, detail}} (docs/eval.md).
   nlohmann::json isolation = nlohmann::json::object();
   std::string candidate_log;      // stripped, redacted, capped

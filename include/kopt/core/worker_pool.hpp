@@ -48,8 +48,11 @@ class WorkerPool {
   // The confinement layers candidate workers start under: {name: {active, detail}}.
   // gpu_memory is filled in by the evaluation once the candidate's harness says so.
   nlohmann::json isolation() const;
-  // Removes the sandbox (unless the options keep it).
+  // Removes the sandbox (unless the options keep it; with keep_builds, all but the
+  // candidate's caches: kept_sandbox()).
   void cleanup();
+  // After cleanup: the sandbox kept with the candidate's caches, or "".
+  const std::string& kept_sandbox() const { return m_kept; }
 
  private:
   WorkerPool() = default;
@@ -68,6 +71,8 @@ class WorkerPool {
   std::string m_capability;
   std::vector<std::string> m_secrets;
   bool m_cleaned = false;
+  bool m_reused = false;  // runs in a sandbox an earlier evaluation kept (options.reuse_sandbox)
+  std::string m_kept;
 };
 
 }  // namespace kopt::core

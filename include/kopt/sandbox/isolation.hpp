@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kopt/util/result.hpp"
 
@@ -32,6 +33,13 @@ Status write_file(const std::string& path, const std::string& content);
 
 // Removes a directory tree; errors are ignored (best effort clean-up).
 void remove_tree(const std::string& path);
+
+// The names in a directory (no "." or ".."); empty when it cannot be read.
+std::vector<std::string> list_dir(const std::string& dir);
+
+// Empties an evaluation's sandbox `root` except the candidate's build caches
+// (root/candidate/cache), and removes torch's build locks there (best effort).
+void keep_only_builds(const std::string& root);
 
 // The directory for temporary files: $TMPDIR or /tmp.
 std::string temp_root();

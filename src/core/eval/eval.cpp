@@ -239,7 +239,10 @@ void EvalRun::teardown() {
     m_ref.reset();
   }
   sandbox::reap_orphans({});
-  if (m_pool) m_pool->cleanup();
+  if (m_pool) {
+    m_pool->cleanup();
+    m_report.kept_sandbox = m_pool->kept_sandbox();
+  }
   timed("teardown", t);
 }
 

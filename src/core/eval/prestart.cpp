@@ -145,7 +145,8 @@ bool Prestarts::compatible(const EvalOptions& a, const EvalOptions& b) {
   const auto& la = a.limits;
   const auto& lb = b.limits;
   return a.reference == b.reference && a.device == b.device && a.python == b.python && a.work_dir == b.work_dir &&
-         a.eval_mode == b.eval_mode && a.keep_work == b.keep_work && a.import_timeout == b.import_timeout &&
+         a.eval_mode == b.eval_mode && a.keep_work == b.keep_work && a.keep_builds == b.keep_builds &&
+         b.reuse_sandbox.empty() && a.import_timeout == b.import_timeout &&
          a.call_timeout == b.call_timeout && a.exclusive == b.exclusive &&
          la.gpu_memory_fraction == lb.gpu_memory_fraction && la.max_file_gib == lb.max_file_gib &&
          la.max_memory_gib == lb.max_memory_gib && la.cpu_seconds == lb.cpu_seconds &&

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "kopt/core/gpu_gate.hpp"
+#include <map>
 #include <set>
 
 #include "kopt/core/eval.hpp"
@@ -20,6 +21,7 @@ class SearchRun {
   SearchRun(const OptimizeOptions& options, std::string workload, std::string run_dir,
             const GeneratorFactory& make_generator, const std::atomic<bool>& stop);
   WorkloadResult run();
+  ~SearchRun();  // removes the build caches still held for claims (m_builds)
 
  private:
   // search_loop.cpp
@@ -36,6 +38,10 @@ class SearchRun {
   // A phase of candidate `id`'s evaluation ended: its record gets the phase and the log's
   // tail (from the evaluating thread).
   void note_phase(int id, const EvalPhase& phase);
+  // Candidate `id`'s evaluation kept its sandbox with its build caches (`sandbox`, or ""):
+  // held for its final-gate claim while it ranks among the --final-top fastest correct
+  // candidates; every held sandbox that no longer does is removed. Under m_mutex.
+  void hold_builds(int id, const std::string& sandbox);
   void progress(bool final = false);
   RoundRequest round_request(int round, int count);
   std::vector<int> take_pending_replies(int below);
@@ -77,6 +83,9 @@ class SearchRun {
   GpuGate& gate() const { return m_opt.gpu ? *m_opt.gpu : const_cast<GpuGate&>(m_gpu); }
   std::set<int> m_in_flight;
   Prestarts* m_prestarts = nullptr;  // evaluate()'s, while a batch of verifications runs
+  // Sandboxes kept with a candidate's build caches until its claim runs in them (id → path):
+  // a claim's load_inline build then finds its objects instead of compiling for a minute.
+  std::map<int, std::string> m_builds;
   std::string m_status = "finished", m_stop_reason;
   double m_session_start = 0, m_elapsed_before = 0;
   std::chrono::steady_clock::time_point m_last_progress{};

@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
 #include "kopt/core/prestart.hpp"
+#include "kopt/sandbox/isolation.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/text.hpp"
 #include "search.hpp"
@@ -87,6 +89,16 @@ void SearchRun::evaluate_one(int id, bool claim) {
   EvalOptions eo = eval_options(id, claim);
   if (!claim) eo.on_phase = [this, id](const EvalPhase& phase) { note_phase(id, phase); };
   if (!claim) eo.prestarts = m_prestarts;
+  if (!claim) eo.keep_builds = m_opt.final_top > 0;
+  if (claim) {
+    // The claim runs where the candidate was built (its own sandbox, the same paths), and
+    // removes it at its end.
+    std::lock_guard<std::mutex> lock(m_mutex);
+    if (const auto it = m_builds.find(id); it != m_builds.end()) {
+      eo.reuse_sandbox = it->second;
+      m_builds.erase(it);
+    }
+  }
   const EvalReport report = run_eval(eo);
   const double end = now_epoch();
   std::lock_guard<std::mutex> lock(m_mutex);
@@ -102,6 +114,7 @@ void SearchRun::evaluate_one(int id, bool claim) {
       if (!report.candidate_log.empty()) (void)write_atomic(dir + "/log", report.candidate_log);
     }
     (void)save_record(m_state.dir, r);
+    if (!report.kept_sandbox.empty()) sandbox::remove_tree(report.kept_sandbox);
     return;
   }
   const auto json = report_json(report, eo);
@@ -117,10 +130,29 @@ void SearchRun::evaluate_one(int id, bool claim) {
   r.status = "done";
   r.log_tail.clear();  // the whole log is in candidates/NNNN/log
   (void)save_record(m_state.dir, r);
+  if (!claim) hold_builds(id, report.kept_sandbox);
   save_header();
   if (!claim)
     spdlog::info("Candidate evaluated. [id: {}, strategy: {}, outcome: {}{}]", id, r.strategy, r.outcome,
                  r.speedup ? fmt::format(", speedup: {:.3f}x", *r.speedup) : "");
+}
+
+void SearchRun::hold_builds(int id, const std::string& sandbox) {
+  if (!sandbox.empty()) m_builds[id] = sandbox;
+  auto top = ranked_correct();
+  if (static_cast<int>(top.size()) > m_opt.final_top) top.resize(static_cast<size_t>(std::max(0, m_opt.final_top)));
+  for (auto it = m_builds.begin(); it != m_builds.end();) {
+    if (std::find(top.begin(), top.end(), it->first) != top.end() && m_state.candidates[it->first].claim.is_null()) {
+      ++it;
+    } else {
+      sandbox::remove_tree(it->second);
+      it = m_builds.erase(it);
+    }
+  }
+}
+
+SearchRun::~SearchRun() {
+  for (const auto& [id, sandbox] : m_builds) sandbox::remove_tree(sandbox);
 }
 
 void SearchRun::note_phase(int id, const EvalPhase& phase) {

@@ -214,9 +214,17 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   pool->m_user = sandbox::candidate_user();
   if (pool->m_user)
     if (auto blocked = unreachable(*pool->m_user, parent)) return *blocked;
-  auto root = sandbox::make_temp_dir(parent, "kopt-eval-");
-  if (!root) return root.failure();
-  pool->m_root = root.value();
+  struct stat kept {};
+  if (!options.reuse_sandbox.empty() && lstat(options.reuse_sandbox.c_str(), &kept) == 0 && S_ISDIR(kept.st_mode)) {
+    // The same candidate's earlier sandbox: its build caches stay, nothing else does.
+    sandbox::keep_only_builds(options.reuse_sandbox);
+    pool->m_root = options.reuse_sandbox;
+    pool->m_reused = true;
+  } else {
+    auto root = sandbox::make_temp_dir(parent, "kopt-eval-");
+    if (!root) return root.failure();
+    pool->m_root = root.value();
+  }
   chmod(pool->m_root.c_str(), 0711);  // others may traverse to their own sandbox, not list
   const std::string harness_dir = pool->m_root + "/harness";
   mkdir(harness_dir.c_str(), 0755);
@@ -323,6 +331,7 @@ nlohmann::json WorkerPool::environment() const {
                         {"device", m_opt.device},
                         {"candidate_user", m_user ? m_user->name : std::string("(kopt's own user)")}};
   if (m_opt.keep_work) env["work_dir"] = m_root;
+  if (m_reused) env["reused_builds"] = true;
   return env;
 }
 
@@ -331,6 +340,11 @@ void WorkerPool::cleanup() {
   m_cleaned = true;
   if (m_opt.keep_work) {
     spdlog::info("Kept the sandbox. [path: {}]", m_root);
+    return;
+  }
+  if (m_opt.keep_builds) {
+    sandbox::keep_only_builds(m_root);
+    m_kept = m_root;
     return;
   }
   sandbox::remove_tree(m_root);
