@@ -112,6 +112,16 @@ double idle_share(const std::vector<std::pair<double, double>>& waiting,
 // bound, precision) with the fractions recomputed for `median_ms`. Null when the bound
 // or the time is missing or not a positive number.
 nlohmann::json sol_at(const nlohmann::json& bound, double median_ms);
+// A torch.profiler profile ({"kernels": [{name, share, us_per_call, launches_per_call}],
+// "bytes", "flops", "math": {cudnn_allow_tf32, matmul_allow_tf32}}) as the prompt's table:
+// "torch.profiler, WHOSE, per call (...)" and its top 8 kernels (names cut at 160
+// characters), then the work per call and the math settings where recorded. "" without
+// kernels. Fields of the wrong type count as absent (the profile comes from a run directory).
+std::string profile_table(const nlohmann::json& profile, const std::string& whose);
+// The target GPU for a prompt from the baseline's device facts (run.json baseline.device:
+// name, capability, sm_count, memory, L2, the --target preset's peaks, the software, the
+// clocks when the baselines ran) in a few lines; "CPU (no GPU): ..." on the CPU.
+std::string target_summary(const nlohmann::json& device);
 // A ranked, profiled record without a distance to the bound (ranking profiles the candidate
 // but bounds only the claim's) takes it from the run's bound and its ranking median
 // (profile.sol: the refine prompt's "Speed of light" line). Records ranked before the

@@ -14,6 +14,7 @@
 
 #include "kopt/core/generator.hpp"
 #include "kopt/core/ideas.hpp"
+#include "kopt/core/optimize.hpp"
 #include "kopt/providers/dispatch.hpp"
 #include "kopt/providers/extract.hpp"
 #include "kopt/providers/transcript.hpp"
@@ -68,17 +69,8 @@ std::string profile_text(const nlohmann::json& profile) {
   if (!profile.is_object()) return "";
   if (profile.contains("error") && profile["error"].is_string())
     return "Not profiled: " + profile["error"].get<std::string>();
-  if (!profile.contains("kernels") || !profile["kernels"].is_array() || profile["kernels"].empty()) return "";
-  std::string out = "torch.profiler, this candidate, per call (us, share of its time, launches, kernel):\n";
-  int n = 0;
-  for (const auto& k : profile["kernels"]) {
-    if (!k.is_object() || ++n > 8) break;
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "  %9.2f us  %5.1f%%  x%.0f  ", k.value("us_per_call", 0.0), 100 * k.value("share", 0.0),
-                  k.value("launches_per_call", 0.0));
-    out += buf + k.value("name", std::string()).substr(0, 160) + "\n";
-  }
-  return out + light_text(profile.value("sol", nlohmann::json()));
+  const std::string table = profile_table(profile, "this candidate");
+  return table.empty() ? "" : table + light_text(profile.value("sol", nlohmann::json()));
 }
 
 // One line saying what a candidate is: the first line of its module docstring, else its

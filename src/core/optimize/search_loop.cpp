@@ -207,9 +207,10 @@ RoundRequest SearchRun::round_request(int round, int count) {
   req.precision = m_opt.precision;
   req.compile_available = m_compile_available;
   const auto& b = m_state.header["baseline"];
-  req.target_text = b.contains("device") && !b["device"].is_null() ? b["device"].dump(1) : "Not measured.";
+  req.target_text = target_summary(b.contains("device") ? b["device"] : nlohmann::json());
   req.baseline_text = m_baseline_text.empty() ? "Not measured." : m_baseline_text;
-  req.top_kernels_text = b.contains("profile") && !b["profile"].is_null() ? b["profile"].dump(1) : "Not profiled.";
+  req.top_kernels_text = profile_table(b.contains("profile") ? b["profile"] : nlohmann::json(), "the reference (eager)");
+  if (req.top_kernels_text.empty()) req.top_kernels_text = "Not profiled.";
   if (b.contains("ncu") && b["ncu"].is_object() && b["ncu"].value("ok", false))
     req.top_kernels_text += "\n\nNsight Compute, eager reference, per call (% of the device's peak):\n" +
                             b["ncu"].value("text", std::string());

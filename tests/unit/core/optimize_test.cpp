@@ -262,3 +262,83 @@ TEST(bound_ranked_profile, fills_in_a_ranked_profiles_distance_and_leaves_the_re
   kopt::core::bound_ranked_profile(cpu, nullptr);
   EXPECT_FALSE(cpu.profile.contains("sol"));
 }
+
+// The target GPU as the quality run's prompts should read it (run.json baseline.device of
+// conv_gn_relu, H200): a few lines a kernel writer uses, not 50 lines of JSON with process
+// ids and power draw.
+TEST(target_summary, names_the_gpu_its_peaks_and_the_arch_extensions_are_built_for) {
+  const nlohmann::json device = {
+      {"capability", "9.0"}, {"cuda", "13.0"}, {"driver", "580.159.04"}, {"free_bytes", 149557477376.0},
+      {"gpu_state", {{"mem_clock_mhz", 3201}, {"power_mw", 117899}, {"processes", {1335}}, {"sm_clock_mhz", 1980},
+                     {"temperature_c", 36}, {"throttle", ""}}},
+      {"l2_bytes", 62914560.0}, {"memory_bytes", 150109880320.0}, {"name", "NVIDIA H200"}, {"python", "3.12.3"},
+      {"sm_count", 132},
+      {"target", {{"description", "NVIDIA H200 SXM 141GB"}, {"memory_bandwidth", 4.8e12}, {"smem_per_sm_bytes", 233472.0},
+                  {"peak_ops", {{"fp32", 67e12}, {"tf32", 494.7e12}, {"bf16", 989.4e12}, {"fp16", 989.4e12},
+                                {"fp8", 1978.9e12}, {"int8", 1978.9e12}}}}},
+      {"torch", "2.11.0+cu130"}};
+  const std::string t = kopt::core::target_summary(device);
+  EXPECT_NE(t.find("NVIDIA H200, compute capability 9.0 (extensions are built for sm_90a), 132 SMs, 140 GiB memory, "
+                   "60 MiB L2, 228 KiB shared memory per SM."),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("Peaks (dense, the NVIDIA H200 SXM 141GB preset): memory 4.8 TB/s, fp32 (CUDA cores) 67 TFLOP/s, "
+                   "tf32 495 TFLOP/s, fp16/bf16 989 TFLOP/s, fp8/int8 1979 TFLOP/s."),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("torch 2.11.0+cu130, CUDA 13.0, driver 580.159.04, Python 3.12.3."), std::string::npos) << t;
+  EXPECT_NE(t.find("When the baselines ran: SM clock 1980 MHz, memory clock 3201 MHz."), std::string::npos) << t;
+  EXPECT_EQ(t.find("1335"), std::string::npos) << "no process ids";
+  EXPECT_EQ(t.find('{'), std::string::npos) << "no JSON";
+  // An Ampere GPU's builds have no arch-specific suffix; a throttled clock is said.
+  auto a100 = device;
+  a100["name"] = "NVIDIA A100-SXM4-80GB";
+  a100["capability"] = "8.0";
+  a100["gpu_state"]["throttle"] = "hw_slowdown";
+  const std::string a = kopt::core::target_summary(a100);
+  EXPECT_NE(a.find("(extensions are built for sm_80)"), std::string::npos) << a;
+  EXPECT_NE(a.find("throttled: hw_slowdown"), std::string::npos) << a;
+  // The CPU (linear_gelu_cpu's run.json), nothing, or a damaged document.
+  const nlohmann::json cpu = {{"capability", ""}, {"cuda", nullptr}, {"l2_bytes", 0.0}, {"memory_bytes", 0.0},
+                              {"name", ""}, {"python", "3.11.2"}, {"sm_count", 0}, {"torch", "1.13.0a0"}};
+  EXPECT_EQ(kopt::core::target_summary(cpu), "CPU (no GPU): torch 1.13.0a0, Python 3.11.2.");
+  EXPECT_EQ(kopt::core::target_summary(nullptr), "Not measured.");
+  EXPECT_NE(kopt::core::target_summary({{"name", 7}, {"sm_count", "many"}, {"target", "h200"}}).find("CPU"),
+            std::string::npos);
+}
+
+// The reference's profile in a prompt: the same table as a candidate's (so the two compare
+// line by line), full kernel names up to 160 characters, the work and the math settings.
+TEST(profile_table, renders_the_kernels_the_work_and_the_math_settings) {
+  const nlohmann::json profile = {
+      {"bytes", 402949632}, {"flops", 77309411328.0},
+      {"kernels",
+       {{{"launches_per_call", 1.0}, {"name", "sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nchw"},
+         {"share", 0.32651}, {"us_per_call", 410.2313}},
+        {{"launches_per_call", 2.0}, {"name", "void cudnn::engines_precompiled::nchwToNhwcKernel<float>"},
+         {"share", 0.0679}, {"us_per_call", 85.2807}}}},
+      {"math", {{"cudnn_allow_tf32", true}, {"matmul_allow_tf32", false}}}};
+  const std::string t = kopt::core::profile_table(profile, "the reference (eager)");
+  EXPECT_EQ(t.rfind("torch.profiler, the reference (eager), per call (us, share of its time, launches, kernel):\n", 0), 0u) << t;
+  EXPECT_NE(t.find("     410.23 us   32.7%  x1  sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nchw\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("      85.28 us    6.8%  x2  void cudnn::engines_precompiled::nchwToNhwcKernel<float>\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("Work per call (inputs, outputs and parameters, each moved once): 0.403 GB, 77.3 GFLOP.\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("PyTorch's math settings in the reference: TF32 in cuDNN convolutions allowed, TF32 in matmuls not allowed.\n"),
+            std::string::npos)
+      << t;
+  // A memory-bound workload's profile has no FLOP count (softmax_rows: flops 0).
+  const nlohmann::json softmax = {{"bytes", 2147483648.0}, {"flops", 0}, {"kernels", {{{"name", "cunn_SoftMaxForward"}, {"share", 1.0}}}}};
+  EXPECT_NE(kopt::core::profile_table(softmax, "x").find("Work per call (inputs, outputs and parameters, each moved once): 2.15 GB.\n"),
+            std::string::npos);
+  // No kernels, no table; fields of the wrong type are absent, not an exception.
+  EXPECT_EQ(kopt::core::profile_table({{"kernels", nlohmann::json::array()}}, "x"), "");
+  EXPECT_EQ(kopt::core::profile_table(nullptr, "x"), "");
+  const nlohmann::json damaged = {{"bytes", "many"}, {"kernels", {{{"name", 5}, {"share", "most"}}}}, {"math", 3}};
+  EXPECT_NE(kopt::core::profile_table(damaged, "x").find("       0.00 us    0.0%  x0  \n"), std::string::npos);
+}
