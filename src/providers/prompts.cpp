@@ -103,7 +103,8 @@ Result<std::vector<Idea>> parse_ideas(std::string_view text, const std::string& 
       idea.favour_share = f["share"].get<double>();
       idea.favour_launches = f.value("launches", 0.0);
     }
-    for (auto [key, flag] : {std::pair<const char*, bool*>{"launch_overhead", &idea.launch_overhead}, {"cuda", &idea.cuda}}) {
+    for (auto [key, flag] : {std::pair<const char*, bool*>{"launch_overhead", &idea.launch_overhead}, {"cuda", &idea.cuda},
+                                {"fp32_matmuls", &idea.fp32_matmuls}}) {
       if (!j.contains(key)) continue;
       if (!j[key].is_boolean()) return Failure{"usage", where + ": field \"" + key + "\" must be true or false"};
       *flag = j[key].get<bool>();

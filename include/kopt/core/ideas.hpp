@@ -22,6 +22,8 @@ struct WorkloadFacts {
   double launches_per_call = 0;               // kernels launched per forward
   bool launch_bound = false;                  // many short kernels: launch overhead dominates
   bool cuda = false;
+  // The reference's matmuls run in full fp32: its profile says TF32 matmuls were off.
+  bool fp32_matmuls = false;
 };
 
 // Facts from the baseline's profile reply ({"kernels": [{name, share, us_per_call,

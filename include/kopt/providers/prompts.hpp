@@ -31,6 +31,10 @@ struct Idea {
   // library call to take over (a forward that is already one library kernel, as
   // torch.softmax's, has nothing); 0: any.
   double min_kernels = 0;
+  // Only where the reference's matmuls run in full fp32 (its profile's math settings:
+  // torch.backends.cuda.matmul.allow_tf32 off, PyTorch's default): an idea that brings
+  // fp32-accurate tensor-core products to FFMA matmuls.
+  bool fp32_matmuls = false;
 };
 
 struct PromptSet {

@@ -66,6 +66,11 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
       best = share;
       f.dominant_class = cls;
     }
+  if (profile.is_object() && profile.contains("math") && profile["math"].is_object()) {
+    const auto& m = profile["math"];
+    f.fp32_matmuls = m.contains("matmul_allow_tf32") && m["matmul_allow_tf32"].is_boolean() &&
+                     !m["matmul_allow_tf32"].get<bool>();
+  }
   if (sol.is_object() && sol.contains("bound") && sol["bound"].is_string()) f.bound = sol["bound"].get<std::string>();
   f.light = json_number(sol, "fraction_of_light");
   f.launch_bound = f.launches_per_call >= kManyLaunches && us / f.launches_per_call < kShortKernelUs;
@@ -92,6 +97,7 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
     // One library kernel already (softmax_rows: cunn_SoftMaxForward at 100%): no library
     // call can take more of the forward over.
     if (idea.min_kernels > 0 && profiled && facts.launches_per_call < idea.min_kernels) continue;
+    if (idea.fp32_matmuls && !facts.fp32_matmuls) continue;
     int score = 0;
     if (!idea.classes.empty()) {
       if (profiled) {

@@ -145,6 +145,15 @@ TEST(refine_prompt_from_the_generator, says_how_far_the_candidate_is_from_the_sp
   EXPECT_LT(line, refine.find("Profile of the reference"));
   EXPECT_NE(refine.find("Memory: 1.6 GB moved at 4.00 TB/s, 83.3% of the peak bandwidth.", line), std::string::npos) << refine;
   EXPECT_EQ(refine.find("Compute:", line), std::string::npos) << "no FLOP count, no compute figure";
+  // A candidate faster than the bound's peak (3xTF32 matmuls against the fp32 FMA peak).
+  auto fast = req;
+  fast.history[0].record.profile["sol"]["fraction_of_light"] = 1.5;
+  const auto beyond = ask(fast);
+  ASSERT_EQ(beyond.size(), 1u);
+  EXPECT_NE(beyond[0].user.find("this candidate is at 150.0% of it (faster than that peak allows: it computes on other "
+                                "units, e.g. tensor cores)."),
+            std::string::npos)
+      << beyond[0].user;
   // A damaged record (a figure of the wrong type) gives no line, not an exception.
   req.history[0].record.profile["sol"]["seconds"] = "soon";
   asked = ask(req);

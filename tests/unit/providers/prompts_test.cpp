@@ -143,7 +143,8 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "ideas.json") << R"({"ideas": [
       {"id": "split-k", "text": "Split the K dimension across blocks.", "classes": ["gemm"], "with": ["reduction"], "bound": "compute",
-       "with_share": 0.05, "favour": {"classes": ["reduction", "elementwise"], "share": 0.4, "launches": 3}, "min_kernels": 2},
+       "with_share": 0.05, "favour": {"classes": ["reduction", "elementwise"], "share": 0.4, "launches": 3}, "min_kernels": 2,
+       "fp32_matmuls": true},
       {"id": "fuse", "text": "My own fusion advice."}]})";
   auto set = pv::load_prompts(dir.string());
   ASSERT_TRUE(set.ok()) << set.failure().message;
@@ -158,6 +159,7 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   EXPECT_DOUBLE_EQ(set->ideas.back().favour_share, 0.4);
   EXPECT_DOUBLE_EQ(set->ideas.back().favour_launches, 3.0);
   EXPECT_DOUBLE_EQ(set->ideas.back().min_kernels, 2.0);
+  EXPECT_TRUE(set->ideas.back().fp32_matmuls);
   for (size_t i = 0; i < builtin.size(); ++i) {
     EXPECT_EQ(set->ideas[i].id, builtin[i].id);  // replaced in place, order kept
     if (builtin[i].id == "fuse") {
