@@ -118,6 +118,10 @@ nlohmann::json sol_at(const nlohmann::json& bound, double median_ms);
 // characters), then the work per call and the math settings where recorded. "" without
 // kernels. Fields of the wrong type count as absent (the profile comes from a run directory).
 std::string profile_table(const nlohmann::json& profile, const std::string& whose);
+// The baseline's text (run.json baseline.text) without its "top kernels (eager, per
+// call):" block: prompts give the reference's kernels in full in their own table
+// (profile_table), so the Timing and Baseline sections need not repeat them cut short.
+std::string baseline_without_kernels(const std::string& text);
 // The target GPU for a prompt from the baseline's device facts (run.json baseline.device:
 // name, capability, sm_count, memory, L2, the --target preset's peaks, the software, the
 // clocks when the baselines ran) in a few lines; "CPU (no GPU): ..." on the CPU.

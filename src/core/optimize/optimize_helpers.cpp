@@ -215,6 +215,25 @@ std::string profile_table(const nlohmann::json& profile, const std::string& whos
   return out;
 }
 
+std::string baseline_without_kernels(const std::string& text) {
+  std::string out, line;
+  bool in_block = false;
+  for (size_t at = 0; at < text.size();) {
+    const size_t nl = text.find('\n', at);
+    line = text.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    at = nl == std::string::npos ? text.size() : nl + 1;
+    if (line.rfind("top kernels (", 0) == 0) {
+      in_block = true;
+      continue;
+    }
+    if (in_block && line.rfind("  ", 0) == 0 && line.find(" us  ") != std::string::npos) continue;
+    in_block = false;
+    out += line;
+    if (nl != std::string::npos) out += '\n';
+  }
+  return out;
+}
+
 std::string target_summary(const nlohmann::json& d) {
   if (!d.is_object()) return "Not measured.";
   const std::string name = text_of(d, "name"), cap = text_of(d, "capability"), torch = text_of(d, "torch");

@@ -208,7 +208,7 @@ RoundRequest SearchRun::round_request(int round, int count) {
   req.compile_available = m_compile_available;
   const auto& b = m_state.header["baseline"];
   req.target_text = target_summary(b.contains("device") ? b["device"] : nlohmann::json());
-  req.baseline_text = m_baseline_text.empty() ? "Not measured." : m_baseline_text;
+  req.baseline_text = m_baseline_text.empty() ? "Not measured." : baseline_without_kernels(m_baseline_text);
   req.top_kernels_text = profile_table(b.contains("profile") ? b["profile"] : nlohmann::json(), "the reference (eager)");
   if (req.top_kernels_text.empty()) req.top_kernels_text = "Not profiled.";
   if (b.contains("ncu") && b["ncu"].is_object() && b["ncu"].value("ok", false))

@@ -342,3 +342,21 @@ TEST(profile_table, renders_the_kernels_the_work_and_the_math_settings) {
   const nlohmann::json damaged = {{"bytes", "many"}, {"kernels", {{{"name", 5}, {"share", "most"}}}}, {"math", 3}};
   EXPECT_NE(kopt::core::profile_table(damaged, "x").find("       0.00 us    0.0%  x0  \n"), std::string::npos);
 }
+
+TEST(baseline_without_kernels, drops_the_kernel_block_and_keeps_what_follows) {
+  const std::string text =
+      "device: NVIDIA H200 (sm 9.0), torch 2.11.0+cu130\n"
+      "  eager                        median    0.8219 ms  IQR   0.0170 ms\n"
+      "best: compile:default at 0.7355 ms\n"
+      "top kernels (eager, per call):\n"
+      "    790.61 us  100.0%  void at::native::cunn_SoftMaxForward<4, float>\n"
+      "     12.00 us    1.0%  void at::native::vectorized_elementwise_kernel<4>\n"
+      "note: the reference's outputs are constant\n";
+  EXPECT_EQ(kopt::core::baseline_without_kernels(text),
+            "device: NVIDIA H200 (sm 9.0), torch 2.11.0+cu130\n"
+            "  eager                        median    0.8219 ms  IQR   0.0170 ms\n"
+            "best: compile:default at 0.7355 ms\n"
+            "note: the reference's outputs are constant\n");
+  EXPECT_EQ(kopt::core::baseline_without_kernels("best: eager at 1.0 ms"), "best: eager at 1.0 ms");
+  EXPECT_EQ(kopt::core::baseline_without_kernels(""), "");
+}
