@@ -26,6 +26,7 @@ CLI::App* add_baseline_command(CLI::App& app, BaselineCommand& cmd) {
 int run_baseline(const BaselineCommand& cmd) {
   auto options = cmd.options;
   if (cmd.no_flush) options.timing.flush_l2 = false;
+  options.timing.diagnostics = core::timing_diagnostics_from_env();
   // --compile-modes none: eager only.
   options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
                               options.compile_modes.end());

@@ -42,6 +42,7 @@ int run_eval(const EvalCommand& cmd) {
   auto options = cmd.options;
   options.timing = !cmd.time.empty() ? cmd.time : options.device == "cuda" ? "claim" : "none";
   if (cmd.no_flush) options.timing_options.flush_l2 = false;
+  options.timing_options.diagnostics = core::timing_diagnostics_from_env();
   options.announce = true;
   if (std::string error; !cmd.ncu.resolve(options.ncu, error)) {
     return usage_error(error);

@@ -216,6 +216,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     o.time_budget_s = *seconds;
   }
   if (o.jobs <= 0) o.jobs = o.device == "cuda" ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+  o.timing_diagnostics = core::timing_diagnostics_from_env();
   for (const auto& path : cmd.hint_files) {
     auto text = core::read_text(path);
     if (!text) return usage_error("cannot read the hint file " + path);

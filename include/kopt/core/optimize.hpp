@@ -13,6 +13,7 @@
 
 #include "kopt/core/eval.hpp"
 #include "kopt/core/generator.hpp"
+#include "kopt/core/timing.hpp"
 #include "kopt/util/result.hpp"
 
 namespace kopt::core {
@@ -64,6 +65,8 @@ struct OptimizeOptions {
   // gate for all, so no run's timing overlaps another's verification or timing. Null: the
   // run's own.
   GpuGate* gpu = nullptr;
+  // KOPT_TIMING_* diagnostics (read once by the CLI): every baseline, ranking and claim.
+  TimingDiagnostics timing_diagnostics;
 };
 
 // What one workload's run found (also the per-workload part of --json).

@@ -6,10 +6,30 @@
 
 #include "kopt/core/gpu_gate.hpp"
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace kopt::core {
+
+// Diagnostic overrides of the timing method (docs/measurement.md, "Diagnostics"): figures
+// for diagnosis, not verdicts. The CLI reads them from KOPT_TIMING_* once
+// (timing_diagnostics_from_env); the default is none.
+struct TimingDiagnostics {
+  bool keep_all = false;          // KOPT_TIMING_KEEP_ALL=1: every timed batch keeps its outputs
+  double hold_us = 0;             // KOPT_TIMING_HOLD_US: a GPU sleep ahead of every batch
+  double wake_us = 0;             // KOPT_TIMING_WAKE_US: a GPU sleep before the opening synchronize
+  std::optional<double> head_us;  // KOPT_TIMING_HEAD_US: every batch opens with exactly this sleep
+  double input_mb = 0;            // KOPT_TIMING_INPUT_MB: fresh inputs a batch may hold (0: the default)
+  double batch_ms = 0;            // KOPT_TIMING_BATCH_MS: the shortest batch (0: the default)
+  bool keep_gc = false;           // KOPT_TIMING_GC=1: garbage collection stays on while timed
+  std::string nvml = "on";        // KOPT_TIMING_NVML: "0" (no GPU state sampled) or "adjacent"
+  bool reuse_inputs = false;      // KOPT_TIMING_REUSE_INPUTS=1: inputs prepared once per batch size
+  bool any() const;
+};
+// The KOPT_TIMING_* variables of this process (values as documented above; durations in
+// whole microseconds, clamped to 0..1 s; anything else leaves the default).
+TimingDiagnostics timing_diagnostics_from_env();
 
 struct TimingOptions {
   bool flush_l2 = true;        // flush L2 before every timed call (its cost is subtracted)
@@ -27,6 +47,7 @@ struct TimingOptions {
   // queues the first calls meanwhile, which it does slowly after the idle time between
   // batches (docs/measurement.md, "Where kopt's pipeline read high, and what fixed it").
   double head_us = 200;
+  TimingDiagnostics diagnostics;
 };
 
 // One model timed with the method: per-call times in milliseconds.

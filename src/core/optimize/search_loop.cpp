@@ -113,6 +113,7 @@ bool SearchRun::baseline() {
     bo.import_timeout = m_opt.import_timeout;
     bo.work_dir = m_opt.work_dir;
     bo.exclusive = &gate();
+    bo.timing.diagnostics = m_opt.timing_diagnostics;
     bo.ncu = m_opt.ncu;
     const double start = now_epoch();
     const BaselineReport report = run_baseline(bo);

@@ -29,6 +29,7 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   eo.work_dir = m_opt.work_dir;
   eo.limits = m_opt.limits;
   eo.timing = claim ? "claim" : "rank";
+  eo.timing_options.diagnostics = m_opt.timing_diagnostics;
   eo.baseline_head_us = m_baseline_head_us;
   if (!claim) eo.ncu = m_opt.ncu;  // --ncu: every correct candidate, for its refine prompt
   eo.target = m_opt.target;

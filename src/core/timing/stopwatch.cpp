@@ -22,21 +22,24 @@ double since_ms(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-// A diagnostic switch: the variable set to exactly `on`.
-bool env_is(const char* name, const char* on) {
-  const char* v = std::getenv(name);
-  return v && std::string(v) == on;
-}
-
 // torch.cuda._sleep counts SM cycles; about 2 GHz on the GPUs kopt targets.
 constexpr long k_cycles_per_us = 2000;
 // The longest opening sleep a batch gets (Stopwatch::head_cover, cycles_of_us).
 constexpr double k_max_head_us = 20000;
 
-// A diagnostic duration in microseconds as GPU sleep cycles; 0 when unset.
-long env_cycles(const char* name) {
+// A diagnostic duration in microseconds as GPU sleep cycles.
+long cycles_of_diagnostic(double us) { return static_cast<long>(std::clamp(us, 0.0, 1e6)) * k_cycles_per_us; }
+
+// A variable's value, or "" when unset.
+std::string env_text(const char* name) {
   const char* v = std::getenv(name);
-  return v ? std::clamp(std::atol(v), 0L, 1000000L) * k_cycles_per_us : 0;
+  return v ? v : "";
+}
+
+// A duration variable in whole microseconds (atol, as before), 0 when unset or not positive.
+double env_us(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? static_cast<double>(std::clamp(std::atol(v), 0L, 1000000L)) : 0.0;
 }
 
 bool pid_visible(pid_t pid) {
@@ -52,42 +55,58 @@ uint64_t draw_seed() {
   return ((hi << 32) ^ lo) & 0x7fffffffffffffffull;
 }
 
+bool TimingDiagnostics::any() const {
+  return keep_all || hold_us > 0 || wake_us > 0 || head_us || input_mb > 0 || batch_ms > 0 || keep_gc || nvml != "on" ||
+         reuse_inputs;
+}
+
+TimingDiagnostics timing_diagnostics_from_env() {
+  TimingDiagnostics d;
+  d.keep_all = env_text("KOPT_TIMING_KEEP_ALL") == "1";
+  d.hold_us = env_us("KOPT_TIMING_HOLD_US");
+  d.wake_us = env_us("KOPT_TIMING_WAKE_US");
+  if (std::getenv("KOPT_TIMING_HEAD_US")) d.head_us = env_us("KOPT_TIMING_HEAD_US");
+  d.input_mb = std::max(0L, std::atol(env_text("KOPT_TIMING_INPUT_MB").c_str()));
+  d.batch_ms = std::max(0.0, std::atof(env_text("KOPT_TIMING_BATCH_MS").c_str()));
+  d.keep_gc = env_text("KOPT_TIMING_GC") == "1";
+  const std::string nvml = env_text("KOPT_TIMING_NVML");
+  if (nvml == "0" || nvml == "adjacent") d.nvml = nvml;
+  d.reuse_inputs = env_text("KOPT_TIMING_REUSE_INPUTS") == "1";
+  return d;
+}
+
 Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
   auto& o = m_cfg.options;
-  // Diagnostic overrides of defaults (docs/measurement.md, "Diagnostics").
-  const char* head_us = std::getenv("KOPT_TIMING_HEAD_US");
-  const char* input_mb = std::getenv("KOPT_TIMING_INPUT_MB");
-  const char* batch_ms = std::getenv("KOPT_TIMING_BATCH_MS");
-  if (batch_ms && std::atof(batch_ms) > 0) o.batch_seconds = std::atof(batch_ms) / 1000.0;
+  const TimingDiagnostics& d = o.diagnostics;  // docs/measurement.md, "Diagnostics"
+  if (d.batch_ms > 0) o.batch_seconds = d.batch_ms / 1000.0;
   if (m_cfg.device == "cuda") {
     o.input_memory = o.gpu_input_memory;
     if (m_cfg.device_memory > 0) o.input_memory = std::min(o.input_memory, m_cfg.device_memory / 16);
     // What others (and the worker's own model) already hold is not there to take.
     if (m_cfg.device_free > 0) o.input_memory = std::min(o.input_memory, m_cfg.device_free / 4);
   }
-  if (input_mb && std::atol(input_mb) > 0) o.input_memory = std::atol(input_mb) * double(1 << 20);
+  if (d.input_mb > 0) o.input_memory = d.input_mb * double(1 << 20);
   if (m_cfg.bytes_per_call > 0)
     m_max_calls = static_cast<int>(std::clamp(o.input_memory / m_cfg.bytes_per_call, 1.0, 256.0));
-  // A diagnostic, not an option: every model's timed batches keep their outputs, not only
-  // the checked ones' (docs/measurement.md, "The null test's asymmetry").
-  m_keep_all = env_is("KOPT_TIMING_KEEP_ALL", "1");
+  // Every model's timed batches keep their outputs, not only the checked ones' (docs/measurement.md,
+  // "The null test's asymmetry").
+  m_keep_all = d.keep_all;
   if (m_cfg.device == "cuda") {
-    m_hold_cycles = env_cycles("KOPT_TIMING_HOLD_US");
-    m_wake_cycles = env_cycles("KOPT_TIMING_WAKE_US");
-    m_head_cycles = head_us ? env_cycles("KOPT_TIMING_HEAD_US") : static_cast<long>(o.head_us * k_cycles_per_us);
-    m_head_fixed = head_us != nullptr;
+    m_hold_cycles = cycles_of_diagnostic(d.hold_us);
+    m_wake_cycles = cycles_of_diagnostic(d.wake_us);
+    m_head_cycles = d.head_us ? cycles_of_diagnostic(*d.head_us) : static_cast<long>(o.head_us * k_cycles_per_us);
+    m_head_fixed = d.head_us.has_value();
   }
-  m_keep_gc = env_is("KOPT_TIMING_GC", "1");
-  m_no_nvml = env_is("KOPT_TIMING_NVML", "0");
-  m_nvml_adjacent = env_is("KOPT_TIMING_NVML", "adjacent");
-  m_reuse_inputs = env_is("KOPT_TIMING_REUSE_INPUTS", "1");
-  if (m_keep_all || m_hold_cycles || m_wake_cycles || head_us || m_keep_gc || m_no_nvml || m_nvml_adjacent ||
-      m_reuse_inputs || input_mb || batch_ms)
+  m_keep_gc = d.keep_gc;
+  m_no_nvml = d.nvml == "0";
+  m_nvml_adjacent = d.nvml == "adjacent";
+  m_reuse_inputs = d.reuse_inputs;
+  if (d.any())
     spdlog::warn("Timing diagnostics are on: figures for diagnosis, not verdicts. "
                  "[keep_all: {}, hold_cycles: {}, wake_cycles: {}, head_cycles: {}, input_memory: {}, batch_seconds: {}, "
                  "gc: {}, nvml: {}, reuse_inputs: {}]",
                  m_keep_all, m_hold_cycles, m_wake_cycles, m_head_cycles, o.input_memory, o.batch_seconds, m_keep_gc,
-                 m_no_nvml ? "off" : m_nvml_adjacent ? "adjacent" : "on", m_reuse_inputs);
+                 d.nvml, m_reuse_inputs);
 }
 
 Status Stopwatch::setup(sandbox::Worker& worker) {

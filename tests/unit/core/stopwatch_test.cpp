@@ -1,5 +1,9 @@
 // The stopwatch's pure pieces: the outside-clock cross-check and the timing document.
 #include <cmath>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
 #include <gtest/gtest.h>
 
 #include "core/timing/stopwatch.hpp"
@@ -119,7 +123,6 @@ StopwatchConfig sized(const std::string& device, double device_memory) {
 }  // namespace
 
 TEST(stopwatch_sizes, a_gpu_batch_holds_up_to_4_gib_of_fresh_inputs_and_a_16th_of_the_device) {
-  if (std::getenv("KOPT_TIMING_INPUT_MB")) GTEST_SKIP() << "KOPT_TIMING_INPUT_MB overrides the default";
   const double gib = 1 << 30;
   EXPECT_EQ(Stopwatch(sized("cuda", 80 * gib)).max_calls(), 16);  // 4 GiB
   EXPECT_EQ(Stopwatch(sized("cuda", 24 * gib)).max_calls(), 6);   // 1.5 GiB
@@ -128,7 +131,6 @@ TEST(stopwatch_sizes, a_gpu_batch_holds_up_to_4_gib_of_fresh_inputs_and_a_16th_o
 }
 
 TEST(stopwatch_sizes, a_gpu_batch_takes_at_most_a_quarter_of_the_memory_free_at_hello) {
-  if (std::getenv("KOPT_TIMING_INPUT_MB")) GTEST_SKIP() << "KOPT_TIMING_INPUT_MB overrides the default";
   const double gib = 1 << 30;
   auto c = sized("cuda", 80 * gib);
   c.device_free = 2 * gib;  // another process holds the rest: 512 MiB, two calls
@@ -140,9 +142,44 @@ TEST(stopwatch_sizes, a_gpu_batch_takes_at_most_a_quarter_of_the_memory_free_at_
 }
 
 TEST(stopwatch_sizes, gpu_spans_open_with_a_200_us_sleep_and_cpu_spans_with_none) {
-  if (std::getenv("KOPT_TIMING_HEAD_US")) GTEST_SKIP() << "KOPT_TIMING_HEAD_US overrides the default";
   EXPECT_EQ(Stopwatch(sized("cuda", 0)).head_cycles(), 400000);
   EXPECT_EQ(Stopwatch(sized("cpu", 0)).head_cycles(), 0);
+}
+
+// The KOPT_TIMING_* diagnostics are read once, by the CLI, into TimingOptions; the
+// stopwatch takes them from its options (a Stopwatch no longer reads the environment).
+TEST(timing_diagnostics, are_read_from_the_environment_once_and_applied_from_the_options) {
+  const char* names[] = {"KOPT_TIMING_KEEP_ALL", "KOPT_TIMING_HOLD_US", "KOPT_TIMING_WAKE_US", "KOPT_TIMING_HEAD_US",
+                         "KOPT_TIMING_INPUT_MB", "KOPT_TIMING_BATCH_MS", "KOPT_TIMING_GC", "KOPT_TIMING_NVML",
+                         "KOPT_TIMING_REUSE_INPUTS"};
+  std::vector<std::pair<std::string, std::string>> saved;
+  for (const char* n : names) {
+    if (const char* v = std::getenv(n)) saved.emplace_back(n, v);
+    unsetenv(n);
+  }
+  EXPECT_FALSE(kopt::core::timing_diagnostics_from_env().any());
+  setenv("KOPT_TIMING_HEAD_US", "350", 1);
+  setenv("KOPT_TIMING_INPUT_MB", "512", 1);
+  setenv("KOPT_TIMING_NVML", "adjacent", 1);
+  setenv("KOPT_TIMING_HOLD_US", "5000000", 1);  // clamped to a second
+  setenv("KOPT_TIMING_GC", "yes", 1);           // only "1" turns it on
+  const auto d = kopt::core::timing_diagnostics_from_env();
+  for (const char* n : names) unsetenv(n);
+  for (const auto& [n, v] : saved) setenv(n.c_str(), v.c_str(), 1);
+  EXPECT_TRUE(d.any());
+  ASSERT_TRUE(d.head_us.has_value());
+  EXPECT_EQ(*d.head_us, 350);
+  EXPECT_EQ(d.input_mb, 512);
+  EXPECT_EQ(d.nvml, "adjacent");
+  EXPECT_EQ(d.hold_us, 1e6);
+  EXPECT_FALSE(d.keep_gc);
+  // Given through the options, they size and open the batches; without them, the defaults.
+  auto c = sized("cuda", 80.0 * (1 << 30));
+  c.options.diagnostics = d;
+  const Stopwatch diagnosed(c);
+  EXPECT_EQ(diagnosed.head_cycles(), 700000);  // 350 us at 2000 cycles per us
+  EXPECT_EQ(diagnosed.max_calls(), 2);         // 512 MiB of 256 MiB calls
+  EXPECT_EQ(Stopwatch(sized("cuda", 80.0 * (1 << 30))).head_cycles(), 400000);
 }
 
 TEST(stopwatch_sizes, the_opening_sleep_covers_a_call_the_host_queues_slowly) {
