@@ -37,6 +37,12 @@ std::string hints_section(const std::vector<std::string>& hints) {
   return out;
 }
 
+// kopt's suggestion, not the user's: a heading that says so.
+std::string idea_section(std::string idea) {
+  while (!idea.empty() && (idea.back() == '\n' || idea.back() == ' ')) idea.pop_back();
+  return idea.empty() ? "" : "## kopt's suggestion (from the measurements above)\n\n" + idea + "\n\n";
+}
+
 // A short tag from kopt ("compile_error"), made safe for one heading line anyway.
 std::string one_line(std::string text, size_t max_chars) {
   text = util::strip_control(text);
@@ -173,7 +179,7 @@ Result<std::string> first_attempt_prompt(const PromptSet& prompts, const FirstAt
                  {"baseline", or_default(facts.baseline, "Not measured yet.")},
                  {"top_kernels", facts.top_kernels.empty() ? "Not profiled yet."
                                                           : quote_untrusted(facts.top_kernels, kMaxQuotedLog)},
-                 {"hints", hints_section(facts.hints)}});
+                 {"hints", idea_section(facts.idea) + hints_section(facts.hints)}});
 }
 
 Result<std::string> refine_prompt(const PromptSet& prompts, const RefineFacts& facts) {

@@ -75,6 +75,9 @@ struct FirstAttemptFacts {
   std::string baseline;         // eager / torch.compile timings
   std::string top_kernels;      // the reference's top kernels from the profiler
   std::vector<std::string> hints;  // --hint / --hint-file text
+  // kopt's own suggestion for this attempt (an idea from the catalogue, or "choose your
+  // own"), in a section of its own ahead of the user's guidance, under {{hints}}.
+  std::string idea;
 };
 
 // Facts for refining a previous candidate, from its verdict.

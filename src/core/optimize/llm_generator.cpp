@@ -227,12 +227,12 @@ class LlmGenerator final : public Generator {
         f.hints = req.hints;
         Proposal p;
         if (i < static_cast<int>(ideas.size())) {
-          f.hints.push_back(idea_hint(ideas[static_cast<size_t>(i)], req.facts));
+          f.idea = idea_hint(ideas[static_cast<size_t>(i)], req.facts);
           p.strategy = "idea:" + ideas[static_cast<size_t>(i)].id;
         } else {
           // The catalogue has no untried idea that fits: the writer's own, told what failed.
-          f.hints.push_back("Choose your own approach." +
-                            (failed.empty() ? std::string() : " Ideas already tried on this workload without a speedup: " + failed + "."));
+          f.idea = "Choose your own approach." +
+                   (failed.empty() ? std::string() : " Ideas already tried on this workload without a speedup: " + failed + ".");
           p.strategy = "first_attempt";
         }
         auto user = pv::first_attempt_prompt(m_settings.prompts, f);

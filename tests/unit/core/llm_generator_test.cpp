@@ -206,6 +206,24 @@ TEST(first_attempts_from_the_generator, carry_an_idea_for_the_workload_that_has_
       }
     }
     EXPECT_NE(asked[i].user.find("97% pool kernels, memory-bound"), std::string::npos) << asked[i].user;
+    // kopt's idea is kopt's suggestion, not the user's guidance (it read "Guidance from the
+    // user" until the fourteenth session).
+    EXPECT_NE(asked[i].user.find("## kopt's suggestion (from the measurements above)\n\nIdea to try"), std::string::npos)
+        << asked[i].user;
+    EXPECT_EQ(asked[i].user.find("Guidance from the user"), std::string::npos) << asked[i].user;
   }
   EXPECT_EQ(first_attempts, 1);
+  // With a user's hint, both: kopt's suggestion first, then the user's words under theirs.
+  auto req = round_two(4);
+  req.hints = {"keep it in Triton"};
+  const auto hinted = ask(req, &proposals);
+  for (size_t i = 0; i < proposals.size(); ++i) {
+    if (proposals[i].strategy.rfind("idea:", 0) != 0) continue;
+    const auto idea = hinted[i].user.find("## kopt's suggestion");
+    const auto user = hinted[i].user.find("## Guidance from the user\n\nkeep it in Triton");
+    ASSERT_NE(idea, std::string::npos) << hinted[i].user;
+    ASSERT_NE(user, std::string::npos) << hinted[i].user;
+    EXPECT_LT(idea, user);
+    EXPECT_EQ(hinted[i].user.find("Idea to try", user), std::string::npos) << "the idea is not under the user's heading";
+  }
 }
