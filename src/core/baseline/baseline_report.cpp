@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "kopt/core/timing.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 #include "core/timing/ncu_run.hpp"
 
@@ -65,15 +66,30 @@ std::string baseline_text(const BaselineReport& r) {
   std::snprintf(buf, sizeof buf, "best: %s at %.4f ms\n", r.best.c_str(), r.best_ms);
   out << buf;
   if (r.sol.is_object() && r.sol.contains("seconds")) {
-    std::snprintf(buf, sizeof buf, "speed of light: %.4f ms (%s-bound; %.0f bytes, %.3g flops%s; %s peak)",
-                  r.sol.value("seconds", 0.0) * 1000, r.sol.value("bound", std::string("?")).c_str(), r.sol.value("bytes", 0.0),
-                  r.sol.value("flops", 0.0), r.sol.value("flops_known", false) ? "" : " unknown",
-                  r.sol.value("precision", std::string("?")).c_str());
-    out << buf;
+    // "memory-bound: 2.15 GB moved at 4.8 TB/s; FLOPs not counted" / "compute-bound: 137 GFLOP
+    // at the fp32 peak, 67 TFLOP/s; 0.201 GB moved": what the bound is made of, in units a
+    // kernel writer compares with.
+    const double bytes = util::json_number(r.sol, "bytes"), flops = util::json_number(r.sol, "flops");
+    const double mem_s = util::json_number(r.sol, "memory_seconds"), comp_s = util::json_number(r.sol, "compute_seconds");
+    auto text = [&](const char* key) {
+      return r.sol.contains(key) && r.sol[key].is_string() ? r.sol[key].get<std::string>() : std::string("?");
+    };
+    const std::string bound = text("bound"), precision = text("precision");
+    const bool counted = r.sol.contains("flops_known") && r.sol["flops_known"].is_boolean() && r.sol["flops_known"].get<bool>();
+    const std::string moved = fmt::format("{:.3g} GB moved{}", bytes / 1e9,
+                                          mem_s > 0 ? fmt::format(" at {:.3g} TB/s", bytes / mem_s / 1e12) : "");
+    const std::string work =
+        !counted ? "FLOPs not counted"
+        : flops > 0 ? fmt::format("{:.3g} GFLOP at the {} peak{}", flops / 1e9, precision,
+                                  comp_s > 0 ? fmt::format(", {:.3g} TFLOP/s", flops / comp_s / 1e12) : "")
+                    : "no FLOPs";
+    out << fmt::format("speed of light: {:.4f} ms ({}-bound: {}; {})", util::json_number(r.sol, "seconds") * 1000, bound,
+                       bound == "compute" ? work : moved, bound == "compute" ? moved : work);
     // A baseline under the bound is a wrong bound: the note below names the cause.
     if (r.sol.contains("warning")) out << "; below the best baseline\n";
-    else out << fmt::format("; best is at {:.1f}% of it\n", 100.0 * r.sol.value("fraction_of_light", 0.0));
-    if (r.sol.contains("peak_why")) out << "  peak: " << r.sol.value("peak_why", std::string()) << "\n";
+    else out << fmt::format("; best is at {:.1f}% of it\n", 100.0 * util::json_number(r.sol, "fraction_of_light"));
+    // Which peak, and why: for compute-bound work (a memory-bound bound does not use it).
+    if (bound == "compute" && text("peak_why") != "?") out << "  peak: " << text("peak_why") << "\n";
   }
   if (r.profile.is_object() && r.profile.contains("kernels")) {
     int k = 0;

@@ -360,3 +360,36 @@ TEST(baseline_without_kernels, drops_the_kernel_block_and_keeps_what_follows) {
   EXPECT_EQ(kopt::core::baseline_without_kernels("best: eager at 1.0 ms"), "best: eager at 1.0 ms");
   EXPECT_EQ(kopt::core::baseline_without_kernels(""), "");
 }
+
+// The baseline's bound line (kopt baseline, and the prompts' baseline timings) in units a
+// kernel writer compares with: it read "(memory-bound; 2147483648 bytes, 0 flops unknown;
+// fp32 peak)" until the fourteenth session. Figures from the quality run's run.json (H200).
+TEST(baseline_text, the_bound_line_says_what_it_is_made_of) {
+  kopt::core::BaselineReport r;
+  r.ok = true;
+  r.best = "compile:default";
+  r.best_ms = 2.8157;
+  r.device = {{"name", "NVIDIA H200"}, {"capability", "9.0"}, {"torch", "2.11.0+cu130"}};
+  r.sol = {{"bound", "compute"}, {"bytes", 201342976.0}, {"compute_seconds", 0.002051327663761194},
+           {"flops", 137438953472.0}, {"flops_known", true}, {"fraction_of_light", 0.7285289411357668},
+           {"memory_seconds", 4.194645333333333e-05}, {"precision", "fp32"}, {"seconds", 0.002051327663761194},
+           {"peak_why", "fp32 FMA: matmuls without TF32"}};
+  const std::string gemm = kopt::core::baseline_text(r);
+  EXPECT_NE(gemm.find("speed of light: 2.0513 ms (compute-bound: 137 GFLOP at the fp32 peak, 67 TFLOP/s; 0.201 GB "
+                      "moved at 4.8 TB/s); best is at 72.9% of it\n"),
+            std::string::npos)
+      << gemm;
+  EXPECT_NE(gemm.find("  peak: fp32 FMA: matmuls without TF32\n"), std::string::npos) << gemm;
+  r.sol = {{"bound", "memory"}, {"bytes", 2147483648.0}, {"compute_seconds", 0.0}, {"flops", 0.0},
+           {"flops_known", false}, {"fraction_of_light", 0.6082866771997809},
+           {"memory_seconds", 0.00044739242666666664}, {"precision", "fp32"}, {"seconds", 0.00044739242666666664}};
+  const std::string softmax = kopt::core::baseline_text(r);
+  EXPECT_NE(softmax.find("speed of light: 0.4474 ms (memory-bound: 2.15 GB moved at 4.8 TB/s; FLOPs not counted); "
+                         "best is at 60.8% of it\n"),
+            std::string::npos)
+      << softmax;
+  EXPECT_EQ(softmax.find("  peak:"), std::string::npos) << "the FLOP peak does not bound memory-bound work";
+  // Damaged figures (a run directory read back) give a line, not an exception.
+  r.sol = {{"bound", 3}, {"bytes", "many"}, {"seconds", 0.001}};
+  EXPECT_NE(kopt::core::baseline_text(r).find("speed of light: 1.0000 ms"), std::string::npos);
+}
