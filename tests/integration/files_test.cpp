@@ -245,6 +245,21 @@ TEST(optimize_files, the_final_gate_runs_when_the_run_finishes_not_at_each_waiti
   const bool gated = (recs.at(1).contains("claim") && recs.at(1)["claim"].is_object()) ||
                      (recs.at(2).contains("claim") && recs.at(2)["claim"].is_object());
   EXPECT_TRUE(gated) << "the finished run gates its best: " << recs.at(1).dump() << "\n" << recs.at(2).dump();
+
+  // A finished run gets another round when resumed with a larger budget (the quality
+  // benchmark's third round was written so, on a machine without the GPU): the next
+  // prompt is written and the run waits; the claims it has are kept, not timed again.
+  const nlohmann::json claim1 = recs.at(1)["claim"], claim2 = recs.at(2)["claim"];
+  const auto more = run_kopt({"optimize", "--resume", out, "--no-wait", "--max-candidates", "3"});
+  ASSERT_EQ(more.exit_code, 4) << context(more);
+  EXPECT_TRUE(exists(out + "/inbox/0003.prompt.md")) << context(more);
+  write_reply(out + "/inbox", "0003.reply.py", read(case_path("c_elementwise_honest.py")));
+  const auto again = run_kopt({"optimize", "--resume", out, "--no-wait"});
+  ASSERT_TRUE(again.exit_code == 0 || again.exit_code == 3) << context(again);
+  recs = records(out);
+  EXPECT_EQ(recs.at(3)["outcome"], "correct") << recs.at(3).dump();
+  EXPECT_EQ(recs.at(1)["claim"], claim1);
+  EXPECT_EQ(recs.at(2)["claim"], claim2);
 }
 
 TEST(optimize_files, a_waiting_run_takes_replies_written_meanwhile_and_times_out_the_rest) {
