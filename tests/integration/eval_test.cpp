@@ -4,6 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <vector>
+#include <utility>
+#include <string>
 
 #include "harness.hpp"
 
@@ -49,6 +53,28 @@ TEST(eval_honest, same_maths_written_differently_passes) {
   EXPECT_EQ(run.json["trials"]["planned"], 10);
   for (const char* phase : {"total", "reference_start", "candidate_import", "trials"})
     EXPECT_TRUE(run.json["phase_seconds"].contains(phase)) << phase;
+}
+
+// kopt's builtin split-tf32 engine (tests/cases/c_builtin_split_tf32.py, the generator's
+// output for this workload): nn.Linear through 3xTF32 products keeps fp32 accuracy. With
+// the remainder products taken out, what is left is a TF32-precision product (on the CPU
+// the same numbers as a TF32 matmul): far outside the bound (120x on the CPU), rejected.
+// So the engine does catch the Linear, and the bound tells 3xTF32 from plain TF32.
+TEST(eval_honest, builtin_split_tf32_passes_and_its_plain_tf32_part_alone_does_not) {
+  expect_correct(eval_case("w_linear_gelu.py", "c_builtin_split_tf32.py"));
+  std::ifstream in(kopt::testing::case_path("c_builtin_split_tf32.py"));
+  std::string code((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"        out = op(ah, bl)\n", "        out = op(ah, bh) * 0\n"}, {"        out += op(al, bh)\n", ""}}) {
+    const auto at = code.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    code.replace(at, from.size(), to);
+  }
+  const std::string path = kopt::testing::temp_dir("kopt-eval-test") + "/c_hi_only.py";
+  std::ofstream(path) << code;
+  const auto run = kopt::testing::run_kopt({"eval", kopt::testing::case_path("w_linear_gelu.py"), path, "--json", "--time",
+                                            "none", "--device", kopt::testing::on_gpu() ? "cuda" : "cpu"});
+  expect_verdict(run, 1, "wrong_result", "close");
 }
 
 TEST(eval_honest, float64_accumulating_reduction_passes) { expect_correct(eval_case("w_sum.py", "c_sum_fp64.py")); }

@@ -105,9 +105,11 @@ std::unique_ptr<Generator> make_llm_generator(std::unique_ptr<providers::Provide
                                               LlmSettings settings, providers::Budget* budget);
 
 // The builtin strategy names in the order they are tried, for the device and workload
-// (documentation and tests).
+// (documentation and tests). `has_matmul`: the workload's source calls matmuls (nn.Linear,
+// matmul, @, mm, bmm, addmm): split-tf32 is tried second on CUDA at fp32.
 std::vector<std::string> builtin_strategy_names(const std::string& device, bool has_conv,
-                                                const std::string& precision, bool compile_available);
+                                                const std::string& precision, bool compile_available,
+                                                bool has_matmul = false);
 // The source of one builtin candidate for `strategy` ("compile-max-autotune+channels-last").
 // Failure kind "usage" for an unknown strategy.
 Result<std::string> builtin_candidate_source(const std::string& strategy, const std::string& workload_name,

@@ -19,6 +19,12 @@ bool mentions_conv(const std::string& source) {
   return false;
 }
 
+bool mentions_matmul(const std::string& source) {
+  for (const char* needle : {"Linear", "linear(", "matmul", "@", ".mm(", "bmm(", "addmm("})
+    if (source.find(needle) != std::string::npos) return true;
+  return false;
+}
+
 class BuiltinGenerator final : public Generator {
  public:
   std::string name() const override { return "builtin"; }
@@ -30,7 +36,8 @@ class BuiltinGenerator final : public Generator {
 
   std::vector<Proposal> propose(const RoundRequest& request) override {
     const auto names = builtin_strategy_names(request.device, mentions_conv(request.workload_source), request.precision,
-                                              request.compile_available.value_or(true));
+                                              request.compile_available.value_or(true),
+                                              mentions_matmul(request.workload_source));
     // Engines that ran alone and were not correct: their combinations are not tried.
     std::set<std::string> failed;
     std::map<std::string, int> rank;  // engine -> position among the best (0: fastest)

@@ -29,6 +29,11 @@ struct Engine {
 
 const Engine kEngines[] = {
     {"compile-default", "torch.compile, default mode", false, true, KOPT_COMPILE_RUN("")},
+    // Offered on CUDA at fp32 precision for workloads with matmuls (builtin_strategy_names);
+    // on a CPU it runs too (plain fp32 products of the split parts), so it is tested there.
+    {"split-tf32", "the eager forward with its fp32 matmuls as 3xTF32 tensor-core products (fp32 accuracy)", false, false,
+     "        with _KoptSplitTF32():\n"
+     "            return self._kopt_eager(*args)\n"},
     {"compile-max-autotune", "torch.compile, mode max-autotune (autotuned kernels, CUDA graphs)", false, true,
      KOPT_COMPILE_RUN("mode=\"max-autotune\"")},
     {"compile-max-autotune-no-cudagraphs", "torch.compile, mode max-autotune-no-cudagraphs", false, true,
@@ -152,6 +157,68 @@ def _kopt_clone(out):
     return out
 )PY";
 
+// 3xTF32 (prompts/ideas.json, split-tf32; benchmarks/quality/split_tf32_error.py): each
+// fp32 operand split into its TF32-rounded part and the remainder; hi@hi + (hi@lo + lo@hi)
+// on the tensor cores keeps fp32 accuracy. Through a TorchFunctionMode, so nn.Linear,
+// matmul, @, mm, bmm and addmm of any workload are caught without rewriting it.
+const char* kSplitTF32 = R"PY(
+
+def _kopt_split(x):
+    # The high part truncated to TF32 (two passes over x, where rounding would take three):
+    # the error stays at the fp32 product's own (split_tf32_error.py). An infinite input
+    # gives inf - inf = NaN in the remainder: kopt's checks reject that on such a workload.
+    hi = x.view(torch.int32).bitwise_and(-8192).view(torch.float32)
+    return hi, x - hi
+
+
+def _kopt_split_ok(*tensors):
+    return all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 for t in tensors)
+
+
+def _kopt_3x(op, a, b):
+    ah, al = _kopt_split(a)
+    bh, bl = _kopt_split(b)
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        out = op(ah, bl)
+        out += op(al, bh)
+        out += op(ah, bh)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    return out
+
+
+class _KoptSplitTF32(torch.overrides.TorchFunctionMode):
+    calls = 0  # how many products went through the split (tests read it)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm,
+                    torch.bmm, torch.Tensor.bmm) and len(args) == 2 and not kwargs and _kopt_split_ok(*args):
+            _KoptSplitTF32.calls += 1
+            return _kopt_3x(torch.matmul, args[0], args[1])
+        if func is torch.Tensor.__rmatmul__ and len(args) == 2 and not kwargs and _kopt_split_ok(*args):
+            _KoptSplitTF32.calls += 1
+            return _kopt_3x(torch.matmul, args[1], args[0])
+        if func is torch.nn.functional.linear:
+            x, w = args[0], args[1] if len(args) > 1 else kwargs.get("weight")
+            b = args[2] if len(args) > 2 else kwargs.get("bias")
+            if _kopt_split_ok(x, w) and (b is None or _kopt_split_ok(b)):
+                _KoptSplitTF32.calls += 1
+                out = _kopt_3x(torch.matmul, x, w.t())
+                return out if b is None else out.add_(b)
+        if func in (torch.addmm, torch.Tensor.addmm) and len(args) == 3 and _kopt_split_ok(*args) and \
+                set(kwargs) <= {"beta", "alpha"}:
+            _KoptSplitTF32.calls += 1
+            beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
+            out = _kopt_3x(torch.mm, args[1], args[2])
+            if alpha != 1:
+                out.mul_(alpha)
+            return out.add_(args[0], alpha=beta) if beta != 0 else out
+        return func(*args, **kwargs)
+)PY";
+
 const char* kCapture = R"PY(
     def _kopt_capture(self, args):
         # Warm-up runs advance BatchNorm statistics and the RNG: both are restored, so the
@@ -181,11 +248,14 @@ const char* kCapture = R"PY(
 }  // namespace
 
 std::vector<std::string> builtin_strategy_names(const std::string& device, bool has_conv, const std::string& precision,
-                                                bool compile_available) {
+                                                bool compile_available, bool has_matmul) {
   const bool cuda = device == "cuda";
   std::vector<std::string> engines, mods;
   for (const auto& e : kEngines) {
     if (std::string(e.name) == "eager") continue;
+    // fp32 matmuls on tensor cores: only where there are matmuls, TF32 is off (fp32
+    // precision; --precision tf32 has the tf32 modifier) and tensor cores exist.
+    if (std::string(e.name) == "split-tf32" && !(cuda && has_matmul && precision == "fp32")) continue;
     if (e.cuda_only && !cuda) continue;
     if (e.needs_compile && !compile_available) continue;
     engines.push_back(e.name);
@@ -272,6 +342,7 @@ Result<std::string> builtin_candidate_source(const std::string& strategy, const 
      << "    def _kopt_run(self, args):\n"
      << engine->run;
   if (std::string(engine->name) == "cuda-graph") py << kCapture;
+  if (std::string(engine->name) == "split-tf32") py << kSplitTF32;
   return py.str();
 }
 

@@ -1,6 +1,9 @@
 // Pure pieces of kopt optimize: durations, shards, idle share, suite summary, run state
 // round trip, builtin strategies.
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
 #include <stdlib.h>
 
 #include "kopt/core/generator.hpp"
@@ -186,6 +189,39 @@ TEST(builtin_strategies, cuda_tries_every_engine_alone_before_combinations) {
   EXPECT_EQ(std::find(names.begin(), names.end(), "compile-default+tf32"), names.end());  // fp32 only
   const auto first_combo = std::find_if(names.begin(), names.end(), [](const std::string& s) { return s.find('+') != std::string::npos; });
   for (auto it = first_combo; it != names.end(); ++it) EXPECT_NE(it->find('+'), std::string::npos) << *it;
+}
+
+TEST(builtin_strategies, split_tf32_is_tried_second_on_cuda_at_fp32_where_there_are_matmuls) {
+  const auto names = builtin_strategy_names("cuda", false, "fp32", true, true);
+  ASSERT_GE(names.size(), 2u);
+  EXPECT_EQ(names[0], "compile-default");
+  EXPECT_EQ(names[1], "split-tf32");
+  auto has = [](const std::vector<std::string>& v) { return std::find(v.begin(), v.end(), "split-tf32") != v.end(); };
+  EXPECT_FALSE(has(builtin_strategy_names("cuda", false, "fp32", true, false))) << "no matmuls";
+  EXPECT_FALSE(has(builtin_strategy_names("cuda", false, "tf32", true, true))) << "TF32 allowed: the tf32 modifier";
+  EXPECT_FALSE(has(builtin_strategy_names("cpu", false, "fp32", false, true))) << "no tensor cores";
+}
+
+// The split-tf32 candidate of tests/cases/c_builtin_split_tf32.py is this generator's
+// output for w_linear_gelu.py (the integration tests run it through kopt eval). When the
+// generator changes, the test writes the new text beside it (.new) to be moved into place.
+TEST(builtin_strategies, the_split_tf32_case_file_is_the_generators_output) {
+  const std::string dir = KOPT_CASES_DIR;
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  auto code = builtin_candidate_source("split-tf32", "w_linear_gelu.py", read(dir + "/w_linear_gelu.py"));
+  ASSERT_TRUE(code.ok());
+  EXPECT_NE(code->find("class _KoptSplitTF32(torch.overrides.TorchFunctionMode):"), std::string::npos);
+  EXPECT_NE(code->find("with _KoptSplitTF32():"), std::string::npos);
+  const std::string golden = dir + "/c_builtin_split_tf32.py";
+  if (read(golden) != *code) {
+    std::ofstream(golden + ".new") << *code;
+    FAIL() << golden << " is not the generator's output: compare " << golden << ".new and move it into place";
+  }
 }
 
 TEST(builtin_strategies, the_candidate_embeds_the_workload_and_subclasses_its_model) {
