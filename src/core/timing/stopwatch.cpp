@@ -30,18 +30,6 @@ constexpr double k_max_head_us = 20000;
 // A diagnostic duration in microseconds as GPU sleep cycles.
 long cycles_of_diagnostic(double us) { return static_cast<long>(std::clamp(us, 0.0, 1e6)) * k_cycles_per_us; }
 
-// A variable's value, or "" when unset.
-std::string env_text(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? v : "";
-}
-
-// A duration variable in whole microseconds (atol, as before), 0 when unset or not positive.
-double env_us(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? static_cast<double>(std::clamp(std::atol(v), 0L, 1000000L)) : 0.0;
-}
-
 bool pid_visible(pid_t pid) {
   struct stat st;
   return stat(("/proc/" + std::to_string(pid)).c_str(), &st) == 0;
@@ -53,26 +41,6 @@ uint64_t draw_seed() {
   static std::random_device device;
   const uint64_t hi = device(), lo = device();
   return ((hi << 32) ^ lo) & 0x7fffffffffffffffull;
-}
-
-bool TimingDiagnostics::any() const {
-  return keep_all || hold_us > 0 || wake_us > 0 || head_us || input_mb > 0 || batch_ms > 0 || keep_gc || nvml != "on" ||
-         reuse_inputs;
-}
-
-TimingDiagnostics timing_diagnostics_from_env() {
-  TimingDiagnostics d;
-  d.keep_all = env_text("KOPT_TIMING_KEEP_ALL") == "1";
-  d.hold_us = env_us("KOPT_TIMING_HOLD_US");
-  d.wake_us = env_us("KOPT_TIMING_WAKE_US");
-  if (std::getenv("KOPT_TIMING_HEAD_US")) d.head_us = env_us("KOPT_TIMING_HEAD_US");
-  d.input_mb = std::max(0L, std::atol(env_text("KOPT_TIMING_INPUT_MB").c_str()));
-  d.batch_ms = std::max(0.0, std::atof(env_text("KOPT_TIMING_BATCH_MS").c_str()));
-  d.keep_gc = env_text("KOPT_TIMING_GC") == "1";
-  const std::string nvml = env_text("KOPT_TIMING_NVML");
-  if (nvml == "0" || nvml == "adjacent") d.nvml = nvml;
-  d.reuse_inputs = env_text("KOPT_TIMING_REUSE_INPUTS") == "1";
-  return d;
 }
 
 Stopwatch::Stopwatch(StopwatchConfig config) : m_cfg(std::move(config)) {
