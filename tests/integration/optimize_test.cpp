@@ -363,6 +363,9 @@ TEST(optimize_gate, a_claim_reuses_its_candidates_build_and_no_sandbox_is_left_b
   const auto claim = read_json(built + "claim.json");
   EXPECT_EQ(claim["outcome"], "correct") << claim.dump();
   EXPECT_FALSE(verify["environment"].value("reused_builds", false));
+  // Prestarted workers still serve the ranking when builds are kept for the gate.
+  EXPECT_TRUE(read_json(dir + "/run/candidates/0002/verify.json")["environment"].value("prestarted", false))
+      << read_json(dir + "/run/candidates/0002/verify.json")["environment"].dump();
   EXPECT_TRUE(claim["environment"].value("reused_builds", false)) << claim["environment"].dump();
   EXPECT_EQ(read(built + "log").find("ninja: no work to do"), std::string::npos) << "the ranking built it";
   EXPECT_NE(claim.value("candidate_log_tail", "").find("ninja: no work to do"), std::string::npos)
@@ -381,8 +384,10 @@ TEST(optimize_prestart, an_interrupt_leaves_no_prestarted_sandbox_behind) {
   mkdir(work.c_str(), 0755);
   const std::string from = replay_folder({{"1_sleeps.py", case_path("c_elementwise_sleeps.py")},
                                           {"2_honest.py", case_path("c_elementwise_honest.py")}});
+  // The default --final-top (3): evaluations keep their candidate's caches for the gate
+  // (keep_builds), and a prestart no candidate took must still leave nothing.
   const pid_t pid = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
-                                "--out", dir + "/run", "--work-dir", work, "-j", "1", "--final-top", "0"},
+                                "--out", dir + "/run", "--work-dir", work, "-j", "1"},
                                dir);
   bool sleeping = false;
   for (int i = 0; i < 2400 && !sleeping; ++i) {

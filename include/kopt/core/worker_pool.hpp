@@ -72,6 +72,7 @@ class WorkerPool {
   std::vector<std::string> m_secrets;
   bool m_cleaned = false;
   bool m_reused = false;  // runs in a sandbox an earlier evaluation kept (options.reuse_sandbox)
+  bool m_has_candidate = false;  // a candidate was written: a prestart no candidate took keeps nothing
   std::string m_kept;
 };
 

@@ -89,7 +89,6 @@ void SearchRun::evaluate_one(int id, bool claim) {
   EvalOptions eo = eval_options(id, claim);
   if (!claim) eo.on_phase = [this, id](const EvalPhase& phase) { note_phase(id, phase); };
   if (!claim) eo.prestarts = m_prestarts;
-  if (!claim) eo.keep_builds = m_opt.final_top > 0;
   if (claim) {
     // The claim runs where the candidate was built (its own sandbox, the same paths), and
     // removes it at its end.

@@ -261,6 +261,7 @@ Status WorkerPool::set_candidate(const std::string& path) {
 
 Status WorkerPool::write_candidate(const std::string& source) {
   if (auto st = sandbox::write_file(m_candidate, source); !st) return st.failure();
+  m_has_candidate = true;
   if (m_user) {
     if (chown(m_candidate.c_str(), m_user->uid, m_user->gid) != 0) spdlog::debug("Cannot chown the candidate copy.");
   }
@@ -342,7 +343,7 @@ void WorkerPool::cleanup() {
     spdlog::info("Kept the sandbox. [path: {}]", m_root);
     return;
   }
-  if (m_opt.keep_builds) {
+  if (m_opt.keep_builds && m_has_candidate) {
     sandbox::keep_only_builds(m_root);
     m_kept = m_root;
     return;
