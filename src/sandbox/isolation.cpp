@@ -36,12 +36,21 @@ Result<std::string> make_temp_dir(const std::string& parent, const std::string& 
   return std::string(buf.data());
 }
 
+namespace {
+const char* const kSandboxDirs[] = {"", "/cache", "/cache/triton", "/cache/inductor", "/cache/torch_extensions",
+                                    "/cache/nv", "/tmp"};
+}  // namespace
+
 Status prepare_sandbox(const std::string& dir, const std::optional<UserIds>& owner) {
-  for (const char* sub : {"", "/cache", "/cache/triton", "/cache/inductor", "/cache/torch_extensions",
-                          "/cache/nv", "/tmp"}) {
+  for (const char* sub : kSandboxDirs) {
     const std::string path = dir + sub;
     if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
       return Failure{"io", "cannot create " + path + ": " + strerror(errno)};
+    // A sandbox kept from an earlier evaluation (keep_only_builds) was the candidate's to
+    // change: chown follows links, so what is there must be a directory, not a link to one.
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Failure{"io", path + " is not a directory"};
     if (owner && chown(path.c_str(), owner->uid, owner->gid) != 0)
       return Failure{"io", "cannot hand " + path + " to " + owner->name + ": " + strerror(errno)};
   }
@@ -90,6 +99,14 @@ int remove_if_lock(const char* path, const struct stat*, int type, struct FTW* f
 }  // namespace
 
 void keep_only_builds(const std::string& root) {
+  // The candidate could replace any folder of its sandbox with a link (to /etc, say), and
+  // kopt, perhaps root, creates, chowns and walks these folders again when the sandbox is
+  // reused: whatever is not a real directory where prepare_sandbox expects one goes.
+  for (const char* sub : kSandboxDirs) {
+    const std::string path = root + "/candidate" + sub;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) remove_tree(path);
+  }
   for (const auto& name : list_dir(root)) {
     if (name != "candidate") {
       remove_tree(root + "/" + name);
