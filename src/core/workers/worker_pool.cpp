@@ -310,7 +310,16 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
   if (role == "candidate") {
     spec.limits = m_limits;
     if (m_bwrap.works) {
-      spec.argv = sandbox::bwrap_prefix(m_bwrap.path, m_confine);
+      // A wrapper (ncu) the sandbox would hide (under /tmp, /run or a home: a checkout's fake
+      // ncu under /tmp was "No such file" inside it) is bound read-only for this worker.
+      auto confine = m_confine;
+      if (!wrapper.empty() && !wrapper[0].empty() && wrapper[0][0] == '/') {
+        const std::string dir = parent_of(wrapper[0]);
+        bool hidden = is_under(dir, "/tmp") || is_under(dir, "/run");
+        for (const auto& h : confine.hidden) hidden = hidden || is_under(dir, h);
+        if (hidden && dir != "/") confine.readable.push_back(dir);
+      }
+      spec.argv = sandbox::bwrap_prefix(m_bwrap.path, confine);
       spec.runs_as_child = true;
     }
   }
