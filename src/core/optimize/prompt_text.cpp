@@ -54,7 +54,8 @@ std::string profile_table(const nlohmann::json& profile, const std::string& whos
     std::string cudnn = flag("cudnn_allow_tf32", "TF32 in cuDNN convolutions");
     std::string matmul = flag("matmul_allow_tf32", "TF32 in matmuls");
     if (!cudnn.empty() || !matmul.empty())
-      out += "PyTorch's math settings in the reference: " + cudnn + (cudnn.empty() || matmul.empty() ? "" : ", ") + matmul + ".\n";
+      out += "PyTorch's math settings in " + whose + ": " + cudnn + (cudnn.empty() || matmul.empty() ? "" : ", ") + matmul +
+             ".\n";
   }
   return out;
 }

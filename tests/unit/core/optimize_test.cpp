@@ -344,7 +344,8 @@ TEST(target_summary, names_the_gpu_its_peaks_and_the_arch_extensions_are_built_f
 }
 
 // The reference's profile in a prompt: the same table as a candidate's (so the two compare
-// line by line), full kernel names up to 160 characters, the work and the math settings.
+// line by line), full kernel names up to 160 characters, the work and the math settings of
+// the process profiled (a candidate's are its own: it may have turned TF32 on).
 TEST(profile_table, renders_the_kernels_the_work_and_the_math_settings) {
   const nlohmann::json profile = {
       {"bytes", 402949632}, {"flops", 77309411328.0},
@@ -365,7 +366,8 @@ TEST(profile_table, renders_the_kernels_the_work_and_the_math_settings) {
   EXPECT_NE(t.find("Work per call (inputs, outputs and parameters, each moved once): 0.403 GB, 77.3 GFLOP.\n"),
             std::string::npos)
       << t;
-  EXPECT_NE(t.find("PyTorch's math settings in the reference: TF32 in cuDNN convolutions allowed, TF32 in matmuls not allowed.\n"),
+  EXPECT_NE(t.find("PyTorch's math settings in the reference (eager): TF32 in cuDNN convolutions allowed, TF32 in "
+                   "matmuls not allowed.\n"),
             std::string::npos)
       << t;
   // A memory-bound workload's profile has no FLOP count (softmax_rows: flops 0).
