@@ -158,7 +158,7 @@ def _kopt_clone(out):
 )PY";
 
 // 3xTF32 (prompts/ideas.json, split-tf32; benchmarks/quality/split_tf32_error.py): each
-// fp32 operand split into its TF32-rounded part and the remainder; hi@hi + (hi@lo + lo@hi)
+// fp32 operand split into its TF32-truncated part and the remainder; hi@hi + (hi@lo + lo@hi)
 // on the tensor cores keeps fp32 accuracy. Through a TorchFunctionMode, so nn.Linear,
 // matmul, @, mm, bmm and addmm of any workload are caught without rewriting it.
 const char* kSplitTF32 = R"PY(
