@@ -1,6 +1,7 @@
 #include "kopt/measure/target.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -230,6 +231,11 @@ nlohmann::json sol_json(const SpeedOfLight& sol) {
           {"compute_seconds", sol.compute_seconds},
           {"bound", sol.bound},
           {"precision", sol.precision}};
+}
+
+std::string cuda_arch(const std::string& capability) {
+  if (capability.empty()) return "";
+  return capability + (std::atoi(capability.c_str()) >= 9 ? "a" : "");
 }
 
 std::string kernel_class(const std::string& name) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <ftw.h>
@@ -88,6 +89,7 @@ std::vector<std::string> list_dir(const std::string& dir) {
     if (name != "." && name != "..") out.push_back(name);
   }
   closedir(d);
+  std::sort(out.begin(), out.end());
   return out;
 }
 

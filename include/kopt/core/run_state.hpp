@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kopt/sandbox/isolation.hpp"
 #include "kopt/util/result.hpp"
 
 namespace kopt::core {
@@ -83,7 +84,7 @@ std::optional<std::string> read_text(const std::string& path);
 bool is_directory(const std::string& path);
 bool is_regular_file(const std::string& path);
 // Names in `dir` (no "." or ".."), sorted; empty when unreadable.
-std::vector<std::string> list_dir(const std::string& dir);
+using sandbox::list_dir;
 // Creates `path` and its missing parents. Failure kind "io".
 Status make_dirs(const std::string& path);
 

@@ -59,6 +59,11 @@ struct SpeedOfLight {
 SpeedOfLight speed_of_light(const Target& target, double bytes, double ops, const std::string& precision);
 nlohmann::json sol_json(const SpeedOfLight& sol);
 
+// The CUDA arch kopt builds extensions for on a device of compute capability `capability`
+// ("9.0" -> "9.0a", "10.0" -> "10.0a": arch-specific from Hopper on, so builds target the
+// exact device and may use wgmma and TMA; "8.0" -> "8.0"): TORCH_CUDA_ARCH_LIST's value.
+std::string cuda_arch(const std::string& capability);
+
 // The class of a kernel or operator from its profiler name: "conv", "gemm", "attention",
 // "pool", "norm", "reduction", "elementwise" or "other". cuDNN's implicit-GEMM
 // convolution kernels are "conv", not "gemm".

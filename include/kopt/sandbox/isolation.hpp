@@ -34,7 +34,7 @@ Status write_file(const std::string& path, const std::string& content);
 // Removes a directory tree; errors are ignored (best effort clean-up).
 void remove_tree(const std::string& path);
 
-// The names in a directory (no "." or ".."); empty when it cannot be read.
+// The names in a directory (no "." or ".."), sorted; empty when it cannot be read.
 std::vector<std::string> list_dir(const std::string& dir);
 
 // Empties an evaluation's sandbox `root` except the candidate's build caches

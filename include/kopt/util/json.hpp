@@ -3,12 +3,18 @@
 // worker's reply malformed): a field that is absent or of another type reads as absent,
 // never as an exception.
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace kopt::util {
 
 // j[key] when j is an object and that field is a number; `absent` otherwise.
 inline double json_number(const nlohmann::json& j, const char* key, double absent = 0) {
   return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : absent;
+}
+
+// j[key] when j is an object and that field is a string; `absent` otherwise.
+inline std::string json_string(const nlohmann::json& j, const char* key, const std::string& absent = "") {
+  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : absent;
 }
 
 }  // namespace kopt::util

@@ -71,9 +71,7 @@ std::string baseline_text(const BaselineReport& r) {
     // kernel writer compares with.
     const double bytes = util::json_number(r.sol, "bytes"), flops = util::json_number(r.sol, "flops");
     const double mem_s = util::json_number(r.sol, "memory_seconds"), comp_s = util::json_number(r.sol, "compute_seconds");
-    auto text = [&](const char* key) {
-      return r.sol.contains(key) && r.sol[key].is_string() ? r.sol[key].get<std::string>() : std::string("?");
-    };
+    auto text = [&](const char* key) { return util::json_string(r.sol, key, "?"); };
     const std::string bound = text("bound"), precision = text("precision");
     const bool counted = r.sol.contains("flops_known") && r.sol["flops_known"].is_boolean() && r.sol["flops_known"].get<bool>();
     const std::string moved = fmt::format("{:.3g} GB moved{}", bytes / 1e9,

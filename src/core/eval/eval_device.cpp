@@ -7,6 +7,7 @@
 
 #include "core/eval/eval_run.hpp"
 #include "kopt/sandbox/procfs.hpp"
+#include "kopt/util/json.hpp"
 #include "core/workers/request.hpp"
 #include "core/timing/stopwatch.hpp"
 
@@ -44,10 +45,6 @@ void poison_from(const nlohmann::json& spec, nlohmann::json& out) {
     for (const auto& item : spec["items"]) poison_from(item, out);
 }
 
-std::string text_of(const nlohmann::json& h, const char* key) {
-  return h.contains(key) && h[key].is_string() ? h[key].get<std::string>() : std::string();
-}
-
 }  // namespace
 
 void EvalRun::fall_back(const std::string& why) {
@@ -74,7 +71,7 @@ EvalRun::Fed EvalRun::feed_inputs(const nlohmann::json& spec) {
     decide(Outcome::input_error, "reference", "workload inputs: " + fill.failure().kind + ": " + fill.failure().message);
     return Fed::failed;
   }
-  if (const auto err = text_of(fill->header, "candidate_error"); !err.empty()) {
+  if (const auto err = util::json_string(fill->header, "candidate_error"); !err.empty()) {
     if (!m_device_confirmed) {
       fall_back(err);
       return Fed::fallback;
@@ -154,7 +151,7 @@ bool EvalRun::device_trial(const std::string& stress, size_t index) {
     for (const auto& [step, name] : {std::pair{"copy", "compare_copy"}, {"compare", "compare_figures"}, {"checks", "compare_checks"}})
       if (r["seconds"].contains(step) && r["seconds"][step].is_number())
         m_report.phase_seconds[name] += r["seconds"][step].get<double>();
-  if (const auto err = text_of(r, "candidate_error"); !err.empty()) {
+  if (const auto err = util::json_string(r, "candidate_error"); !err.empty()) {
     fail_rule("process", Outcome::tampered, "the candidate's " + err);
     return true;
   }
@@ -162,19 +159,19 @@ bool EvalRun::device_trial(const std::string& stress, size_t index) {
   const nlohmann::json res = r.value("result", nlohmann::json::object());
   verify::Comparison cmp;
   cmp.ok = res.value("ok", false);
-  cmp.check = text_of(res, "check");
-  cmp.detail = text_of(res, "detail");
+  cmp.check = util::json_string(res, "check");
+  cmp.detail = util::json_string(res, "detail");
   cmp.figures = figures_of(res.value("figures", nlohmann::json::object()));
   if (!judge(cmp, index, is_stress)) return true;
-  if (const auto m = text_of(r, "background"); !m.empty()) {
+  if (const auto m = util::json_string(r, "background"); !m.empty()) {
     fail_rule("background", Outcome::wrong_result, m);
     return true;
   }
-  if (const auto m = text_of(r, "inputs"); !m.empty()) {
+  if (const auto m = util::json_string(r, "inputs"); !m.empty()) {
     fail_rule("inputs", Outcome::wrong_result, m);
     return true;
   }
-  if (const auto m = text_of(r, "reuse"); !m.empty()) {
+  if (const auto m = util::json_string(r, "reuse"); !m.empty()) {
     fail_rule("reuse", Outcome::wrong_result, m);
     return true;
   }
@@ -183,7 +180,7 @@ bool EvalRun::device_trial(const std::string& stress, size_t index) {
   if (!is_stress && index < 2 && h.contains("sanity")) {
     const auto& s = h["sanity"];
     const bool zero = s.value("all_zero", false), constant = s.value("constant", false);
-    const std::string print = text_of(s, "fingerprint");
+    const std::string print = util::json_string(s, "fingerprint");
     if (index == 0) {
       m_sanity_zero = zero;
       m_sanity_constant = constant;

@@ -46,9 +46,7 @@ std::string light_text(const nlohmann::json& sol) {
   if (!sol.is_object()) return "";
   // From a run directory, which may be damaged: a field of the wrong type is no figure.
   auto num = [&](const char* key) { return json_number(sol, key); };
-  auto text = [&](const char* key, const char* absent) {
-    return sol.contains(key) && sol[key].is_string() ? sol[key].get<std::string>() : std::string(absent);
-  };
+  auto text = [&](const char* key, const char* absent) { return util::json_string(sol, key, absent); };
   const double bound_s = num("seconds"), fraction = num("fraction_of_light");
   if (bound_s <= 0 || fraction <= 0) return "";
   const double time_s = bound_s / fraction, bytes = num("bytes"), flops = num("flops");

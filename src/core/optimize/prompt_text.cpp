@@ -3,20 +3,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "kopt/core/optimize.hpp"
+#include "kopt/measure/target.hpp"
 #include "kopt/util/json.hpp"
 
 namespace kopt::core {
 
 namespace {
-
-std::string text_of(const nlohmann::json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
-}
 
 // 4.8e12 -> "4.8", 4.947e14 / 1e12 -> "495": three significant figures, no exponent.
 std::string figure(double v) {
@@ -36,7 +32,7 @@ std::string profile_table(const nlohmann::json& profile, const std::string& whos
     if (!k.is_object() || ++n > 8) break;
     out += fmt::format("  {:9.2f} us  {:5.1f}%  x{:.0f}  {}\n", util::json_number(k, "us_per_call"),
                        100 * util::json_number(k, "share"), util::json_number(k, "launches_per_call"),
-                       text_of(k, "name").substr(0, 160));
+                       util::json_string(k, "name").substr(0, 160));
   }
   const double bytes = util::json_number(profile, "bytes"), flops = util::json_number(profile, "flops");
   if (bytes > 0 || flops > 0) {
@@ -81,20 +77,19 @@ std::string baseline_without_kernels(const std::string& text) {
 
 std::string target_summary(const nlohmann::json& d) {
   if (!d.is_object()) return "Not measured.";
-  const std::string name = text_of(d, "name"), cap = text_of(d, "capability"), torch = text_of(d, "torch");
+  const std::string name = util::json_string(d, "name"), cap = util::json_string(d, "capability");
+  const std::string torch = util::json_string(d, "torch");
   std::string software = "torch " + (torch.empty() ? std::string("(unknown)") : torch);
-  if (const auto cuda = text_of(d, "cuda"); !cuda.empty()) software += ", CUDA " + cuda;
-  if (const auto driver = text_of(d, "driver"); !driver.empty()) software += ", driver " + driver;
-  if (const auto py = text_of(d, "python"); !py.empty()) software += ", Python " + py;
+  if (const auto cuda = util::json_string(d, "cuda"); !cuda.empty()) software += ", CUDA " + cuda;
+  if (const auto driver = util::json_string(d, "driver"); !driver.empty()) software += ", driver " + driver;
+  if (const auto py = util::json_string(d, "python"); !py.empty()) software += ", Python " + py;
   if (name.empty()) return "CPU (no GPU): " + software + ".";
   std::string out = name;
   if (!cap.empty()) {
-    // The arch kopt builds extensions for (TORCH_CUDA_ARCH_LIST, worker_pool.cpp): "9.0a"
-    // from Hopper on, so wgmma and TMA are there to use.
-    const bool arch_specific = std::atoi(cap.c_str()) >= 9;
-    std::string sm = cap;
+    // The arch kopt builds extensions for (TORCH_CUDA_ARCH_LIST): "9.0a" -> "sm_90a".
+    std::string sm = measure::cuda_arch(cap);
     sm.erase(std::remove(sm.begin(), sm.end(), '.'), sm.end());
-    out += fmt::format(", compute capability {} (extensions are built for sm_{}{})", cap, sm, arch_specific ? "a" : "");
+    out += fmt::format(", compute capability {} (extensions are built for sm_{})", cap, sm);
   }
   const nlohmann::json t = d.contains("target") && d["target"].is_object() ? d["target"] : nlohmann::json::object();
   if (const double sms = util::json_number(d, "sm_count"); sms > 0) out += fmt::format(", {:.0f} SMs", sms);
@@ -114,7 +109,7 @@ std::string target_summary(const nlohmann::json& d) {
       if (v > 0) peaks.push_back(label + " " + figure(v / 1e12) + " TFLOP/s");
     }
     if (!peaks.empty()) {
-      std::string desc = text_of(t, "description");
+      std::string desc = util::json_string(t, "description");
       out += "Peaks (dense" + (desc.empty() ? std::string() : ", the " + desc + " preset") + "):";
       for (size_t i = 0; i < peaks.size(); ++i) out += (i ? ", " : " ") + peaks[i];
       out += ".\n";
@@ -126,7 +121,7 @@ std::string target_summary(const nlohmann::json& d) {
     std::vector<std::string> state;
     if (const double sm = util::json_number(g, "sm_clock_mhz"); sm > 0) state.push_back(fmt::format("SM clock {:.0f} MHz", sm));
     if (const double mem = util::json_number(g, "mem_clock_mhz"); mem > 0) state.push_back(fmt::format("memory clock {:.0f} MHz", mem));
-    if (const auto thr = text_of(g, "throttle"); !thr.empty()) state.push_back("throttled: " + thr);
+    if (const auto thr = util::json_string(g, "throttle"); !thr.empty()) state.push_back("throttled: " + thr);
     if (!state.empty()) {
       out += "When the baselines ran:";
       for (size_t i = 0; i < state.size(); ++i) out += (i ? ", " : " ") + state[i];

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "kopt/measure/target.hpp"
 #include "kopt/sandbox/environment.hpp"
 #include "kopt/sandbox/python.hpp"
 
@@ -71,6 +72,15 @@ std::string parent_of(const std::string& path) {
   return slash == std::string::npos || slash == 0 ? std::string("/") : path.substr(0, slash);
 }
 
+// Whether the sandbox would take `dir` away (its private /tmp, the empty /run, a hidden
+// home): what a worker needs from there is bound read-only again.
+bool hidden_in(const sandbox::ConfineSpec& confine, const std::string& dir) {
+  if (dir == "/") return false;
+  bool hidden = is_under(dir, "/tmp") || is_under(dir, "/run");
+  for (const auto& h : confine.hidden) hidden = hidden || is_under(dir, h);
+  return hidden;
+}
+
 // The candidate runs as another user: every folder above its sandbox must let it pass (a
 // --work-dir under a 0700 home would fail each candidate's start as a crash).
 std::optional<Failure> unreachable(const sandbox::UserIds& user, const std::string& parent) {
@@ -116,11 +126,8 @@ void WorkerPool::plan_isolation(const std::string& torch_origin) {
   if (!torch_origin.empty()) needed.push_back(parent_of(parent_of(torch_origin)));
   for (const char* var : {"CUDA_HOME", "CUDA_PATH"})
     if (const char* v = std::getenv(var); v && *v == '/') needed.push_back(v);
-  for (const auto& dir : needed) {
-    bool hidden = is_under(dir, "/tmp") || is_under(dir, "/run");
-    for (const auto& h : m_confine.hidden) hidden = hidden || is_under(dir, h);
-    if (hidden && dir != "/") m_confine.readable.push_back(dir);
-  }
+  for (const auto& dir : needed)
+    if (hidden_in(m_confine, dir)) m_confine.readable.push_back(dir);
   std::string loosened;
   if (m_bwrap.works && m_opt.device == "cuda") {
     // Some machines' CUDA does not initialize in the standard sandbox (an H200 host:
@@ -271,10 +278,8 @@ Status WorkerPool::write_candidate(const std::string& source) {
 WorkerPool::~WorkerPool() { cleanup(); }
 
 std::string WorkerPool::arch_list() const {
-  if (m_capability.empty()) return "";
-  // e.g. 9.0 -> "9.0a" so builds target the exact device, even while it is busy.
-  const bool arch_specific = std::atoi(m_capability.c_str()) >= 9;  // "10.0" too
-  return m_capability + (arch_specific ? "a" : "");
+  // Set even while the device is busy, so builds target the exact device.
+  return measure::cuda_arch(m_capability);
 }
 
 Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& role, bool for_timing,
@@ -313,12 +318,8 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
       // A wrapper (ncu) the sandbox would hide (under /tmp, /run or a home: a checkout's fake
       // ncu under /tmp was "No such file" inside it) is bound read-only for this worker.
       auto confine = m_confine;
-      if (!wrapper.empty() && !wrapper[0].empty() && wrapper[0][0] == '/') {
-        const std::string dir = parent_of(wrapper[0]);
-        bool hidden = is_under(dir, "/tmp") || is_under(dir, "/run");
-        for (const auto& h : confine.hidden) hidden = hidden || is_under(dir, h);
-        if (hidden && dir != "/") confine.readable.push_back(dir);
-      }
+      if (!wrapper.empty() && !wrapper[0].empty() && wrapper[0][0] == '/' && hidden_in(confine, parent_of(wrapper[0])))
+        confine.readable.push_back(parent_of(wrapper[0]));
       spec.argv = sandbox::bwrap_prefix(m_bwrap.path, confine);
       spec.runs_as_child = true;
     }

@@ -263,3 +263,10 @@ TEST(bound_warning, a_baseline_faster_than_a_memory_bound_names_the_byte_count) 
   const auto w = bound_warning(sol, choose_peak("fp32", {"pool"}, MathModes{}), 0.0005, "eager");
   EXPECT_NE(w.find("bytes counted"), std::string::npos) << w;
 }
+
+TEST(cuda_arch, is_arch_specific_from_hopper_on) {
+  EXPECT_EQ(kopt::measure::cuda_arch("9.0"), "9.0a");
+  EXPECT_EQ(kopt::measure::cuda_arch("10.0"), "10.0a");
+  EXPECT_EQ(kopt::measure::cuda_arch("8.0"), "8.0");
+  EXPECT_EQ(kopt::measure::cuda_arch(""), "");
+}
