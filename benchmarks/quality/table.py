@@ -9,7 +9,8 @@ Reads `kopt report --format json` (docs/report-schema.md, version 2). Per worklo
 round r: the best speedup over the better baseline among the candidates of rounds 1..r
 that the final gate timed (its median and 95% interval, bold when the gate called it
 faster); a round with correct candidates but none gate-timed shows the best ranking
-speedup in italics, marked "rank". The last columns say what best.py is and whether
+speedup in italics, marked "rank". The ceiling is the most any implementation could gain
+over the best baseline (its distance to kopt's speed-of-light bound). The last columns say what best.py is and whether
 that respects the no-regression rule (best.py a baseline, or a candidate the gate
 confirmed faster). Over the suite: the geometric mean of each workload's final figure
 (gate medians; ranking figures are counted and said so) and fast_1.0 / fast_1.5: the
@@ -102,7 +103,7 @@ def table(doc, title):
     lines = []
     if title:
         lines.append(f"**{title}**\n")
-    head = ["workload", "best baseline (ms)"] + [f"round {i}" for i in range(1, nrounds + 1)] + \
+    head = ["workload", "best baseline (ms)", "ceiling"] + [f"round {i}" for i in range(1, nrounds + 1)] + \
         ["best.py", "never slower", "status"]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
@@ -110,7 +111,7 @@ def table(doc, title):
     for run in sorted(runs, key=lambda r: r.get("workload_name") or r.get("workload", "")):
         name = (run.get("workload_name") or os.path.basename(run.get("workload", "?"))).removesuffix(".py")
         if run.get("status") == "not_started":
-            lines.append(f"| {name} | — | " + " | ".join(["not started"] * nrounds) + " | — | — | not_started |")
+            lines.append(f"| {name} | — | — | " + " | ".join(["not started"] * nrounds) + " | — | — | not_started |")
             continue
         records = run.get("records", [])
         b = run.get("baselines") or {}
@@ -124,7 +125,8 @@ def table(doc, title):
                 last = fig
         finals.append((name, last))
         bp, ok = best_py_cell(run, records)
-        lines.append(f"| {name} | {base} | " + " | ".join(cells) + f" | {bp} | {ok} | {run.get('status')} |")
+        ceiling = (run.get("headroom") or {}).get("ceiling")
+        lines.append(f"| {name} | {base} | {fmt_x(ceiling)} | " + " | ".join(cells) + f" | {bp} | {ok} | {run.get('status')} |")
     lines.append("")
     gate_vals = [f[1]["speedup"] for _, f in finals if f[0] == "gate"]
     rank_vals = [f[1] for _, f in finals if f[0] == "rank"]
@@ -146,6 +148,10 @@ def table(doc, title):
         lines.append(f"kopt's own suite line: geomean {fmt_x(s.get('geomean_speedup'))} over "
                      f"{s.get('workloads_with_speedup')}, fast_1.0 {fp.get('1.0')}, fast_1.5 {fp.get('1.5')}, "
                      f"fast_2.0 {fp.get('2.0')}.")
+        if s.get("geomean_ceiling"):
+            lines.append(f"Ceiling (the most any implementation could gain over the best baseline, from kopt's "
+                         f"speed-of-light bound; a compute bound at its peak's precision): geometric mean "
+                         f"{fmt_x(s['geomean_ceiling'])} over {s.get('workloads_with_ceiling')} workload(s).")
     waiting = sum(len(r.get("waiting_prompts") or []) for r in runs)
     if waiting:
         lines.append(f"Prompts waiting for replies: {waiting}.")

@@ -64,11 +64,7 @@ std::string text_report(const nlohmann::json& doc) {
   if (doc.contains("suite")) {
     const auto& s = doc["suite"];
     text += "suite summary (medians in ms; baseline: the fastest of eager and torch.compile):\n" + suite_table(results);
-    text += fmt::format("suite: {} workload(s)", results.size());
-    if (s["geomean_speedup"].is_number())
-      text += fmt::format(", geometric mean speedup {:.3f}x", s["geomean_speedup"].get<double>());
-    text += fmt::format(", fast_1.0 {:.2f}, fast_1.5 {:.2f}, fast_2.0 {:.2f}\n", s["fast_p"].value("1.0", 0.0),
-                        s["fast_p"].value("1.5", 0.0), s["fast_p"].value("2.0", 0.0));
+    text += suite_line(s, results.size());
   }
   return text;
 }

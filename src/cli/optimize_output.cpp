@@ -31,6 +31,8 @@ std::string optimize_text(const core::WorkloadResult& r) {
                                    : fmt::format(", {} unavailable", mode));
   if (!b.value("ok", false)) out << " not measured (" << util::strip_control(b.value("error", "")) << ")";
   out << "\n";
+  if (const std::string room = core::headroom_text(s.value("headroom", nlohmann::json())); !room.empty())
+    out << "  " << util::strip_control(room) << "\n";
   if (s.contains("verdict") && s["verdict"].is_string())
     out << "  " << util::strip_control(s["verdict"].get<std::string>()) << "\n";
   if (s["best"].is_object()) {
@@ -77,14 +79,16 @@ std::string optimize_text(const core::WorkloadResult& r) {
 
 std::string suite_table(const std::vector<core::WorkloadResult>& results) {
   std::ostringstream out;
-  out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8}  {}\n", "workload", "baseline", "fastest candidate", "ms",
-                     "speedup", "result");
+  // ceiling: the most any implementation could gain over the baseline (its distance to the
+  // speed-of-light bound; "-" without one).
+  out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8} {:>8}  {}\n", "workload", "baseline", "fastest candidate", "ms",
+                     "speedup", "ceiling", "result");
   for (const auto& r : results) {
     const auto& s = r.summary;
     std::string stem = util::strip_control(core::workload_stem(r.workload));
     if (stem.size() > 16) stem = stem.substr(0, 15) + "~";
     if (!s.is_object()) {
-      out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8}  {}\n", stem, "-", "-", "-", "-",
+      out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8} {:>8}  {}\n", stem, "-", "-", "-", "-", "-",
                          r.status + (r.error.empty() ? "" : ": " + util::strip_control(r.error).substr(0, 60)));
       continue;
     }
@@ -116,9 +120,25 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
       result = util::strip_control(s.value("verdict", "")) + " (" + result + ")";
     if (r.status != "finished") result = r.status + ", " + result;
     result += fmt::format("; {} tried", s.value("candidates", 0));
-    out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8}  {}\n", stem, baseline, candidate, ms, speedup, result);
+    const double ceiling = json_number(s.value("headroom", nlohmann::json()), "ceiling");
+    const std::string room = ceiling > 0 ? fmt::format("{:.2f}x", ceiling) : "-";
+    out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8} {:>8}  {}\n", stem, baseline, candidate, ms, speedup, room,
+                       result);
   }
   return out.str();
+}
+
+std::string suite_line(const nlohmann::json& suite, size_t workloads) {
+  std::string line = fmt::format("suite: {} workload(s)", workloads);
+  const double geomean = json_number(suite, "geomean_speedup");
+  if (geomean > 0) line += fmt::format(", geometric mean speedup {:.3f}x", geomean);
+  const nlohmann::json fast = suite.is_object() ? suite.value("fast_p", nlohmann::json()) : nlohmann::json();
+  line += fmt::format(", fast_1.0 {:.2f}, fast_1.5 {:.2f}, fast_2.0 {:.2f}", json_number(fast, "1.0"),
+                      json_number(fast, "1.5"), json_number(fast, "2.0"));
+  if (const double ceiling = json_number(suite, "geomean_ceiling"); ceiling > 0)
+    line += fmt::format("; ceiling (geometric mean over {} workload(s) with a bound) {:.2f}x",
+                        suite.value("workloads_with_ceiling", 0), ceiling);
+  return line + "\n";
 }
 
 int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::WorkloadResult>& results, size_t workloads,
@@ -152,11 +172,7 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
   } else if (results.size() > 1) {
     std::cout << "suite summary (medians in ms; baseline: the fastest of eager and torch.compile):\n"
               << suite_table(results);
-    std::cout << "suite: " << results.size() << " workload(s)";
-    if (suite["geomean_speedup"].is_number())
-      std::cout << fmt::format(", geometric mean speedup {:.3f}x", suite["geomean_speedup"].get<double>());
-    std::cout << fmt::format(", fast_1.0 {:.2f}, fast_1.5 {:.2f}, fast_2.0 {:.2f}\n", json_number(suite["fast_p"], "1.0"),
-                             json_number(suite["fast_p"], "1.5"), json_number(suite["fast_p"], "2.0"));
+    std::cout << suite_line(suite, results.size());
   }
   // A suite resumes from its own folder (every run in it), one workload from its run's.
   const std::string again = workloads > 1 ? (o.resume.empty() ? o.out : o.resume)

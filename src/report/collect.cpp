@@ -96,6 +96,11 @@ nlohmann::json run_entry(const core::RunState& state) {
   j["baseline_timing"] = baseline_rows(baseline);
   j["reference_profile"] = at(baseline, "profile").is_object() ? at(baseline, "profile") : nlohmann::json(nullptr);
   j["reference_sol"] = at(baseline, "sol").is_object() ? at(baseline, "sol") : nlohmann::json(nullptr);
+  // Runs summarised before kopt recorded the headroom: from run.json's baseline.
+  if (!j.contains("headroom")) {
+    const auto& b = at(h, "baseline");
+    j["headroom"] = flag(b, "ok") ? core::headroom(at(b, "sol"), str(b, "best"), num(b, "best_ms")) : nlohmann::json(nullptr);
+  }
   const int best = static_cast<int>(integer(at(j, "best"), "id"));
   const auto best_timing = best ? read_json_file(state.dir + "/candidates/" + core::candidate_dir_name(best) + "/timing.json")
                                 : nlohmann::json();
@@ -125,6 +130,7 @@ nlohmann::json suite_part(const nlohmann::json& runs) {
     w.status = str(r, "status");
     w.faster = flag(r, "faster");
     w.best_speedup = opt_num(at(r, "best"), "speedup");
+    w.summary = {{"headroom", at(r, "headroom")}};
     results.push_back(w);
     if (at(r, "counts").is_object())
       for (const auto& [k, v] : at(r, "counts").items())

@@ -6,6 +6,7 @@
 
 #include "fields.hpp"
 #include "html_parts.hpp"
+#include "kopt/core/optimize.hpp"
 #include "kopt/core/run_state.hpp"
 #include "kopt/report/report.hpp"
 #include "kopt/util/text.hpp"
@@ -88,6 +89,8 @@ std::string baselines(const nlohmann::json& run) {
   const auto& b = at(run, "baselines");
   if (!flag(b, "ok")) out += "<p class=\"note\">No baseline timing: " + text(b, "error") + "</p>\n";
   else out += "<p>Best baseline: " + text(b, "best") + " at " + fixed(opt_num(b, "best_ms"), 4) + " ms.</p>\n";
+  if (const std::string room = core::headroom_text(at(run, "headroom")); !room.empty())
+    out += "<p>Headroom: " + html_escape(util::strip_control(room)) + ".</p>\n";
   return out;
 }
 

@@ -32,9 +32,16 @@ std::string suite_html(const nlohmann::json& suite, const nlohmann::json& runs) 
                      opt_num(suite, "geomean_speedup") ? fixed(opt_num(suite, "geomean_speedup"), 3) + "x" : "-",
                      fixed(opt_num(fp, "1.0"), 2), fixed(opt_num(fp, "1.5"), 2), fixed(opt_num(fp, "2.0"), 2));
   out += "<p class=\"note\">fast_p: the share of workloads with a correct candidate faster than p × the best baseline "
-         "(for p = 1 the final gate must have called it faster). Geometric mean over the workloads with a speedup.</p>\n";
+         "(for p = 1 the final gate must have called it faster). Geometric mean over the workloads with a speedup. "
+         "Ceiling: the most any implementation could gain over the best baseline, from its distance to the "
+         "speed-of-light bound (a compute bound at its peak's precision)";
+  if (opt_num(suite, "geomean_ceiling"))
+    out += fmt::format("; geometric mean {}x over {} workload(s)", fixed(opt_num(suite, "geomean_ceiling"), 2),
+                       integer(suite, "workloads_with_ceiling"));
+  out += ".</p>\n";
   out += "<div class=\"scroll\"><table><thead><tr><th>workload</th><th>status</th><th>best baseline</th>"
-         "<th>fastest candidate</th><th>speedup</th><th>backed by</th><th>candidates</th><th>outcomes</th></tr></thead><tbody>\n";
+         "<th>fastest candidate</th><th>speedup</th><th>ceiling</th><th>backed by</th><th>candidates</th><th>outcomes</th>"
+         "</tr></thead><tbody>\n";
   if (rows.is_array())
     for (size_t i = 0; i < rows.size(); ++i) {
       const auto& row = rows[i];
@@ -56,9 +63,10 @@ std::string suite_html(const nlohmann::json& suite, const nlohmann::json& runs) 
       }
       std::string name = util::strip_control(core::workload_stem(str(row, "workload")));
       out += fmt::format("<tr><td><a href=\"#run-r{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>"
-                         "<td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
+                         "<td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
                          i, html_escape(name), html_escape(str(row, "status")), baseline, cand,
-                         opt_num(row, "best_speedup") ? fixed(opt_num(row, "best_speedup"), 3) + "x" : "-", backed,
+                         opt_num(row, "best_speedup") ? fixed(opt_num(row, "best_speedup"), 3) + "x" : "-",
+                         opt_num(row, "ceiling") ? fixed(opt_num(row, "ceiling"), 2) + "x" : "-", backed,
                          integer(row, "candidates"), counts_text(at(row, "counts")));
     }
   out += "</tbody></table></div>\n<p>All workloads: " + counts_text(at(suite, "counts")) + ".</p>\n";

@@ -54,6 +54,8 @@ void run_md(std::ostringstream& md, const nlohmann::json& run) {
       md << "| " << cell(str(b, "name")) << " | " << fixed(opt_num(b, "median_ms"), 4) << " | " << fixed(opt_num(b, "iqr_ms"), 4)
          << " | " << fixed(opt_num(b, "min_ms"), 4) << " | " << cell(str(b, "error")) << " |\n";
   if (!flag(at(run, "baselines"), "ok")) md << "\nNo baseline timing: " << cell(str(at(run, "baselines"), "error"), 400) << "\n";
+  if (const std::string room = core::headroom_text(at(run, "headroom")); !room.empty())
+    md << "\nHeadroom: " << cell(room, 400) << ".\n";
   md << "\n### best.py\n\n" << cell(str(run, "verdict"), 400) << ".\n\n### Fastest correct candidate\n\n";
   const auto& best = at(run, "best");
   if (!best.is_object()) {
@@ -100,10 +102,15 @@ std::string render_markdown(const nlohmann::json& doc) {
   if (const auto& s = at(doc, "suite"); s.is_object()) {
     const auto& fp = at(s, "fast_p");
     md << "## Suite\n\n"
-       << fmt::format("Geometric-mean speedup {}; fast_1.0 {}, fast_1.5 {}, fast_2.0 {}.\n\n",
+       << fmt::format("Geometric-mean speedup {}; fast_1.0 {}, fast_1.5 {}, fast_2.0 {}.",
                       opt_num(s, "geomean_speedup") ? fixed(opt_num(s, "geomean_speedup"), 3) + "x" : "-",
-                      fixed(opt_num(fp, "1.0"), 2), fixed(opt_num(fp, "1.5"), 2), fixed(opt_num(fp, "2.0"), 2))
-       << "| workload | status | baseline | speedup | faster | candidates | outcomes |\n|---|---|---|---|---|---|---|\n";
+                      fixed(opt_num(fp, "1.0"), 2), fixed(opt_num(fp, "1.5"), 2), fixed(opt_num(fp, "2.0"), 2));
+    if (opt_num(s, "geomean_ceiling"))
+      md << fmt::format(" Ceiling (the most any implementation could gain over the best baseline, from the speed-of-light "
+                        "bound): geometric mean {}x over {} workload(s).",
+                        fixed(opt_num(s, "geomean_ceiling"), 2), integer(s, "workloads_with_ceiling"));
+    md << "\n\n| workload | status | baseline | speedup | ceiling | faster | candidates | outcomes |\n"
+          "|---|---|---|---|---|---|---|---|\n";
     if (at(s, "workloads").is_array())
       for (const auto& w : at(s, "workloads")) {
         std::string counts;
@@ -112,6 +119,7 @@ std::string render_markdown(const nlohmann::json& doc) {
         md << "| " << cell(core::workload_stem(str(w, "workload"))) << " | " << cell(str(w, "status")) << " | "
            << (flag(w, "baseline_ok") ? "ok" : "failed " + cell(str(w, "baseline_error"))) << " | "
            << (opt_num(w, "best_speedup") ? fixed(opt_num(w, "best_speedup"), 3) + "x" : "-") << " | "
+           << (opt_num(w, "ceiling") ? fixed(opt_num(w, "ceiling"), 2) + "x" : "-") << " | "
            << (flag(w, "faster") ? "yes" : "no") << " | " << integer(w, "candidates") << " | "
            << (counts.empty() ? "-" : counts) << " |\n";
       }

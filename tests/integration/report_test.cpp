@@ -81,6 +81,12 @@ TEST(report_render, a_recorded_gpu_run_shows_the_gpu_state_and_the_speed_of_ligh
   EXPECT_TRUE(has(r.html, "cuda (NVIDIA H200)")) << "the device";
   EXPECT_TRUE(has(r.html, "<th>SM MHz</th>")) << "the GPU during timing";
   EXPECT_TRUE(has(r.html, "Speed-of-light bound 894.79 µs (memory-bound); the best baseline runs at 54.7% of it."));
+  // The headroom, which this run's summary (written before kopt recorded it) lacks: from run.json's baseline.
+  const std::string room = "speed of light 0.8948 ms (memory-bound, fp32): compile:default is at 54.7% of it, so at most 1.83x is left";
+  EXPECT_TRUE(has(r.text, "  " + room + "\n")) << r.text;
+  EXPECT_TRUE(has(r.md, "Headroom: " + room + ".")) << r.md;
+  EXPECT_TRUE(has(r.html, "<p>Headroom: " + room + ".</p>"));
+  EXPECT_NEAR(r.json["runs"][0]["headroom"]["ceiling"].get<double>(), 1.83, 0.005);
   EXPECT_TRUE(has(r.html, "95% interval 0.630")) << "the final gate's interval";
   // compile:default, 1.6364 ms, sits between the plot's labels 0 and 6.55 (ms).
   const auto plot = r.html.substr(r.html.find("aria-label=\"candidate time by round\""));
@@ -183,6 +189,18 @@ TEST(report_render, several_run_directories_merge_into_one_suite) {
   EXPECT_NEAR(r.json["suite"]["fast_p"]["1.0"].get<double>(), 0.5, 1e-9);
   EXPECT_TRUE(has(r.html, "<section id=\"run-r1\">")) << "each run has its section";
   EXPECT_TRUE(has(r.html, "<details id=\"c-r1-0004\"")) << "anchors stay unique across runs";
+}
+
+// A suite's ceiling column and geometric mean count the workloads that have a bound only.
+TEST(report_render, a_suites_ceiling_counts_the_workloads_with_a_bound) {
+  const auto r = render_all({std::string(KOPT_FIXTURES_DIR) + "/runs/avgpool1d_2g_h200", finished_run(root())});
+  const auto& s = r.json["suite"];
+  EXPECT_NEAR(s["workloads"][0]["ceiling"].get<double>(), 1.83, 0.005);
+  EXPECT_TRUE(s["workloads"][1]["ceiling"].is_null()) << "a CPU run has no bound";
+  EXPECT_EQ(s["workloads_with_ceiling"], 1);
+  EXPECT_TRUE(has(r.text, "ceiling (geometric mean over 1 workload(s) with a bound) 1.83x")) << r.text;
+  EXPECT_TRUE(has(r.md, "geometric mean 1.83x over 1 workload(s).")) << r.md;
+  EXPECT_TRUE(has(r.html, "<td class=\"num\">1.83x</td>")) << "the HTML suite table's ceiling";
 }
 
 TEST(report_render, output_goes_to_a_file_with_o) {

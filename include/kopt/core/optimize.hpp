@@ -104,7 +104,8 @@ std::vector<std::string> select_shard(std::vector<std::string> workloads, int in
 // "linear_gelu" for ".../linear_gelu.py".
 std::string workload_stem(const std::string& path);
 // The suite summary over several results: per-workload best speedup, geometric mean,
-// fast_p for p in {1.0, 1.5, 2.0} (fraction correct and faster than p x the best baseline).
+// fast_p for p in {1.0, 1.5, 2.0} (fraction correct and faster than p x the best baseline),
+// and each workload's ceiling (headroom()) with their geometric mean over those that have one.
 nlohmann::json suite_summary(const std::vector<WorkloadResult>& results);
 // The share of `window` intervals during which no timing ran: [start, end] intervals
 // when candidates were waiting, and the busy [start, end] timing intervals. 0..1.
@@ -115,6 +116,17 @@ double idle_share(const std::vector<std::pair<double, double>>& waiting,
 // bound, precision) with the fractions recomputed for `median_ms`. Null when the bound
 // or the time is missing or not a positive number.
 nlohmann::json sol_at(const nlohmann::json& bound, double median_ms);
+// How much faster than the best baseline any implementation could be: that baseline's
+// distance to the speed-of-light bound (run.json baseline.sol) at its median `best_ms`:
+// {baseline, bound, precision, seconds, fraction_of_light, ceiling = 1 / fraction}. A
+// memory bound's ceiling holds for any implementation; a compute bound's holds at its
+// peak (an error-compensated tensor-core scheme can pass the fp32 FMA peak). A baseline
+// faster than the bound gets "below_light": true and no ceiling (the bound's inputs are
+// off; the baseline's text names the likely cause). Null without a bound or a time.
+nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline, double best_ms);
+// headroom() as one line: "speed of light 0.3355 ms (memory-bound, fp32): compile:default
+// is at 88.9% of it, so at most 1.12x is left"; "" for null.
+std::string headroom_text(const nlohmann::json& headroom);
 // A torch.profiler profile ({"kernels": [{name, share, us_per_call, launches_per_call}],
 // "bytes", "flops", "math": {cudnn_allow_tf32, matmul_allow_tf32}}) as the prompt's table:
 // "torch.profiler, WHOSE, per call (...)" and its top 8 kernels (names cut at 160

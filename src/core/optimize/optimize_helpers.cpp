@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "kopt/core/optimize.hpp"
 #include "kopt/util/json.hpp"
 
@@ -90,17 +92,24 @@ std::string workload_stem(const std::string& path) {
 
 nlohmann::json suite_summary(const std::vector<WorkloadResult>& results) {
   nlohmann::json rows = nlohmann::json::array();
-  double log_sum = 0;
-  int with_speedup = 0;
+  double log_sum = 0, log_ceiling = 0;
+  int with_speedup = 0, with_ceiling = 0;
   std::map<std::string, int> fast;
   const std::vector<std::pair<std::string, double>> ps = {{"1.0", 1.0}, {"1.5", 1.5}, {"2.0", 2.0}};
   for (const auto& r : results) {
+    const nlohmann::json room = r.summary.is_object() ? r.summary.value("headroom", nlohmann::json()) : nlohmann::json();
+    const double ceiling = util::json_number(room, "ceiling");
     rows.push_back({{"workload", r.workload},
                     {"run_dir", r.run_dir},
                     {"status", r.status},
                     {"best_speedup", r.best_speedup ? nlohmann::json(*r.best_speedup) : nlohmann::json(nullptr)},
+                    {"ceiling", ceiling > 0 ? nlohmann::json(ceiling) : nlohmann::json(nullptr)},
                     {"faster", r.faster},
                     {"exit_code", r.exit_code}});
+    if (ceiling > 0) {
+      log_ceiling += std::log(ceiling);
+      ++with_ceiling;
+    }
     if (r.best_speedup && *r.best_speedup > 0) {
       log_sum += std::log(*r.best_speedup);
       ++with_speedup;
@@ -116,6 +125,8 @@ nlohmann::json suite_summary(const std::vector<WorkloadResult>& results) {
   return {{"workloads", rows},
           {"geomean_speedup", with_speedup ? nlohmann::json(std::exp(log_sum / with_speedup)) : nlohmann::json(nullptr)},
           {"workloads_with_speedup", with_speedup},
+          {"geomean_ceiling", with_ceiling ? nlohmann::json(std::exp(log_ceiling / with_ceiling)) : nlohmann::json(nullptr)},
+          {"workloads_with_ceiling", with_ceiling},
           {"fast_p", fast_p}};
 }
 
@@ -158,6 +169,35 @@ nlohmann::json sol_at(const nlohmann::json& bound, double median_ms) {
   else j.erase("achieved_compute_fraction");
   j.erase("below_light");
   return j;
+}
+
+nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline, double best_ms) {
+  nlohmann::json at = sol_at(bound, best_ms);
+  if (!at.is_object()) return nullptr;
+  const double fraction = util::json_number(at, "fraction_of_light");
+  if (!(fraction > 0) || !std::isfinite(fraction)) return nullptr;
+  nlohmann::json h = {{"baseline", baseline},
+                      {"bound", util::json_string(at, "bound")},
+                      {"precision", util::json_string(at, "precision")},
+                      {"seconds", util::json_number(at, "seconds")},
+                      {"fraction_of_light", fraction}};
+  // A time under the bound (by more than rounding) means the bound's inputs are off.
+  if (fraction > 1.005) h["below_light"] = true;
+  else h["ceiling"] = 1.0 / std::min(fraction, 1.0);
+  return h;
+}
+
+std::string headroom_text(const nlohmann::json& h) {
+  if (!h.is_object()) return "";
+  const std::string bound = util::json_string(h, "bound"), precision = util::json_string(h, "precision");
+  std::string text = fmt::format("speed of light {:.4f} ms ({}-bound{}): {} is at {:.1f}% of it",
+                                 1000 * util::json_number(h, "seconds"), bound.empty() ? "?" : bound,
+                                 precision.empty() ? "" : ", " + precision, util::json_string(h, "baseline"),
+                                 100 * util::json_number(h, "fraction_of_light"));
+  if (h.value("below_light", false)) return text + " (faster than the bound: the bound's inputs are off, see the baseline)";
+  text += fmt::format(", so at most {:.2f}x is left", util::json_number(h, "ceiling"));
+  if (bound == "compute") text += " at the " + (precision.empty() ? std::string("fp32") : precision) + " peak";
+  return text;
 }
 
 void bound_ranked_profile(CandidateRecord& r, const nlohmann::json& bound) {

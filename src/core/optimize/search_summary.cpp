@@ -58,6 +58,8 @@ nlohmann::json SearchRun::summary(int best) const {
   if (b.contains("eager")) baselines["eager"] = b["eager"];
   if (b.contains("compiled")) baselines["compiled"] = b["compiled"];
   s["baselines"] = baselines;
+  // How much any implementation could gain over the best baseline (its distance to the bound).
+  s["headroom"] = m_baseline_ok ? headroom(m_baseline_sol, m_best_baseline, m_best_ms) : nlohmann::json(nullptr);
 
   std::map<std::string, int> counts;
   int evaluated = 0, pending = 0, not_evaluated = 0;
@@ -139,6 +141,7 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
       md << "| " << mode << " | " << (t.value("ok", false) ? fixed(json_number(t, "median_ms"), 4) : "-") << " | "
          << cell(t.value("error", "")) << " |\n";
   if (!b.value("ok", false)) md << "\nNo baseline timing: " << cell(b.value("error", ""), 400) << "\n";
+  if (const std::string room = headroom_text(s["headroom"]); !room.empty()) md << "\nHeadroom: " << cell(room, 400) << ".\n";
   md << "\n## best.py\n\n" << cell(s.value("verdict", ""), 400) << ".\n";
   md << "\n## Fastest correct candidate\n\n";
   if (!best) {

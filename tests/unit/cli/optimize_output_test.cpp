@@ -65,3 +65,25 @@ TEST(suite_table, a_ranking_speedup_is_marked_as_not_confirmed) {
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_NE(rows[1].find("ranking only (not confirmed)"), std::string::npos) << rows[1];
 }
+
+// The ceiling column and line: how much any implementation could gain over the baseline.
+TEST(suite_table, the_ceiling_column_shows_each_workloads_headroom) {
+  auto a = finished("softmax", {{"id", 1}, {"strategy", "jit-trace"}, {"median_ms", 0.51}, {"speedup", 0.98},
+                                {"confirmed", true}, {"low", 0.95}, {"high", 1.01}, {"faster", false}});
+  a.summary["headroom"] = {{"ceiling", 1.126}, {"fraction_of_light", 0.889}, {"bound", "memory"}, {"precision", "fp32"},
+                           {"baseline", "eager"}, {"seconds", 0.000444}};
+  const auto rows = lines(kopt::cli::suite_table({a, finished("mlp", nullptr)}));
+  ASSERT_EQ(rows.size(), 3u);
+  const auto column = rows[0].find("ceiling");
+  ASSERT_NE(column, std::string::npos);
+  EXPECT_EQ(rows[1].substr(column, 7), "  1.13x") << rows[1];
+  EXPECT_EQ(rows[2].substr(column, 7), "      -") << rows[2];
+  EXPECT_NE(kopt::cli::optimize_text(a).find("  speed of light 0.4440 ms (memory-bound, fp32): eager is at 88.9% of it"),
+            std::string::npos);
+  const nlohmann::json suite = {{"geomean_speedup", 1.2}, {"fast_p", {{"1.0", 0.5}, {"1.5", 0.0}, {"2.0", 0.0}}},
+                                {"geomean_ceiling", 1.126}, {"workloads_with_ceiling", 1}};
+  EXPECT_EQ(kopt::cli::suite_line(suite, 2),
+            "suite: 2 workload(s), geometric mean speedup 1.200x, fast_1.0 0.50, fast_1.5 0.00, fast_2.0 0.00; "
+            "ceiling (geometric mean over 1 workload(s) with a bound) 1.13x\n");
+  EXPECT_EQ(kopt::cli::suite_line(nlohmann::json::object(), 0), "suite: 0 workload(s), fast_1.0 0.00, fast_1.5 0.00, fast_2.0 0.00\n");
+}

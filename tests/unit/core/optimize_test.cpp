@@ -79,6 +79,21 @@ TEST(suite_summary, geometric_mean_and_fast_p) {
   EXPECT_NEAR(s["fast_p"]["1.0"].get<double>(), 1.0 / 3, 1e-12);
   EXPECT_NEAR(s["fast_p"]["2.0"].get<double>(), 1.0 / 3, 1e-12);
   EXPECT_EQ(s["workloads"].size(), 3u);
+  // No workload has a bound: no ceiling.
+  EXPECT_TRUE(s["geomean_ceiling"].is_null());
+  EXPECT_TRUE(s["workloads"][0]["ceiling"].is_null());
+}
+
+TEST(suite_summary, the_ceiling_is_a_geometric_mean_over_the_workloads_with_a_bound) {
+  WorkloadResult a, b, c;
+  a.summary = {{"headroom", {{"ceiling", 1.125}}}};
+  b.summary = {{"headroom", {{"ceiling", 2.0}}}};
+  c.summary = {{"headroom", {{"below_light", true}}}};
+  const auto s = suite_summary({a, b, c});
+  EXPECT_NEAR(s["geomean_ceiling"].get<double>(), 1.5, 1e-12);
+  EXPECT_EQ(s["workloads_with_ceiling"], 2);
+  EXPECT_NEAR(s["workloads"][1]["ceiling"].get<double>(), 2.0, 1e-12);
+  EXPECT_TRUE(s["workloads"][2]["ceiling"].is_null());
 }
 
 TEST(run_state, records_and_run_json_round_trip_through_the_directory) {
@@ -260,6 +275,35 @@ TEST(sol_at, a_candidates_fractions_come_from_the_runs_bound_and_its_own_time) {
   EXPECT_TRUE(kopt::core::sol_at(nullptr, 0.5).is_null());
   EXPECT_TRUE(kopt::core::sol_at({{"seconds", "soon"}}, 0.5).is_null());
   EXPECT_TRUE(kopt::core::sol_at(bound, 0.0).is_null());
+}
+
+// The most any implementation could gain over the best baseline: elementwise_chain of the
+// quality run (H200: 1.61 GB moved, 0.3355 ms at 4.8 TB/s; compile:default 0.3775 ms) can
+// be at most 1.125x faster; a compute bound says at which peak.
+TEST(headroom, the_ceiling_is_the_best_baselines_distance_to_the_bound) {
+  const nlohmann::json bound = {{"seconds", 0.00033554432}, {"memory_seconds", 0.00033554432}, {"compute_seconds", 0.0},
+                                {"bytes", 1610612736.0}, {"flops", 0.0}, {"bound", "memory"}, {"precision", "fp32"}};
+  const auto h = kopt::core::headroom(bound, "compile:default", 0.377496);
+  ASSERT_TRUE(h.is_object());
+  EXPECT_EQ(h["baseline"], "compile:default");
+  EXPECT_NEAR(h["fraction_of_light"].get<double>(), 0.8889, 1e-4);
+  EXPECT_NEAR(h["ceiling"].get<double>(), 1.1250, 1e-4);
+  EXPECT_EQ(kopt::core::headroom_text(h),
+            "speed of light 0.3355 ms (memory-bound, fp32): compile:default is at 88.9% of it, so at most 1.13x is left");
+  auto gemm = bound;
+  gemm["bound"] = "compute";
+  EXPECT_NE(kopt::core::headroom_text(kopt::core::headroom(gemm, "eager", 0.5)).find("at most 1.49x is left at the fp32 peak"),
+            std::string::npos);
+  // A baseline under the bound: no ceiling (the bound is wrong, not the baseline).
+  const auto under = kopt::core::headroom(bound, "compile:default", 0.30);
+  EXPECT_TRUE(under.value("below_light", false));
+  EXPECT_FALSE(under.contains("ceiling"));
+  EXPECT_NE(kopt::core::headroom_text(under).find("faster than the bound"), std::string::npos);
+  // No bound, a damaged one, no time: nothing, and no text.
+  EXPECT_TRUE(kopt::core::headroom(nullptr, "eager", 0.5).is_null());
+  EXPECT_TRUE(kopt::core::headroom({{"seconds", "soon"}}, "eager", 0.5).is_null());
+  EXPECT_TRUE(kopt::core::headroom(bound, "eager", 0.0).is_null());
+  EXPECT_EQ(kopt::core::headroom_text(nullptr), "");
 }
 
 // A ranked record gets its distance to the bound once, from the run's bound and its own
