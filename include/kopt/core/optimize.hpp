@@ -124,6 +124,9 @@ nlohmann::json sol_at(const nlohmann::json& bound, double median_ms);
 // faster than the bound gets "below_light": true and no ceiling (the bound's inputs are
 // off; the baseline's text names the likely cause). Null without a bound or a time.
 nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline, double best_ms);
+// A ceiling below this is worth a warning before the search starts (the baseline is
+// within 10% of the bound).
+inline constexpr double kLittleHeadroom = 1.1;
 // headroom() as one line: "speed of light 0.3355 ms (memory-bound, fp32): compile:default
 // is at 88.9% of it, so at most 1.12x is left"; "" for null.
 std::string headroom_text(const nlohmann::json& headroom);

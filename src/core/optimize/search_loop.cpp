@@ -160,6 +160,10 @@ bool SearchRun::baseline() {
   if (!m_baseline_ok)
     spdlog::warn("No baseline timing: candidates are verified and ranked by their own time only. [reason: {}]",
                  b.value("error", ""));
+  // Little room above the best baseline: said before the search spends its budget.
+  const nlohmann::json room = m_baseline_ok ? headroom(m_baseline_sol, m_best_baseline, m_best_ms) : nlohmann::json();
+  if (json_number(room, "ceiling") > 0 && json_number(room, "ceiling") < kLittleHeadroom)
+    spdlog::warn("Little room for a speedup: {}. [workload: {}]", headroom_text(room), m_workload);
   return true;
 }
 
