@@ -14,6 +14,7 @@
 #include "cmd_optimize.hpp"
 #include "cmd_report.hpp"
 #include "cmd_show.hpp"
+#include "kopt/core/run_state.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/log.hpp"
 #include "usage_error.hpp"
@@ -91,6 +92,8 @@ int main(const std::vector<std::string>& args) {
       doctor_cmd.python = python;
       return run_doctor(doctor_cmd);
     }
+  } catch (const nlohmann::json::exception& e) {  // not the library's "[json.exception...]" prefix
+    return usage_error(core::json_error_text(e));
   } catch (const std::exception& e) {
     return usage_error(e.what());
   }

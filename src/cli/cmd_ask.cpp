@@ -16,6 +16,7 @@
 #include "kopt/sandbox/environment.hpp"
 #include "kopt/util/text.hpp"
 #include "usage_error.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::cli {
 
@@ -200,7 +201,7 @@ int run_ask(AskCommand cmd) {
     spdlog::warn("Summary not saved. [reason: {}]", saved.failure().message);
 
   if (cmd.json) {
-    std::cout << util::redact(summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), secrets) << std::endl;
+    std::cout << util::redact(util::dump_json(summary, 2), secrets) << std::endl;
   } else {
     std::cout << "kopt ask: " << rows.size() << " request(s) to " << (*provider)->name()
               << (po.model.empty() ? "" : " (" + po.model + ")") << ", saved in " << out_dir << "\n";

@@ -1,5 +1,6 @@
 #include "cmd_baseline.hpp"
 #include "usage_error.hpp"
+#include "kopt/util/json.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -34,7 +35,7 @@ int run_baseline(const BaselineCommand& cmd) {
     return usage_error(error);
   }
   const auto report = core::run_baseline(options);
-  if (cmd.json) std::cout << core::baseline_json(report).dump(2) << std::endl;
+  if (cmd.json) std::cout << util::dump_json(core::baseline_json(report), 2) << std::endl;
   else std::cout << core::baseline_text(report) << std::flush;
   return report.ok ? 0 : 2;
 }

@@ -15,6 +15,7 @@
 #include "kopt/sandbox/process.hpp"
 #include "kopt/sandbox/python.hpp"
 #include "kopt/util/text.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::cli {
 
@@ -197,7 +198,7 @@ int run_doctor(const DoctorCommand& cmd) {
     nlohmann::json out = {{"ok", ok}, {"checks", nlohmann::json::array()}};
     for (const auto& c : checks)
       out["checks"].push_back({{"name", c.name}, {"status", c.status}, {"detail", c.detail}, {"fix", c.fix}, {"needed", c.needed}});
-    std::cout << out.dump(2) << std::endl;
+    std::cout << util::dump_json(out, 2) << std::endl;
   } else {
     for (const auto& c : checks) {
       std::cout << (c.status == "ok" ? "ok      " : c.status == "info" ? "info    " : c.status == "missing" ? "MISSING " : "warning ")

@@ -1,5 +1,6 @@
 #include "cmd_eval.hpp"
 #include "usage_error.hpp"
+#include "kopt/util/json.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -52,7 +53,7 @@ int run_eval(const EvalCommand& cmd) {
                               options.compile_modes.end());
   const auto report = core::run_eval(options);
   if (cmd.json) {
-    std::cout << core::report_json(report, options).dump(2) << std::endl;
+    std::cout << util::dump_json(core::report_json(report, options), 2) << std::endl;
   } else {
     std::cout << core::report_text(report) << std::flush;
   }

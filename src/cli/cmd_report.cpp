@@ -9,6 +9,7 @@
 #include "kopt/util/text.hpp"
 #include "optimize_output.hpp"
 #include "usage_error.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::cli {
 
@@ -91,7 +92,7 @@ int run_report(const ReportCommand& cmd) {
   std::string out;
   try {
     if (format == "json")
-      out = doc->dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      out = util::dump_json(*doc, 2) + "\n";
     else if (format == "html")
       out = report::render_html(*doc);
     else if (format == "md")

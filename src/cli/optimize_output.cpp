@@ -168,7 +168,7 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
       runs.push_back(j);
     }
     nlohmann::json doc = {{"kopt_optimize", 1}, {"exit_code", code}, {"runs", runs}, {"suite", suite}};
-    std::cout << util::redact(doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), o.secrets) << std::endl;
+    std::cout << util::redact(util::dump_json(doc, 2), o.secrets) << std::endl;
   } else if (results.size() > 1) {
     std::cout << "suite summary (medians in ms; baseline: the fastest of eager and torch.compile):\n"
               << suite_table(results);

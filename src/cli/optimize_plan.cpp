@@ -2,12 +2,15 @@
 // shard) and run directories, or a resumed run's, with the settings its run.json fixes.
 #include "optimize_plan.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <ctime>
 #include <string>
 #include <vector>
 
 #include "kopt/core/optimize.hpp"
 #include "kopt/core/run_state.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::cli {
 
@@ -34,10 +37,16 @@ Result<std::vector<std::string>> expand_inputs(const std::vector<std::string>& i
     if (core::is_directory(in)) {
       for (const auto& name : core::list_dir(in)) {
         const std::string path = (in.back() == '/' ? in : in + "/") + name;
+        if (!util::valid_utf8(path)) {
+          spdlog::warn("Skipped a file whose path is not valid UTF-8 (rename it). [path: {}]", util::strip_control(path));
+          continue;
+        }
         if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0 && core::is_regular_file(path) &&
             looks_like_workload(path))
           out.push_back(path);
       }
+    } else if (!util::valid_utf8(in)) {
+      return Failure{"usage", util::strip_control(in) + ": the path is not valid UTF-8 (rename it)"};
     } else if (core::is_regular_file(in)) {
       out.push_back(in);
     } else {

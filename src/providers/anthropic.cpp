@@ -1,5 +1,6 @@
 // Anthropic Messages API: POST {base}/v1/messages with x-api-key and anthropic-version.
 #include "http_provider.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::providers {
 
@@ -45,7 +46,7 @@ class AnthropicProtocol : public Protocol {
   void parse(const nlohmann::json& body, Reply& reply) const override {
     if (body.value("type", "") == "error") {
       reply.outcome = ReplyOutcome::server_error;
-      reply.message = "error in a 2xx reply: " + server_message(body.dump());
+      reply.message = "error in a 2xx reply: " + server_message(util::dump_json(body));
       return;
     }
     if (const auto usage = body.find("usage"); usage != body.end() && usage->is_object()) {

@@ -7,6 +7,7 @@
 
 #include "kopt/providers/transcript.hpp"
 #include "kopt/util/text.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::providers {
 
@@ -108,7 +109,7 @@ Reply HttpProvider::complete(const Request& request) {
   http.url = m_protocol->url();
   http.headers = m_protocol->headers(false);
   const nlohmann::json body = m_protocol->body(request);
-  http.body = body.dump();
+  http.body = util::dump_json(body);
   http.connect_timeout = m_connect_timeout;
   http.total_timeout = m_timeout;
   reply.exchange["request"] = {{"method", "POST"},

@@ -1,6 +1,7 @@
 // OpenAI chat completions: POST {base}/chat/completions. Also what vLLM, Ollama,
 // llama.cpp and most local servers speak.
 #include "http_provider.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::providers {
 
@@ -60,7 +61,7 @@ class OpenAiProtocol : public Protocol {
     const auto choices = body.find("choices");
     if (choices == body.end() || !choices->is_array()) {
       reply.outcome = body.contains("error") ? ReplyOutcome::server_error : ReplyOutcome::malformed;
-      reply.message = body.contains("error") ? "error in a 2xx reply: " + server_message(body.dump())
+      reply.message = body.contains("error") ? "error in a 2xx reply: " + server_message(util::dump_json(body))
                                              : "the reply has no \"choices\" list";
       return;
     }
@@ -86,7 +87,7 @@ class OpenAiProtocol : public Protocol {
     reply.text = message.contains("content") ? content_text(message["content"]) : "";
     if (message.contains("refusal") && message["refusal"].is_string() && !message["refusal"].get<std::string>().empty()) {
       reply.outcome = ReplyOutcome::refused;
-      reply.message = "the model refused: " + server_message(nlohmann::json{{"message", message["refusal"]}}.dump());
+      reply.message = "the model refused: " + server_message(util::dump_json(nlohmann::json{{"message", message["refusal"]}}));
       return;
     }
     if (reply.finish_reason == "content_filter") {

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "kopt/util/text.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::providers {
 
@@ -95,7 +96,7 @@ Result<std::string> Transcript::save_candidate(int index, const std::string& cod
 
 Status Transcript::save_summary(const nlohmann::json& summary) const {
   return write_file(m_dir + "/summary.json",
-                    util::redact(summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), m_secrets) + "\n");
+                    util::redact(util::dump_json(summary, 2), m_secrets) + "\n");
 }
 
 Status Transcript::save(const Reply& reply, const std::string& provider, const std::string& model) const {
@@ -122,7 +123,7 @@ Status Transcript::save(const Reply& reply, const std::string& provider, const s
       {"raw", reply.exchange.contains("response") ? reply.exchange["response"] : nlohmann::json(nullptr)}};
   // dump() with error_handler replace: a server's invalid UTF-8 must not throw.
   const auto dump = [&](const nlohmann::json& j) {
-    return util::redact(j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace), m_secrets) + "\n";
+    return util::redact(util::dump_json(j, 2), m_secrets) + "\n";
   };
   if (Status s = write_file(request_path(reply.index), dump(request)); !s) return s;
   return write_file(response_path(reply.index), dump(response));

@@ -10,6 +10,7 @@
 #include "kopt/core/run_state.hpp"
 #include "kopt/report/report.hpp"
 #include "kopt/util/text.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::report {
 
@@ -115,7 +116,7 @@ std::string render_markdown(const nlohmann::json& doc) {
       for (const auto& w : at(s, "workloads")) {
         std::string counts;
         if (at(w, "counts").is_object())
-          for (const auto& [k, v] : at(w, "counts").items()) counts += (counts.empty() ? "" : ", ") + cell(k) + " " + v.dump();
+          for (const auto& [k, v] : at(w, "counts").items()) counts += (counts.empty() ? "" : ", ") + cell(k) + " " + util::dump_json(v);
         md << "| " << cell(core::workload_stem(str(w, "workload"))) << " | " << cell(str(w, "status")) << " | "
            << (flag(w, "baseline_ok") ? "ok" : "failed " + cell(str(w, "baseline_error"))) << " | "
            << (opt_num(w, "best_speedup") ? fixed(opt_num(w, "best_speedup"), 3) + "x" : "-") << " | "

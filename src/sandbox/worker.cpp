@@ -15,13 +15,14 @@
 
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/text.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::sandbox {
 
 std::string encode_frame(const Message& msg) {
   nlohmann::json header = msg.header;
   header["payload"] = msg.payload.size();
-  const std::string text = header.dump();
+  const std::string text = util::dump_json(header);
   const uint32_t n = static_cast<uint32_t>(text.size());
   std::string out;
   out.reserve(4 + text.size() + msg.payload.size());

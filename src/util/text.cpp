@@ -5,6 +5,31 @@
 
 namespace kopt::util {
 
+namespace {
+
+// The length of the valid UTF-8 sequence (2-4 bytes, no overlong form, no surrogate, at
+// most U+10FFFF) that starts at text[i], a byte >= 0x80; 0 when there is none.
+size_t utf8_length(std::string_view text, size_t i) {
+  const auto at = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = at(i);
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xbf;  // the second byte's range
+  if (c >= 0xc2 && c <= 0xdf) n = 2;
+  else if (c == 0xe0) n = 3, lo = 0xa0;
+  else if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) n = 3;
+  else if (c == 0xed) n = 3, hi = 0x9f;
+  else if (c == 0xf0) n = 4, lo = 0x90;
+  else if (c >= 0xf1 && c <= 0xf3) n = 4;
+  else if (c == 0xf4) n = 4, hi = 0x8f;
+  else return 0;
+  if (i + n > text.size() || at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if (at(i + k) < 0x80 || at(i + k) > 0xbf) return 0;
+  return n;
+}
+
+}  // namespace
+
 std::string strip_control(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -36,11 +61,29 @@ std::string strip_control(std::string_view text) {
                static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
                static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
       ++i;  // C1 control characters in UTF-8 (include the 8-bit CSI)
-    } else {
+    } else if (c < 0x80) {
       out.push_back(static_cast<char>(c));
+    } else if (const size_t n = utf8_length(text, i); n > 0) {
+      out.append(text.substr(i, n));
+      i += n - 1;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD for a byte that starts no valid sequence
     }
   }
   return out;
+}
+
+bool valid_utf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    const size_t n = utf8_length(text, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
 }
 
 std::string tail_lines(std::string_view text, size_t max_lines) {

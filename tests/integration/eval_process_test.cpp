@@ -79,6 +79,22 @@ TEST(eval_process, output_flood_is_a_verdict) {
   EXPECT_LT(run.out.size(), 64u * 1024u);
 }
 
+// Bytes that are not UTF-8 in the candidate's output (it lands in the report's log tail)
+// used to end kopt with the JSON library's exception and no verdict.
+TEST(eval_process, output_that_is_not_utf8_keeps_the_verdict) {
+  const auto run = eval_case("w_elementwise.py", "c_prints_latin1.py");
+  expect_verdict(run, 0, "correct");
+  EXPECT_EQ(run.err.find("json.exception"), std::string::npos) << run.err;
+}
+
+// A path that is not UTF-8 cannot reach a Python worker through JSON: one line, not a
+// wrong verdict about what the file holds.
+TEST(eval_input, a_path_that_is_not_utf8_is_an_input_error) {
+  const auto run = eval_case("w_elementwise.py", "c\xff.py");
+  expect_verdict(run, 2, "input_error");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("not valid UTF-8"), std::string::npos) << run.out;
+}
+
 // ---- the workload's own faults are input errors (exit 2) ---------------------------
 
 TEST(eval_input, missing_file_is_a_usage_error) {

@@ -17,4 +17,10 @@ inline std::string json_string(const nlohmann::json& j, const char* key, const s
   return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : absent;
 }
 
+// j as text (indent -1: one line). Invalid UTF-8 in its strings (a candidate's output, a
+// file name, a workload's source) becomes U+FFFD rather than an exception.
+inline std::string dump_json(const nlohmann::json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace kopt::util

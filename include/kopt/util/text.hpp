@@ -7,8 +7,12 @@
 namespace kopt::util {
 
 // Removes terminal escape sequences and control characters (keeps \n and \t),
-// so text from a worker cannot move the cursor or recolour kopt's output.
+// so text from a worker cannot move the cursor or recolour kopt's output. A byte that
+// starts no valid UTF-8 sequence becomes U+FFFD.
 std::string strip_control(std::string_view text);
+
+// Whether `text` is valid UTF-8 (paths kopt hands to Python go through JSON, which needs it).
+bool valid_utf8(std::string_view text);
 
 // The last `max_lines` lines of `text` (no trailing newline).
 std::string tail_lines(std::string_view text, size_t max_lines);

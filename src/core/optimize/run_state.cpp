@@ -2,6 +2,7 @@
 #include "kopt/core/run_state.hpp"
 
 #include "run_schema.hpp"
+#include "kopt/util/json.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -179,7 +180,7 @@ Status save_record(const std::string& run_dir, const CandidateRecord& record) {
   if (Status made = make_dirs(dir); !made) return made;
   // A worker's log or a reason quoting it need not be UTF-8.
   return write_atomic(dir + "/record.json",
-                      record_json(record).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+                      util::dump_json(record_json(record), 2) + "\n");
 }
 
 Status save_run(const RunState& state) {
@@ -188,7 +189,7 @@ Status save_run(const RunState& state) {
   for (const auto& [id, record] : state.candidates) list.push_back(record_json(record));
   run["candidates"] = std::move(list);
   return write_atomic(state.dir + "/run.json",
-                      run.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+                      util::dump_json(run, 2) + "\n");
 }
 
 namespace {
@@ -245,7 +246,7 @@ Status save_suite(const std::string& dir, const std::vector<SuiteEntry>& entries
     if (run.rfind(dir + "/", 0) == 0) run = run.substr(dir.size() + 1);  // relative: the folder may move
     list.push_back({{"workload", e.workload}, {"run", run}});
   }
-  return write_atomic(dir + "/suite.json", nlohmann::json({{"kopt_suite", 1}, {"workloads", list}}).dump(2) + "\n");
+  return write_atomic(dir + "/suite.json", util::dump_json(nlohmann::json({{"kopt_suite", 1}, {"workloads", list}}), 2) + "\n");
 }
 
 Result<std::vector<SuiteEntry>> load_suite(const std::string& dir) {

@@ -13,6 +13,7 @@
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/text.hpp"
 #include "search.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::core {
 
@@ -117,10 +118,10 @@ void SearchRun::evaluate_one(int id, bool claim) {
     return;
   }
   const auto json = report_json(report, eo);
-  const std::string dump = json.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string dump = util::dump_json(json, 2) + "\n";
   (void)write_atomic(dir + (claim ? "/claim.json" : "/verify.json"), dump);
   if (!report.timing.is_null())
-    (void)write_atomic(dir + (claim ? "/claim_timing.json" : "/timing.json"), report.timing.dump(2) + "\n");
+    (void)write_atomic(dir + (claim ? "/claim_timing.json" : "/timing.json"), util::dump_json(report.timing, 2) + "\n");
   if (!claim) {
     (void)write_atomic(dir + "/log", report.candidate_log);
     r.verify_end = end;

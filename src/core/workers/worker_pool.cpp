@@ -20,6 +20,7 @@
 #include "kopt/measure/target.hpp"
 #include "kopt/sandbox/environment.hpp"
 #include "kopt/sandbox/python.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::embedded {
 // Every harness module with its file name (generated from src/CMakeLists.txt's list).
@@ -32,6 +33,8 @@ namespace {
 
 Result<std::string> read_source(const std::string& path, const std::string& what) {
   struct stat st;
+  if (!util::valid_utf8(path))
+    return Failure{"input", what + " " + util::strip_control(path) + ": the path is not valid UTF-8 (rename it)"};
   if (stat(path.c_str(), &st) != 0) return Failure{"input", what + " " + path + " does not exist"};
   if (!S_ISREG(st.st_mode)) return Failure{"input", what + " " + path + " is not a regular file"};
   std::ifstream in(path, std::ios::binary);

@@ -95,3 +95,23 @@ TEST(format_seconds, picks_a_unit_for_people) {
 }
 
 }  // namespace
+
+// Paths go to Python through JSON, which needs UTF-8; a worker's text reaches a terminal.
+TEST(valid_utf8, accepts_utf8_and_rejects_stray_overlong_and_surrogate_bytes) {
+  using kopt::util::valid_utf8;
+  EXPECT_TRUE(valid_utf8(""));
+  EXPECT_TRUE(valid_utf8("w.py"));
+  EXPECT_TRUE(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));  // é € 😀
+  EXPECT_FALSE(valid_utf8("caf\xe9"));                                   // Latin-1 é
+  EXPECT_FALSE(valid_utf8("c\xff.py"));
+  EXPECT_FALSE(valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(valid_utf8("\xe2\x82"));          // cut short
+}
+
+TEST(strip_control, a_byte_that_starts_no_utf8_sequence_becomes_the_replacement_character) {
+  EXPECT_EQ(kopt::util::strip_control("caf\xe9\n"), "caf\xef\xbf\xbd\n");
+  EXPECT_EQ(kopt::util::strip_control("caf\xc3\xa9"), "caf\xc3\xa9");
+  EXPECT_EQ(kopt::util::strip_control("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");
+}
