@@ -199,6 +199,15 @@ TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_nami
   expect_one_line_error(run_kopt({"optimize", "--resume", run}), record, "median_ms");
   write(record, nlohmann::json({{"id", 1}}).dump());
   expect_one_line_error(run_kopt({"report", run}), record, "status");
+  // A claim that says "faster" without the interval behind it (best.py used to become the
+  // candidate, its header "0.000x (95% interval 0.000-0.000): faster").
+  nlohmann::json claimed = {{"id", 1}, {"status", "done"}, {"outcome", "correct"}, {"median_ms", 0.5},
+                            {"claim", {{"outcome", "correct"}, {"faster", true}, {"speedup", nlohmann::json::object()}}}};
+  write(record, claimed.dump());
+  expect_one_line_error(run_kopt({"optimize", "--resume", run}), record, "claim.speedup.vs_best.median");
+  claimed["claim"]["speedup"]["vs_best"] = {{"median", 1.02}, {"low", 0.97}, {"high", 1.05}, {"pairs", 10}};
+  write(record, claimed.dump());
+  expect_one_line_error(run_kopt({"report", run}), record, "claim.faster");
 
   // suite.json
   const std::string suite = dir + "/suite";
@@ -208,6 +217,10 @@ TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_nami
            {"{}", "workloads"},
            {"{\"workloads\": {\"a\": 1}}", "workloads"},
            {"{\"workloads\": [{\"workload\": \"/w.py\"}]}", "workloads[0].run"},
+           // A run outside the suite: resuming would rewrite another run's files.
+           {"{\"workloads\": [{\"workload\": \"/w.py\", \"run\": \"../run\"}]}", "workloads[0].run"},
+           {"{\"workloads\": [{\"workload\": \"/w.py\", \"run\": \"" + run + "\"}]}", "workloads[0].run"},
+           {"{\"kopt_suite\": 2, \"workloads\": [{\"workload\": \"/w.py\", \"run\": \"a\"}]}", "kopt_suite"},
            {"{\"runs\": [\"a\", 3]}", "runs"}}) {
     write(suite_json, text);
     SCOPED_TRACE(text);

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
+
 namespace kopt::core {
 
 namespace {
@@ -177,6 +180,24 @@ std::string run_header_error(const nlohmann::json& h) {
   });
 }
 
+namespace {
+
+// A claim that says "faster" is what makes a candidate best.py: it must carry the
+// interval that backs it (a damaged one used to give best.py "0.000x ... faster").
+std::string faster_claim_error(const nlohmann::json& claim) {
+  if (!claim.is_object() || !claim.contains("faster") || claim["faster"] != true) return "";
+  const auto& s = claim.contains("speedup") ? claim["speedup"] : nlohmann::json();
+  const auto& v = s.is_object() && s.contains("vs_best") ? s["vs_best"] : nlohmann::json();
+  for (const char* k : {"median", "low", "high"})
+    if (!v.is_object() || !v.contains(k) || !v[k].is_number())
+      return std::string("field \"claim.speedup.vs_best.") + k + "\" is required when \"claim.faster\" is true";
+  if (!(v["low"].get<double>() > 1.0))
+    return "field \"claim.faster\" is true but \"claim.speedup.vs_best.low\" is not above 1";
+  return "";
+}
+
+}  // namespace
+
 std::string record_error(const nlohmann::json& r) {
   if (auto e = check(r, "", {{"id", Kind::integer, true},
                              {"status", Kind::string, true},
@@ -222,8 +243,10 @@ std::string record_error(const nlohmann::json& r) {
                 {"best_baseline", Kind::string}}),
       claim.is_object() ? check_in(claim, "speedup", "claim.", {{"vs_best", Kind::object}}) : std::string(),
       claim.is_object() && claim.contains("speedup") && claim["speedup"].is_object()
-          ? check_in(claim["speedup"], "vs_best", "claim.speedup.", {{"pairs", Kind::integer}})
+          ? check_in(claim["speedup"], "vs_best", "claim.speedup.",
+                     {{"pairs", Kind::integer}, {"median", Kind::number}, {"low", Kind::number}, {"high", Kind::number}})
           : std::string(),
+      faster_claim_error(claim),
       check_in(r, "ncu", "", {{"ok", Kind::boolean}, {"text", Kind::string}}),
       check_each(r, "phases", "", {{"name", Kind::string, true}, {"seconds", Kind::number, true}, {"end", Kind::number}}),
   });
@@ -234,7 +257,19 @@ std::string suite_error(const nlohmann::json& s) {
     return check(s, "", {{"runs", Kind::strings, true}});
   if (auto e = check(s, "", {{"workloads", Kind::array, true}}); !e.empty()) return e;
   if (s["workloads"].empty()) return "field \"workloads\" is empty";
-  return check_each(s, "workloads", "", {{"workload", Kind::string, true}, {"run", Kind::string, true}});
+  if (s.contains("kopt_suite") && s["kopt_suite"] != 1)
+    return "field \"kopt_suite\" is " + util::dump_json(s["kopt_suite"]) + ": this kopt reads version 1";
+  if (auto e = check_each(s, "workloads", "", {{"workload", Kind::string, true}, {"run", Kind::string, true}}); !e.empty())
+    return e;
+  // Each run is a folder of the suite's own (kopt writes its name): a path elsewhere would
+  // let a resume rewrite another run's files.
+  for (size_t i = 0; i < s["workloads"].size(); ++i) {
+    const std::string run = s["workloads"][i]["run"].get<std::string>();
+    if (run.empty() || run == "." || run == ".." || run.find('/') != std::string::npos)
+      return "field \"workloads[" + std::to_string(i) + "].run\" must name a folder inside the suite (it is \"" +
+             util::strip_control(run) + "\")";
+  }
+  return "";
 }
 
 }  // namespace kopt::core

@@ -256,14 +256,14 @@ Result<std::vector<SuiteEntry>> load_suite(const std::string& dir) {
   if (auto error = suite_error(*j); !error.empty()) return Failure{"state", path + ": " + error};
   auto resolve = [&](const std::string& run) {
     if (!run.empty() && run[0] == '/') return run;
-    // Relative to the suite folder; an older suite.json holds them as given on the command
-    // line (relative to that run's working directory).
+    // An older suite.json ("runs") holds them as given on the command line (relative to
+    // that run's working directory), or relative to the suite folder.
     const std::string inside = dir + "/" + run;
     return is_directory(inside) || !is_directory(run) ? inside : run;
   };
   std::vector<SuiteEntry> entries;
-  if (j->contains("workloads")) {
-    for (const auto& w : (*j)["workloads"]) entries.push_back({w["workload"].get<std::string>(), resolve(w["run"].get<std::string>())});
+  if (j->contains("workloads")) {  // runs by name, inside the suite (suite_error checked)
+    for (const auto& w : (*j)["workloads"]) entries.push_back({w["workload"].get<std::string>(), dir + "/" + w["run"].get<std::string>()});
   } else {
     for (const auto& run : (*j)["runs"]) entries.push_back({"", resolve(run.get<std::string>())});
   }

@@ -153,8 +153,12 @@ std::string SearchRun::best_file(int best) const {
 bool SearchRun::confirmed_faster(int id) const {
   const auto it = m_state.candidates.find(id);
   if (it == m_state.candidates.end()) return false;
+  // The interval that backs it too: best.py is never a candidate without one above 1.
   const auto& c = it->second.claim;
-  return c.is_object() && c.value("outcome", "") == "correct" && c.value("faster", false);
+  const nlohmann::json speedup = c.is_object() ? c.value("speedup", nlohmann::json()) : nlohmann::json();
+  const nlohmann::json vs_best = speedup.is_object() ? speedup.value("vs_best", nlohmann::json()) : nlohmann::json();
+  return c.is_object() && c.value("outcome", "") == "correct" && c.value("faster", false) &&
+         json_number(vs_best, "low") > 1.0 && json_number(vs_best, "median") > 1.0;
 }
 
 std::string SearchRun::fallback_baseline() const {
