@@ -17,6 +17,7 @@
 #include "kopt/util/text.hpp"
 #include "usage_error.hpp"
 #include "kopt/util/json.hpp"
+#include "validators.hpp"
 
 namespace kopt::cli {
 
@@ -82,12 +83,12 @@ CLI::App* add_ask_command(CLI::App& app, AskCommand& cmd) {
   sub->add_option("--prompts", cmd.prompts_dir, "Directory overriding system.md, first_attempt.md, refine.md");
   sub->add_option("--prices", cmd.prices_file, "Price table (JSON) replacing the built-in one");
   sub->add_option("--max-tokens-total", cmd.max_tokens_total, "Stop sending once this many tokens are used")
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_in(0, true, 1e15, "tokens"));
   sub->add_option("--max-cost", cmd.max_cost, "Stop sending once this estimated cost (USD) is reached")
-      ->check(CLI::NonNegativeNumber);
-  sub->add_option("--connect-timeout", cmd.connect_timeout_s, "Seconds to connect")->check(CLI::PositiveNumber);
+      ->check(number_in(0, true, 1e9, "USD"));
+  sub->add_option("--connect-timeout", cmd.connect_timeout_s, "Seconds to connect")->check(timeout_seconds());
   sub->add_option("--timeout", cmd.timeout_s, "Seconds for one request (one attempt), or the exec deadline")
-      ->check(CLI::PositiveNumber);
+      ->check(timeout_seconds());
   sub->add_option("--retries", p.max_retries, "Retries for 429 and 5xx replies")->check(CLI::Range(0, 20));
   sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");
   return sub;

@@ -1,6 +1,7 @@
 #include "cmd_eval.hpp"
 #include "usage_error.hpp"
 #include "kopt/util/json.hpp"
+#include "validators.hpp"
 
 #include <algorithm>
 #include <iostream>
@@ -22,8 +23,8 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
                   "Where outputs are compared: auto (on the GPU through CUDA IPC where it works, else in kopt), device, host")
       ->check(CLI::IsMember({"auto", "device", "host"}));
   sub->add_option("--import-timeout", o.import_timeout, "Seconds for a worker to start and import/build")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and for each call")->check(CLI::PositiveNumber);
+      ->check(timeout_seconds());
+  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and for each call")->check(timeout_seconds());
   sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created (default: $TMPDIR or /tmp)");
   sub->add_flag("--keep-work", o.keep_work, "Keep the sandbox for inspection");
   sub->add_option("--time", cmd.time,

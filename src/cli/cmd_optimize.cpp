@@ -24,6 +24,7 @@
 #include "optimize_output.hpp"
 #include "optimize_plan.hpp"
 #include "usage_error.hpp"
+#include "validators.hpp"
 
 namespace kopt::cli {
 
@@ -153,7 +154,7 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--reply-timeout", cmd.reply_timeout, "files: give up on a reply after this long (90s, 30m; 0: never)");
   sub->add_option("--temperature", cmd.temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
   sub->add_option("--max-output-tokens", p.max_output_tokens, "Output-token limit per reply")->check(CLI::Range(1, 1'000'000));
-  sub->add_option("--timeout", cmd.timeout_s, "Seconds for one LLM request")->check(CLI::PositiveNumber);
+  sub->add_option("--timeout", cmd.timeout_s, "Seconds for one LLM request")->check(timeout_seconds());
   sub->add_option("--prompts", cmd.prompts_dir, "Directory overriding the prompt templates");
   sub->add_option("--prices", cmd.prices_file, "Price table (JSON)");
   sub->add_option("--hint", o.hints, "Guidance added to every prompt (repeatable)")->allow_extra_args(false);
@@ -178,14 +179,15 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
                 "Start a candidate's workers when it is evaluated, not while earlier ones are");
   sub->add_option("--max-candidates", o.max_candidates, "Stop after this many candidates")->check(CLI::Range(1, 100000));
   sub->add_option("--time-budget", cmd.time_budget, "Stop proposing after this long (90s, 20m, 1h)");
-  sub->add_option("--max-cost", o.max_cost, "Stop asking the LLM past this estimated cost (USD)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--max-cost", o.max_cost, "Stop asking the LLM past this estimated cost (USD)")
+      ->check(number_in(0, true, 1e9, "USD"));
   sub->add_option("--max-tokens-total", cmd.max_tokens_total, "Stop asking the LLM past this many tokens")
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_in(0, true, 1e15, "tokens"));
   sub->add_option("--patience", o.patience, "Stop after this many rounds without improvement (0: never)")
       ->check(CLI::Range(0, 100000));
   sub->add_option("--import-timeout", o.import_timeout, "Seconds for a worker to start and import/build")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and each call")->check(CLI::PositiveNumber);
+      ->check(timeout_seconds());
+  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and each call")->check(timeout_seconds());
   sub->add_option("--compile-mode", o.compile_modes, "torch.compile baseline modes (repeatable)")->allow_extra_args(false);
   sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created");
   sub->add_option("--out", o.out, "Run directory (default: kopt-runs/<workload>-<UTC time>)");

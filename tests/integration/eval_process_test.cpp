@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 
 #include "harness.hpp"
 #include "verdicts.hpp"
@@ -85,6 +86,23 @@ TEST(eval_process, output_that_is_not_utf8_keeps_the_verdict) {
   const auto run = eval_case("w_elementwise.py", "c_prints_latin1.py");
   expect_verdict(run, 0, "correct");
   EXPECT_EQ(run.err.find("json.exception"), std::string::npos) << run.err;
+}
+
+// Numbers a deadline or a limit cannot hold are usage errors, not verdicts: --call-timeout
+// 1e10 used to overflow into a deadline already passed ("the workload is unusable"), NaN
+// passed CLI11's check, and --candidate-max-memory 1e30 made every candidate "crashed".
+TEST(eval_input, timeouts_and_limits_out_of_range_are_usage_errors) {
+  const std::string w = kopt::testing::case_path("w_elementwise.py"), c = kopt::testing::case_path("c_elementwise_honest.py");
+  for (const auto& [option, value, says] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--call-timeout", "1e10", "at most 1000000 seconds"},
+           {"--import-timeout", "nan", "at most 1000000 seconds"},
+           {"--call-timeout", "0", "more than 0"},
+           {"--candidate-max-memory", "1e30", "at most 1048576 GiB"}}) {
+    const auto run = kopt::testing::run_kopt({"eval", w, c, option, value});
+    EXPECT_EQ(run.exit_code, 2) << option << " " << value << ": " << run.err;
+    EXPECT_NE(run.err.find(option + ": must be "), std::string::npos) << run.err;
+    EXPECT_NE(run.err.find(says), std::string::npos) << run.err;
+  }
 }
 
 // A path that is not UTF-8 cannot reach a Python worker through JSON: one line, not a

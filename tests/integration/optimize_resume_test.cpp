@@ -180,6 +180,15 @@ TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_nami
   nested["options"]["trials"] = "six";
   write(run_json, nested.dump());
   expect_one_line_error(run_kopt({"optimize", "--resume", run}), run_json, "options.trials");
+  // Values out of range: every later candidate would be an error about kopt's settings.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"device", "tpu"}, {"precision", "fp8"}, {"trials", -5}, {"call_timeout", -1.0}, {"import_timeout", 1e30}}) {
+    nlohmann::json j = good;
+    j["options"][key] = value;
+    write(run_json, j.dump());
+    SCOPED_TRACE(key);
+    expect_one_line_error(run_kopt({"optimize", "--resume", run}), run_json, "options." + key);
+  }
   nlohmann::json foreign = good;
   foreign.erase("workload");
   write(run_json, foreign.dump());

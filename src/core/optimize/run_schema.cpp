@@ -4,6 +4,7 @@
 #include "run_schema.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <initializer_list>
 
 #include "kopt/util/json.hpp"
@@ -92,6 +93,36 @@ std::string first(std::initializer_list<std::string> errors) {
   return {};
 }
 
+// The saved options' values (their types are checked with the rest): a run resumes with
+// them, so one out of range would turn every later candidate's verdict into an error
+// about kopt's own settings.
+std::string options_value_error(const nlohmann::json& h) {
+  const auto& o = h.contains("options") && h["options"].is_object() ? h["options"] : nlohmann::json::object();
+  auto one_of = [&](const char* key, std::initializer_list<const char*> allowed) -> std::string {
+    if (!o.contains(key) || !o[key].is_string()) return "";
+    const std::string v = o[key].get<std::string>();
+    std::string list;
+    for (const char* a : allowed) {
+      if (v == a) return "";
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    }
+    return "field \"options." + std::string(key) + "\" must be one of " + list + " (it is \"" + util::strip_control(v) + "\")";
+  };
+  auto within = [&](const char* key, double low, bool inclusive, double high) -> std::string {
+    if (!o.contains(key) || !o[key].is_number()) return "";
+    const double v = o[key].get<double>();
+    if (std::isfinite(v) && (inclusive ? v >= low : v > low) && v <= high) return "";
+    return "field \"options." + std::string(key) + "\" must be " + (inclusive ? "at least " : "more than ") +
+           util::dump_json(low) + " and at most " + util::dump_json(high) + " (it is " + util::dump_json(o[key]) + ")";
+  };
+  return first({one_of("device", {"cpu", "cuda"}), one_of("precision", {"fp32", "tf32", "fp16", "bf16"}),
+                within("trials", 2, true, 1000), within("final_trials", 2, true, 1000), within("final_top", 0, true, 100),
+                within("candidates_per_round", 1, true, 256), within("jobs", 1, true, 1024),
+                within("max_candidates", 1, true, 100000), within("patience", 0, true, 100000),
+                within("import_timeout", 0, false, 1e6), within("call_timeout", 0, false, 1e6),
+                within("time_budget_s", 0, true, 1e9), within("max_cost", -1, true, 1e9)});  // -1: no cost limit
+}
+
 }  // namespace
 
 std::string run_header_error(const nlohmann::json& h) {
@@ -122,6 +153,7 @@ std::string run_header_error(const nlohmann::json& h) {
         compiled = check(t, "baseline.compiled." + mode + ".", {{"ok", Kind::boolean}, {"median_ms", Kind::number}, {"error", Kind::string}});
   return first({
       check_each(h, "sessions", "", {{"start", Kind::number}, {"end", Kind::number}}),
+      options_value_error(h),
       check_in(h, "options", "",
                {{"device", Kind::string, false, true},
                 {"python", Kind::string, false, true},
