@@ -25,18 +25,31 @@ nlohmann::json unfinished_json(const core::RunState& state) {
   return out;
 }
 
-// A run killed before its summary was written: the candidates still count.
+// A run killed before its summary was written: the candidates still count, and the
+// fastest correct one is shown (ranking time only: the final gate did not run).
 nlohmann::json fallback_summary(const core::RunState& state) {
   std::map<std::string, int> counts;
-  int pending = 0, not_evaluated = 0;
+  int pending = 0, not_evaluated = 0, evaluated = 0;
+  const core::CandidateRecord* best = nullptr;
+  auto faster = [](const core::CandidateRecord& a, const core::CandidateRecord* b) {
+    if (!b) return true;
+    if (!a.median_ms) return false;
+    return !b->median_ms || *a.median_ms < *b->median_ms;
+  };
   for (const auto& [id, c] : state.candidates) {
     if (c.status == "pending") ++pending;
-    else if (c.status == "done") ++counts[c.outcome];
+    else if (c.status == "done") ++counts[c.outcome], ++evaluated;
     else ++not_evaluated;
+    if (c.status == "done" && c.outcome == "correct" && faster(c, best)) best = &c;
   }
+  nlohmann::json best_json = nullptr;
+  if (best)
+    best_json = {{"id", best->id}, {"strategy", best->strategy}, {"median_ms", best->median_ms ? *best->median_ms : 0.0},
+                 {"speedup", best->speedup ? nlohmann::json(*best->speedup) : nlohmann::json(nullptr)},
+                 {"confirmed", false}, {"faster", false}};
   return {{"candidates", state.candidates.size()}, {"counts", counts}, {"pending", pending},
-          {"not_evaluated", not_evaluated},
-          {"baselines", state.header.value("baseline", nlohmann::json::object())}, {"best", nullptr},
+          {"evaluated", evaluated}, {"not_evaluated", not_evaluated},
+          {"baselines", state.header.value("baseline", nlohmann::json::object())}, {"best", best_json},
           {"gpu_idle_share", nullptr}, {"tokens", state.header.value("tokens", nlohmann::json::object())}};
 }
 

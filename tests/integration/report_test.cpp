@@ -131,6 +131,13 @@ TEST(report_render, a_run_killed_before_its_summary_still_counts_its_candidates)
   EXPECT_EQ(r.json["runs"][0]["counts"]["correct"], 1);
   EXPECT_EQ(r.json["runs"][0]["not_evaluated"], 1);
   EXPECT_TRUE(has(r.html, "1 not evaluated")) << r.html;
+  // Its finished correct candidate is the fastest so far (it used to read "no correct candidate").
+  EXPECT_EQ(r.json["runs"][0]["best"]["id"], 1) << r.json["runs"][0].dump(1);
+  EXPECT_FALSE(r.json["runs"][0]["best"]["confirmed"].get<bool>());
+  EXPECT_EQ(r.json["runs"][0]["evaluated"], 1);
+  EXPECT_TRUE(has(r.text, "fastest candidate: 0001")) << r.text;
+  EXPECT_TRUE(has(r.text, "(ranking only, not confirmed)")) << r.text;
+  EXPECT_FALSE(has(r.text, "no correct candidate")) << r.text;
 }
 
 TEST(report_render, a_run_waiting_for_replies_lists_its_prompts) {
