@@ -66,7 +66,8 @@ std::string optimize_text(const core::WorkloadResult& r) {
   if (json_number(tokens, "input") + json_number(tokens, "output") > 0)
     out << fmt::format("\n  tokens: {} in, {} out{}", tokens.value("input", 0LL), tokens.value("output", 0LL),
                        tokens.value("estimated", false) ? " (estimated from the text)" : "");
-  out << "\n  run: " << r.run_dir << (s.contains("best_py") ? "  (best.py, report.md, report.html)" : "  (report.md, report.html)") << "\n";
+  out << "\n  run: " << r.run_dir << (s.contains("best_py") && s["best_py"].is_object() ? "  (best.py, report.md, report.html)"
+                                                                          : "  (report.md, report.html)") << "\n";
   const auto waiting = report::waiting_prompts(r.run_dir);
   if (!waiting.empty()) {
     out << "  waiting for replies (" << waiting.size() << "):\n";
@@ -116,7 +117,7 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
       result = "no correct candidate";
     }
     // What best.py is comes first: the baseline itself unless a candidate was confirmed faster.
-    if (s.contains("best_py") && s["best_py"].value("source", "") == "baseline")
+    if (s.contains("best_py") && s["best_py"].is_object() && s["best_py"].value("source", "") == "baseline")
       result = util::strip_control(s.value("verdict", "")) + " (" + result + ")";
     if (r.status != "finished") result = r.status + ", " + result;
     result += fmt::format("; {} tried", s.value("candidates", 0));

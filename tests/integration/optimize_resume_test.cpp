@@ -141,6 +141,9 @@ TEST(optimize_suite_resume, a_suite_whose_first_workload_could_not_be_baselined_
   EXPECT_NE(broken["stop_reason"].get<std::string>().find("unusable"), std::string::npos) << broken.dump();
   EXPECT_EQ(resumed.json["runs"][1]["status"], "finished");
   EXPECT_EQ(records(out + "/broken").size(), 1u) << "nothing more tried on an unusable workload";
+  EXPECT_TRUE(broken["best_py"].is_null()) << "no best.py is written, so none is named";
+  EXPECT_FALSE(exists(out + "/broken/best.py"));
+  EXPECT_EQ(broken["verdict"], "the workload is unusable; no best.py");
   for (const auto& [path, mtime] : works_done) EXPECT_EQ(mtime_ns(path), mtime) << path << " was evaluated again";
 
   const auto report = run_kopt({"report", out});

@@ -106,6 +106,22 @@ TEST(optimize_builtin, a_cpu_run_leaves_a_complete_run_directory_and_one_json_do
   }
 }
 
+// A workload whose forward raises: the baseline cannot run it and the candidate that finds
+// it unusable ends the run as an input error, with no best.py (it used to finish "best.py
+// is eager", a Model that raises, because another candidate failed to compile first).
+TEST(optimize_builtin, a_workload_whose_forward_raises_is_unusable_and_gets_no_best_py) {
+  const std::string out = temp_dir() + "/run";
+  const auto run = run_kopt({"optimize", case_path("w_forward_raises.py"), "--out", out, "--max-candidates", "2",
+                             "--final-top", "0", "--json"});
+  EXPECT_EQ(run.exit_code, 2) << context(run);
+  ASSERT_EQ(run.json["runs"].size(), 1u) << context(run);
+  const auto& r = run.json["runs"][0];
+  EXPECT_EQ(r["status"], "input_error") << r.dump();
+  EXPECT_NE(r["stop_reason"].get<std::string>().find("forward is broken"), std::string::npos) << r.dump();
+  EXPECT_TRUE(r["best_py"].is_null()) << r.dump();
+  EXPECT_FALSE(exists(out + "/best.py"));
+}
+
 TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_their_outcomes) {
   const std::string from = replay_folder({{"1_honest.py", case_path("c_gelu_addmm_erf.py")},
                                           {"2_one_wrong.py", case_path("c_gelu_one_wrong.py")},

@@ -293,13 +293,23 @@ void SearchRun::loop() {
   }
 }
 
+// Every candidate found the workload unusable; or the baseline could not run the reference
+// and no candidate was correct while one found the workload unusable (the others' failures,
+// e.g. torch.compile missing, say nothing about a workload whose forward raises).
 bool SearchRun::unusable_workload() {
-  bool all_input_errors = !m_state.candidates.empty();
-  for (const auto& [id, r] : m_state.candidates)
-    all_input_errors = all_input_errors && r.status == "done" && r.outcome == "input_error";
-  if (!all_input_errors) return false;
+  bool all_input_errors = !m_state.candidates.empty(), any_correct = false;
+  const CandidateRecord* input_error = nullptr;
+  for (const auto& [id, r] : m_state.candidates) {
+    const bool unusable = r.status == "done" && r.outcome == "input_error";
+    all_input_errors = all_input_errors && unusable;
+    any_correct = any_correct || (r.status == "done" && r.outcome == "correct");
+    if (unusable && !input_error) input_error = &r;
+  }
+  const bool reference_failed = !m_baseline_ok && m_state.header.contains("baseline") &&
+                                m_state.header["baseline"].value("ok", true) == false;
+  if (!all_input_errors && !(reference_failed && input_error && !any_correct)) return false;
   m_status = "input_error";
-  m_stop_reason = "the workload is unusable: " + m_state.candidates.begin()->second.reason;
+  m_stop_reason = "the workload is unusable: " + input_error->reason;
   return true;
 }
 

@@ -181,6 +181,7 @@ Result<std::string> SearchRun::baseline_file() const {
 }
 
 std::string SearchRun::verdict(int best) const {
+  if (m_status == "input_error") return "the workload is unusable; no best.py";
   if (best && confirmed_faster(best)) {
     const auto& c = m_state.candidates.at(best).claim;
     const std::string over = c.value("best_baseline", m_best_baseline);

@@ -110,9 +110,11 @@ nlohmann::json SearchRun::summary(int best) const {
   const bool candidate = s["faster"].get<bool>() && confirmed_faster(best);
   s["faster"] = candidate;
   if (s["best"].is_object()) s["best"]["faster"] = candidate;
-  s["best_py"] = candidate ? nlohmann::json{{"source", "candidate"}, {"id", best}}
-                           : nlohmann::json{{"source", "baseline"}, {"baseline", fallback_baseline()}};
-  if (m_status != "input_error") s["best_py"]["path"] = m_state.dir + "/best.py";
+  // An unusable workload gets no best.py (write_outputs writes none).
+  s["best_py"] = m_status == "input_error" ? nlohmann::json(nullptr)
+                 : candidate ? nlohmann::json{{"source", "candidate"}, {"id", best}, {"path", m_state.dir + "/best.py"}}
+                             : nlohmann::json{{"source", "baseline"}, {"baseline", fallback_baseline()},
+                                              {"path", m_state.dir + "/best.py"}};
   s["verdict"] = verdict(best);
   return s;
 }
