@@ -241,8 +241,13 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     po.reply_timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(reply_timeout_s * 1000)));
   }
   if (std::string error; !cmd.ncu.resolve(o.ncu, error)) return usage_error(error);
-  o.provider = {{"kind", cmd.provider_kind}, {"model", po.model}, {"base_url", po.base_url},
-                {"command", po.command}, {"from", cmd.from}, {"inbox", po.inbox}};
+  // Folders absolute, so that the run resumes from any working directory (with --resume,
+  // --from is a candidate id, not a folder).
+  auto folder = [&](const std::string& path) {
+    return o.resume.empty() && !path.empty() ? core::absolute_path(path) : path;
+  };
+  o.provider = {{"kind", cmd.provider_kind}, {"model", po.model},   {"base_url", po.base_url},
+                {"command", po.command},     {"from", folder(cmd.from)}, {"inbox", folder(po.inbox)}};
   if (cmd.provider_kind == "files") o.provider["reply_timeout_s"] = reply_timeout_s;
   pv::PromptSet prompts = pv::builtin_prompts();
   if (!cmd.prompts_dir.empty()) {

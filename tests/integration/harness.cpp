@@ -167,7 +167,7 @@ bool wait_for(const std::string& path, double seconds, int poll_ms) {
   return exists(path);
 }
 
-pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir) {
+pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir, const std::string& cwd) {
   std::vector<std::string> argv_s = {KOPT_BINARY};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -181,6 +181,7 @@ pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir) {
     dup2(null, 0);
     dup2(out, 1);
     dup2(err, 2);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
     execve(argv[0], argv.data(), environ);
     _exit(127);
   }

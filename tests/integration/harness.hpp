@@ -53,8 +53,9 @@ std::string read(const std::string& path);         // empty when unreadable
 nlohmann::json read_json(const std::string& path);  // null when missing or malformed
 // Polls until `path` exists or `seconds` pass; true if it does.
 bool wait_for(const std::string& path, double seconds, int poll_ms = 50);
-// Starts kopt without waiting (stdin /dev/null, stdout and stderr to files in `dir`).
-pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir);
+// Starts kopt without waiting (stdin /dev/null, stdout and stderr to files in `dir`), in
+// the working directory `cwd` when one is given.
+pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir, const std::string& cwd = "");
 // Waits for `pid`; its exit code, or 128 + the signal that ended it.
 int wait_exit(pid_t pid);
 // The record.json of each candidate of a run directory, by id.

@@ -122,6 +122,22 @@ TEST(optimize_builtin, a_workload_whose_forward_raises_is_unusable_and_gets_no_b
   EXPECT_FALSE(exists(out + "/best.py"));
 }
 
+// A replay run started with a relative --from resumes from another working directory
+// (run.json kept "--from replay" as typed: "--from replay is not a folder").
+TEST(optimize_replay, a_relative_from_folder_is_saved_absolute_and_the_run_resumes_from_anywhere) {
+  const std::string dir = temp_dir();
+  mkdir((dir + "/replay").c_str(), 0755);
+  copy(case_path("c_elementwise_honest.py"), dir + "/replay/1_honest.py");
+  const std::string out = dir + "/run";
+  const pid_t pid = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", "replay",
+                                "--out", out, "--final-top", "0", "--max-candidates", "1"},
+                               dir, dir);
+  ASSERT_EQ(wait_exit(pid), 3) << read(dir + "/stderr");
+  EXPECT_EQ(read_json(out + "/run.json")["provider"]["from"], dir + "/replay");
+  const auto resumed = run_kopt({"optimize", "--resume", out, "--max-candidates", "1", "--final-top", "0"});
+  EXPECT_EQ(resumed.exit_code, 3) << context(resumed);
+}
+
 TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_their_outcomes) {
   const std::string from = replay_folder({{"1_honest.py", case_path("c_gelu_addmm_erf.py")},
                                           {"2_one_wrong.py", case_path("c_gelu_one_wrong.py")},
