@@ -140,8 +140,9 @@ Status apply_resume(OptimizeCommand& cmd, std::vector<std::string>& workloads, s
   std::string replay_from;
   take(provider, "from", replay_from);
   if (!cmd.from.empty()) {
-    if (cmd.from.find_first_not_of("0123456789") != std::string::npos || std::stoll(cmd.from) < 1 ||
-        std::stoll(cmd.from) > 1'000'000)
+    // At most 7 digits before the number is read (stoll threw on 20 digits: "kopt: error: stoll").
+    if (cmd.from.find_first_not_of("0123456789") != std::string::npos || cmd.from.size() > 7 ||
+        std::stoll(cmd.from) < 1 || std::stoll(cmd.from) > 1'000'000)
       return Failure{"usage", "with --resume, --from takes a candidate id (e.g. 3 for candidates/0003), not " + cmd.from};
     o.refine_from = std::stoi(cmd.from);
     if (run_dirs.size() != 1) return Failure{"usage", "--from CANDIDATE_ID needs the run directory of one workload"};

@@ -136,6 +136,10 @@ TEST(optimize_replay, a_relative_from_folder_is_saved_absolute_and_the_run_resum
   EXPECT_EQ(read_json(out + "/run.json")["provider"]["from"], dir + "/replay");
   const auto resumed = run_kopt({"optimize", "--resume", out, "--max-candidates", "1", "--final-top", "0"});
   EXPECT_EQ(resumed.exit_code, 3) << context(resumed);
+  // With --resume, --from is a candidate id; one too long for a number is one line, not "stoll".
+  const auto bad = run_kopt({"optimize", "--resume", out, "--from", "99999999999999999999"});
+  EXPECT_EQ(bad.exit_code, 2) << context(bad);
+  EXPECT_NE(bad.err.find("--from takes a candidate id"), std::string::npos) << bad.err;
 }
 
 TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_their_outcomes) {
