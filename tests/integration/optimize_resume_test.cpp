@@ -157,6 +157,27 @@ TEST(optimize_suite_resume, a_suite_whose_first_workload_could_not_be_baselined_
   EXPECT_TRUE(exists(out + "/works/report.html"));
 }
 
+// A resumed run verifies against the workload its first session did (the run's copy): an
+// edited file is refused (it used to be used silently, mixing two references' verdicts),
+// a deleted one is replaced by the copy (it used to be "cannot read the workload").
+TEST(optimize_resume, an_edited_workload_is_refused_and_a_deleted_one_is_replaced_by_the_runs_copy) {
+  const std::string dir = temp_dir();
+  const std::string workload = dir + "/w.py", out = dir + "/run";
+  copy(case_path("w_elementwise.py"), workload);
+  const auto first = run_kopt({"optimize", workload, "--provider", "replay", "--from", honest_replay(dir, 1), "--out",
+                               out, "--final-top", "0"});
+  ASSERT_EQ(first.exit_code, 3) << context(first);
+  write(workload, read(workload) + "\n# edited\n");
+  const auto edited = run_kopt({"optimize", "--resume", out, "--max-candidates", "2"});
+  EXPECT_EQ(edited.exit_code, 2) << context(edited);
+  EXPECT_NE((edited.out + edited.err).find("changed since this run started"), std::string::npos) << context(edited);
+  EXPECT_EQ(records(out).size(), 1u) << "nothing evaluated against the edited workload";
+  std::remove(workload.c_str());
+  const auto gone = run_kopt({"optimize", "--resume", out, "--max-candidates", "1", "--final-top", "0"});
+  EXPECT_EQ(gone.exit_code, 3) << context(gone);
+  EXPECT_NE(gone.err.find("using the run's copy"), std::string::npos) << gone.err;
+}
+
 TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_naming_the_file_and_field) {
   const std::string dir = temp_dir();
   const std::string run = dir + "/run";

@@ -31,12 +31,26 @@ SearchRun::SearchRun(const OptimizeOptions& options, std::string workload, std::
 }
 
 Status SearchRun::open() {
-  const auto source = read_text(m_workload);
+  // A resumed run verifies against the workload its earlier sessions verified against: its
+  // copy in the run directory. A changed file would mix verdicts against two references; a
+  // file gone is replaced by the copy.
+  const bool resuming = is_regular_file(m_state.dir + "/run.json");
+  const std::string copy = m_state.dir + "/workload.py";
+  auto source = read_text(m_workload);
+  const std::optional<std::string> saved_copy = resuming && is_regular_file(copy) ? read_text(copy) : std::nullopt;
+  if (!source && saved_copy) {
+    spdlog::warn("The workload is gone; using the run's copy. [workload: {}, copy: {}]", m_workload, copy);
+    m_workload = copy;
+    source = saved_copy;
+  }
   if (!source) return Failure{"input", "cannot read the workload " + m_workload};
+  if (saved_copy && *saved_copy != *source)
+    return Failure{"input", "the workload " + m_workload + " changed since this run started (the run's copy: " + copy +
+                                "); restore it, or start a new run"};
   m_source = *source;
   m_workload_abs = absolute_path(m_workload);
   m_session_start = now_epoch();
-  if (is_regular_file(m_state.dir + "/run.json")) {
+  if (resuming) {
     auto loaded = load_run(m_state.dir);
     if (!loaded) return loaded.failure();
     m_state = std::move(loaded.value());
