@@ -3,8 +3,12 @@
 #include "optimize_plan.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -175,14 +179,30 @@ Status plan_new_run(OptimizeCommand& cmd, const std::vector<std::string>& env, s
     workloads = core::select_shard(workloads, shard->first, shard->second);
     if (workloads.empty()) return Failure{"usage", "shard " + text + " holds no workloads"};
   }
-  const std::string base = o.out.empty() ? "kopt-runs/" + (workloads.size() == 1 ? core::workload_stem(workloads[0])
-                                                                                    : std::string("suite")) +
-                                               "-" + utc_stamp()
-                                         : o.out;
+  std::string base = o.out;
+  if (base.empty()) {
+    // kopt-runs/<name>-<UTC time>, claimed with mkdir: two runs started in the same second
+    // (a CI matrix) get -2, -3, ... rather than one refusing the other's folder.
+    const std::string stem = "kopt-runs/" + (workloads.size() == 1 ? core::workload_stem(workloads[0]) : std::string("suite")) +
+                             "-" + utc_stamp();
+    if (Status made = core::make_dirs("kopt-runs"); !made) return Failure{"usage", made.failure().message};
+    for (int i = 1; base.empty(); ++i) {
+      const std::string name = i == 1 ? stem : stem + "-" + std::to_string(i);
+      if (mkdir(name.c_str(), 0755) == 0) base = name;
+      else if (errno != EEXIST || i >= 1000) return Failure{"usage", "cannot create " + name + ": " + std::strerror(errno)};
+    }
+  }
   o.out = base;  // where the closing line says to --resume
   if (workloads.size() == 1 && core::is_regular_file(base + "/run.json"))
     return Failure{"usage", base + " already holds a run: continue it with --resume " + base};
-  for (const auto& w : workloads) run_dirs.push_back(workloads.size() == 1 ? base : base + "/" + core::workload_stem(w));
+  // One folder per workload, named after it; workloads of the same name (a/w.py, b/w.py)
+  // get -2, -3, ...
+  std::map<std::string, int> seen;
+  for (const auto& w : workloads) {
+    const std::string stem = core::workload_stem(w);
+    const int n = ++seen[stem];
+    run_dirs.push_back(workloads.size() == 1 ? base : base + "/" + stem + (n == 1 ? "" : "-" + std::to_string(n)));
+  }
   if (workloads.size() > 1) {
     if (Status made = core::make_dirs(base); !made) return Failure{"usage", made.failure().message};
     std::vector<core::SuiteEntry> entries;

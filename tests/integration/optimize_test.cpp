@@ -142,6 +142,31 @@ TEST(optimize_replay, a_relative_from_folder_is_saved_absolute_and_the_run_resum
   EXPECT_NE(bad.err.find("--from takes a candidate id"), std::string::npos) << bad.err;
 }
 
+// Two runs started at once in one folder without --out (a CI matrix) each get their own
+// kopt-runs/ folder (the second used to refuse: "already holds a run"); a suite's
+// workloads of the same name get their own run folders too (they shared one).
+TEST(optimize_suite, runs_started_together_and_workloads_of_one_name_get_folders_of_their_own) {
+  const std::string dir = temp_dir();
+  for (const char* sub : {"/a", "/b", "/one", "/two"}) mkdir((dir + sub).c_str(), 0755);
+  copy(case_path("w_elementwise.py"), dir + "/a/w.py");
+  copy(case_path("w_elementwise.py"), dir + "/b/w.py");
+  const std::vector<std::string> args = {"optimize", dir + "/a/w.py", "--max-candidates", "1", "--final-top", "0"};
+  const pid_t one = start_kopt(args, dir + "/one", dir), two = start_kopt(args, dir + "/two", dir);
+  EXPECT_EQ(wait_exit(one), 3) << read(dir + "/one/stderr");
+  EXPECT_EQ(wait_exit(two), 3) << read(dir + "/two/stderr");
+  int runs = 0;
+  if (DIR* d = opendir((dir + "/kopt-runs").c_str())) {
+    while (const dirent* e = readdir(d)) runs += exists(dir + "/kopt-runs/" + e->d_name + "/run.json");
+    closedir(d);
+  }
+  EXPECT_EQ(runs, 2);
+  const auto suite = run_kopt({"optimize", dir + "/a/w.py", dir + "/b/w.py", "--out", dir + "/suite", "--max-candidates",
+                               "1", "--final-top", "0", "--json"});
+  EXPECT_EQ(suite.exit_code, 3) << context(suite);
+  EXPECT_TRUE(exists(dir + "/suite/w/run.json"));
+  EXPECT_TRUE(exists(dir + "/suite/w-2/run.json"));
+}
+
 TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_their_outcomes) {
   const std::string from = replay_folder({{"1_honest.py", case_path("c_gelu_addmm_erf.py")},
                                           {"2_one_wrong.py", case_path("c_gelu_one_wrong.py")},
