@@ -106,6 +106,12 @@ int run_report(const ReportCommand& cmd) {
     std::cout << out << std::flush;
     return 0;
   }
+  // A run's own files are not report targets: "-o RUN/run.json" destroyed the run.
+  const std::string name = cmd.output.substr(cmd.output.rfind('/') == std::string::npos ? 0 : cmd.output.rfind('/') + 1);
+  for (const char* kept : {"run.json", "suite.json", "record.json", "baseline.json", "verify.json", "claim.json",
+                           "timing.json", "claim_timing.json", "candidate.py", "best.py", "workload.py"})
+    if (name == kept && core::is_regular_file(cmd.output))
+      return usage_error("-o " + cmd.output + " would replace a file of a kopt run; write the report elsewhere");
   if (Status w = core::write_atomic(cmd.output, out); !w) {
     return usage_error(w.failure().message);
   }

@@ -241,6 +241,23 @@ TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_nami
   claimed["claim"]["speedup"]["vs_best"] = {{"median", 1.02}, {"low", 0.97}, {"high", 1.05}, {"pairs", 10}};
   write(record, claimed.dump());
   expect_one_line_error(run_kopt({"report", run}), record, "claim.faster");
+  // A record.json that is a folder, candidates/ that is a file: damage, not "no candidates"
+  // (a resume evaluated everything again and replaced best.py).
+  std::remove(record.c_str());
+  mkdir(record.c_str(), 0755);
+  for (const char* command : {"optimize", "report"}) {
+    const auto folder = command == std::string("optimize") ? run_kopt({command, "--resume", run}) : run_kopt({command, run});
+    EXPECT_EQ(folder.exit_code, 2) << context(folder);
+    EXPECT_NE(folder.err.find(record + " is not a regular file"), std::string::npos) << folder.err;
+  }
+  rmdir(record.c_str());
+  rmdir((run + "/candidates/0001").c_str());
+  rmdir((run + "/candidates").c_str());
+  write(run + "/candidates", "not a folder");
+  const auto file = run_kopt({"optimize", "--resume", run});
+  EXPECT_EQ(file.exit_code, 2) << context(file);
+  EXPECT_NE(file.err.find(run + "/candidates is not a folder"), std::string::npos) << file.err;
+  std::remove((run + "/candidates").c_str());
 
   // suite.json
   const std::string suite = dir + "/suite";

@@ -216,6 +216,12 @@ TEST(report_render, output_goes_to_a_file_with_o) {
   ASSERT_EQ(run.exit_code, 0) << context(run);
   EXPECT_TRUE(run.out.empty());
   EXPECT_EQ(read(dir + "/again.html").rfind("<!DOCTYPE html>", 0), 0u);
+  // Not over the run's own files ("-o RUN/run.json" destroyed the run).
+  const std::string before = read(dir + "/run.json");
+  const auto over = run_kopt({"report", dir, "-o", dir + "/run.json"});
+  EXPECT_EQ(over.exit_code, 2) << context(over);
+  EXPECT_NE(over.err.find("would replace a file of a kopt run"), std::string::npos) << over.err;
+  EXPECT_EQ(read(dir + "/run.json"), before);
 }
 
 TEST(report_errors, bad_directories_and_damaged_files_are_one_line_errors) {

@@ -79,6 +79,9 @@ std::string candidate_dir_name(int id);
 
 // Writes `content` to `path` atomically (PATH.tmp.PID, fsync, rename). Failure kind "io".
 Status write_atomic(const std::string& path, const std::string& content);
+// write_atomic, with a warning naming the file when it fails (a folder in the way, a full
+// disk): for files whose loss does not stop the run (reports, logs, prompts).
+void write_or_warn(const std::string& path, const std::string& content);
 // Reads a whole file; nullopt when missing or unreadable.
 std::optional<std::string> read_text(const std::string& path);
 bool is_directory(const std::string& path);

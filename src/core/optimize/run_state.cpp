@@ -5,6 +5,7 @@
 #include "kopt/util/json.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -164,6 +165,10 @@ bool is_regular_file(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
+void write_or_warn(const std::string& path, const std::string& content) {
+  if (Status w = write_atomic(path, content); !w) spdlog::warn("File not written. [reason: {}]", w.failure().message);
+}
+
 Status make_dirs(const std::string& path) {
   for (size_t pos = 1; pos <= path.size(); ++pos) {
     if (pos < path.size() && path[pos] != '/') continue;
@@ -216,9 +221,17 @@ Result<RunState> load_run(const std::string& dir) {
   state.dir = dir;
   state.header = std::move(header.value());
   state.header.erase("candidates");
-  for (const auto& name : list_dir(dir + "/candidates")) {
+  // candidates/ replaced by a file, or a record.json by a folder, is damage: read as "no
+  // candidates" a resume would evaluate everything again and overwrite best.py.
+  const std::string folder = dir + "/candidates";
+  struct stat st {};
+  if (lstat(folder.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    return Failure{"state", folder + " is not a folder: the run directory is damaged"};
+  for (const auto& name : list_dir(folder)) {
     // A folder whose record was never written (killed in between) holds no candidate yet.
-    const std::string path = dir + "/candidates/" + name + "/record.json";
+    const std::string path = folder + "/" + name + "/record.json";
+    if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+      return Failure{"state", path + " is not a regular file: the run directory is damaged"};
     if (!is_regular_file(path)) continue;
     // Records are written atomically: a damaged one was edited or is foreign. Skipping it
     // would give its id to a new candidate and overwrite its files.

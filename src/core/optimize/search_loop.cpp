@@ -133,7 +133,7 @@ bool SearchRun::baseline() {
     const BaselineReport report = run_baseline(bo);
     if (m_stop) return false;
     const nlohmann::json full = baseline_json(report);
-    (void)write_atomic(m_state.dir + "/baseline.json", util::dump_json(full, 2) + "\n");
+    write_or_warn(m_state.dir + "/baseline.json", util::dump_json(full, 2) + "\n");
     // Each model's opening sleep (µs) too: ranking lets a candidate's grow as far as these.
     auto head_us = [](const Timing& t) { return json_number(t.detail, "head_us"); };
     nlohmann::json compiled = nlohmann::json::object();

@@ -111,7 +111,7 @@ void SearchRun::evaluate_one(int id, bool claim) {
     if (!claim) {
       r.status = "interrupted";
       r.log_tail = log_tail(report.candidate_log);
-      if (!report.candidate_log.empty()) (void)write_atomic(dir + "/log", report.candidate_log);
+      if (!report.candidate_log.empty()) write_or_warn(dir + "/log", report.candidate_log);
     }
     (void)save_record(m_state.dir, r);
     if (!report.kept_sandbox.empty()) sandbox::remove_tree(report.kept_sandbox);
@@ -119,11 +119,11 @@ void SearchRun::evaluate_one(int id, bool claim) {
   }
   const auto json = report_json(report, eo);
   const std::string dump = util::dump_json(json, 2) + "\n";
-  (void)write_atomic(dir + (claim ? "/claim.json" : "/verify.json"), dump);
+  write_or_warn(dir + (claim ? "/claim.json" : "/verify.json"), dump);
   if (!report.timing.is_null())
-    (void)write_atomic(dir + (claim ? "/claim_timing.json" : "/timing.json"), util::dump_json(report.timing, 2) + "\n");
+    write_or_warn(dir + (claim ? "/claim_timing.json" : "/timing.json"), util::dump_json(report.timing, 2) + "\n");
   if (!claim) {
-    (void)write_atomic(dir + "/log", report.candidate_log);
+    write_or_warn(dir + "/log", report.candidate_log);
     r.verify_end = end;
   }
   apply_eval(r, report, eo, claim);

@@ -206,7 +206,7 @@ void SearchRun::write_outputs(int best) {
   m_state.header["best"] = best ? nlohmann::json(best) : nlohmann::json(nullptr);
   const auto s = summary(best);
   m_state.header["summary"] = s;
-  (void)write_atomic(m_state.dir + "/report.md", report_markdown(best, s));
+  write_or_warn(m_state.dir + "/report.md", report_markdown(best, s));
   m_state.header["elapsed_s"] = m_elapsed_before + (now_epoch() - m_session_start);
   m_state.header["sessions"].back()["end"] = now_epoch();
   if (Status saved = save_run(m_state); !saved) spdlog::warn("run.json not saved. [reason: {}]", saved.failure().message);

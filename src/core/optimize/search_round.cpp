@@ -96,11 +96,11 @@ void SearchRun::add_proposals(std::vector<Proposal> proposals, int round, bool r
     const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(r.id);
     (void)make_dirs(dir);
     const auto secrets = m_opt.secrets;
-    if (!p.code.empty()) (void)write_atomic(dir + "/candidate.py", p.code);
-    (void)write_atomic(dir + "/prompt.md", p.prompt.empty() ? "# " + p.origin + ": " + p.strategy + "\n"
+    if (!p.code.empty()) write_or_warn(dir + "/candidate.py", p.code);
+    write_or_warn(dir + "/prompt.md", p.prompt.empty() ? "# " + p.origin + ": " + p.strategy + "\n"
                                                              : util::redact(p.prompt, secrets));
-    if (!p.system.empty()) (void)write_atomic(dir + "/system.md", util::redact(p.system, secrets));
-    if (!p.response.empty()) (void)write_atomic(dir + "/response.md", util::redact(p.response, secrets));
+    if (!p.system.empty()) write_or_warn(dir + "/system.md", util::redact(p.system, secrets));
+    if (!p.response.empty()) write_or_warn(dir + "/response.md", util::redact(p.response, secrets));
     if (p.status == "ok") {
       r.status = "queued";
     } else if (p.status == "pending") {
