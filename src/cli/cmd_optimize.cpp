@@ -212,6 +212,12 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   } else {
     if (Status st = plan_new_run(cmd, env, workloads, run_dirs); !st) return usage_error(st.failure().message);
   }
+  // A named interpreter that cannot run is kopt's setting, not the workload's fault (each
+  // candidate reported it and the run ended "the workload is unusable").
+  const char* env_python = std::getenv("KOPT_PYTHON");
+  const std::string named = !o.python.empty() ? o.python : env_python ? env_python : "";
+  if (!named.empty() && (!core::is_regular_file(named) || access(named.c_str(), X_OK) != 0))
+    return usage_error((o.python.empty() ? "KOPT_PYTHON " : "--python ") + named + " is not an executable file");
   if (!o.resume.empty() && !cmd.time_budget.empty()) {
     auto seconds = core::parse_duration(cmd.time_budget);
     if (!seconds) return usage_error(seconds.failure().message);

@@ -68,6 +68,11 @@ TEST(optimize_usage, bad_arguments_are_usage_errors_without_running_anything) {
   EXPECT_EQ(run_kopt({"optimize", example("linear_gelu.py"), "--time-budget", "soon"}).exit_code, 2);
   EXPECT_EQ(run_kopt({"optimize", example("linear_gelu.py"), "--shard", "3/2"}).exit_code, 2);
   EXPECT_EQ(run_kopt({"optimize", "--resume", "/nonexistent-run"}).exit_code, 2);
+  // A named interpreter that cannot run is kopt's setting, not an unusable workload.
+  const auto python = run_kopt({"optimize", example("linear_gelu.py"), "--python", "/nonexistent/python3"});
+  EXPECT_EQ(python.exit_code, 2);
+  EXPECT_NE(python.err.find("--python /nonexistent/python3 is not an executable file"), std::string::npos) << python.err;
+  EXPECT_EQ(python.out.find("unusable"), std::string::npos) << python.out;
 }
 
 TEST(optimize_builtin, a_cpu_run_leaves_a_complete_run_directory_and_one_json_document) {
