@@ -111,7 +111,9 @@ TEST(run_state, records_and_run_json_round_trip_through_the_directory) {
   r.outcome = "correct";
   r.median_ms = 1.25;
   r.speedup = 1.5;
-  r.claim = {{"outcome", "correct"}, {"faster", true}};
+  r.claim = {{"outcome", "correct"},
+             {"faster", true},
+             {"speedup", {{"vs_best", {{"median", 1.5}, {"low", 1.4}, {"high", 1.6}, {"pairs", 10}}}}}};
   r.ncu = {{"ok", true}, {"text", "  12.35 us x1  k\n"}};
   r.verify_start = 100.5;
   r.verify_end = 104.25;
