@@ -46,7 +46,7 @@ std::string optimize_text(const core::WorkloadResult& r) {
         out << fmt::format(" (95% interval {:.3f}-{:.3f}): {}", json_number(best, "low"), json_number(best, "high"),
                            best.value("faster", false) ? "FASTER" : "not shown to be faster");
       else
-        out << " (ranking only, not confirmed)";
+        out << " (ranking only, " << core::ranking_range_text(best) << "not confirmed)";
     }
     out << "\n";
   } else {
@@ -110,7 +110,8 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
       if (json_number(best, "median_ms") > 0) ms = fmt::format("{:.4f}", json_number(best, "median_ms"));
       if (best["speedup"].is_number()) speedup = fmt::format("{:.3f}x", json_number(best, "speedup"));
       if (!best["speedup"].is_number()) result = "correct, no speedup measured";
-      else if (!best.value("confirmed", false)) result = "correct, ranking only (not confirmed)";
+      else if (!best.value("confirmed", false))
+        result = "correct, ranking only (" + core::ranking_range_text(best) + "not confirmed)";
       else if (best.value("faster", false)) result = fmt::format("FASTER (95% {:.3f}-{:.3f})", json_number(best, "low"), json_number(best, "high"));
       else result = fmt::format("correct, not shown faster (95% {:.3f}-{:.3f})", json_number(best, "low"), json_number(best, "high"));
     } else {

@@ -105,6 +105,8 @@ nlohmann::json record_row(const std::string& run_dir, const core::CandidateRecor
           {"median_ms", maybe(c.median_ms)},
           {"iqr_ms", maybe(opt_num(t, "iqr_ms"))},
           {"speedup", maybe(c.speedup)},
+          {"speedup_low", maybe(c.speedup_low)},
+          {"speedup_high", maybe(c.speedup_high)},
           {"timing_error", c.timing_error},
           {"claim", claim_row(c.claim)},
           {"proposed_at", c.proposed_at},

@@ -113,7 +113,7 @@ std::string best(const nlohmann::json& run, const std::string& key) {
     out += flag(b, "confirmed")
                ? fmt::format(" (final gate: 95% interval {}–{}, {} ABAB pairs: {})", fixed(opt_num(b, "low"), 3),
                              fixed(opt_num(b, "high"), 3), integer(b, "pairs"), flag(b, "faster") ? "FASTER" : "not shown to be faster")
-               : " (ranking only, not confirmed by the final gate)";
+               : " (ranking only, " + html_escape(core::ranking_range_text(b)) + "not confirmed by the final gate)";
   }
   return out + ".</p>\n";
 }

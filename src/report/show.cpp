@@ -119,7 +119,11 @@ Result<std::string> show_candidate(const std::string& run_dir, int id) {
       if (str(r, "status") == "failed" || (str(r, "id") == c.check && !str(r, "detail").empty()))
         out << fmt::format("  {} {}: {}\n", str(r, "status"), str(r, "id"), util::strip_control(str(r, "detail")));
   if (c.median_ms) out << fmt::format("  ranking time {:.4f} ms", *c.median_ms);
-  if (c.speedup) out << fmt::format(", {:.3f}x the best baseline", *c.speedup);
+  if (c.speedup) {
+    out << fmt::format(", {:.3f}x the best baseline", *c.speedup);
+    if (c.speedup_low && c.speedup_high)
+      out << fmt::format(" (ranking quartiles {:.3f}-{:.3f})", *c.speedup_low, *c.speedup_high);
+  }
   if (c.median_ms) out << "\n";
   if (!c.timing_error.empty()) out << "  timing: " << util::strip_control(c.timing_error) << "\n";
   if (c.claim.is_object()) {

@@ -184,6 +184,11 @@ TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_the
   const auto recs = records(out);
   ASSERT_EQ(recs.size(), 4u) << context(run);
   EXPECT_EQ(recs.at(1)["outcome"], "correct");
+  // Its ranking speedup comes with the quartile range of the two timings, around it.
+  ASSERT_TRUE(recs.at(1)["speedup_low"].is_number()) << recs.at(1).dump(1);
+  EXPECT_LE(recs.at(1)["speedup_low"].get<double>(), recs.at(1)["speedup"].get<double>());
+  EXPECT_GE(recs.at(1)["speedup_high"].get<double>(), recs.at(1)["speedup"].get<double>());
+  EXPECT_NE(run.json["runs"][0]["best"].value("ranking_low", 0.0), 0.0) << run.json["runs"][0]["best"].dump();
   EXPECT_EQ(recs.at(2)["outcome"], "wrong_result");
   EXPECT_EQ(recs.at(3)["outcome"], "crashed");
   EXPECT_EQ(recs.at(4)["outcome"], "compile_error");

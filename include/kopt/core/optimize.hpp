@@ -130,6 +130,11 @@ inline constexpr double kLittleHeadroom = 1.1;
 // headroom() as one line: "speed of light 0.3355 ms (memory-bound, fp32): compile:default
 // is at 88.9% of it, so at most 1.12x is left"; "" for null.
 std::string headroom_text(const nlohmann::json& headroom);
+// A ranked candidate's speedup for the log: ", speedup: 1.126x (ranking quartiles
+// 1.102-1.151)"; without a quartile range ", speedup: 1.126x (ranking)"; "" untimed.
+std::string ranking_speedup_text(const CandidateRecord& r);
+// "quartiles 1.102-1.151; " from a summary's best (ranking_low, ranking_high), "" without.
+std::string ranking_range_text(const nlohmann::json& best);
 // A torch.profiler profile ({"kernels": [{name, share, us_per_call, launches_per_call}],
 // "bytes", "flops", "math": {cudnn_allow_tf32, matmul_allow_tf32}}) as the prompt's table:
 // "torch.profiler, WHOSE, per call (...)" and its top 8 kernels (names cut at 160

@@ -34,6 +34,10 @@ struct CandidateRecord {
   std::string reason;     // one line
   std::optional<double> median_ms;  // ranking time (timing "rank")
   std::optional<double> speedup;    // baseline best_ms / median_ms
+  // The ranking's quartile range of that ratio: the best baseline's Q1 / the candidate's Q3
+  // to its Q3 / the candidate's Q1 (both timed by kopt, at different times: a spread, not
+  // the final gate's confidence interval). Absent for runs timed before kopt kept it.
+  std::optional<double> speedup_low, speedup_high;
   std::string timing_error;         // why no ranking time (correct candidates only)
   nlohmann::json claim;   // null, or the final gate: {outcome, median, low, high, pairs, faster, ...}
   // The candidate worker's confinement layers, as the evaluation reported them: {name:

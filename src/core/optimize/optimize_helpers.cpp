@@ -200,6 +200,18 @@ std::string headroom_text(const nlohmann::json& h) {
   return text;
 }
 
+std::string ranking_speedup_text(const CandidateRecord& r) {
+  if (!r.speedup) return "";
+  if (r.speedup_low && r.speedup_high)
+    return fmt::format(", speedup: {:.3f}x (ranking quartiles {:.3f}-{:.3f})", *r.speedup, *r.speedup_low, *r.speedup_high);
+  return fmt::format(", speedup: {:.3f}x (ranking)", *r.speedup);
+}
+
+std::string ranking_range_text(const nlohmann::json& best) {
+  const double low = util::json_number(best, "ranking_low"), high = util::json_number(best, "ranking_high");
+  return low > 0 && high >= low ? fmt::format("quartiles {:.3f}-{:.3f}; ", low, high) : "";
+}
+
 void bound_ranked_profile(CandidateRecord& r, const nlohmann::json& bound) {
   if (!r.median_ms || !r.profile.is_object() || r.profile.contains("error") || r.profile.contains("sol")) return;
   if (auto sol = sol_at(bound, *r.median_ms); sol.is_object()) r.profile["sol"] = sol;

@@ -242,6 +242,8 @@ std::string record_error(const nlohmann::json& r) {
                              {"reason", Kind::string, false, true},
                              {"median_ms", Kind::number, false, true},
                              {"speedup", Kind::number, false, true},
+                             {"speedup_low", Kind::number, false, true},
+                             {"speedup_high", Kind::number, false, true},
                              {"timing_error", Kind::string, false, true},
                              {"claim", Kind::object, false, true},
                              {"ncu", Kind::object, false, true},

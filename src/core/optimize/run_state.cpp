@@ -54,6 +54,8 @@ nlohmann::json record_json(const CandidateRecord& r) {
           {"reason", r.reason},
           {"median_ms", opt_number(r.median_ms)},
           {"speedup", opt_number(r.speedup)},
+          {"speedup_low", opt_number(r.speedup_low)},
+          {"speedup_high", opt_number(r.speedup_high)},
           {"timing_error", r.timing_error},
           {"claim", r.claim},
           {"ncu", r.ncu},
@@ -86,6 +88,8 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
     r.reason = get_or<std::string>(j, "reason", "");
     r.median_ms = get_opt(j, "median_ms");
     r.speedup = get_opt(j, "speedup");
+    r.speedup_low = get_opt(j, "speedup_low");
+    r.speedup_high = get_opt(j, "speedup_high");
     r.timing_error = get_or<std::string>(j, "timing_error", "");
     r.claim = j.contains("claim") ? j["claim"] : nlohmann::json(nullptr);
     r.ncu = j.contains("ncu") ? j["ncu"] : nlohmann::json(nullptr);

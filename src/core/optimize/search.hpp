@@ -27,6 +27,9 @@ class SearchRun {
   // search_loop.cpp
   Status open();
   bool baseline();
+  // m_best_q1/q3 from run.json's baseline, else (runs started before kopt kept them there)
+  // from baseline.json.
+  void best_quartiles();
   void loop();
   bool budget_left(std::string& why);
   // Every candidate is done with input_error (the workload itself fails): sets the status
@@ -92,6 +95,7 @@ class SearchRun {
   // Baseline facts (from this session or run.json).
   bool m_baseline_ok = false;
   double m_best_ms = 0;
+  double m_best_q1 = 0, m_best_q3 = 0;  // the best baseline's quartiles (0: not known)
   nlohmann::json m_baseline_sol;  // run.json baseline.sol: the bound a candidate's distance is measured to
   double m_baseline_head_us = 0;  // the longest opening sleep of the baselines (ranking caps the candidate's)
   std::string m_best_baseline;

@@ -138,12 +138,14 @@ bool SearchRun::baseline() {
     auto head_us = [](const Timing& t) { return json_number(t.detail, "head_us"); };
     nlohmann::json compiled = nlohmann::json::object();
     for (const auto& [mode, t] : report.compiled)
-      compiled[mode] = {{"ok", t.ok}, {"median_ms", t.median_ms}, {"error", t.error}, {"head_us", head_us(t)}};
+      compiled[mode] = {{"ok", t.ok}, {"median_ms", t.median_ms}, {"q1_ms", t.q1_ms}, {"q3_ms", t.q3_ms},
+                        {"error", t.error}, {"head_us", head_us(t)}};
     h["baseline"] = {{"ok", report.ok},
                      {"error", report.error},
                      {"best", report.best},
                      {"best_ms", report.best_ms},
-                     {"eager", {{"ok", report.eager.ok}, {"median_ms", report.eager.median_ms}, {"error", report.eager.error},
+                     {"eager", {{"ok", report.eager.ok}, {"median_ms", report.eager.median_ms},
+                                {"q1_ms", report.eager.q1_ms}, {"q3_ms", report.eager.q3_ms}, {"error", report.eager.error},
                                 {"head_us", head_us(report.eager)}}},
                      {"compiled", compiled},
                      {"device", report.device},
@@ -165,6 +167,7 @@ bool SearchRun::baseline() {
     for (const auto& [mode, t] : b["compiled"].items())
       m_baseline_head_us = std::max(m_baseline_head_us, json_number(t, "head_us"));
   m_best_baseline = b.value("best", "");
+  best_quartiles();
   m_baseline_text = b.value("text", "");
   if (b.contains("compiled") && b["compiled"].is_object() && !b["compiled"].empty()) {
     bool any = false;
@@ -179,6 +182,25 @@ bool SearchRun::baseline() {
   if (json_number(room, "ceiling") > 0 && json_number(room, "ceiling") < kLittleHeadroom)
     spdlog::warn("Little room for a speedup: {}. [workload: {}]", headroom_text(room), m_workload);
   return true;
+}
+
+void SearchRun::best_quartiles() {
+  auto entry = [&](const nlohmann::json& b) {
+    if (!b.is_object()) return nlohmann::json();
+    if (m_best_baseline == "eager") return b.value("eager", nlohmann::json());
+    const nlohmann::json compiled = b.value("compiled", nlohmann::json());
+    return compiled.is_object() ? compiled.value(m_best_baseline, nlohmann::json()) : nlohmann::json();
+  };
+  nlohmann::json t = entry(m_state.header.value("baseline", nlohmann::json()));
+  if (json_number(t, "q1_ms") <= 0) {
+    nlohmann::json full;
+    if (const auto text = read_text(m_state.dir + "/baseline.json"))
+      full = nlohmann::json::parse(*text, nullptr, false);  // a damaged file: discarded, no quartiles
+    t = entry(full);
+  }
+  m_best_q1 = json_number(t, "q1_ms");
+  m_best_q3 = json_number(t, "q3_ms");
+  if (!(m_best_q1 > 0 && m_best_q3 >= m_best_q1)) m_best_q1 = m_best_q3 = 0;
 }
 
 std::vector<int> SearchRun::ranked_correct() const {

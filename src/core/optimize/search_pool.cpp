@@ -134,7 +134,7 @@ void SearchRun::evaluate_one(int id, bool claim) {
   save_header();
   if (!claim)
     spdlog::info("Candidate evaluated. [id: {}, strategy: {}, outcome: {}{}]", id, r.strategy, r.outcome,
-                 r.speedup ? fmt::format(", speedup: {:.3f}x", *r.speedup) : "");
+                 ranking_speedup_text(r));
 }
 
 void SearchRun::hold_builds(int id, const std::string& sandbox) {

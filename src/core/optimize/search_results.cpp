@@ -75,6 +75,11 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
       json_number(t["candidate"], "median_ms") > 0) {
     r.median_ms = json_number(t["candidate"], "median_ms");
     if (m_baseline_ok) r.speedup = m_best_ms / *r.median_ms;
+    const double q1 = json_number(t["candidate"], "q1_ms"), q3 = json_number(t["candidate"], "q3_ms");
+    if (m_baseline_ok && m_best_q1 > 0 && q1 > 0 && q3 >= q1) {
+      r.speedup_low = m_best_q1 / q3;
+      r.speedup_high = m_best_q3 / q1;
+    }
     bound_ranked_profile(r, m_baseline_sol);
     if (t.contains("span") && t["span"].is_object()) {
       r.timing_start = json_number(t["span"], "start");

@@ -94,6 +94,10 @@ nlohmann::json SearchRun::summary(int best) const {
     nlohmann::json j = {{"id", best}, {"strategy", r.strategy}, {"median_ms", r.median_ms ? *r.median_ms : 0.0},
                         {"confirmed", false}};
     j["speedup"] = r.speedup ? nlohmann::json(*r.speedup) : nlohmann::json(nullptr);
+    if (r.speedup_low && r.speedup_high) {  // the ranking's quartile range (kept beside a gate's interval)
+      j["ranking_low"] = *r.speedup_low;
+      j["ranking_high"] = *r.speedup_high;
+    }
     if (r.claim.is_object() && r.claim.contains("speedup") && r.claim["speedup"].contains("vs_best")) {
       const auto& v = r.claim["speedup"]["vs_best"];
       j["speedup"] = json_number(v, "median");
@@ -157,7 +161,7 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
       md << " (95% interval " << fixed(json_number(j, "low"), 3) << "-" << fixed(json_number(j, "high"), 3) << ", "
          << j.value("pairs", 0) << " ABAB pairs): " << (j.value("faster", false) ? "faster" : "not shown to be faster");
     else
-      md << " (ranking time only, not confirmed by the final gate)";
+      md << " (ranking time only, " << ranking_range_text(j) << "not confirmed by the final gate)";
     md << "\n";
   }
   md << "\n## Outcomes\n\n| outcome | count |\n|---|---|\n";

@@ -308,6 +308,21 @@ TEST(headroom, the_ceiling_is_the_best_baselines_distance_to_the_bound) {
   EXPECT_EQ(kopt::core::headroom_text(nullptr), "");
 }
 
+// A ranking speedup is printed with the spread of the two timings behind it (the gate gives
+// the confidence interval); a record from before kopt kept the quartiles says "ranking".
+TEST(ranking_speedup_text, the_ranking_figure_carries_its_quartile_range) {
+  kopt::core::CandidateRecord r;
+  EXPECT_EQ(kopt::core::ranking_speedup_text(r), "");
+  r.speedup = 1.1261;
+  EXPECT_EQ(kopt::core::ranking_speedup_text(r), ", speedup: 1.126x (ranking)");
+  r.speedup_low = 1.1015;
+  r.speedup_high = 1.1512;
+  EXPECT_EQ(kopt::core::ranking_speedup_text(r), ", speedup: 1.126x (ranking quartiles 1.101-1.151)");
+  EXPECT_EQ(kopt::core::ranking_range_text({{"ranking_low", 0.98}, {"ranking_high", 1.02}}), "quartiles 0.980-1.020; ");
+  EXPECT_EQ(kopt::core::ranking_range_text({{"ranking_low", 1.2}, {"ranking_high", 1.1}}), "") << "a damaged range";
+  EXPECT_EQ(kopt::core::ranking_range_text(nullptr), "");
+}
+
 // A ranked record gets its distance to the bound once, from the run's bound and its own
 // ranking time: at ranking, and on resume for records ranked before kopt kept it (the
 // quality run's round-2 records: their round-3 refine prompts had no "Speed of light").
