@@ -150,6 +150,8 @@ std::string read(const std::string& path) {
   return s.str();
 }
 
+void copy_file(const std::string& from, const std::string& to) { std::ofstream(to) << read(from); }
+
 nlohmann::json read_json(const std::string& path) {
   try {
     return nlohmann::json::parse(read(path));

@@ -50,6 +50,7 @@ std::string context(const KoptRun& run);
 std::string temp_dir(const std::string& prefix);  // a new directory under $TMPDIR or /tmp
 bool exists(const std::string& path);
 std::string read(const std::string& path);         // empty when unreadable
+void copy_file(const std::string& from, const std::string& to);
 nlohmann::json read_json(const std::string& path);  // null when missing or malformed
 // Polls until `path` exists or `seconds` pass; true if it does.
 bool wait_for(const std::string& path, double seconds, int poll_ms = 50);

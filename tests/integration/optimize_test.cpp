@@ -61,20 +61,6 @@ const std::vector<std::pair<std::string, std::string>> kHonestFour = {
 
 }  // namespace
 
-TEST(optimize_usage, bad_arguments_are_usage_errors_without_running_anything) {
-  EXPECT_EQ(run_kopt({"optimize"}).exit_code, 2);
-  EXPECT_EQ(run_kopt({"optimize", "/nonexistent/w.py"}).exit_code, 2);
-  EXPECT_EQ(run_kopt({"optimize", example("linear_gelu.py"), "--provider", "replay"}).exit_code, 2);
-  EXPECT_EQ(run_kopt({"optimize", example("linear_gelu.py"), "--time-budget", "soon"}).exit_code, 2);
-  EXPECT_EQ(run_kopt({"optimize", example("linear_gelu.py"), "--shard", "3/2"}).exit_code, 2);
-  EXPECT_EQ(run_kopt({"optimize", "--resume", "/nonexistent-run"}).exit_code, 2);
-  // A named interpreter that cannot run is kopt's setting, not an unusable workload.
-  const auto python = run_kopt({"optimize", example("linear_gelu.py"), "--python", "/nonexistent/python3"});
-  EXPECT_EQ(python.exit_code, 2);
-  EXPECT_NE(python.err.find("--python /nonexistent/python3 is not an executable file"), std::string::npos) << python.err;
-  EXPECT_EQ(python.out.find("unusable"), std::string::npos) << python.out;
-}
-
 TEST(optimize_builtin, a_cpu_run_leaves_a_complete_run_directory_and_one_json_document) {
   const std::string out = temp_dir() + "/run";
   const auto run = run_kopt({"optimize", example("linear_gelu.py"), "--out", out, "--max-candidates", "1",
@@ -109,67 +95,6 @@ TEST(optimize_builtin, a_cpu_run_leaves_a_complete_run_directory_and_one_json_do
     EXPECT_NE(best.find("class ModelNew"), std::string::npos);
     EXPECT_NE(best.find("get_init_inputs"), std::string::npos);  // self-contained: the workload is embedded
   }
-}
-
-// A workload whose forward raises: the baseline cannot run it and the candidate that finds
-// it unusable ends the run as an input error, with no best.py (it used to finish "best.py
-// is eager", a Model that raises, because another candidate failed to compile first).
-TEST(optimize_builtin, a_workload_whose_forward_raises_is_unusable_and_gets_no_best_py) {
-  const std::string out = temp_dir() + "/run";
-  const auto run = run_kopt({"optimize", case_path("w_forward_raises.py"), "--out", out, "--max-candidates", "2",
-                             "--final-top", "0", "--json"});
-  EXPECT_EQ(run.exit_code, 2) << context(run);
-  ASSERT_EQ(run.json["runs"].size(), 1u) << context(run);
-  const auto& r = run.json["runs"][0];
-  EXPECT_EQ(r["status"], "input_error") << r.dump();
-  EXPECT_NE(r["stop_reason"].get<std::string>().find("forward is broken"), std::string::npos) << r.dump();
-  EXPECT_TRUE(r["best_py"].is_null()) << r.dump();
-  EXPECT_FALSE(exists(out + "/best.py"));
-}
-
-// A replay run started with a relative --from resumes from another working directory
-// (run.json kept "--from replay" as typed: "--from replay is not a folder").
-TEST(optimize_replay, a_relative_from_folder_is_saved_absolute_and_the_run_resumes_from_anywhere) {
-  const std::string dir = temp_dir();
-  mkdir((dir + "/replay").c_str(), 0755);
-  copy(case_path("c_elementwise_honest.py"), dir + "/replay/1_honest.py");
-  const std::string out = dir + "/run";
-  const pid_t pid = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", "replay",
-                                "--out", out, "--final-top", "0", "--max-candidates", "1"},
-                               dir, dir);
-  ASSERT_EQ(wait_exit(pid), 3) << read(dir + "/stderr");
-  EXPECT_EQ(read_json(out + "/run.json")["provider"]["from"], dir + "/replay");
-  const auto resumed = run_kopt({"optimize", "--resume", out, "--max-candidates", "1", "--final-top", "0"});
-  EXPECT_EQ(resumed.exit_code, 3) << context(resumed);
-  // With --resume, --from is a candidate id; one too long for a number is one line, not "stoll".
-  const auto bad = run_kopt({"optimize", "--resume", out, "--from", "99999999999999999999"});
-  EXPECT_EQ(bad.exit_code, 2) << context(bad);
-  EXPECT_NE(bad.err.find("--from takes a candidate id"), std::string::npos) << bad.err;
-}
-
-// Two runs started at once in one folder without --out (a CI matrix) each get their own
-// kopt-runs/ folder (the second used to refuse: "already holds a run"); a suite's
-// workloads of the same name get their own run folders too (they shared one).
-TEST(optimize_suite, runs_started_together_and_workloads_of_one_name_get_folders_of_their_own) {
-  const std::string dir = temp_dir();
-  for (const char* sub : {"/a", "/b", "/one", "/two"}) mkdir((dir + sub).c_str(), 0755);
-  copy(case_path("w_elementwise.py"), dir + "/a/w.py");
-  copy(case_path("w_elementwise.py"), dir + "/b/w.py");
-  const std::vector<std::string> args = {"optimize", dir + "/a/w.py", "--max-candidates", "1", "--final-top", "0"};
-  const pid_t one = start_kopt(args, dir + "/one", dir), two = start_kopt(args, dir + "/two", dir);
-  EXPECT_EQ(wait_exit(one), 3) << read(dir + "/one/stderr");
-  EXPECT_EQ(wait_exit(two), 3) << read(dir + "/two/stderr");
-  int runs = 0;
-  if (DIR* d = opendir((dir + "/kopt-runs").c_str())) {
-    while (const dirent* e = readdir(d)) runs += exists(dir + "/kopt-runs/" + e->d_name + "/run.json");
-    closedir(d);
-  }
-  EXPECT_EQ(runs, 2);
-  const auto suite = run_kopt({"optimize", dir + "/a/w.py", dir + "/b/w.py", "--out", dir + "/suite", "--max-candidates",
-                               "1", "--final-top", "0", "--json"});
-  EXPECT_EQ(suite.exit_code, 3) << context(suite);
-  EXPECT_TRUE(exists(dir + "/suite/w/run.json"));
-  EXPECT_TRUE(exists(dir + "/suite/w-2/run.json"));
 }
 
 TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_their_outcomes) {

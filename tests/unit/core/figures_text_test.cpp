@@ -1,0 +1,251 @@
+// What kopt optimize says about a run's figures, and the pieces of text its prompts are
+// made of: a candidate's distance to the speed-of-light bound, the best baseline's headroom,
+// a ranking speedup's quartile range, the target GPU, the profile tables, the baseline's
+// bound line.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "kopt/core/optimize.hpp"
+#include "kopt/core/run_state.hpp"
+#include "kopt/core/timing.hpp"
+
+// The bound a ranked candidate's refine prompt measures it against: the run's baseline
+// bound (softmax_rows of the quality run, H200: 2 GiB moved, 0.4474 ms at 4.8 TB/s) with
+// the fractions of the candidate's own time. Ranking used to leave it out altogether.
+TEST(sol_at, a_candidates_fractions_come_from_the_runs_bound_and_its_own_time) {
+  const nlohmann::json bound = {{"seconds", 0.00044739242666666664}, {"memory_seconds", 0.00044739242666666664},
+                                {"compute_seconds", 0.0}, {"bytes", 2147483648.0}, {"flops", 0.0},
+                                {"bound", "memory"}, {"precision", "fp32"}, {"fraction_of_light", 0.608},
+                                {"achieved_bandwidth_fraction", 0.608}};
+  const auto j = kopt::core::sol_at(bound, 0.5696);
+  ASSERT_TRUE(j.is_object());
+  EXPECT_NEAR(j["fraction_of_light"].get<double>(), 0.7855, 1e-4);
+  EXPECT_NEAR(j["achieved_bandwidth_fraction"].get<double>(), 0.7855, 1e-4);
+  EXPECT_FALSE(j.contains("achieved_compute_fraction"));
+  EXPECT_EQ(j["bytes"], 2147483648.0);
+  EXPECT_EQ(j["bound"], "memory");
+  // With flops, the compute fraction too.
+  auto gemm = bound;
+  gemm["flops"] = 1.37e11;
+  gemm["compute_seconds"] = 1.37e11 / 67e12;
+  EXPECT_NEAR(kopt::core::sol_at(gemm, 2.8)["achieved_compute_fraction"].get<double>(), 1.37e11 / 67e12 / 2.8e-3, 1e-9);
+  // No bound (a CPU run, an unknown GPU), a damaged one, or no time: nothing.
+  EXPECT_TRUE(kopt::core::sol_at(nullptr, 0.5).is_null());
+  EXPECT_TRUE(kopt::core::sol_at({{"seconds", "soon"}}, 0.5).is_null());
+  EXPECT_TRUE(kopt::core::sol_at(bound, 0.0).is_null());
+}
+
+// The most any implementation could gain over the best baseline: elementwise_chain of the
+// quality run (H200: 1.61 GB moved, 0.3355 ms at 4.8 TB/s; compile:default 0.3775 ms) can
+// be at most 1.125x faster; a compute bound says at which peak.
+TEST(headroom, the_ceiling_is_the_best_baselines_distance_to_the_bound) {
+  const nlohmann::json bound = {{"seconds", 0.00033554432}, {"memory_seconds", 0.00033554432}, {"compute_seconds", 0.0},
+                                {"bytes", 1610612736.0}, {"flops", 0.0}, {"bound", "memory"}, {"precision", "fp32"}};
+  const auto h = kopt::core::headroom(bound, "compile:default", 0.377496);
+  ASSERT_TRUE(h.is_object());
+  EXPECT_EQ(h["baseline"], "compile:default");
+  EXPECT_NEAR(h["fraction_of_light"].get<double>(), 0.8889, 1e-4);
+  EXPECT_NEAR(h["ceiling"].get<double>(), 1.1250, 1e-4);
+  EXPECT_EQ(kopt::core::headroom_text(h),
+            "speed of light 0.3355 ms (memory-bound, fp32): compile:default is at 88.9% of it, so at most 1.13x is left");
+  auto gemm = bound;
+  gemm["bound"] = "compute";
+  EXPECT_NE(kopt::core::headroom_text(kopt::core::headroom(gemm, "eager", 0.5)).find("at most 1.49x is left at the fp32 peak"),
+            std::string::npos);
+  // A baseline under the bound: no ceiling (the bound is wrong, not the baseline).
+  const auto under = kopt::core::headroom(bound, "compile:default", 0.30);
+  EXPECT_TRUE(under.value("below_light", false));
+  EXPECT_FALSE(under.contains("ceiling"));
+  EXPECT_NE(kopt::core::headroom_text(under).find("faster than the bound"), std::string::npos);
+  // No bound, a damaged one, no time: nothing, and no text.
+  EXPECT_TRUE(kopt::core::headroom(nullptr, "eager", 0.5).is_null());
+  EXPECT_TRUE(kopt::core::headroom({{"seconds", "soon"}}, "eager", 0.5).is_null());
+  EXPECT_TRUE(kopt::core::headroom(bound, "eager", 0.0).is_null());
+  EXPECT_EQ(kopt::core::headroom_text(nullptr), "");
+}
+
+// A ranking speedup is printed with the spread of the two timings behind it (the gate gives
+// the confidence interval); a record from before kopt kept the quartiles says "ranking".
+TEST(ranking_speedup_text, the_ranking_figure_carries_its_quartile_range) {
+  kopt::core::CandidateRecord r;
+  EXPECT_EQ(kopt::core::ranking_speedup_text(r), "");
+  r.speedup = 1.1261;
+  EXPECT_EQ(kopt::core::ranking_speedup_text(r), ", speedup: 1.126x (ranking)");
+  r.speedup_low = 1.1015;
+  r.speedup_high = 1.1512;
+  EXPECT_EQ(kopt::core::ranking_speedup_text(r), ", speedup: 1.126x (ranking quartiles 1.101-1.151)");
+  EXPECT_EQ(kopt::core::ranking_range_text({{"ranking_low", 0.98}, {"ranking_high", 1.02}}), "quartiles 0.980-1.020; ");
+  EXPECT_EQ(kopt::core::ranking_range_text({{"ranking_low", 1.2}, {"ranking_high", 1.1}}), "") << "a damaged range";
+  EXPECT_EQ(kopt::core::ranking_range_text(nullptr), "");
+}
+
+// A ranked record gets its distance to the bound once, from the run's bound and its own
+// ranking time: at ranking, and on resume for records ranked before kopt kept it (the
+// quality run's round-2 records: their round-3 refine prompts had no "Speed of light").
+TEST(bound_ranked_profile, fills_in_a_ranked_profiles_distance_and_leaves_the_rest_alone) {
+  const nlohmann::json bound = {{"seconds", 0.00044739242666666664}, {"memory_seconds", 0.00044739242666666664},
+                                {"compute_seconds", 0.0}, {"bytes", 2147483648.0}, {"flops", 0.0},
+                                {"bound", "memory"}, {"precision", "fp32"}};
+  kopt::core::CandidateRecord r;
+  r.median_ms = 0.5518;
+  r.profile = {{"kernels", nlohmann::json::array({{{"name", "softmax_rows_kernel"}, {"share", 1.0}}})}};
+  kopt::core::bound_ranked_profile(r, bound);
+  ASSERT_TRUE(r.profile.contains("sol"));
+  EXPECT_NEAR(r.profile["sol"]["fraction_of_light"].get<double>(), 0.8108, 1e-4);
+  // A distance it already has (the claim's, from its own measurement) is kept.
+  r.profile["sol"]["fraction_of_light"] = 0.5;
+  kopt::core::bound_ranked_profile(r, bound);
+  EXPECT_EQ(r.profile["sol"]["fraction_of_light"], 0.5);
+  // No ranking time, a failed profile, no profile, or no bound: nothing added.
+  kopt::core::CandidateRecord unranked;
+  unranked.profile = {{"kernels", nlohmann::json::array()}};
+  kopt::core::bound_ranked_profile(unranked, bound);
+  EXPECT_FALSE(unranked.profile.contains("sol"));
+  kopt::core::CandidateRecord failed;
+  failed.median_ms = 0.6;
+  failed.profile = {{"error", "profiler failed"}};
+  kopt::core::bound_ranked_profile(failed, bound);
+  EXPECT_FALSE(failed.profile.contains("sol"));
+  kopt::core::CandidateRecord bare;
+  bare.median_ms = 0.6;
+  kopt::core::bound_ranked_profile(bare, bound);
+  EXPECT_TRUE(bare.profile.is_null());
+  kopt::core::CandidateRecord cpu = failed;
+  cpu.profile = {{"kernels", nlohmann::json::array()}};
+  kopt::core::bound_ranked_profile(cpu, nullptr);
+  EXPECT_FALSE(cpu.profile.contains("sol"));
+}
+
+// The target GPU as the quality run's prompts should read it (run.json baseline.device of
+// conv_gn_relu, H200): a few lines a kernel writer uses, not 50 lines of JSON with process
+// ids and power draw.
+TEST(target_summary, names_the_gpu_its_peaks_and_the_arch_extensions_are_built_for) {
+  const nlohmann::json device = {
+      {"capability", "9.0"}, {"cuda", "13.0"}, {"driver", "580.159.04"}, {"free_bytes", 149557477376.0},
+      {"gpu_state", {{"mem_clock_mhz", 3201}, {"power_mw", 117899}, {"processes", {1335}}, {"sm_clock_mhz", 1980},
+                     {"temperature_c", 36}, {"throttle", ""}}},
+      {"l2_bytes", 62914560.0}, {"memory_bytes", 150109880320.0}, {"name", "NVIDIA H200"}, {"python", "3.12.3"},
+      {"sm_count", 132},
+      {"target", {{"description", "NVIDIA H200 SXM 141GB"}, {"memory_bandwidth", 4.8e12}, {"smem_per_sm_bytes", 233472.0},
+                  {"peak_ops", {{"fp32", 67e12}, {"tf32", 494.7e12}, {"bf16", 989.4e12}, {"fp16", 989.4e12},
+                                {"fp8", 1978.9e12}, {"int8", 1978.9e12}}}}},
+      {"torch", "2.11.0+cu130"}};
+  const std::string t = kopt::core::target_summary(device);
+  EXPECT_NE(t.find("NVIDIA H200, compute capability 9.0 (extensions are built for sm_90a), 132 SMs, 140 GiB memory, "
+                   "60 MiB L2, 228 KiB shared memory per SM."),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("Peaks (dense, the NVIDIA H200 SXM 141GB preset): memory 4.8 TB/s, fp32 (CUDA cores) 67 TFLOP/s, "
+                   "tf32 495 TFLOP/s, fp16/bf16 989 TFLOP/s, fp8/int8 1979 TFLOP/s."),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("torch 2.11.0+cu130, CUDA 13.0, driver 580.159.04, Python 3.12.3."), std::string::npos) << t;
+  EXPECT_NE(t.find("When the baselines ran: SM clock 1980 MHz, memory clock 3201 MHz."), std::string::npos) << t;
+  EXPECT_EQ(t.find("1335"), std::string::npos) << "no process ids";
+  EXPECT_EQ(t.find('{'), std::string::npos) << "no JSON";
+  // An Ampere GPU's builds have no arch-specific suffix; a throttled clock is said.
+  auto a100 = device;
+  a100["name"] = "NVIDIA A100-SXM4-80GB";
+  a100["capability"] = "8.0";
+  a100["gpu_state"]["throttle"] = "hw_slowdown";
+  const std::string a = kopt::core::target_summary(a100);
+  EXPECT_NE(a.find("(extensions are built for sm_80)"), std::string::npos) << a;
+  EXPECT_NE(a.find("throttled: hw_slowdown"), std::string::npos) << a;
+  // The CPU (linear_gelu_cpu's run.json), nothing, or a damaged document.
+  const nlohmann::json cpu = {{"capability", ""}, {"cuda", nullptr}, {"l2_bytes", 0.0}, {"memory_bytes", 0.0},
+                              {"name", ""}, {"python", "3.11.2"}, {"sm_count", 0}, {"torch", "1.13.0a0"}};
+  EXPECT_EQ(kopt::core::target_summary(cpu), "CPU (no GPU): torch 1.13.0a0, Python 3.11.2.");
+  EXPECT_EQ(kopt::core::target_summary(nullptr), "Not measured.");
+  EXPECT_NE(kopt::core::target_summary({{"name", 7}, {"sm_count", "many"}, {"target", "h200"}}).find("CPU"),
+            std::string::npos);
+}
+
+// The reference's profile in a prompt: the same table as a candidate's (so the two compare
+// line by line), full kernel names up to 160 characters, the work and the math settings of
+// the process profiled (a candidate's are its own: it may have turned TF32 on).
+TEST(profile_table, renders_the_kernels_the_work_and_the_math_settings) {
+  const nlohmann::json profile = {
+      {"bytes", 402949632}, {"flops", 77309411328.0},
+      {"kernels",
+       {{{"launches_per_call", 1.0}, {"name", "sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nchw"},
+         {"share", 0.32651}, {"us_per_call", 410.2313}},
+        {{"launches_per_call", 2.0}, {"name", "void cudnn::engines_precompiled::nchwToNhwcKernel<float>"},
+         {"share", 0.0679}, {"us_per_call", 85.2807}}}},
+      {"math", {{"cudnn_allow_tf32", true}, {"matmul_allow_tf32", false}}}};
+  const std::string t = kopt::core::profile_table(profile, "the reference (eager)");
+  EXPECT_EQ(t.rfind("torch.profiler, the reference (eager), per call (us, share of its time, launches, kernel):\n", 0), 0u) << t;
+  EXPECT_NE(t.find("     410.23 us   32.7%  x1  sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nchw\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("      85.28 us    6.8%  x2  void cudnn::engines_precompiled::nchwToNhwcKernel<float>\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("Work per call (inputs, outputs and parameters, each moved once): 0.403 GB, 77.3 GFLOP.\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("PyTorch's math settings in the reference (eager): TF32 in cuDNN convolutions allowed, TF32 in "
+                   "matmuls not allowed.\n"),
+            std::string::npos)
+      << t;
+  // A memory-bound workload's profile has no FLOP count (softmax_rows: flops 0).
+  const nlohmann::json softmax = {{"bytes", 2147483648.0}, {"flops", 0}, {"kernels", {{{"name", "cunn_SoftMaxForward"}, {"share", 1.0}}}}};
+  EXPECT_NE(kopt::core::profile_table(softmax, "x").find("Work per call (inputs, outputs and parameters, each moved once): 2.15 GB.\n"),
+            std::string::npos);
+  // No kernels, no table; fields of the wrong type are absent, not an exception.
+  EXPECT_EQ(kopt::core::profile_table({{"kernels", nlohmann::json::array()}}, "x"), "");
+  EXPECT_EQ(kopt::core::profile_table(nullptr, "x"), "");
+  const nlohmann::json damaged = {{"bytes", "many"}, {"kernels", {{{"name", 5}, {"share", "most"}}}}, {"math", 3}};
+  EXPECT_NE(kopt::core::profile_table(damaged, "x").find("       0.00 us    0.0%  x0  \n"), std::string::npos);
+}
+
+TEST(baseline_without_kernels, drops_the_kernel_block_and_keeps_what_follows) {
+  const std::string text =
+      "device: NVIDIA H200 (sm 9.0), torch 2.11.0+cu130\n"
+      "  eager                        median    0.8219 ms  IQR   0.0170 ms\n"
+      "best: compile:default at 0.7355 ms\n"
+      "top kernels (eager, per call):\n"
+      "    790.61 us  100.0%  void at::native::cunn_SoftMaxForward<4, float>\n"
+      "     12.00 us    1.0%  void at::native::vectorized_elementwise_kernel<4>\n"
+      "note: the reference's outputs are constant\n";
+  EXPECT_EQ(kopt::core::baseline_without_kernels(text),
+            "device: NVIDIA H200 (sm 9.0), torch 2.11.0+cu130\n"
+            "  eager                        median    0.8219 ms  IQR   0.0170 ms\n"
+            "best: compile:default at 0.7355 ms\n"
+            "note: the reference's outputs are constant\n");
+  EXPECT_EQ(kopt::core::baseline_without_kernels("best: eager at 1.0 ms"), "best: eager at 1.0 ms");
+  EXPECT_EQ(kopt::core::baseline_without_kernels(""), "");
+}
+
+// The baseline's bound line (kopt baseline, and the prompts' baseline timings) in units a
+// kernel writer compares with: it read "(memory-bound; 2147483648 bytes, 0 flops unknown;
+// fp32 peak)" until the fourteenth session. Figures from the quality run's run.json (H200).
+TEST(baseline_text, the_bound_line_says_what_it_is_made_of) {
+  kopt::core::BaselineReport r;
+  r.ok = true;
+  r.best = "compile:default";
+  r.best_ms = 2.8157;
+  r.device = {{"name", "NVIDIA H200"}, {"capability", "9.0"}, {"torch", "2.11.0+cu130"}};
+  r.sol = {{"bound", "compute"}, {"bytes", 201342976.0}, {"compute_seconds", 0.002051327663761194},
+           {"flops", 137438953472.0}, {"flops_known", true}, {"fraction_of_light", 0.7285289411357668},
+           {"memory_seconds", 4.194645333333333e-05}, {"precision", "fp32"}, {"seconds", 0.002051327663761194},
+           {"peak_why", "fp32 FMA: matmuls without TF32"}};
+  const std::string gemm = kopt::core::baseline_text(r);
+  EXPECT_NE(gemm.find("speed of light: 2.0513 ms (compute-bound: 137 GFLOP at the fp32 peak, 67 TFLOP/s; 0.201 GB "
+                      "moved at 4.8 TB/s); best is at 72.9% of it\n"),
+            std::string::npos)
+      << gemm;
+  EXPECT_NE(gemm.find("  peak: fp32 FMA: matmuls without TF32\n"), std::string::npos) << gemm;
+  r.sol = {{"bound", "memory"}, {"bytes", 2147483648.0}, {"compute_seconds", 0.0}, {"flops", 0.0},
+           {"flops_known", false}, {"fraction_of_light", 0.6082866771997809},
+           {"memory_seconds", 0.00044739242666666664}, {"precision", "fp32"}, {"seconds", 0.00044739242666666664}};
+  const std::string softmax = kopt::core::baseline_text(r);
+  EXPECT_NE(softmax.find("speed of light: 0.4474 ms (memory-bound: 2.15 GB moved at 4.8 TB/s; FLOPs not counted); "
+                         "best is at 60.8% of it\n"),
+            std::string::npos)
+      << softmax;
+  EXPECT_EQ(softmax.find("  peak:"), std::string::npos) << "the FLOP peak does not bound memory-bound work";
+  // Damaged figures (a run directory read back) give a line, not an exception.
+  r.sol = {{"bound", 3}, {"bytes", "many"}, {"seconds", 0.001}};
+  EXPECT_NE(kopt::core::baseline_text(r).find("speed of light: 1.0000 ms"), std::string::npos);
+}
