@@ -1,4 +1,6 @@
 // Anthropic Messages API: POST {base}/v1/messages with x-api-key and anthropic-version.
+#include <optional>
+
 #include "http_provider.hpp"
 #include "kopt/util/json.hpp"
 
@@ -6,9 +8,14 @@ namespace kopt::providers {
 
 namespace {
 
-long long count(const nlohmann::json& usage, const char* name) {
+// A token count as a server reports it: a whole number from 0 to 10^9 (one reply); any
+// other value (absent, negative, fractional, huge, a string) is no count.
+std::optional<long long> count(const nlohmann::json& usage, const char* name) {
   const auto it = usage.find(name);
-  return it != usage.end() && it->is_number_integer() ? it->get<long long>() : 0;
+  if (it == usage.end() || !it->is_number()) return std::nullopt;
+  const double v = it->get<double>();
+  if (!(v >= 0 && v <= 1e9) || v != static_cast<double>(static_cast<long long>(v))) return std::nullopt;
+  return static_cast<long long>(v);
 }
 
 class AnthropicProtocol : public Protocol {
@@ -44,15 +51,19 @@ class AnthropicProtocol : public Protocol {
   }
 
   void parse(const nlohmann::json& body, Reply& reply) const override {
-    if (body.value("type", "") == "error") {
+    if (util::json_string(body, "type") == "error") {
       reply.outcome = ReplyOutcome::server_error;
       reply.message = "error in a 2xx reply: " + server_message(util::dump_json(body));
       return;
     }
     if (const auto usage = body.find("usage"); usage != body.end() && usage->is_object()) {
-      reply.usage.input_tokens = count(*usage, "input_tokens");
-      reply.usage.output_tokens = count(*usage, "output_tokens");
-      reply.usage.reported = true;
+      // Reported only when both counts are sane; else the dispatcher estimates them.
+      const auto in = count(*usage, "input_tokens"), out = count(*usage, "output_tokens");
+      if (in && out) {
+        reply.usage.input_tokens = *in;
+        reply.usage.output_tokens = *out;
+        reply.usage.reported = true;
+      }
     }
     const auto content = body.find("content");
     if (content == body.end() || !content->is_array()) {
@@ -61,7 +72,7 @@ class AnthropicProtocol : public Protocol {
       return;
     }
     for (const auto& block : *content)
-      if (block.is_object() && block.value("type", "") == "text" && block.contains("text") && block["text"].is_string())
+      if (util::json_string(block, "type") == "text" && block.contains("text") && block["text"].is_string())
         reply.text += block["text"].get<std::string>();
     if (body.contains("stop_reason") && body["stop_reason"].is_string())
       reply.finish_reason = body["stop_reason"].get<std::string>();

@@ -49,6 +49,14 @@ std::vector<Reply> dispatch(Provider& provider, const std::vector<Request>& requ
       }
       Reply reply = provider.complete(request);
       reply.index = request.index;
+      // A server that answered without sane counts (none, negative, huge) is counted from
+      // the text, as the files provider is, so --max-tokens-total and --max-cost still hold.
+      const bool answered = !reply.text.empty() || (reply.http_status >= 200 && reply.http_status < 300);
+      if (!reply.usage.reported && !reply.usage.estimated && answered) {
+        reply.usage.input_tokens = estimate_tokens(request.system) + estimate_tokens(request.user);
+        reply.usage.output_tokens = estimate_tokens(reply.text);
+        reply.usage.estimated = true;
+      }
       if (budget) {
         const auto cost = budget->settle(*reservation, reply.usage);
         reply.cost_known = cost.has_value();

@@ -144,7 +144,15 @@ Reply HttpProvider::complete(const Request& request) {
         reply.message = "HTTP " + std::to_string(response.status) + " with a body that is not a JSON object (" +
                         std::to_string(response.body.size()) + " bytes): " + server_message(response.body);
       } else {
-        m_protocol->parse(parsed, reply);
+        try {
+          m_protocol->parse(parsed, reply);
+        } catch (const nlohmann::json::exception& e) {  // a field of an unexpected type: the reply is malformed
+          reply.text.clear();
+          reply.finish_reason.clear();
+          reply.usage = Usage{};
+          reply.outcome = ReplyOutcome::malformed;
+          reply.message = "HTTP " + std::to_string(response.status) + " with a reply of an unexpected shape";
+        }
       }
       break;
     }

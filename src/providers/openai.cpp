@@ -1,5 +1,7 @@
 // OpenAI chat completions: POST {base}/chat/completions. Also what vLLM, Ollama,
 // llama.cpp and most local servers speak.
+#include <optional>
+
 #include "http_provider.hpp"
 #include "kopt/util/json.hpp"
 
@@ -23,9 +25,14 @@ std::string content_text(const nlohmann::json& content) {
   return out;
 }
 
-long long count(const nlohmann::json& usage, const char* name) {
+// A token count as a server reports it: a whole number from 0 to 10^9 (one reply); any
+// other value (absent, negative, fractional, huge, a string) is no count.
+std::optional<long long> count(const nlohmann::json& usage, const char* name) {
   const auto it = usage.find(name);
-  return it != usage.end() && it->is_number_integer() ? it->get<long long>() : 0;
+  if (it == usage.end() || !it->is_number()) return std::nullopt;
+  const double v = it->get<double>();
+  if (!(v >= 0 && v <= 1e9) || v != static_cast<double>(static_cast<long long>(v))) return std::nullopt;
+  return static_cast<long long>(v);
 }
 
 class OpenAiProtocol : public Protocol {
@@ -66,9 +73,13 @@ class OpenAiProtocol : public Protocol {
       return;
     }
     if (const auto usage = body.find("usage"); usage != body.end() && usage->is_object()) {
-      reply.usage.input_tokens = count(*usage, "prompt_tokens");
-      reply.usage.output_tokens = count(*usage, "completion_tokens");
-      reply.usage.reported = true;
+      // Reported only when both counts are sane; else the dispatcher estimates them.
+      const auto in = count(*usage, "prompt_tokens"), out = count(*usage, "completion_tokens");
+      if (in && out) {
+        reply.usage.input_tokens = *in;
+        reply.usage.output_tokens = *out;
+        reply.usage.reported = true;
+      }
     }
     if (choices->empty()) {
       reply.outcome = ReplyOutcome::empty;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "kopt/providers/accounting.hpp"
 #include "kopt/providers/dispatch.hpp"
 #include "kopt/providers/factory.hpp"
 #include "kopt/sandbox/environment.hpp"
@@ -166,6 +167,50 @@ TEST(anthropic_provider, joins_several_text_blocks_and_skips_others) {
                      {{"type", "text"}, {"text", "two"}}};
   server.script({{200, {}, body.dump()}});
   EXPECT_EQ(provider_for("anthropic", server)->complete(request()).text, "one two");
+}
+
+// Fields of another type than the API's: a reply, not an exception (a numeric block
+// "type" ended kopt with the JSON library's error, and with two requests in flight aborted it).
+TEST(anthropic_provider, fields_of_another_type_are_a_malformed_or_skipped_reply_not_an_exception) {
+  HttpServer server;
+  nlohmann::json odd = nlohmann::json::parse(kopt::testing::anthropic_body("a"));
+  odd["content"] = {{{"type", 7}, {"text", "x"}}, {{"type", nullptr}, {"text", "y"}}, {{"type", "text"}, {"text", "z"}}};
+  odd["stop_reason"] = 4;
+  nlohmann::json top = nlohmann::json::parse(kopt::testing::anthropic_body("a"));
+  top["type"] = 5;
+  server.script({{200, {}, odd.dump()}, {200, {}, top.dump()}});
+  auto provider = provider_for("anthropic", server);
+  EXPECT_EQ(provider->complete(request()).text, "z");
+  EXPECT_EQ(provider->complete(request()).text, "a");
+}
+
+// Counts a server got wrong (absent, negative, fractional, huge, strings) are not taken:
+// the tokens are estimated from the text, so --max-tokens-total and --max-cost still hold
+// (negative counts gave a negative total and cost; absent ones counted as nothing).
+TEST(openai_provider, usage_a_server_got_wrong_is_estimated_from_the_text) {
+  HttpServer server;
+  std::vector<ScriptedResponse> script;
+  for (const nlohmann::json& usage : std::vector<nlohmann::json>{
+           nullptr, {{"prompt_tokens", -100000}, {"completion_tokens", 3000}},
+           {{"prompt_tokens", 9223372036854775807LL}, {"completion_tokens", 1}}, {{"prompt_tokens", "10"}, {"completion_tokens", 1}},
+           {{"prompt_tokens", 10.5}, {"completion_tokens", 1}}}) {
+    nlohmann::json body = nlohmann::json::parse(kopt::testing::openai_body(std::string(400, 'x')));
+    if (usage.is_null()) body.erase("usage");
+    else body["usage"] = usage;
+    script.push_back({200, {}, body.dump()});
+  }
+  server.script(script);
+  auto provider = provider_for("openai", server);
+  std::vector<pv::Request> requests(script.size(), request());
+  for (size_t i = 0; i < requests.size(); ++i) requests[i].index = static_cast<int>(i + 1);
+  const auto replies = pv::dispatch(*provider, requests, {}, nullptr, nullptr);
+  ASSERT_EQ(replies.size(), script.size());
+  for (const auto& r : replies) {
+    EXPECT_FALSE(r.usage.reported) << r.index;
+    EXPECT_TRUE(r.usage.estimated) << r.index;
+    EXPECT_EQ(r.usage.output_tokens, pv::estimate_tokens(std::string(400, 'x'))) << r.index;
+    EXPECT_GT(r.usage.input_tokens, 0) << r.index;
+  }
 }
 
 TEST(anthropic_provider, reports_a_refusal_stop_reason) {
