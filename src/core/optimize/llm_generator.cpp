@@ -16,6 +16,7 @@
 #include "kopt/core/ideas.hpp"
 #include "kopt/core/optimize.hpp"
 #include "kopt/providers/dispatch.hpp"
+#include "kopt/util/text.hpp"
 #include "kopt/providers/extract.hpp"
 #include "kopt/providers/transcript.hpp"
 #include "kopt/util/json.hpp"
@@ -263,13 +264,17 @@ class LlmGenerator final : public Generator {
                                       m_budget, m_transcript ? &*m_transcript : nullptr);
     std::vector<Proposal> out;
     for (size_t i = 0; i < replies.size() && i < pending.size(); ++i) {
-      const auto& reply = replies[i];
+      auto reply = replies[i];
       Proposal p;
       p.strategy = pending[i].strategy;
       p.parent = pending[i].parent;
       p.origin = m_provider->name() + (m_provider->model().empty() ? "" : ":" + m_provider->model());
       p.system = pending[i].system;
       p.prompt = pending[i].prompt;
+      // A reply may quote a secret (a server's error naming the key, a model echoing one):
+      // it never reaches the candidate's code, a record or a later prompt.
+      reply.text = util::redact(reply.text, m_settings.secrets);
+      reply.message = util::redact(reply.message, m_settings.secrets);
       p.response = reply.text;
       p.input_tokens = reply.usage.input_tokens;
       p.output_tokens = reply.usage.output_tokens;

@@ -118,7 +118,8 @@ void SearchRun::evaluate_one(int id, bool claim) {
     return;
   }
   const auto json = report_json(report, eo);
-  const std::string dump = util::dump_json(json, 2) + "\n";
+  // A candidate's exception text is its own: it never carries a secret into the run.
+  const std::string dump = util::redact(util::dump_json(json, 2), m_opt.secrets) + "\n";
   write_or_warn(dir + (claim ? "/claim.json" : "/verify.json"), dump);
   if (!report.timing.is_null())
     write_or_warn(dir + (claim ? "/claim_timing.json" : "/timing.json"), util::dump_json(report.timing, 2) + "\n");

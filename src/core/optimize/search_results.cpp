@@ -8,6 +8,7 @@
 
 #include "kopt/core/generator.hpp"
 #include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
 #include "search.hpp"
 
 namespace kopt::core {
@@ -62,7 +63,7 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
   r.outcome = outcome_name(report.outcome);
   r.isolation = report.isolation;
   r.check = report.check;
-  r.reason = report.reason;
+  r.reason = util::redact(report.reason, m_opt.secrets);
   if (report.outcome != Outcome::correct) return;
   r.ncu = report.ncu;
   if (t.is_object() && t.contains("profile") && t["profile"].is_object() && t["profile"].contains("candidate"))

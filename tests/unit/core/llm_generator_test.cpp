@@ -227,3 +227,45 @@ TEST(first_attempts_from_the_generator, carry_an_idea_for_the_workload_that_has_
     EXPECT_EQ(hinted[i].user.find("Idea to try", user), std::string::npos) << "the idea is not under the user's heading";
   }
 }
+
+namespace {
+
+// A server that quotes the key: in a candidate's code, and in an error message.
+class QuotingProvider final : public pv::Provider {
+ public:
+  pv::Reply complete(const pv::Request& request) override {
+    pv::Reply r;
+    r.index = request.index;
+    if (request.index % 2) {
+      r.text = "```python\nKEY = 'sk-test-SECRET123456'\nclass ModelNew:\n    pass\n```\n";
+    } else {
+      r.outcome = pv::ReplyOutcome::auth_failed;
+      r.message = "HTTP 401: Incorrect API key provided: sk-test-SECRET123456";
+    }
+    return r;
+  }
+  std::string name() const override { return "fake"; }
+  std::string model() const override { return ""; }
+};
+
+}  // namespace
+
+// A secret a reply quotes reaches neither the candidate's code (which runs and goes into
+// later prompts) nor the record's reason: optimize stored both unredacted.
+TEST(first_attempts_from_the_generator, a_secret_quoted_by_a_reply_is_redacted_before_it_is_a_candidate_or_a_reason) {
+  kopt::core::LlmSettings settings;
+  settings.prompts = pv::builtin_prompts();
+  settings.secrets = {"sk-test-SECRET123456"};
+  auto gen = kopt::core::make_llm_generator(std::make_unique<QuotingProvider>(), settings, nullptr);
+  auto req = round_two(2);
+  req.best.clear();
+  req.first_id = 1;
+  const auto proposals = gen->propose(req);
+  ASSERT_EQ(proposals.size(), 2u);
+  for (const auto& p : proposals) {
+    for (const std::string* text : {&p.code, &p.response, &p.message})
+      EXPECT_EQ(text->find("SECRET123456"), std::string::npos) << *text;
+  }
+  EXPECT_NE(proposals[0].code.find("[REDACTED]"), std::string::npos) << proposals[0].code;
+  EXPECT_NE(proposals[1].message.find("[REDACTED]"), std::string::npos) << proposals[1].message;
+}
