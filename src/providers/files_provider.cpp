@@ -58,7 +58,10 @@ double wall_age_s(const struct timespec& then) {
 // The whole file, if it is a regular file within the size limit. Failure kind "io".
 Result<std::string> read_text(const std::string& path, size_t limit) {
   // O_NONBLOCK: a FIFO under a reply's name must not block kopt; it fails the check below.
-  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  // O_NOFOLLOW: a link under a reply's name would copy whatever kopt can read (/etc/shadow,
+  // /proc/self/environ) into the run; whoever writes the inbox may propose candidates only.
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ELOOP) return Failure{"io", path + " is a symbolic link: a reply must be a file written into the inbox"};
   if (fd < 0) return Failure{"io", "cannot open " + path + ": " + std::strerror(errno)};
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -242,6 +242,19 @@ TEST_F(FilesProviderTest, an_empty_reply_file_is_an_empty_reply) {
   EXPECT_NE(reply.message.find("0001.reply.md is empty"), std::string::npos) << reply.message;
 }
 
+// A link under a reply's name is not followed: whoever writes the inbox may propose
+// candidates, not copy files kopt can read (/etc/shadow, /proc/self/environ) into the run.
+TEST_F(FilesProviderTest, a_reply_that_is_a_symbolic_link_is_not_read) {
+  auto p = provider(options(false));
+  write_old(m_root + "/private.txt", "PRIVATE CONTENTS\n");
+  ASSERT_EQ(symlink((m_root + "/private.txt").c_str(), in("0001.reply.md").c_str()), 0);
+  const auto reply = p->complete({1, "s", "u"});
+  EXPECT_NE(reply.outcome, pv::ReplyOutcome::ok);
+  EXPECT_NE(reply.message.find("symbolic link"), std::string::npos) << reply.message;
+  EXPECT_EQ(reply.text.find("PRIVATE"), std::string::npos) << reply.text;
+  EXPECT_EQ(reply.message.find("PRIVATE"), std::string::npos) << reply.message;
+}
+
 TEST_F(FilesProviderTest, a_stop_request_returns_pending_within_a_poll) {
   std::atomic<bool> stop{false};
   auto o = options();
