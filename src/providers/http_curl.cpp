@@ -120,8 +120,17 @@ HttpResponse http_post(const HttpRequest& request) {
   response.body = std::move(sink.body);
   for (const auto& [name, value] : response.headers) {
     if (name != "retry-after") continue;
+    // Delay-seconds (digits only) read here, an HTTP date through curl; anything else
+    // ("abc", "-5", "1e12") is no Retry-After, so the backoff applies (curl read those as 0:
+    // retried at once, back to back).
+    std::string v = value;
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\r' || v.back() == '\t')) v.pop_back();
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.erase(0, 1);
     curl_off_t after = 0;
-    if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &after) == CURLE_OK) response.retry_after_s = static_cast<double>(after);
+    if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos)
+      response.retry_after_s = v.size() > 12 ? 1e12 : std::stod(v);
+    else if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
+      response.retry_after_s = static_cast<double>(after);
   }
   if (rc == CURLE_OK) return response;
 

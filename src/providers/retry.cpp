@@ -22,15 +22,15 @@ RetryDecision decide_retry(const RetryPolicy& policy, int attempts_made, int sta
     d.reason = "gave up after " + std::to_string(attempts_made) + " attempts";
     return d;
   }
-  if (retry_after_s && *retry_after_s >= 0) {
-    const auto asked = milliseconds(static_cast<long long>(std::ceil(*retry_after_s * 1000.0)));
-    if (asked > policy.max_retry_after) {
+  if (retry_after_s && *retry_after_s >= 0 && std::isfinite(*retry_after_s)) {
+    // Compared in seconds first: a huge value overflowed the milliseconds (a negative delay).
+    if (*retry_after_s * 1000.0 > static_cast<double>(policy.max_retry_after.count())) {
       d.reason = "the server asked to retry after " + std::to_string(static_cast<long long>(*retry_after_s)) +
                  " s, beyond the " + std::to_string(policy.max_retry_after.count() / 1000) + " s bound";
       return d;
     }
     d.retry = true;
-    d.delay = asked;
+    d.delay = milliseconds(static_cast<long long>(std::ceil(*retry_after_s * 1000.0)));
     d.reason = "Retry-After";
     return d;
   }

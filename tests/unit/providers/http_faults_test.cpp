@@ -92,6 +92,24 @@ TEST(http_faults, a_429_asking_for_longer_than_the_bound_gives_up_at_once) {
   EXPECT_LT(seconds_since(start), 0.5);
 }
 
+// A Retry-After too large for milliseconds gives up (it overflowed into a negative delay,
+// retried at once); one that is not a number backs off (curl read it as 0: retried at once).
+TEST(http_faults, an_absurd_retry_after_gives_up_or_backs_off_but_never_retries_at_once) {
+  HttpServer server;
+  server.script({{429, {{"Retry-After", "9223372036854775"}}, R"({"error":{"message":"later"}})"}, ok_reply(),
+                 {429, {{"Retry-After", "abc"}}, R"({"error":{"message":"later"}})"}, ok_reply()});
+  const auto provider = openai_at(server.base_url());
+  const auto huge = ask(*provider);
+  EXPECT_EQ(huge.outcome, pv::ReplyOutcome::rate_limited) << huge.message;
+  EXPECT_EQ(huge.attempts, 1);
+  (void)ask(*provider);  // the ok reply the first request left
+  const auto junk = ask(*provider);
+  EXPECT_EQ(junk.outcome, pv::ReplyOutcome::ok) << junk.message;
+  ASSERT_EQ(junk.exchange["response"]["attempts"].size(), 2u);
+  EXPECT_FALSE(junk.exchange["response"]["attempts"][0].contains("retry_after_s"));
+  EXPECT_GT(junk.exchange["response"]["attempts"][0]["retry_in_s"].get<double>(), 0.0);
+}
+
 TEST(http_faults, a_429_without_retry_after_backs_off_and_retries) {
   HttpServer server;
   server.script({{429, {}, R"({"error":{"message":"rate"}})"}, {429, {}, "{}"}, ok_reply()});
