@@ -18,6 +18,7 @@
 #include "usage_error.hpp"
 #include "kopt/util/json.hpp"
 #include "validators.hpp"
+#include "stop_signal.hpp"
 
 namespace kopt::cli {
 
@@ -129,6 +130,10 @@ int run_ask(AskCommand cmd) {
     prices = std::move(loaded.value());
   }
   const auto env = sandbox::current_environment();
+  // Ctrl-C: requests in flight come back unanswered, the finished ones are extracted and
+  // the summary is written; exit 130.
+  install_stop_handlers();
+  po.should_stop = [] { return stop_requested().load(); };
   auto provider = pv::make_provider(po, env);
   if (!provider) return usage_error(provider.failure().message);
 
@@ -157,7 +162,7 @@ int run_ask(AskCommand cmd) {
     if (pv::has_text(reply.outcome)) {
       auto code = pv::extract_candidate(reply.text);
       if (code) {
-        auto path = transcript->save_candidate(reply.index, *code);
+        auto path = transcript->save_candidate(reply.index, util::redact(*code, secrets));
         if (path) {
           ++candidates;
           row.status = "candidate";
@@ -221,6 +226,7 @@ int run_ask(AskCommand cmd) {
     if (!budget.exhausted_reason().empty()) std::cout << "stopped: " << budget.exhausted_reason() << "\n";
     std::cout << candidates << " candidate(s) extracted." << std::endl;
   }
+  if (stop_requested()) return 130;
   return candidates > 0 ? 0 : 1;
 }
 

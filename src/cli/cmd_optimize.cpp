@@ -25,6 +25,7 @@
 #include "optimize_plan.hpp"
 #include "usage_error.hpp"
 #include "validators.hpp"
+#include "stop_signal.hpp"
 
 namespace kopt::cli {
 
@@ -32,22 +33,11 @@ namespace pv = kopt::providers;
 
 namespace {
 
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
+std::atomic<bool>& g_stop = stop_requested();
 
 // report.html beside report.md (docs/reports.md), rebuilt from the directories at every stop.
 void write_html_report(const std::vector<std::string>& dirs, const std::string& path) {
   if (Status w = report::write_html(dirs, path); !w) spdlog::warn("report.html not written. [reason: {}]", w.failure().message);
-}
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: blocking calls see EINTR and re-check
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
 }
 
 // The best result so far, set by the loop's thread and read by a waiting request's.
@@ -315,7 +305,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   const char* no_color = std::getenv("NO_COLOR");
   o.color = o.progress && !(no_color && *no_color);
   if (o.progress && verbosity == 0) spdlog::set_level(spdlog::level::warn);  // the progress line says it
-  install_signal_handlers();
+  install_stop_handlers();
 
   const size_t at_once = std::clamp<size_t>(static_cast<size_t>(std::max(1, cmd.workloads_at_once)), 1,
                                             std::max<size_t>(1, workloads.size()));

@@ -3,6 +3,7 @@
 // http_curl.cpp, and nothing here retries (http_provider.cpp does).
 #include <chrono>
 #include <optional>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,9 +19,12 @@ struct HttpRequest {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds total_timeout{600'000};
   size_t max_response_bytes = 16 << 20;
+  // Polled while the request is in flight (about once a second, and as data comes): true
+  // aborts it with TransportError::stopped (Ctrl-C waited for the whole --timeout).
+  std::function<bool()> should_stop;
 };
 
-enum class TransportError { none, connect_failed, timed_out, closed_early, too_large, other };
+enum class TransportError { none, connect_failed, timed_out, closed_early, too_large, stopped, other };
 
 struct HttpResponse {
   TransportError error = TransportError::none;

@@ -62,6 +62,12 @@ struct SlistDeleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
 
+// Non-zero aborts the transfer: kopt was asked to stop.
+int on_progress(void* stop, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto& should_stop = *static_cast<const std::function<bool()>*>(stop);
+  return should_stop && should_stop() ? 1 : 0;
+}
+
 std::string seconds_text(std::chrono::milliseconds ms) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", ms.count() / 1000.0);
@@ -108,6 +114,11 @@ HttpResponse http_post(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
+  if (request.should_stop) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &request.should_stop);
+  }
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "kopt/0.1");
 
@@ -168,6 +179,10 @@ HttpResponse http_post(const HttpRequest& request) {
         response.error = TransportError::closed_early;
         response.error_message = "connection closed before the reply was complete: " + detail;
       }
+      break;
+    case CURLE_ABORTED_BY_CALLBACK:
+      response.error = TransportError::stopped;
+      response.error_message = "stopped (kopt was asked to stop)";
       break;
     default:
       response.error = TransportError::other;

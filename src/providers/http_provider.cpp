@@ -77,7 +77,8 @@ HttpProvider::HttpProvider(std::unique_ptr<Protocol> protocol, std::string model
       m_key(std::move(key)),
       m_retry{options.max_retries, options.backoff_base, options.backoff_max, options.max_retry_after},
       m_connect_timeout(options.connect_timeout),
-      m_timeout(options.timeout) {}
+      m_timeout(options.timeout),
+      m_should_stop(options.should_stop) {}
 
 std::vector<std::string> HttpProvider::secrets() const {
   if (m_key.empty()) return {};
@@ -93,7 +94,7 @@ void HttpProvider::classify_failure(const HttpResponse& response, Reply& reply) 
   } else if (status == 429) {
     reply.outcome = ReplyOutcome::rate_limited;
     reply.message = what;
-  } else if (status >= 500) {
+  } else if (status >= 500 || status == 408) {  // 408: the server timed out waiting (retried)
     reply.outcome = ReplyOutcome::server_error;
     reply.message = what;
   } else {
@@ -112,6 +113,7 @@ Reply HttpProvider::complete(const Request& request) {
   http.body = util::dump_json(body);
   http.connect_timeout = m_connect_timeout;
   http.total_timeout = m_timeout;
+  http.should_stop = m_should_stop;
   reply.exchange["request"] = {{"method", "POST"},
                                {"url", http.url},
                                {"headers", mask_credential_headers(headers_json(m_protocol->headers(true)))},
@@ -129,6 +131,13 @@ Reply HttpProvider::complete(const Request& request) {
     nlohmann::json attempt = {{"status", response.status}, {"elapsed_s", response.elapsed_s}};
     if (response.error != TransportError::none) attempt["error"] = response.error_message;
     if (response.retry_after_s) attempt["retry_after_s"] = *response.retry_after_s;
+    if (response.error == TransportError::stopped) {
+      // Not an answer: the request stays pending, asked again on --resume.
+      attempts.push_back(attempt);
+      reply.outcome = ReplyOutcome::pending;
+      reply.message = "not answered: kopt was stopped while the request was in flight (asked again on --resume)";
+      break;
+    }
     if (response.error != TransportError::none) {
       attempts.push_back(attempt);
       reply.outcome = response.error == TransportError::timed_out ? ReplyOutcome::timed_out
@@ -168,7 +177,11 @@ Reply HttpProvider::complete(const Request& request) {
     attempts.push_back(attempt);
     spdlog::info("Retrying. [index: {}, status: {}, in: {}, attempt: {}/{}]", request.index, response.status,
                  util::format_seconds(decision.delay.count() / 1000.0), reply.attempts + 1, m_retry.max_retries + 1);
-    std::this_thread::sleep_for(decision.delay);
+    // The wait before a retry, in slices, so that a stop is not kept waiting.
+    const auto until = std::chrono::steady_clock::now() + decision.delay;
+    while (std::chrono::steady_clock::now() < until && !(m_should_stop && m_should_stop()))
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(100),
+                                                                                until - std::chrono::steady_clock::now()));
   }
   reply.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   reply.exchange["response"] = {{"status", response.status},

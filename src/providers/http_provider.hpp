@@ -46,6 +46,7 @@ class HttpProvider : public Provider {
   RetryPolicy m_retry;
   std::chrono::milliseconds m_connect_timeout;
   std::chrono::milliseconds m_timeout;
+  std::function<bool()> m_should_stop;
 };
 
 // The server's own error message from an error body ({"error": {"message": ...}} in

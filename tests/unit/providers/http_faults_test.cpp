@@ -2,7 +2,9 @@
 // a crash; retries only where they can help.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "kopt/providers/factory.hpp"
 #include "support/http_server.hpp"
@@ -65,6 +67,29 @@ TEST(http_faults, a_server_that_accepts_and_never_answers_hits_the_total_timeout
   EXPECT_NE(reply.message.find("no complete reply within 0.4 s"), std::string::npos) << reply.message;
   EXPECT_GE(seconds_since(start), 0.35);
   EXPECT_LT(seconds_since(start), 1.5);
+}
+
+// Ctrl-C while a request is in flight: it comes back unanswered (pending, asked again on
+// --resume) within about a second, not at --timeout (it was recorded as timed out, after
+// all of it).
+TEST(http_faults, a_stop_while_the_request_is_in_flight_leaves_it_pending_at_once) {
+  HttpServer server;
+  server.script({{200, {}, "", std::chrono::milliseconds(0), /*hang=*/true}});
+  std::atomic<bool> stop{false};
+  auto options = kopt::testing::fast_options("openai", "");
+  options.timeout = std::chrono::milliseconds(20000);
+  options.should_stop = [&stop] { return stop.load(); };
+  const auto provider = openai_at(server.base_url(), &options);
+  std::thread stopper([&stop] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop.store(true);
+  });
+  const auto start = Clock::now();
+  const auto reply = ask(*provider);
+  stopper.join();
+  EXPECT_EQ(reply.outcome, pv::ReplyOutcome::pending) << reply.message;
+  EXPECT_NE(reply.message.find("asked again on --resume"), std::string::npos) << reply.message;
+  EXPECT_LT(seconds_since(start), 3.0);
 }
 
 TEST(http_faults, a_429_with_retry_after_waits_that_long_then_retries) {
