@@ -1,6 +1,7 @@
 #include "exec_provider.hpp"
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -117,20 +118,31 @@ class ExecProvider : public Provider {
                   util::redact(fmt::format("{}", fmt::join(m_argv, " ")), m_secrets));
     const auto deadline = std::chrono::steady_clock::now() + m_deadline;
     bool timed_out = false;
+    // Once the program has exited, a child it left behind may still hold its stdout: what
+    // was printed within kAfterExit of the exit is the reply (it used to wait for the
+    // deadline and lose a complete reply as "did not answer").
+    constexpr auto kAfterExit = std::chrono::milliseconds(1000);
+    std::chrono::steady_clock::time_point read_until{};
     while (child->stdout_fd() >= 0 || child->stderr_fd() >= 0) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto now = std::chrono::steady_clock::now();
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
       if (left.count() <= 0) {
         timed_out = true;
         break;
       }
+      if (child->reaped() && now >= read_until) break;
       pollfd fds[2] = {{child->stdout_fd(), POLLIN, 0}, {child->stderr_fd(), POLLIN, 0}};
-      const int r = poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 1000)));
+      const int r = poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), child->reaped() ? 100 : 1000)));
       if (r < 0 && errno != EINTR) break;
       if (fds[0].fd >= 0 && fds[0].revents && !drain(fds[0].fd, out, kMaxStdout)) child->close_stdout();
       if (fds[1].fd >= 0 && fds[1].revents && !drain(fds[1].fd, err, kMaxStderr)) child->close_stderr();
+      if (!child->reaped() && child->try_wait()) read_until = std::chrono::steady_clock::now() + kAfterExit;
     }
+    if (child->reaped()) child->signal_group(SIGKILL);  // what it left behind
     std::optional<sandbox::ExitInfo> exit;
-    if (!timed_out) {
+    if (child->reaped()) {
+      exit = child->exit_info();
+    } else if (!timed_out) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       exit = child->wait_for(std::max(left, std::chrono::milliseconds(0)));
     }

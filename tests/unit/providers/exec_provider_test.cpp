@@ -85,6 +85,18 @@ TEST_F(ExecProviderTest, a_script_that_closes_stdout_but_keeps_running_still_mee
   EXPECT_EQ(reply.outcome, pv::ReplyOutcome::timed_out);
 }
 
+// A program that answers and exits but leaves a child holding its stdout: the reply is
+// what it printed (it waited for the deadline and was lost as "did not answer").
+TEST_F(ExecProviderTest, a_script_that_answers_and_leaves_a_child_behind_keeps_its_reply) {
+  const auto path = script("fork.sh", "cat >/dev/null\necho 'the reply'\n(sleep 30) &\nexit 0\n");
+  const auto start = std::chrono::steady_clock::now();
+  const auto reply = provider(path, 10000)->complete({1, "s", "u"});
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_EQ(reply.outcome, pv::ReplyOutcome::ok) << reply.message;
+  EXPECT_EQ(reply.text, "the reply\n");
+  EXPECT_LT(elapsed, 5.0);
+}
+
 TEST_F(ExecProviderTest, a_script_that_fails_is_exec_failed_with_its_stderr) {
   const auto path = script("fail.sh", "echo 'model not found: x' >&2\nexit 3\n");
   const auto reply = provider(path)->complete({1, "s", "u"});
