@@ -146,13 +146,14 @@ std::string suite_line(const nlohmann::json& suite, size_t workloads) {
 int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::WorkloadResult>& results, size_t workloads,
                     bool interrupted) {
   int code = core::kExitNotFaster;
-  bool any_waiting = false, all_input = !results.empty(), all_faster = !results.empty();
+  bool any_waiting = false, any_interrupted = false, all_input = !results.empty(), all_faster = !results.empty();
   for (const auto& r : results) {
     any_waiting = any_waiting || r.status == "waiting";
+    any_interrupted = any_interrupted || r.status == "interrupted";  // also: the machine could not run the reference
     all_input = all_input && r.status == "input_error";
     all_faster = all_faster && r.faster;
   }
-  if (interrupted || results.size() < workloads) code = core::kExitInterrupted;
+  if (interrupted || any_interrupted || results.size() < workloads) code = core::kExitInterrupted;
   else if (any_waiting) code = core::kExitWaiting;
   else if (all_input) code = core::kExitUsage;
   else if (all_faster) code = core::kExitFaster;

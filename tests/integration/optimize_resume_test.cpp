@@ -178,6 +178,31 @@ TEST(optimize_resume, an_edited_workload_is_refused_and_a_deleted_one_is_replace
   EXPECT_NE(gone.err.find("using the run's copy"), std::string::npos) << gone.err;
 }
 
+// Resumed where the reference cannot start or import although its baseline ran (a machine
+// without the GPU, a module gone): no verdict for the candidate, the run stops, resumable
+// (a resumed copy of the quality run on the CPU turned its queued candidates into
+// input_error verdicts, spending them).
+TEST(optimize_resume, a_reference_that_cannot_start_here_stops_the_run_without_judging_the_candidate) {
+  const std::string dir = temp_dir();
+  const std::string workload = dir + "/w.py", out = dir + "/run";
+  copy(case_path("w_needs_env.py"), workload);
+  const std::map<std::string, std::string> here = {{"KOPT_TEST_WORKLOAD_OK", "1"}};
+  const auto first = run_kopt({"optimize", workload, "--provider", "replay", "--from", honest_replay(dir, 2), "--out", out,
+                               "--max-candidates", "1", "--final-top", "0"},
+                              here);
+  ASSERT_EQ(first.exit_code, 3) << context(first);
+  const auto elsewhere = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"});
+  EXPECT_EQ(elsewhere.exit_code, 130) << context(elsewhere);
+  EXPECT_NE(elsewhere.out.find("could not start here although its baseline ran"), std::string::npos) << elsewhere.out;
+  auto recs = records(out);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs.at(2)["status"], "interrupted") << recs.at(2).dump(1);
+  const auto back = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"}, here);
+  EXPECT_EQ(back.exit_code, 3) << context(back);
+  recs = records(out);
+  EXPECT_EQ(recs.at(2)["outcome"], "correct") << recs.at(2).dump(1);
+}
+
 TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_naming_the_file_and_field) {
   const std::string dir = temp_dir();
   const std::string run = dir + "/run";

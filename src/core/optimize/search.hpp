@@ -35,6 +35,9 @@ class SearchRun {
   // Every candidate is done with input_error (the workload itself fails): sets the status
   // input_error and the stop reason.
   bool unusable_workload();
+  // The reference could not start although its baseline ran: status interrupted, why in
+  // the stop reason (m_environment_failure); true when so.
+  bool environment_failed();
   void add_proposals(std::vector<Proposal> proposals, int round, bool replace_ids, const std::vector<int>& ids);
   void evaluate(const std::vector<int>& ids, bool claim);
   void evaluate_one(int id, bool claim);
@@ -90,6 +93,9 @@ class SearchRun {
   // a claim's load_inline build then finds its objects instead of compiling for a minute.
   std::map<int, std::string> m_builds;
   std::string m_status = "finished", m_stop_reason;
+  // Set when the reference could not start although its baseline ran (another machine, a
+  // driver gone): not the workload's fault, so no verdict; the run stops, resumable.
+  std::string m_environment_failure;
   double m_session_start = 0, m_elapsed_before = 0;
   std::chrono::steady_clock::time_point m_last_progress{};
   // Baseline facts (from this session or run.json).

@@ -255,6 +255,7 @@ void SearchRun::loop() {
   unfinished.erase(std::unique(unfinished.begin(), unfinished.end()), unfinished.end());
   if (!unfinished.empty()) evaluate(unfinished, false);
   publish_best();
+  if (environment_failed()) return;
   if (!m_stop && unusable_workload()) return;  // found in an earlier session: nothing more to try
   if (!m_stop && nothing_came) {
     m_status = "waiting";
@@ -298,6 +299,7 @@ void SearchRun::loop() {
     evaluate(queued, false);
     publish_best();
     if (m_stop) break;
+    if (environment_failed()) return;
     const auto ranked = ranked_correct();
     // Progress: a faster best ranking time (or a first correct candidate, timed or not).
     const auto& top = ranked.empty() ? std::optional<double>() : m_state.candidates[ranked[0]].median_ms;
@@ -332,6 +334,14 @@ void SearchRun::loop() {
 // Every candidate found the workload unusable; or the baseline could not run the reference
 // and no candidate was correct while one found the workload unusable (the others' failures,
 // e.g. torch.compile missing, say nothing about a workload whose forward raises).
+bool SearchRun::environment_failed() {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  if (m_environment_failure.empty()) return false;
+  m_status = "interrupted";
+  m_stop_reason = m_environment_failure + "; continue with --resume " + m_state.dir + " where it can run";
+  return true;
+}
+
 bool SearchRun::unusable_workload() {
   bool all_input_errors = !m_state.candidates.empty(), any_correct = false;
   const CandidateRecord* input_error = nullptr;

@@ -117,6 +117,23 @@ void SearchRun::evaluate_one(int id, bool claim) {
     if (!report.kept_sandbox.empty()) sandbox::remove_tree(report.kept_sandbox);
     return;
   }
+  // The reference's worker could not start or import the workload although the baseline
+  // ran it (resumed on a machine without the GPU, a driver or module gone; the workload
+  // itself is the run's own copy): the machine's fault, not the workload's. No
+  // verdict: the candidate is evaluated again on --resume, and the run stops.
+  if (!claim && m_baseline_ok && report.outcome == Outcome::input_error && report.check == "reference" &&
+      (report.reason.rfind("workload start:", 0) == 0 || report.reason.rfind("workload import:", 0) == 0)) {
+    r.status = "interrupted";
+    r.log_tail = log_tail(report.candidate_log);
+    (void)save_record(m_state.dir, r);
+    if (!report.kept_sandbox.empty()) sandbox::remove_tree(report.kept_sandbox);
+    if (m_environment_failure.empty())
+      m_environment_failure = "the reference could not start here although its baseline ran (" +
+                              util::redact(report.reason, m_opt.secrets) + ")";
+    spdlog::warn("Candidate not judged: the reference could not start on this machine. [id: {}, reason: {}]", id,
+                 util::redact(report.reason, m_opt.secrets));
+    return;
+  }
   const auto json = report_json(report, eo);
   // A candidate's exception text is its own: it never carries a secret into the run.
   const std::string dump = util::redact(util::dump_json(json, 2), m_opt.secrets) + "\n";
