@@ -14,11 +14,11 @@
 #include "kopt/providers/prompts.hpp"
 #include "kopt/providers/transcript.hpp"
 #include "kopt/sandbox/environment.hpp"
-#include "kopt/util/text.hpp"
-#include "usage_error.hpp"
 #include "kopt/util/json.hpp"
-#include "validators.hpp"
+#include "kopt/util/text.hpp"
 #include "stop_signal.hpp"
+#include "usage_error.hpp"
+#include "validators.hpp"
 
 namespace kopt::cli {
 

@@ -1,6 +1,6 @@
 #include "cmd_baseline.hpp"
-#include "usage_error.hpp"
 #include "kopt/util/json.hpp"
+#include "usage_error.hpp"
 #include "validators.hpp"
 
 #include <algorithm>

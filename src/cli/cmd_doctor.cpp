@@ -14,8 +14,8 @@
 #include "kopt/sandbox/isolation.hpp"
 #include "kopt/sandbox/process.hpp"
 #include "kopt/sandbox/python.hpp"
-#include "kopt/util/text.hpp"
 #include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::cli {
 

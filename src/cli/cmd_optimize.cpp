@@ -23,9 +23,9 @@
 #include "kopt/sandbox/environment.hpp"
 #include "optimize_output.hpp"
 #include "optimize_plan.hpp"
+#include "stop_signal.hpp"
 #include "usage_error.hpp"
 #include "validators.hpp"
-#include "stop_signal.hpp"
 
 namespace kopt::cli {
 

@@ -6,10 +6,10 @@
 
 #include "kopt/core/run_state.hpp"
 #include "kopt/report/report.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 #include "optimize_output.hpp"
 #include "usage_error.hpp"
-#include "kopt/util/json.hpp"
 
 namespace kopt::cli {
 

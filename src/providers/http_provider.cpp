@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "kopt/providers/transcript.hpp"
-#include "kopt/util/text.hpp"
 #include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::providers {
 
@@ -155,7 +155,7 @@ Reply HttpProvider::complete(const Request& request) {
       } else {
         try {
           m_protocol->parse(parsed, reply);
-        } catch (const nlohmann::json::exception& e) {  // a field of an unexpected type: the reply is malformed
+        } catch (const nlohmann::json::exception&) {  // a field of an unexpected type: the reply is malformed
           reply.text.clear();
           reply.finish_reason.clear();
           reply.usage = Usage{};

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "kopt/util/text.hpp"
 #include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::providers {
 

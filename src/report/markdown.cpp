@@ -9,8 +9,8 @@
 #include "kopt/core/optimize.hpp"
 #include "kopt/core/run_state.hpp"
 #include "kopt/report/report.hpp"
-#include "kopt/util/text.hpp"
 #include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::report {
 

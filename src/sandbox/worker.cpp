@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "kopt/sandbox/procfs.hpp"
-#include "kopt/util/text.hpp"
 #include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::sandbox {
 

@@ -16,10 +16,10 @@
 #include "kopt/core/ideas.hpp"
 #include "kopt/core/optimize.hpp"
 #include "kopt/providers/dispatch.hpp"
-#include "kopt/util/text.hpp"
 #include "kopt/providers/extract.hpp"
 #include "kopt/providers/transcript.hpp"
 #include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::core {
 

@@ -1,8 +1,8 @@
 // Run directory files: atomic writes and the state rebuilt from them.
 #include "kopt/core/run_state.hpp"
 
-#include "run_schema.hpp"
 #include "kopt/util/json.hpp"
+#include "run_schema.hpp"
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>

@@ -11,9 +11,9 @@
 #include "kopt/core/prestart.hpp"
 #include "kopt/sandbox/isolation.hpp"
 #include "kopt/sandbox/procfs.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 #include "search.hpp"
-#include "kopt/util/json.hpp"
 
 namespace kopt::core {
 
