@@ -147,7 +147,10 @@ Reply HttpProvider::complete(const Request& request) {
     }
     if (response.status >= 200 && response.status < 300) {
       attempts.push_back(attempt);
-      parsed = nlohmann::json::parse(response.body, nullptr, false);
+      // A body with bytes that are not UTF-8 inside its strings is still the server's reply:
+      // they become U+FFFD (the JSON parser rejected the whole reply as "not a JSON object").
+      parsed = nlohmann::json::parse(util::valid_utf8(response.body) ? response.body : util::to_valid_utf8(response.body),
+                                     nullptr, false);
       if (parsed.is_discarded() || !parsed.is_object()) {
         reply.outcome = ReplyOutcome::malformed;
         reply.message = "HTTP " + std::to_string(response.status) + " with a body that is not a JSON object (" +

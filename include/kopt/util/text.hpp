@@ -13,6 +13,9 @@ std::string strip_control(std::string_view text);
 
 // Whether `text` is valid UTF-8 (paths kopt hands to Python go through JSON, which needs it).
 bool valid_utf8(std::string_view text);
+// `text` with each byte that starts no valid UTF-8 sequence replaced by U+FFFD (control
+// characters kept: for text that is parsed, not shown).
+std::string to_valid_utf8(std::string_view text);
 
 // The last `max_lines` lines of `text` (no trailing newline).
 std::string tail_lines(std::string_view text, size_t max_lines);

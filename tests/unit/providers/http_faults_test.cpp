@@ -229,6 +229,18 @@ TEST(http_faults, json_of_the_wrong_shape_is_malformed) {
   EXPECT_EQ(ask(*provider).outcome, pv::ReplyOutcome::malformed);
 }
 
+// Bytes that are not UTF-8 inside the reply's text: the reply is kept, those bytes
+// replaced (the whole reply was rejected as "a body that is not a JSON object").
+TEST(http_faults, a_reply_with_bytes_that_are_not_utf8_in_its_text_is_kept) {
+  HttpServer server;
+  std::string body = kopt::testing::openai_body("PLACEHOLDER");
+  body.replace(body.find("PLACEHOLDER"), 11, "caf\xe9 ok");
+  server.script({{200, {}, body}});
+  const auto reply = ask(*openai_at(server.base_url()));
+  EXPECT_EQ(reply.outcome, pv::ReplyOutcome::ok) << reply.message;
+  EXPECT_EQ(reply.text, "caf\xef\xbf\xbd ok");
+}
+
 TEST(http_faults, a_connection_closed_mid_body_is_a_connection_failure) {
   HttpServer server;
   ScriptedResponse cut = ok_reply();

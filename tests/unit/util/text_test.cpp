@@ -115,3 +115,9 @@ TEST(strip_control, a_byte_that_starts_no_utf8_sequence_becomes_the_replacement_
   EXPECT_EQ(kopt::util::strip_control("caf\xc3\xa9"), "caf\xc3\xa9");
   EXPECT_EQ(kopt::util::strip_control("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");
 }
+
+TEST(to_valid_utf8, replaces_only_the_bytes_that_start_no_sequence) {
+  EXPECT_EQ(kopt::util::to_valid_utf8("{\"t\": \"caf\xe9\"}"), "{\"t\": \"caf\xef\xbf\xbd\"}");
+  EXPECT_EQ(kopt::util::to_valid_utf8("ok \xc3\xa9\n\t"), "ok \xc3\xa9\n\t");
+  EXPECT_TRUE(kopt::util::valid_utf8(kopt::util::to_valid_utf8("\xff\xfe\xed\xa0\x80")));
+}
