@@ -21,6 +21,7 @@
 #include "kopt/providers/prompts.hpp"
 #include "kopt/report/report.hpp"
 #include "kopt/sandbox/environment.hpp"
+#include "kopt/sandbox/python.hpp"
 #include "optimize_output.hpp"
 #include "optimize_plan.hpp"
 #include "stop_signal.hpp"
@@ -206,7 +207,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   // candidate reported it and the run ended "the workload is unusable").
   const char* env_python = std::getenv("KOPT_PYTHON");
   const std::string named = !o.python.empty() ? o.python : env_python ? env_python : "";
-  if (!named.empty() && (!core::is_regular_file(named) || access(named.c_str(), X_OK) != 0))
+  if (!named.empty() && !sandbox::executable_file(named))
     return usage_error((o.python.empty() ? "KOPT_PYTHON " : "--python ") + named + " is not an executable file");
   if (!o.resume.empty() && !cmd.time_budget.empty()) {
     auto seconds = core::parse_duration(cmd.time_budget);

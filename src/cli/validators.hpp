@@ -9,6 +9,8 @@
 #include <cmath>
 #include <string>
 
+#include "kopt/core/optimize.hpp"
+
 namespace kopt::cli {
 
 // A finite number above `low` (or at least `low` when `inclusive`) and at most `high`, in `unit`.
@@ -32,7 +34,7 @@ inline CLI::Validator number_in(double low, bool inclusive, double high, const s
       unit == "seconds" ? "SECONDS" : "", "number_in");
 }
 
-// Seconds for a timeout: above 0, at most 10^6 (11.6 days).
-inline CLI::Validator timeout_seconds() { return number_in(0, false, 1e6, "seconds"); }
+// Seconds for a timeout: above 0, at most core::kMaxTimeoutSeconds.
+inline CLI::Validator timeout_seconds() { return number_in(0, false, core::kMaxTimeoutSeconds, "seconds"); }
 
 }  // namespace kopt::cli

@@ -53,8 +53,8 @@ std::string suite_html(const nlohmann::json& suite, const nlohmann::json& runs) 
       if (str(row, "status") == "not_started") baseline = "-";
       const auto& best = at(run, "best");
       std::string cand = "-", backed = best.is_object() ? "ranking only" : "no correct candidate";
-      if (best.is_object() && !core::ranking_range_text(best).empty())
-        backed = "ranking only (" + core::ranking_range_text(best).substr(0, core::ranking_range_text(best).size() - 2) + ")";
+      if (const std::string range = core::ranking_range_text(best); best.is_object() && !range.empty())
+        backed = "ranking only (" + range.substr(0, range.size() - 2) + ")";  // without its "; "
       if (best.is_object()) {
         cand = fmt::format("<a href=\"#c-r{}-{}\">{}</a> {}", i, core::candidate_dir_name(static_cast<int>(integer(best, "id"))),
                            core::candidate_dir_name(static_cast<int>(integer(best, "id"))),

@@ -13,8 +13,13 @@
 
 namespace kopt::sandbox {
 
+bool executable_file(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
 Result<std::string> probe_python(const std::string& path, int timeout_seconds) {
-  if (access(path.c_str(), X_OK) != 0) return Failure{"python", path + " is not an executable file"};
+  if (!executable_file(path)) return Failure{"python", path + " is not an executable file"};
   SpawnSpec spec;
   // find_spec, not import: importing torch costs about a second; the workers report
   // its version (and any import failure) themselves.

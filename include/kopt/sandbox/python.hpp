@@ -20,6 +20,10 @@ struct PythonChoice {
 // saying why not. Failure kinds: "python".
 Result<std::string> probe_python(const std::string& path, int timeout_seconds = 120);
 
+// Whether `path` is a regular file this process may execute (an interpreter named by
+// --python or KOPT_PYTHON, checked before anything runs and again by probe_python).
+bool executable_file(const std::string& path);
+
 // The interpreter to use: `flag` if set, else $KOPT_PYTHON, else the first python3 on
 // PATH that imports torch, else /usr/bin/python3. An explicitly named interpreter that
 // cannot import torch is an error (not silently replaced). Failure kinds: "python".

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <initializer_list>
 
+#include "kopt/core/optimize.hpp"
 #include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 
@@ -119,7 +120,7 @@ std::string options_value_error(const nlohmann::json& h) {
                 within("trials", 2, true, 1000), within("final_trials", 2, true, 1000), within("final_top", 0, true, 100),
                 within("candidates_per_round", 1, true, 256), within("jobs", 1, true, 1024),
                 within("max_candidates", 1, true, 100000), within("patience", 0, true, 100000),
-                within("import_timeout", 0, false, 1e6), within("call_timeout", 0, false, 1e6),
+                within("import_timeout", 0, false, kMaxTimeoutSeconds), within("call_timeout", 0, false, kMaxTimeoutSeconds),
                 within("time_budget_s", 0, true, 1e9), within("max_cost", -1, true, 1e9)});  // -1: no cost limit
 }
 

@@ -105,9 +105,16 @@ void SearchRun::evaluate_one(int id, bool claim) {
   m_in_flight.erase(id);
   auto& r = m_state.candidates[id];
   const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
-  if (m_stop) {
-    // The verdict of a worker killed by the interrupt means nothing; how far it got and
-    // what it printed do (the candidate is evaluated again on --resume).
+  // The reference's worker could not start or import the workload although the baseline
+  // ran it (resumed on a machine without the GPU, a driver or module gone; the workload
+  // itself is the run's own copy): the machine's fault, not the workload's, and the run stops.
+  const bool machine_fault =
+      !claim && m_baseline_ok && report.outcome == Outcome::input_error && report.check == "reference" &&
+      (report.reason.rfind("workload start:", 0) == 0 || report.reason.rfind("workload import:", 0) == 0);
+  if (m_stop || machine_fault) {
+    // No verdict: a worker killed by the interrupt, or a reference that could not start,
+    // means nothing about the candidate; how far it got and what it printed do (it is
+    // evaluated again on --resume).
     if (!claim) {
       r.status = "interrupted";
       r.log_tail = log_tail(report.candidate_log);
@@ -115,23 +122,13 @@ void SearchRun::evaluate_one(int id, bool claim) {
     }
     (void)save_record(m_state.dir, r);
     if (!report.kept_sandbox.empty()) sandbox::remove_tree(report.kept_sandbox);
-    return;
-  }
-  // The reference's worker could not start or import the workload although the baseline
-  // ran it (resumed on a machine without the GPU, a driver or module gone; the workload
-  // itself is the run's own copy): the machine's fault, not the workload's. No
-  // verdict: the candidate is evaluated again on --resume, and the run stops.
-  if (!claim && m_baseline_ok && report.outcome == Outcome::input_error && report.check == "reference" &&
-      (report.reason.rfind("workload start:", 0) == 0 || report.reason.rfind("workload import:", 0) == 0)) {
-    r.status = "interrupted";
-    r.log_tail = log_tail(report.candidate_log);
-    (void)save_record(m_state.dir, r);
-    if (!report.kept_sandbox.empty()) sandbox::remove_tree(report.kept_sandbox);
-    if (m_environment_failure.empty())
-      m_environment_failure = "the reference could not start here although its baseline ran (" +
-                              util::redact(report.reason, m_opt.secrets) + ")";
-    spdlog::warn("Candidate not judged: the reference could not start on this machine. [id: {}, reason: {}]", id,
-                 util::redact(report.reason, m_opt.secrets));
+    if (machine_fault) {
+      const std::string reason = util::redact(report.reason, m_opt.secrets);
+      if (m_environment_failure.empty())
+        m_environment_failure = "the reference could not start here although its baseline ran (" + reason + ")";
+      spdlog::warn("Candidate not judged: the reference could not start on this machine. [id: {}, reason: {}]", id,
+                   reason);
+    }
     return;
   }
   const auto json = report_json(report, eo);
