@@ -84,9 +84,11 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
   // speed-of-light bound; "-" without one).
   out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8} {:>8}  {}\n", "workload", "baseline", "fastest candidate", "ms",
                      "speedup", "ceiling", "result");
-  for (const auto& r : results) {
+  const auto names = core::suite_names(results);
+  for (size_t i = 0; i < results.size(); ++i) {
+    const auto& r = results[i];
     const auto& s = r.summary;
-    std::string stem = util::strip_control(core::workload_stem(r.workload));
+    std::string stem = util::strip_control(names[i]);
     if (stem.size() > 16) stem = stem.substr(0, 15) + "~";
     if (!s.is_object()) {
       out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8} {:>8}  {}\n", stem, "-", "-", "-", "-", "-",

@@ -63,7 +63,7 @@ std::string suite_html(const nlohmann::json& suite, const nlohmann::json& runs) 
           backed = fmt::format("final gate 95% {}–{}{}", fixed(opt_num(best, "low"), 3), fixed(opt_num(best, "high"), 3),
                                flag(best, "faster") ? ": FASTER" : "");
       }
-      std::string name = util::strip_control(core::workload_stem(str(row, "workload")));
+      std::string name = util::strip_control(str(row, "name", core::workload_stem(str(row, "workload"))));
       out += fmt::format("<tr><td><a href=\"#run-r{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>"
                          "<td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
                          i, html_escape(name), html_escape(str(row, "status")), baseline, cand,

@@ -117,7 +117,7 @@ std::string render_markdown(const nlohmann::json& doc) {
         std::string counts;
         if (at(w, "counts").is_object())
           for (const auto& [k, v] : at(w, "counts").items()) counts += (counts.empty() ? "" : ", ") + cell(k) + " " + util::dump_json(v);
-        md << "| " << cell(core::workload_stem(str(w, "workload"))) << " | " << cell(str(w, "status")) << " | "
+        md << "| " << cell(str(w, "name", core::workload_stem(str(w, "workload")))) << " | " << cell(str(w, "status")) << " | "
            << (flag(w, "baseline_ok") ? "ok" : "failed " + cell(str(w, "baseline_error"))) << " | "
            << (opt_num(w, "best_speedup") ? fixed(opt_num(w, "best_speedup"), 3) + "x" : "-") << " | "
            << (opt_num(w, "ceiling") ? fixed(opt_num(w, "ceiling"), 2) + "x" : "-") << " | "

@@ -103,6 +103,9 @@ std::optional<int> shard_index_from_env(const std::vector<std::string>& env);
 std::vector<std::string> select_shard(std::vector<std::string> workloads, int index, int count);
 // "linear_gelu" for ".../linear_gelu.py".
 std::string workload_stem(const std::string& path);
+// Each result's name in a suite's tables: its workload's stem, or, where two workloads share
+// a stem (a/softmax.py and b/softmax.py), the run folder's name (softmax, softmax-2).
+std::vector<std::string> suite_names(const std::vector<WorkloadResult>& results);
 // The suite summary over several results: per-workload best speedup, geometric mean,
 // fast_p for p in {1.0, 1.5, 2.0} (fraction correct and faster than p x the best baseline),
 // and each workload's ceiling (headroom()) with their geometric mean over those that have one.

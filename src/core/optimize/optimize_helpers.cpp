@@ -90,8 +90,26 @@ std::string workload_stem(const std::string& path) {
   return name.empty() ? "workload" : name;
 }
 
+std::vector<std::string> suite_names(const std::vector<WorkloadResult>& results) {
+  std::map<std::string, int> uses;
+  for (const auto& r : results) ++uses[workload_stem(r.workload)];
+  std::vector<std::string> names;
+  for (const auto& r : results) {
+    std::string name = workload_stem(r.workload);
+    if (uses[name] > 1 && !r.run_dir.empty()) {
+      std::string dir = r.run_dir;
+      while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+      name = dir.substr(dir.rfind('/') == std::string::npos ? 0 : dir.rfind('/') + 1);
+    }
+    names.push_back(name);
+  }
+  return names;
+}
+
 nlohmann::json suite_summary(const std::vector<WorkloadResult>& results) {
   nlohmann::json rows = nlohmann::json::array();
+  const auto names = suite_names(results);
+  size_t at = 0;
   double log_sum = 0, log_ceiling = 0;
   int with_speedup = 0, with_ceiling = 0;
   std::map<std::string, int> fast;
@@ -100,6 +118,7 @@ nlohmann::json suite_summary(const std::vector<WorkloadResult>& results) {
     const nlohmann::json room = r.summary.is_object() ? r.summary.value("headroom", nlohmann::json()) : nlohmann::json();
     const double ceiling = util::json_number(room, "ceiling");
     rows.push_back({{"workload", r.workload},
+                    {"name", names[at++]},
                     {"run_dir", r.run_dir},
                     {"status", r.status},
                     {"best_speedup", r.best_speedup ? nlohmann::json(*r.best_speedup) : nlohmann::json(nullptr)},

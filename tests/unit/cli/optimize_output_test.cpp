@@ -66,6 +66,23 @@ TEST(suite_table, a_ranking_speedup_is_marked_as_not_confirmed) {
   EXPECT_NE(rows[1].find("ranking only (not confirmed)"), std::string::npos) << rows[1];
 }
 
+// Two workloads with one stem (a/softmax.py, b/softmax.py) ran in softmax and softmax-2:
+// their rows say which is which, by the run folder's name.
+TEST(suite_table, workloads_that_share_a_stem_are_named_by_their_run_folders) {
+  auto a = finished("softmax", nullptr), b = finished("softmax", nullptr), c = finished("conv", nullptr);
+  a.workload = "a/softmax.py";
+  b.workload = "b/softmax.py";
+  b.run_dir = "kopt-runs/demo/softmax-2/";
+  const auto rows = lines(kopt::cli::suite_table({a, b, c}));
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[1].rfind("  softmax ", 0), 0u) << rows[1];
+  EXPECT_EQ(rows[2].rfind("  softmax-2 ", 0), 0u) << rows[2];
+  EXPECT_EQ(rows[3].rfind("  conv ", 0), 0u) << rows[3];
+  const auto summary = kopt::core::suite_summary({a, b, c});
+  EXPECT_EQ(summary["workloads"][1]["name"], "softmax-2");
+  EXPECT_EQ(summary["workloads"][2]["name"], "conv");
+}
+
 // The ceiling column and line: how much any implementation could gain over the baseline.
 TEST(suite_table, the_ceiling_column_shows_each_workloads_headroom) {
   auto a = finished("softmax", {{"id", 1}, {"strategy", "jit-trace"}, {"median_ms", 0.51}, {"speedup", 0.98},
