@@ -241,6 +241,22 @@ TEST(builtin_strategies, the_split_tf32_case_file_is_the_generators_output) {
   }
 }
 
+// CUDA graphs replay into the same output buffers: the engines that use them return a copy,
+// or every call's result would change at the next call (rejected by the verifier on the H200).
+TEST(builtin_strategies, engines_with_cuda_graphs_return_a_copy_of_the_outputs) {
+  const std::string workload = "class Model:\n    pass\n";
+  for (const char* n : {"compile-max-autotune", "compile-reduce-overhead"}) {
+    auto code = builtin_candidate_source(n, "w.py", workload);
+    ASSERT_TRUE(code.ok()) << n;
+    EXPECT_NE(code->find("return _kopt_clone(fn(*args))"), std::string::npos) << n;
+  }
+  for (const char* n : {"compile-default", "compile-max-autotune-no-cudagraphs"}) {
+    auto code = builtin_candidate_source(n, "w.py", workload);
+    ASSERT_TRUE(code.ok()) << n;
+    EXPECT_EQ(code->find("_kopt_clone(fn("), std::string::npos) << n;  // no copy where no graph reuses buffers
+  }
+}
+
 TEST(builtin_strategies, the_candidate_embeds_the_workload_and_subclasses_its_model) {
   const std::string workload = "class Model:\n    s = \"\"\"tricky \\\\ quotes\"\"\"\n";
   auto code = builtin_candidate_source("compile-max-autotune+channels-last", "w.py", workload);
