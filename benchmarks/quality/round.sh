@@ -23,7 +23,8 @@
 #   AT_ONCE=1              a shard's workloads optimized side by side (--workloads-at-once;
 #                          given at every step, kopt does not save it)
 #   RESUME_ARGS=           options for the resume step, e.g. "--max-candidates 4 --final-top 1"
-#                          to end the run after round 2 with a smaller final gate (short device time)
+#                          to end the run after round 2 with a smaller final gate (short device time);
+#                          also given to a builtin step that resumes (e.g. "--time-budget 300s")
 #   BUILTIN_ARGS="-n 2 --max-candidates 2 --final-top 1 --time-budget 120s"
 #   KOPT_QUALITY_SCALE=1   batch multiplier of every workload (fixed at start, kept in state)
 #   WORKLOADS="name ..."   a subset of the workloads (fixed at start)
@@ -268,7 +269,7 @@ case $step in
         run_shards files --no-wait $RESUME_ARGS ;;
       builtin)
         # shellcheck disable=SC2086
-        if [ -n "$(shard_dirs builtin)" ]; then run_shards builtin
+        if [ -n "$(shard_dirs builtin)" ]; then run_shards builtin $RESUME_ARGS
         else run_shards builtin --provider builtin --patience 0 ${BUILTIN_ARGS:--n 2 --max-candidates 2 --final-top 1 --time-budget 120s}; fi ;;
     esac | tee -a "$OUT/summary.txt"
     pack

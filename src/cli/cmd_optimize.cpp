@@ -169,7 +169,7 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_flag("--no-prestart", cmd.no_prestart,
                 "Start a candidate's workers when it is evaluated, not while earlier ones are");
   sub->add_option("--max-candidates", o.max_candidates, "Stop after this many candidates")->check(CLI::Range(1, 100000));
-  sub->add_option("--time-budget", cmd.time_budget, "Stop proposing after this long (90s, 20m, 1h)");
+  sub->add_option("--time-budget", cmd.time_budget, "Stop proposing after this long of search, the baselines not counted (90s, 20m, 1h)");
   sub->add_option("--max-cost", o.max_cost, "Stop asking the LLM past this estimated cost (USD)")
       ->check(number_in(0, true, 1e9, "USD"));
   sub->add_option("--max-tokens-total", cmd.max_tokens_total, "Stop asking the LLM past this many tokens")

@@ -1,6 +1,6 @@
 // kopt optimize's inputs and folders through the real binary on the CPU: bad arguments and
 // interpreters, a workload whose forward raises, a replay folder given relative to the
-// working directory, runs started together and workloads of one name.
+// working directory, runs started together and workloads of one name, the time budget.
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -56,6 +56,21 @@ TEST(optimize_builtin, a_workload_whose_forward_raises_is_unusable_and_gets_no_b
   EXPECT_NE(r["stop_reason"].get<std::string>().find("forward is broken"), std::string::npos) << r.dump();
   EXPECT_TRUE(r["best_py"].is_null()) << r.dump();
   EXPECT_FALSE(exists(out + "/best.py"));
+}
+
+// --time-budget limits the search, not the baselines' measurement: under
+// --workloads-at-once a workload's baselines wait for the others' timing, and on the H200
+// (sixteenth session) one workload spent its 120 s there and got no candidate at all.
+TEST(optimize_builtin, the_time_budget_starts_after_the_baselines) {
+  const std::string out = temp_dir() + "/run";
+  const auto run = run_kopt({"optimize", case_path("w_slow_import.py"), "--out", out, "--time-budget", "2s", "-n", "1",
+                             "--max-candidates", "1", "--final-top", "0", "--json"});
+  ASSERT_EQ(run.json["runs"].size(), 1u) << context(run);
+  const auto& r = run.json["runs"][0];
+  const auto header = read_json(out + "/run.json");
+  ASSERT_GT(header["baseline"].value("seconds", 0.0), 2.0) << header["baseline"].dump();  // longer than the budget
+  EXPECT_EQ(r["candidates"], 1) << r.dump();
+  EXPECT_EQ(r["stop_reason"], "reached --max-candidates 1") << r.dump();
 }
 
 // A replay run started with a relative --from resumes from another working directory

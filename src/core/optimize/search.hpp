@@ -32,6 +32,9 @@ class SearchRun {
   void best_quartiles();
   void loop();
   bool budget_left(std::string& why);
+  // Seconds spent on the search, which --time-budget limits: the run's time less the
+  // baselines' measurement (under --workloads-at-once that waits for the others' timing).
+  double search_seconds() const;
   // Every candidate is done with input_error (the workload itself fails): sets the status
   // input_error and the stop reason.
   bool unusable_workload();
@@ -97,6 +100,7 @@ class SearchRun {
   // driver gone): not the workload's fault, so no verdict; the run stops, resumable.
   std::string m_environment_failure;
   double m_session_start = 0, m_elapsed_before = 0;
+  double m_baseline_seconds = 0;  // the baselines' measurement, not counted by --time-budget
   std::chrono::steady_clock::time_point m_last_progress{};
   // Baseline facts (from this session or run.json).
   bool m_baseline_ok = false;

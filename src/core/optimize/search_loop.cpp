@@ -160,6 +160,7 @@ bool SearchRun::baseline() {
   const auto& b = h["baseline"];
   m_baseline_ok = b.value("ok", false) && b.value("best_ms", 0.0) > 0;
   m_best_ms = b.value("best_ms", 0.0);
+  m_baseline_seconds = json_number(b, "seconds");
   m_baseline_sol = b.contains("sol") ? b["sol"] : nlohmann::json();
   // Absent (0) in runs started before kopt recorded it.
   m_baseline_head_us = b.contains("eager") ? json_number(b["eager"], "head_us") : 0.0;
@@ -215,13 +216,16 @@ std::vector<int> SearchRun::ranked_correct() const {
   return ids;
 }
 
+double SearchRun::search_seconds() const {
+  return std::max(0.0, m_elapsed_before + (now_epoch() - m_session_start) - m_baseline_seconds);
+}
+
 bool SearchRun::budget_left(std::string& why) {
   if (static_cast<int>(m_state.candidates.size()) >= m_opt.max_candidates) {
     why = "reached --max-candidates " + std::to_string(m_opt.max_candidates);
     return false;
   }
-  const double elapsed = m_elapsed_before + (now_epoch() - m_session_start);
-  if (m_opt.time_budget_s > 0 && elapsed >= m_opt.time_budget_s) {
+  if (m_opt.time_budget_s > 0 && search_seconds() >= m_opt.time_budget_s) {
     why = "reached --time-budget " + util::format_seconds(m_opt.time_budget_s);
     return false;
   }

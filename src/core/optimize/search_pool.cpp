@@ -46,9 +46,7 @@ void SearchRun::evaluate(const std::vector<int>& ids, bool claim) {
   for (int t = 0; t < jobs; ++t) {
     pool.emplace_back([&] {
       while (!m_stop) {
-        if (!claim && m_opt.time_budget_s > 0 &&
-            m_elapsed_before + (now_epoch() - m_session_start) >= m_opt.time_budget_s)
-          break;
+        if (!claim && m_opt.time_budget_s > 0 && search_seconds() >= m_opt.time_budget_s) break;
         const size_t i = next++;
         if (i >= ids.size()) break;
         evaluate_one(ids[i], claim);
