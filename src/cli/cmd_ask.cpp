@@ -86,7 +86,7 @@ CLI::App* add_ask_command(CLI::App& app, AskCommand& cmd) {
   sub->add_option("--max-tokens-total", cmd.max_tokens_total, "Stop sending once this many tokens are used")
       ->check(number_in(0, true, 1e15, "tokens"));
   sub->add_option("--max-cost", cmd.max_cost, "Stop sending once this estimated cost (USD) is reached")
-      ->check(number_in(0, true, 1e9, "USD"));
+      ->check(option_range_check("max_cost"));
   sub->add_option("--connect-timeout", cmd.connect_timeout_s, "Seconds to connect")->check(timeout_seconds());
   sub->add_option("--timeout", cmd.timeout_s, "Seconds for one request (one attempt), or the exec deadline")
       ->check(timeout_seconds());

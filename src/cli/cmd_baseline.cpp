@@ -18,7 +18,8 @@ CLI::App* add_baseline_command(CLI::App& app, BaselineCommand& cmd) {
   sub->add_flag("--eval", o.eval_mode, "Put the model in eval mode (inference workloads)");
   sub->add_flag("--no-flush", cmd.no_flush, "Do not flush L2 before timed calls");
   sub->add_option("--min-batches", o.timing.min_batches, "Timed batches per measurement")->check(CLI::Range(3, 100000));
-  sub->add_option("--call-timeout", o.call_timeout, "Seconds for a call (compilation included)")->check(timeout_seconds());
+  sub->add_option("--call-timeout", o.call_timeout, "Seconds for a call (compilation included)")
+      ->check(option_range_check("call_timeout"));
   sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created (default: $TMPDIR or /tmp)");
   cmd.ncu.add(sub, "the eager reference");
   sub->add_flag("--json", cmd.json, "Print one JSON document on stdout");

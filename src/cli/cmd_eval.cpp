@@ -14,7 +14,8 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
   sub->add_option("reference", o.reference, "Workload file: Model, get_inputs, get_init_inputs")->required();
   sub->add_option("candidate", o.candidate, "Candidate file: ModelNew")->required();
   sub->add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
-  sub->add_option("--trials", o.trials, "Ordinary trials (4 stress trials are added)")->check(CLI::Range(2, 1000));
+  sub->add_option("--trials", o.trials, "Ordinary trials (4 stress trials are added)")
+      ->check(option_range_check("trials"));
   sub->add_option("--precision", o.precision, "Lowest precision the candidate may compute in")
       ->check(CLI::IsMember({"fp32", "tf32", "fp16", "bf16"}));
   sub->add_flag("--eval", o.eval_mode, "Put both models in eval mode (inference workloads)");
@@ -23,8 +24,9 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
                   "Where outputs are compared: auto (on the GPU through CUDA IPC where it works, else in kopt), device, host")
       ->check(CLI::IsMember({"auto", "device", "host"}));
   sub->add_option("--import-timeout", o.import_timeout, "Seconds for a worker to start and import/build")
-      ->check(timeout_seconds());
-  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and for each call")->check(timeout_seconds());
+      ->check(option_range_check("import_timeout"));
+  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and for each call")
+      ->check(option_range_check("call_timeout"));
   sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created (default: $TMPDIR or /tmp)");
   sub->add_flag("--keep-work", o.keep_work, "Keep the sandbox for inspection");
   sub->add_option("--time", cmd.time,

@@ -156,29 +156,33 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--target", o.target, "Hardware preset (default: the device's own)");
   sub->add_flag("--eval", o.eval_mode, "Eval mode for both models (inference workloads)");
   sub->add_flag("--allow-ties", o.allow_ties, "Accept integer mismatches at ties");
-  sub->add_option("--trials", o.trials, "Verification trials per candidate")->check(CLI::Range(2, 1000));
-  sub->add_option("--final-trials", o.final_trials, "Trials in the final gate")->check(CLI::Range(2, 1000));
-  sub->add_option("--final-top", o.final_top, "Candidates re-timed ABAB in the final gate")->check(CLI::Range(0, 100));
-  sub->add_option("-n,--candidates-per-round", o.candidates_per_round, "Candidates per round")->check(CLI::Range(1, 256));
+  sub->add_option("--trials", o.trials, "Verification trials per candidate")->check(option_range_check("trials"));
+  sub->add_option("--final-trials", o.final_trials, "Trials in the final gate")->check(option_range_check("final_trials"));
+  sub->add_option("--final-top", o.final_top, "Candidates re-timed ABAB in the final gate")
+      ->check(option_range_check("final_top"));
+  sub->add_option("-n,--candidates-per-round", o.candidates_per_round, "Candidates per round")
+      ->check(option_range_check("candidates_per_round"));
   sub->add_option("-j,--jobs", o.jobs, "Candidates verified at once (default: cores on cuda, 1 on cpu)")
-      ->check(CLI::Range(1, 1024));
+      ->check(option_range_check("jobs"));
   sub->add_option("--workloads-at-once", cmd.workloads_at_once,
                   "A suite's workloads optimized side by side (builds and verification overlap; timing "
                   "stays one at a time on the device)")
       ->check(CLI::Range(1, 64));
   sub->add_flag("--no-prestart", cmd.no_prestart,
                 "Start a candidate's workers when it is evaluated, not while earlier ones are");
-  sub->add_option("--max-candidates", o.max_candidates, "Stop after this many candidates")->check(CLI::Range(1, 100000));
+  sub->add_option("--max-candidates", o.max_candidates, "Stop after this many candidates")
+      ->check(option_range_check("max_candidates"));
   sub->add_option("--time-budget", cmd.time_budget, "Stop proposing after this long of search, the baselines not counted (90s, 20m, 1h)");
   sub->add_option("--max-cost", o.max_cost, "Stop asking the LLM past this estimated cost (USD)")
-      ->check(number_in(0, true, 1e9, "USD"));
+      ->check(option_range_check("max_cost"));
   sub->add_option("--max-tokens-total", cmd.max_tokens_total, "Stop asking the LLM past this many tokens")
       ->check(number_in(0, true, 1e15, "tokens"));
   sub->add_option("--patience", o.patience, "Stop after this many rounds without improvement (0: never)")
-      ->check(CLI::Range(0, 100000));
+      ->check(option_range_check("patience"));
   sub->add_option("--import-timeout", o.import_timeout, "Seconds for a worker to start and import/build")
-      ->check(timeout_seconds());
-  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and each call")->check(timeout_seconds());
+      ->check(option_range_check("import_timeout"));
+  sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and each call")
+      ->check(option_range_check("call_timeout"));
   sub->add_option("--compile-mode", o.compile_modes, "torch.compile baseline modes (repeatable)")->allow_extra_args(false);
   sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created");
   sub->add_option("--out", o.out, "Run directory (default: kopt-runs/<workload>-<UTC time>)");
@@ -210,7 +214,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   if (!named.empty() && !sandbox::executable_file(named))
     return usage_error((o.python.empty() ? "KOPT_PYTHON " : "--python ") + named + " is not an executable file");
   if (!o.resume.empty() && !cmd.time_budget.empty()) {
-    auto seconds = core::parse_duration(cmd.time_budget);
+    auto seconds = time_budget_seconds(cmd.time_budget);
     if (!seconds) return usage_error(seconds.failure().message);
     o.time_budget_s = *seconds;
   }

@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "kopt/core/optimize.hpp"
+#include "kopt/core/option_ranges.hpp"
 #include "kopt/core/run_state.hpp"
 #include "kopt/util/text.hpp"
+#include "validators.hpp"
 
 namespace kopt::cli {
 
@@ -210,11 +212,20 @@ Status plan_new_run(OptimizeCommand& cmd, const std::vector<std::string>& env, s
     if (Status w = core::save_suite(base, entries); !w) return Failure{"usage", w.failure().message};
   }
   if (!cmd.time_budget.empty()) {
-    auto seconds = core::parse_duration(cmd.time_budget);
-    if (!seconds) return Failure{"usage", seconds.failure().message};
+    auto seconds = time_budget_seconds(cmd.time_budget);
+    if (!seconds) return seconds.failure();
     o.time_budget_s = *seconds;
   }
   return {};
+}
+
+Result<double> time_budget_seconds(const std::string& text) {
+  auto seconds = core::parse_duration(text);
+  if (!seconds) return Failure{"usage", seconds.failure().message};
+  const auto& range = core::option_range("time_budget_s");
+  if (auto e = option_range_error(range, *seconds, text); !e.empty())
+    return Failure{"usage", std::string(range.flag) + ": " + e};
+  return *seconds;
 }
 
 }  // namespace kopt::cli

@@ -19,4 +19,8 @@ Status apply_resume(OptimizeCommand& cmd, std::vector<std::string>& workloads, s
 Status plan_new_run(OptimizeCommand& cmd, const std::vector<std::string>& env, std::vector<std::string>& workloads,
                     std::vector<std::string>& run_dirs);
 
+// --time-budget in seconds: a duration (core::parse_duration) within the range of run.json's
+// time_budget_s (core::option_range), so that the run it is given to can be resumed.
+Result<double> time_budget_seconds(const std::string& text);
+
 }  // namespace kopt::cli

@@ -9,9 +9,17 @@
 #include <cmath>
 #include <string>
 
-#include "kopt/core/optimize.hpp"
+#include "kopt/core/option_ranges.hpp"
 
 namespace kopt::cli {
+
+// "must be at least 0 and at most 1000000 seconds (it is 1e10)": a number (`text` as
+// given) outside its range.
+inline std::string out_of_range_text(double low, bool inclusive, double high, const std::string& unit,
+                                     const std::string& text) {
+  return fmt::format("must be {} {} and at most {} {} (it is {})", inclusive ? "at least" : "more than", low, high,
+                     unit, text);
+}
 
 // A finite number above `low` (or at least `low` when `inclusive`) and at most `high`, in `unit`.
 inline CLI::Validator number_in(double low, bool inclusive, double high, const std::string& unit) {
@@ -26,9 +34,7 @@ inline CLI::Validator number_in(double low, bool inclusive, double high, const s
         }
         if (used == 0 || used != text.size()) return "not a number: " + text;
         const bool low_ok = inclusive ? v >= low : v > low;
-        if (!std::isfinite(v) || !low_ok || v > high)
-          return fmt::format("must be {} {} and at most {} {} (it is {})", inclusive ? "at least" : "more than", low,
-                             high, unit, text);
+        if (!std::isfinite(v) || !low_ok || v > high) return out_of_range_text(low, inclusive, high, unit, text);
         return "";
       },
       unit == "seconds" ? "SECONDS" : "", "number_in");
@@ -36,5 +42,19 @@ inline CLI::Validator number_in(double low, bool inclusive, double high, const s
 
 // Seconds for a timeout: above 0, at most core::kMaxTimeoutSeconds.
 inline CLI::Validator timeout_seconds() { return number_in(0, false, core::kMaxTimeoutSeconds, "seconds"); }
+
+// The check of the option that run.json saves as `key` (core::option_range): CLI11's Range
+// for a count, number_in for the rest. Throws std::logic_error for a key not in the table.
+inline CLI::Validator option_range_check(const char* key) {
+  const auto& r = core::option_range(key);
+  if (r.integer) return CLI::Range(static_cast<int>(r.inclusive ? r.low : r.low + 1), static_cast<int>(r.high));
+  return number_in(r.low, r.inclusive, r.high, r.unit);
+}
+
+// For a value the CLI reads itself (--time-budget's duration): out_of_range_text when
+// `value` is outside `r`, else "".
+inline std::string option_range_error(const core::OptionRange& r, double value, const std::string& text) {
+  return core::in_option_range(r, value) ? "" : out_of_range_text(r.low, r.inclusive, r.high, r.unit, text);
+}
 
 }  // namespace kopt::cli

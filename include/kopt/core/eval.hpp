@@ -84,6 +84,11 @@ struct EvalOptions {
   Prestarts* prestarts = nullptr;
 };
 
+// The step of the reference's worker that failed: its process could not be spawned
+// (worker), the interpreter and torch did not start (start), the workload file did not
+// import (import), Model was not constructed (init).
+enum class ReferencePhase { none, worker, start, import, init };
+
 struct RuleStatus {
   std::string id;
   std::string title;
@@ -95,6 +100,8 @@ struct EvalReport {
   Outcome outcome = Outcome::correct;
   std::string check;   // the rule or check that decided a non-correct outcome
   std::string reason;  // one line for people
+  // The reference's step whose failure decided the outcome (input_error); none otherwise.
+  ReferencePhase reference_failed_at = ReferencePhase::none;
   verify::ErrorFigures figures;  // worst over all trials
   int trials_run = 0;
   int trials_planned = 0;
@@ -131,5 +138,9 @@ nlohmann::json report_json(const EvalReport& report, const EvalOptions& options)
 std::string report_text(const EvalReport& report);
 // The process exit code: 0 correct, 1 not correct, 2 input error.
 int exit_code(const EvalReport& report);
+// Whether the reference's worker could not start or import the workload (not its Model's
+// construction, not for want of memory): where the workload's baseline ran, that is the
+// machine's fault (a GPU, a driver or a module gone), not the workload's.
+bool reference_could_not_start(const EvalReport& report);
 
 }  // namespace kopt::core

@@ -130,9 +130,6 @@ nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline
 // A ceiling below this is worth a warning before the search starts (the baseline is
 // within 10% of the bound).
 inline constexpr double kLittleHeadroom = 1.1;
-// The longest timeout kopt takes, in seconds (11.6 days): the CLI checks what is given, a
-// resumed run's run.json what is read back; a larger one overflows the deadline it becomes.
-inline constexpr double kMaxTimeoutSeconds = 1e6;
 // headroom() as one line: "speed of light 0.3355 ms (memory-bound, fp32): compile:default
 // is at 88.9% of it, so at most 1.12x is left"; "" for null.
 std::string headroom_text(const nlohmann::json& headroom);

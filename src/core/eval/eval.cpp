@@ -116,17 +116,14 @@ bool EvalRun::start_reference() {
   // device: no timing runs meanwhile (kopt optimize: another candidate's, or a prestart's).
   const auto gpu = share_gpu_timed();
   auto ref = m_pool->start("reference");
-  if (!ref) {
-    decide(Outcome::input_error, "reference", "reference worker: " + ref.failure().message);
-    return false;
-  }
+  if (!ref) return reference_failed(ReferencePhase::worker, ref.failure());
   m_ref = std::move(ref.value());
   WorkerRegistry::instance().set(m_ref->pid(), false);
   // The reference is the user's own code: its start-up gets a generous deadline of its
   // own, so a short --import-timeout for candidates never fails a slow torch import.
   const double ref_timeout = std::max(m_opt.import_timeout, 300.0);
   auto hello = ask(*m_ref, {{"op", "hello"}}, ref_timeout);
-  if (!hello) return reference_failed("start", hello.failure());
+  if (!hello) return reference_failed(ReferencePhase::start, hello.failure());
   m_ref_hello = hello->header;
   m_report.environment["torch"] = hello->header.value("torch", "");
   m_report.environment["python_version"] = hello->header.value("python", "");
@@ -136,11 +133,11 @@ bool EvalRun::start_reference() {
     m_pool->set_capability(hello->header.value("capability", ""));
   }
   auto load = ask(*m_ref, {{"op", "load"}, {"path", m_pool->reference_path()}}, ref_timeout);
-  if (!load) return reference_failed("import", load.failure());
+  if (!load) return reference_failed(ReferencePhase::import, load.failure());
   m_init_seed = draw_seed();
   auto init = ask(*m_ref, {{"op", "init"}, {"init_seed", m_init_seed}, {"eval_mode", m_opt.eval_mode}},
                       m_opt.call_timeout);
-  if (!init) return reference_failed("init", init.failure());
+  if (!init) return reference_failed(ReferencePhase::init, init.failure());
   m_init = std::move(init.value());
   if (!m_init.header.value("fp64", false)) {
     m_report.notes.push_back("the workload cannot run in float64 (" +

@@ -67,8 +67,25 @@ void EvalRun::join_boot() {
   m_report.phase_seconds["candidate_start"] += b.seconds;  // overlaps reference_start
 }
 
-bool EvalRun::reference_failed(const std::string& phase, const Failure& f) {
-  decide(Outcome::input_error, "reference", "workload " + phase + ": " + f.message);
+namespace {
+
+// The reason's opening for a failed step of the reference.
+const char* reference_step_text(ReferencePhase phase) {
+  switch (phase) {
+    case ReferencePhase::worker: return "reference worker";
+    case ReferencePhase::start: return "workload start";
+    case ReferencePhase::import: return "workload import";
+    case ReferencePhase::init: return "workload init";
+    case ReferencePhase::none: break;
+  }
+  return "reference";
+}
+
+}  // namespace
+
+bool EvalRun::reference_failed(ReferencePhase phase, const Failure& f) {
+  if (!decided()) m_report.reference_failed_at = phase;  // the first verdict wins (decide)
+  decide(Outcome::input_error, "reference", std::string(reference_step_text(phase)) + ": " + f.message);
   return false;
 }
 

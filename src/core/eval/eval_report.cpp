@@ -27,6 +27,13 @@ int exit_code(const EvalReport& report) {
   return 1;
 }
 
+bool reference_could_not_start(const EvalReport& report) {
+  // check "memory": the reference ran out of memory there (EvalRun::decide), which says
+  // nothing about the machine lacking what the workload needs.
+  return report.outcome == Outcome::input_error && report.check == "reference" &&
+         (report.reference_failed_at == ReferencePhase::start || report.reference_failed_at == ReferencePhase::import);
+}
+
 namespace {
 
 nlohmann::json finite_or_null(double x) {

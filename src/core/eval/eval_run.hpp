@@ -101,7 +101,9 @@ class EvalRun {
   // The candidate's hello reply: its uid, and whether the GPU memory cap took.
   void note_candidate_hello(const nlohmann::json& header);
   bool start_reference();
-  bool reference_failed(const std::string& phase, const Failure& f);
+  // The verdict on a failed step of the reference (input_error), with the step recorded
+  // in the report (reference_failed_at). Returns false.
+  bool reference_failed(ReferencePhase phase, const Failure& f);
   // Starts, loads and constructs a candidate worker into m_cand (run under `wrapper`, ncu
   // and its arguments, for --ncu). On failure, where it failed and why, for the caller to
   // judge: a verdict (start_candidate) or only the profile's news (ncu_candidate).

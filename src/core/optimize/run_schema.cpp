@@ -7,7 +7,7 @@
 #include <cmath>
 #include <initializer_list>
 
-#include "kopt/core/optimize.hpp"
+#include "kopt/core/option_ranges.hpp"
 #include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 
@@ -96,7 +96,7 @@ std::string first(std::initializer_list<std::string> errors) {
 
 // The saved options' values (their types are checked with the rest): a run resumes with
 // them, so one out of range would turn every later candidate's verdict into an error
-// about kopt's own settings.
+// about kopt's own settings. The ranges are the CLI's (kopt/core/option_ranges.hpp).
 std::string options_value_error(const nlohmann::json& h) {
   const auto& o = h.contains("options") && h["options"].is_object() ? h["options"] : nlohmann::json::object();
   auto one_of = [&](const char* key, std::initializer_list<const char*> allowed) -> std::string {
@@ -109,19 +109,22 @@ std::string options_value_error(const nlohmann::json& h) {
     }
     return "field \"options." + std::string(key) + "\" must be one of " + list + " (it is \"" + util::strip_control(v) + "\")";
   };
-  auto within = [&](const char* key, double low, bool inclusive, double high) -> std::string {
-    if (!o.contains(key) || !o[key].is_number()) return "";
-    const double v = o[key].get<double>();
-    if (std::isfinite(v) && (inclusive ? v >= low : v > low) && v <= high) return "";
-    return "field \"options." + std::string(key) + "\" must be " + (inclusive ? "at least " : "more than ") +
-           util::dump_json(low) + " and at most " + util::dump_json(high) + " (it is " + util::dump_json(o[key]) + ")";
+  auto within = [&](const OptionRange& r) -> std::string {
+    if (!o.contains(r.key) || !o[r.key].is_number()) return "";
+    // Below the CLI's range, run.json also holds the default that means "no limit" (max_cost -1).
+    const bool has_none = !std::isnan(r.none);
+    const double low = has_none ? r.none : r.low;
+    const bool inclusive = has_none || r.inclusive;
+    const double v = o[r.key].get<double>();
+    if (std::isfinite(v) && (inclusive ? v >= low : v > low) && v <= r.high) return "";
+    return "field \"options." + std::string(r.key) + "\" must be " + (inclusive ? "at least " : "more than ") +
+           util::dump_json(low) + " and at most " + util::dump_json(r.high) + " (it is " + util::dump_json(o[r.key]) + ")";
   };
-  return first({one_of("device", {"cpu", "cuda"}), one_of("precision", {"fp32", "tf32", "fp16", "bf16"}),
-                within("trials", 2, true, 1000), within("final_trials", 2, true, 1000), within("final_top", 0, true, 100),
-                within("candidates_per_round", 1, true, 256), within("jobs", 1, true, 1024),
-                within("max_candidates", 1, true, 100000), within("patience", 0, true, 100000),
-                within("import_timeout", 0, false, kMaxTimeoutSeconds), within("call_timeout", 0, false, kMaxTimeoutSeconds),
-                within("time_budget_s", 0, true, 1e9), within("max_cost", -1, true, 1e9)});  // -1: no cost limit
+  if (auto e = first({one_of("device", {"cpu", "cuda"}), one_of("precision", {"fp32", "tf32", "fp16", "bf16"})}); !e.empty())
+    return e;
+  for (const auto& r : kOptionRanges)
+    if (auto e = within(r); !e.empty()) return e;
+  return "";
 }
 
 }  // namespace

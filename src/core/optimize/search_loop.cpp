@@ -335,9 +335,8 @@ void SearchRun::loop() {
   }
 }
 
-// Every candidate found the workload unusable; or the baseline could not run the reference
-// and no candidate was correct while one found the workload unusable (the others' failures,
-// e.g. torch.compile missing, say nothing about a workload whose forward raises).
+// m_environment_failure is set by evaluate_one (search_pool.cpp) from an eval report that
+// says the reference could not start or import (core::reference_could_not_start).
 bool SearchRun::environment_failed() {
   std::lock_guard<std::mutex> lock(m_mutex);
   if (m_environment_failure.empty()) return false;
@@ -346,6 +345,9 @@ bool SearchRun::environment_failed() {
   return true;
 }
 
+// Every candidate found the workload unusable; or the baseline could not run the reference
+// and no candidate was correct while one found the workload unusable (the others' failures,
+// e.g. torch.compile missing, say nothing about a workload whose forward raises).
 bool SearchRun::unusable_workload() {
   bool all_input_errors = !m_state.candidates.empty(), any_correct = false;
   const CandidateRecord* input_error = nullptr;

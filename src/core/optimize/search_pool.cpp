@@ -106,9 +106,7 @@ void SearchRun::evaluate_one(int id, bool claim) {
   // The reference's worker could not start or import the workload although the baseline
   // ran it (resumed on a machine without the GPU, a driver or module gone; the workload
   // itself is the run's own copy): the machine's fault, not the workload's, and the run stops.
-  const bool machine_fault =
-      !claim && m_baseline_ok && report.outcome == Outcome::input_error && report.check == "reference" &&
-      (report.reason.rfind("workload start:", 0) == 0 || report.reason.rfind("workload import:", 0) == 0);
+  const bool machine_fault = !claim && m_baseline_ok && reference_could_not_start(report);
   if (m_stop || machine_fault) {
     // No verdict: a worker killed by the interrupt, or a reference that could not start,
     // means nothing about the candidate; how far it got and what it printed do (it is
