@@ -52,6 +52,8 @@ std::string optimize_text(const core::WorkloadResult& r) {
   } else {
     out << "  best: no correct candidate\n";
   }
+  if (const std::string drift = core::baseline_drift_text(s.value("baseline_drift", nlohmann::json())); !drift.empty())
+    out << "  note: " << drift << "\n";
   out << "  candidates: " << s.value("candidates", 0) << " (";
   bool first = true;
   for (const auto& [k, v] : s["counts"].items()) {

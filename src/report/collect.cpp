@@ -115,6 +115,15 @@ nlohmann::json run_entry(const core::RunState& state) {
     j["headroom"] = flag(b, "ok") ? core::headroom(at(b, "sol"), str(b, "best"), num(b, "best_ms")) : nlohmann::json(nullptr);
   }
   const int best = static_cast<int>(integer(at(j, "best"), "id"));
+  // Runs summarised before kopt held the gate's baselines against the run's: from the
+  // best candidate's claim.json.
+  if (!j.contains("baseline_drift"))
+    j["baseline_drift"] =
+        best ? core::baseline_drift(at(j, "baselines"),
+                                    core::gate_baselines(at(read_json_file(state.dir + "/candidates/" +
+                                                                           core::candidate_dir_name(best) + "/claim.json"),
+                                                            "timing")))
+             : nlohmann::json::array();
   const auto best_timing = best ? read_json_file(state.dir + "/candidates/" + core::candidate_dir_name(best) + "/timing.json")
                                 : nlohmann::json();
   j["best_detail"] = best_detail(best, best_timing);

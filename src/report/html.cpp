@@ -91,6 +91,8 @@ std::string baselines(const nlohmann::json& run) {
   else out += "<p>Best baseline: " + text(b, "best") + " at " + fixed(opt_num(b, "best_ms"), 4) + " ms.</p>\n";
   if (const std::string room = core::headroom_text(at(run, "headroom")); !room.empty())
     out += "<p>Headroom: " + html_escape(util::strip_control(room)) + ".</p>\n";
+  if (const std::string drift = core::baseline_drift_text(at(run, "baseline_drift")); !drift.empty())
+    out += "<p class=\"note\">Baselines: " + html_escape(util::strip_control(drift)) + ".</p>\n";
   return out;
 }
 

@@ -57,6 +57,8 @@ void run_md(std::ostringstream& md, const nlohmann::json& run) {
   if (!flag(at(run, "baselines"), "ok")) md << "\nNo baseline timing: " << cell(str(at(run, "baselines"), "error"), 400) << "\n";
   if (const std::string room = core::headroom_text(at(run, "headroom")); !room.empty())
     md << "\nHeadroom: " << cell(room, 400) << ".\n";
+  if (const std::string drift = core::baseline_drift_text(at(run, "baseline_drift")); !drift.empty())
+    md << "\nBaselines: " << cell(drift, 600) << ".\n";
   md << "\n### best.py\n\n" << cell(str(run, "verdict"), 400) << ".\n\n### Fastest correct candidate\n\n";
   const auto& best = at(run, "best");
   if (!best.is_object()) {

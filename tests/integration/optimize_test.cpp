@@ -358,6 +358,11 @@ TEST(optimize_gate, a_claim_reuses_its_candidates_build_and_no_sandbox_is_left_b
                                                << recs.at(1).dump();
   const auto claim = read_json(built + "claim.json");
   EXPECT_EQ(claim["outcome"], "correct") << claim.dump();
+  // The gate's own medians of the baselines are kept, for the summary to hold against the
+  // run's baseline (baseline_drift: a list, empty when they agree).
+  EXPECT_GT(recs.at(1)["claim"]["baselines_ms"].value("eager", 0.0), 0.0) << recs.at(1)["claim"].dump();
+  EXPECT_TRUE(recs.at(1)["claim"].contains("null_spread")) << recs.at(1)["claim"].dump();
+  EXPECT_TRUE(read_json(dir + "/run/run.json")["summary"]["baseline_drift"].is_array());
   EXPECT_FALSE(verify["environment"].value("reused_builds", false));
   // Prestarted workers still serve the ranking when builds are kept for the gate.
   EXPECT_TRUE(read_json(dir + "/run/candidates/0002/verify.json")["environment"].value("prestarted", false))

@@ -117,6 +117,25 @@ TEST(report_render, a_finished_run_says_best_py_is_the_candidate_confirmed_faste
   EXPECT_EQ(r.json["runs"][0]["records"][2]["claim"]["low"], 1.7);
 }
 
+// A run summarised before kopt held the gate's baselines against the run's: the report
+// reads them from the best candidate's claim.json (the H200's logsumexp_rows: the run's
+// compile:default 0.4371 ms, the gate's 0.4799; here eager 2.0 ms against 2.3).
+TEST(report_render, a_gate_that_timed_a_baseline_apart_from_the_runs_measurement_is_noted) {
+  const auto dir = finished_run(root());
+  std::ofstream(dir + "/candidates/0003/claim.json")
+      << nlohmann::json({{"timing", {{"eager", {{"median_ms", 2.3}}}, {"candidate", {{"median_ms", 1.1}}}, {"null_spread", 0.01}}}})
+             .dump();
+  const auto r = render_all({dir});
+  const auto& drift = r.json["runs"][0]["baseline_drift"];
+  ASSERT_EQ(drift.size(), 1u) << r.json["runs"][0].dump();
+  EXPECT_EQ(drift[0]["baseline"], "eager");
+  EXPECT_TRUE(has(r.md, "Baselines: the final gate timed eager at 2.3000 ms, 15.0% slower than the run"))
+      << r.md;
+  EXPECT_TRUE(has(r.html, "the final gate timed eager at 2.3000 ms")) << r.html;
+  // Without a claim.json nothing is said.
+  EXPECT_TRUE(render_all({finished_run(root())}).json["runs"][0]["baseline_drift"].empty());
+}
+
 TEST(report_render, an_interrupted_run_lists_the_evaluation_that_did_not_finish) {
   const auto r = render_all({interrupted_run(root())});
   EXPECT_TRUE(has(r.text, "interrupted: candidate 0002 (2.py) after 2.51 s: setup 10.0 ms, trials 2.50 s")) << r.text;

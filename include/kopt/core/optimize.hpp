@@ -130,6 +130,20 @@ nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline
 // A ceiling below this is worth a warning before the search starts (the baseline is
 // within 10% of the bound).
 inline constexpr double kLittleHeadroom = 1.1;
+// Where the final gate's medians of the baselines (a claim's baselines_ms) and the run's
+// baseline measurement (a summary's baselines: eager, compiled) disagree by more than the
+// gate's null spread, at least kDriftFloor: [{baseline, run_ms, gate_ms, change}] (change =
+// gate / run - 1), [] when they agree or nothing can be held against each other. The
+// gate's speedups stand (they time candidate and baselines alternately in one process);
+// ranking figures and the ceiling came from the run's measurement.
+nlohmann::json baseline_drift(const nlohmann::json& baselines, const nlohmann::json& claim);
+// From a claim's timing (claim.json "timing"): {baselines_ms: {eager, compile:MODE: median},
+// null_spread}, the fields baseline_drift() reads; {} without timed baselines.
+nlohmann::json gate_baselines(const nlohmann::json& timing);
+inline constexpr double kDriftFloor = 0.03;
+// baseline_drift() as one line, "" for none: "the final gate timed compile:default at
+// 0.4799 ms, 9.8% slower than the run's baseline (0.4371 ms); ...".
+std::string baseline_drift_text(const nlohmann::json& drift);
 // headroom() as one line: "speed of light 0.3355 ms (memory-bound, fp32): compile:default
 // is at 88.9% of it, so at most 1.12x is left"; "" for null.
 std::string headroom_text(const nlohmann::json& headroom);

@@ -10,6 +10,7 @@
 
 #include "kopt/core/optimize.hpp"
 #include "kopt/util/json.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::core {
 
@@ -88,6 +89,58 @@ std::string workload_stem(const std::string& path) {
   std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
   if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0) name.resize(name.size() - 3);
   return name.empty() ? "workload" : name;
+}
+
+nlohmann::json baseline_drift(const nlohmann::json& baselines, const nlohmann::json& claim) {
+  nlohmann::json out = nlohmann::json::array();
+  if (!baselines.is_object() || !claim.is_object() || !claim.contains("baselines_ms") || !claim["baselines_ms"].is_object())
+    return out;
+  const double limit = std::max(kDriftFloor, util::json_number(claim, "null_spread"));
+  std::map<std::string, double> run;
+  if (baselines.contains("eager") && baselines["eager"].is_object() && baselines["eager"].value("ok", false))
+    run["eager"] = util::json_number(baselines["eager"], "median_ms");
+  if (baselines.contains("compiled") && baselines["compiled"].is_object())
+    for (const auto& [mode, t] : baselines["compiled"].items())
+      if (t.is_object() && t.value("ok", false)) run[mode] = util::json_number(t, "median_ms");
+  for (const auto& [name, v] : claim["baselines_ms"].items()) {
+    const double gate = v.is_number() ? v.get<double>() : 0.0;
+    const auto it = run.find(name);
+    if (gate <= 0 || it == run.end() || it->second <= 0) continue;
+    const double change = gate / it->second - 1.0;
+    if (std::abs(change) > limit)
+      out.push_back({{"baseline", name}, {"run_ms", it->second}, {"gate_ms", gate}, {"change", change}, {"limit", limit}});
+  }
+  return out;
+}
+
+nlohmann::json gate_baselines(const nlohmann::json& timing) {
+  nlohmann::json out = nlohmann::json::object();
+  if (!timing.is_object()) return out;
+  nlohmann::json ms = nlohmann::json::object();
+  for (const auto& [k, v] : timing.items())
+    if ((k == "eager" || k.rfind("compile:", 0) == 0) && util::json_number(v, "median_ms") > 0)
+      ms[k] = util::json_number(v, "median_ms");
+  if (ms.empty()) return out;
+  out["baselines_ms"] = ms;
+  if (util::json_number(timing, "null_spread") > 0) out["null_spread"] = util::json_number(timing, "null_spread");
+  return out;
+}
+
+std::string baseline_drift_text(const nlohmann::json& drift) {
+  if (!drift.is_array() || drift.empty()) return "";
+  std::string parts;
+  for (const auto& d : drift) {
+    const double change = util::json_number(d, "change");
+    parts += (parts.empty() ? "" : ", ") +
+             fmt::format("{} at {:.4f} ms, {:.1f}% {} than the run's baseline ({:.4f} ms)",
+                         util::strip_control(d.value("baseline", "")), util::json_number(d, "gate_ms"),
+                         std::abs(change) * 100, change > 0 ? "slower" : "faster", util::json_number(d, "run_ms"));
+  }
+  return "the final gate timed " + parts +
+         fmt::format(", more than the {:.1f}% two timings of one model may differ by (the gate's null spread, at least 3%): "
+                     "the gate's speedups stand (it times candidate and baselines alternately in one process); ranking "
+                     "speedups and the ceiling used the run's baseline",
+                     util::json_number(drift[0], "limit") * 100);
 }
 
 std::vector<std::string> suite_names(const std::vector<WorkloadResult>& results) {

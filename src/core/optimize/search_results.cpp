@@ -53,6 +53,8 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
       if (t.contains("best_baseline")) c["best_baseline"] = t["best_baseline"];
       if (t.contains("candidate")) c["candidate_ms"] = json_number(t["candidate"], "median_ms");
       if (t.contains("device")) c["device"] = t["device"];
+      // The gate's own medians of the baselines, to hold against the run's (baseline_drift).
+      c.update(gate_baselines(t));
     } else {
       c["faster"] = false;
       c["timing"] = report.outcome == Outcome::correct ? "unavailable" : "not run";

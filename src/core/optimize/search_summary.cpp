@@ -110,6 +110,12 @@ nlohmann::json SearchRun::summary(int best) const {
     j["faster"] = s["faster"];
     s["best"] = j;
   }
+  // The run's baseline against the gate's own timing of it: the best's claim, else any.
+  auto gated = [](const CandidateRecord& r) { return r.claim.is_object() && r.claim.contains("baselines_ms"); };
+  const CandidateRecord* gate = best && gated(m_state.candidates.at(best)) ? &m_state.candidates.at(best) : nullptr;
+  for (const auto& [id, r] : m_state.candidates)
+    if (!gate && gated(r)) gate = &r;
+  s["baseline_drift"] = gate ? baseline_drift(baselines, gate->claim) : nlohmann::json::array();
   // What best.py is: a candidate only when the final gate confirmed it faster.
   const bool candidate = s["faster"].get<bool>() && confirmed_faster(best);
   s["faster"] = candidate;
@@ -148,6 +154,8 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
          << cell(t.value("error", "")) << " |\n";
   if (!b.value("ok", false)) md << "\nNo baseline timing: " << cell(b.value("error", ""), 400) << "\n";
   if (const std::string room = headroom_text(s["headroom"]); !room.empty()) md << "\nHeadroom: " << cell(room, 400) << ".\n";
+  if (const std::string drift = baseline_drift_text(s.value("baseline_drift", nlohmann::json())); !drift.empty())
+    md << "\nBaselines: " << cell(drift, 600) << ".\n";
   md << "\n## best.py\n\n" << cell(s.value("verdict", ""), 400) << ".\n";
   md << "\n## Fastest correct candidate\n\n";
   if (!best) {

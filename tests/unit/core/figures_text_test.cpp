@@ -249,3 +249,33 @@ TEST(baseline_text, the_bound_line_says_what_it_is_made_of) {
   r.sol = {{"bound", 3}, {"bytes", "many"}, {"seconds", 0.001}};
   EXPECT_NE(kopt::core::baseline_text(r).find("speed of light: 1.0000 ms"), std::string::npos);
 }
+
+// The run's baseline against the final gate's own timing of it (logsumexp_rows, builtin
+// suite, H200, sixteenth session): compile:default 0.4371 ms in the run's baseline and
+// 0.4799 ms in the gate, null spread 1.4%; eager 3.6896 against 3.6446 (1.2%) agrees.
+TEST(baseline_drift, a_baseline_the_gate_timed_beyond_its_null_spread_is_named) {
+  const nlohmann::json baselines = {
+      {"ok", true},
+      {"eager", {{"ok", true}, {"median_ms", 3.6896}}},
+      {"compiled", {{"compile:default", {{"ok", true}, {"median_ms", 0.4371}}}, {"compile:max-autotune", {{"ok", false}}}}}};
+  nlohmann::json claim = {{"baselines_ms", {{"eager", 3.6446}, {"compile:default", 0.4799}}}, {"null_spread", 0.0139}};
+  const auto d = kopt::core::baseline_drift(baselines, claim);
+  ASSERT_EQ(d.size(), 1u) << d.dump();
+  EXPECT_EQ(d[0]["baseline"], "compile:default");
+  EXPECT_NEAR(d[0]["change"].get<double>(), 0.0979, 1e-3);
+  EXPECT_NEAR(d[0]["limit"].get<double>(), kopt::core::kDriftFloor, 1e-12);  // the floor: the spread is smaller
+  const std::string text = kopt::core::baseline_drift_text(d);
+  EXPECT_NE(text.find("compile:default at 0.4799 ms, 9.8% slower than the run's baseline (0.4371 ms)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("the gate's speedups stand"), std::string::npos) << text;
+  // A wide null spread covers the same change; agreement and missing figures give nothing.
+  claim["null_spread"] = 0.12;
+  EXPECT_TRUE(kopt::core::baseline_drift(baselines, claim).empty());
+  EXPECT_TRUE(kopt::core::baseline_drift(baselines, {{"outcome", "correct"}}).empty());
+  EXPECT_TRUE(kopt::core::baseline_drift(nlohmann::json(), claim).empty());
+  EXPECT_EQ(kopt::core::baseline_drift_text(nlohmann::json::array()), "");
+  // Faster in the gate reads "faster".
+  claim = {{"baselines_ms", {{"compile:default", 0.40}}}};
+  EXPECT_NE(kopt::core::baseline_drift_text(kopt::core::baseline_drift(baselines, claim)).find("8.5% faster"),
+            std::string::npos);
+}
