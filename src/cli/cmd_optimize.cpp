@@ -141,6 +141,8 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--base-url", p.base_url, "LLM API base URL");
   sub->add_option("--command", p.command, "exec: program and arguments (no shell)");
   sub->add_option("--inbox", p.inbox, "files: where prompts and replies go (default: RUN/inbox)");
+  sub->add_flag("--no-seeds", cmd.no_seeds,
+                "LLM providers: no builtin candidates first (split-tf32 on CUDA at fp32 where the workload has matmuls)");
   sub->add_flag("--no-wait", cmd.no_wait, "files: do not wait for replies (exit 4; --resume once they are there)");
   sub->add_option("--reply-timeout", cmd.reply_timeout, "files: give up on a reply after this long (90s, 30m; 0: never)");
   sub->add_option("--temperature", cmd.temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
@@ -299,7 +301,9 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     settings.max_output_tokens = po.max_output_tokens;
     settings.transcript_dir = run_dir;
     settings.secrets = o.secrets;
-    return core::make_llm_generator(std::move(provider.value()), std::move(settings), &budget);
+    auto llm = core::make_llm_generator(std::move(provider.value()), std::move(settings), &budget);
+    if (cmd.no_seeds) return llm;
+    return core::make_seeded_generator(std::move(llm));
   };
 
   o.progress = !quiet && !o.json && isatty(STDERR_FILENO);

@@ -21,6 +21,7 @@ struct OptimizeCommand {
   std::string time_budget;          // "20m"
   std::string shard;                // "I/N" or "N" with the index from the environment
   bool no_wait = false;             // files: answer pending at once
+  bool no_seeds = false;            // LLM providers: no builtin seeds in round 1
   bool no_prestart = false;         // start each candidate's workers only when it is evaluated
   int workloads_at_once = 1;        // a suite's workloads run side by side, one GPU gate for all
   std::string reply_timeout;        // files: "30m"; "0" or empty: wait forever

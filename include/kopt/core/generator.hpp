@@ -88,6 +88,13 @@ class Generator {
 
 // Builtin strategies (no LLM, offline). The code embeds the workload's source.
 std::unique_ptr<Generator> make_builtin_generator();
+// The builtin strategies an LLM's run starts with for this request's workload and device
+// (split-tf32 on CUDA at fp32 where the source calls matmuls), possibly none.
+std::vector<std::string> seed_strategies(const RoundRequest& request);
+// `inner` (an LLM generator) with seed_strategies() proposed first in the run's first round,
+// origin "builtin-seed", each in one of the round's slots while the writer keeps one; a
+// run that already has candidates (resume) gets none.
+std::unique_ptr<Generator> make_seeded_generator(std::unique_ptr<Generator> inner);
 // Candidates from `from`: a folder of *.py files (sorted by name), or a recorded run
 // (its candidates/*/candidate.py). Failure kind "usage" when the folder has neither.
 Result<std::unique_ptr<Generator>> make_replay_generator(const std::string& from);

@@ -42,6 +42,11 @@ using IdeaHistory = std::map<std::string, std::string>;
 std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& catalogue, const WorkloadFacts& facts,
                                           const IdeaHistory& history, int count);
 
+// The catalogue idea a candidate tried, from its strategy and origin: "fuse" for an LLM's
+// "idea:fuse", "split-tf32" for the builtin seed of that name (origin "builtin-seed");
+// "" for anything else (refines, fixes, builtin strategies).
+std::string idea_of(const std::string& strategy, const std::string& origin);
+
 // The prompt line for an idea, saying why it was chosen ("Idea to try (the reference's
 // time is mostly pool kernels, memory-bound): ...").
 std::string idea_hint(const providers::Idea& idea, const WorkloadFacts& facts);

@@ -130,6 +130,11 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
   return out;
 }
 
+std::string idea_of(const std::string& strategy, const std::string& origin) {
+  if (strategy.rfind("idea:", 0) == 0) return strategy.substr(5);
+  return origin == "builtin-seed" ? strategy : "";
+}
+
 std::string idea_hint(const providers::Idea& idea, const WorkloadFacts& facts) {
   std::string why;
   if (!facts.dominant_class.empty()) {

@@ -36,8 +36,9 @@ RoundRequest SearchRun::round_request(int round, int count) {
   req.facts = workload_facts(b.value("profile", nlohmann::json()), b.value("sol", nlohmann::json()), m_opt.device);
   for (const auto& [id, r] : m_state.candidates) {
     // A request that failed (provider_error) never reached the writer: the idea is untried.
-    if (r.strategy.rfind("idea:", 0) != 0 || r.outcome == "provider_error") continue;
-    auto& how = req.idea_history[r.strategy.substr(5)];
+    const std::string idea = idea_of(r.strategy, r.origin);  // a builtin seed tried its idea too
+    if (idea.empty() || r.outcome == "provider_error") continue;
+    auto& how = req.idea_history[idea];
     // An idea worked when a candidate from it was correct and faster than the best baseline
     // (the gate's verdict where there is one); one working candidate is enough.
     const bool faster = r.claim.is_object() ? r.claim.value("faster", false) : r.speedup && *r.speedup > 1.0;

@@ -10,6 +10,7 @@ namespace {
 using kopt::core::choose_ideas;
 using kopt::core::IdeaHistory;
 using kopt::core::idea_hint;
+using kopt::core::idea_of;
 using kopt::core::workload_facts;
 using kopt::providers::Idea;
 
@@ -274,4 +275,13 @@ TEST(choose_ideas, fp32_ffma_matmuls_get_the_fp32_accurate_tensor_core_idea_firs
   pool["math"] = profile["math"];
   EXPECT_FALSE(contains(ids(choose_ideas(catalogue(), workload_facts(pool, {{"bound", "memory"}}, "cuda"), {}, 20)),
                         "split-tf32"));
+}
+
+// Which idea a candidate tried: an LLM's "idea:NAME", or a builtin seed of that name (so a
+// later round does not send the writer after split-tf32 once the seed has tried it).
+TEST(idea_of, an_llm_idea_and_a_builtin_seed_name_their_idea_and_nothing_else_does) {
+  EXPECT_EQ(idea_of("idea:fuse", "llm"), "fuse");
+  EXPECT_EQ(idea_of("split-tf32", "builtin-seed"), "split-tf32");
+  EXPECT_EQ(idea_of("split-tf32", "builtin"), "");
+  EXPECT_EQ(idea_of("refine", "llm"), "");
 }

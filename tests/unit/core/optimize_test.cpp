@@ -273,3 +273,86 @@ TEST(builtin_strategies, the_candidate_embeds_the_workload_and_subclasses_its_mo
   EXPECT_FALSE(builtin_candidate_source("warp-drive", "w.py", workload).ok());
   EXPECT_FALSE(builtin_candidate_source("jit-trace+warp", "w.py", workload).ok());
 }
+
+namespace {
+
+// Stands in for the LLM: records what it was asked and proposes `count` candidates.
+class RecordingGenerator final : public Generator {
+ public:
+  explicit RecordingGenerator(std::vector<RoundRequest>* asked) : m_asked(asked) {}
+  std::string name() const override { return "files"; }
+  std::vector<Proposal> propose(const RoundRequest& request) override {
+    m_asked->push_back(request);
+    std::vector<Proposal> out(request.count);
+    for (auto& p : out) {
+      p.code = "class ModelNew: pass\n";
+      p.strategy = "idea:fuse";
+      p.origin = "llm";
+    }
+    return out;
+  }
+  bool exhausted() const override { return false; }
+
+ private:
+  std::vector<RoundRequest>* m_asked;
+};
+
+RoundRequest gemm_request(const std::string& device, int count) {
+  RoundRequest r;
+  r.device = device;
+  r.count = count;
+  r.first_id = 1;
+  r.workload_name = "gemm_gelu.py";
+  r.workload_source = "import torch.nn as nn\nclass Model(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                      "        self.fc = nn.Linear(8, 8)\n";
+  return r;
+}
+
+}  // namespace
+
+// An LLM's run starts with the builtin's split-tf32 where it applies (on the H200 it gave
+// 2.02x and 1.52x where the writers reached 1.03x and 1.00x): candidate 1, the writer's
+// request from id 2 with one slot fewer and the idea marked in flight; only in the first
+// round, never taking the writer's last slot, never on a resumed run, never off CUDA.
+TEST(seeded_generator, the_first_round_starts_with_split_tf32_where_it_applies) {
+  std::vector<RoundRequest> asked;
+  auto g = make_seeded_generator(std::make_unique<RecordingGenerator>(&asked));
+  auto round1 = g->propose(gemm_request("cuda", 2));
+  ASSERT_EQ(round1.size(), 2u);
+  EXPECT_EQ(round1[0].strategy, "split-tf32");
+  EXPECT_EQ(round1[0].origin, "builtin-seed");
+  EXPECT_NE(round1[0].code.find("with _KoptSplitTF32():"), std::string::npos);
+  EXPECT_EQ(round1[1].origin, "llm");
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].first_id, 2);
+  EXPECT_EQ(asked[0].count, 1);
+  EXPECT_EQ(asked[0].idea_history.at("split-tf32"), "in_flight");
+  auto round2 = gemm_request("cuda", 2);
+  round2.round = 2;
+  round2.first_id = 3;
+  EXPECT_EQ(g->propose(round2).size(), 2u);
+  EXPECT_EQ(asked.back().count, 2) << "no seed after the first round";
+
+  for (const auto& [device, count] : std::vector<std::pair<std::string, int>>{{"cpu", 2}, {"cuda", 1}}) {
+    asked.clear();
+    auto plain = make_seeded_generator(std::make_unique<RecordingGenerator>(&asked));
+    const auto got = plain->propose(gemm_request(device, count));
+    ASSERT_EQ(got.size(), static_cast<size_t>(count)) << device;
+    EXPECT_EQ(got[0].origin, "llm") << device << " " << count;
+    EXPECT_EQ(asked.at(0).first_id, 1);
+  }
+  auto no_matmul = gemm_request("cuda", 2);
+  no_matmul.workload_source = "class Model:\n    pass\n";
+  EXPECT_TRUE(seed_strategies(no_matmul).empty());
+  no_matmul = gemm_request("cuda", 2);
+  no_matmul.precision = "tf32";
+  EXPECT_TRUE(seed_strategies(no_matmul).empty()) << "--precision tf32 has the tf32 modifier's own matmuls";
+
+  asked.clear();
+  auto resumed = make_seeded_generator(std::make_unique<RecordingGenerator>(&asked));
+  CandidateRecord earlier;
+  earlier.id = 1;
+  earlier.strategy = "idea:fuse";
+  resumed->restore({earlier});
+  EXPECT_EQ(resumed->propose(gemm_request("cuda", 2))[0].origin, "llm");
+}
