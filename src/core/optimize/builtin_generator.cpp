@@ -3,6 +3,7 @@
 // skipping combinations whose engine failed alone.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "kopt/core/generator.hpp"
@@ -23,6 +24,18 @@ bool mentions_matmul(const std::string& source) {
   for (const char* needle : {"Linear", "linear(", "matmul", "@", ".mm(", "bmm(", "addmm("})
     if (source.find(needle) != std::string::npos) return true;
   return false;
+}
+
+// One builtin strategy's candidate for the request's workload; nullopt for an unknown one.
+std::optional<Proposal> builtin_proposal(const std::string& strategy, const std::string& origin,
+                                         const RoundRequest& request) {
+  auto code = builtin_candidate_source(strategy, request.workload_name, request.workload_source);
+  if (!code) return std::nullopt;
+  Proposal p;
+  p.code = std::move(code.value());
+  p.strategy = strategy;
+  p.origin = origin;
+  return p;
 }
 
 class BuiltinGenerator final : public Generator {
@@ -71,13 +84,7 @@ class BuiltinGenerator final : public Generator {
     for (const auto& strategy : remaining) {
       if (static_cast<int>(out.size()) >= request.count) break;
       m_tried.insert(strategy);
-      auto code = builtin_candidate_source(strategy, request.workload_name, request.workload_source);
-      if (!code) continue;
-      Proposal p;
-      p.code = std::move(code.value());
-      p.strategy = strategy;
-      p.origin = "builtin";
-      out.push_back(std::move(p));
+      if (auto p = builtin_proposal(strategy, "builtin", request)) out.push_back(std::move(*p));
     }
     return out;
   }
@@ -109,13 +116,9 @@ class SeededGenerator final : public Generator {
       m_seeded = true;
       for (const auto& strategy : seed_strategies(request)) {
         if (rest.count < 2) break;  // the writer keeps a slot
-        auto code = builtin_candidate_source(strategy, request.workload_name, request.workload_source);
-        if (!code) continue;
-        Proposal p;
-        p.code = std::move(code.value());
-        p.strategy = strategy;
-        p.origin = "builtin-seed";
-        out.push_back(std::move(p));
+        auto p = builtin_proposal(strategy, "builtin-seed", request);
+        if (!p) continue;
+        out.push_back(std::move(*p));
         rest.idea_history[strategy] = "in_flight";
         ++rest.first_id;
         --rest.count;
