@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <cmath>
 #include <string>
 
 #include "kopt/core/option_ranges.hpp"
@@ -33,9 +32,7 @@ inline CLI::Validator number_in(double low, bool inclusive, double high, const s
           used = 0;
         }
         if (used == 0 || used != text.size()) return "not a number: " + text;
-        const bool low_ok = inclusive ? v >= low : v > low;
-        if (!std::isfinite(v) || !low_ok || v > high) return out_of_range_text(low, inclusive, high, unit, text);
-        return "";
+        return core::in_range(low, inclusive, high, v) ? "" : out_of_range_text(low, inclusive, high, unit, text);
       },
       unit == "seconds" ? "SECONDS" : "", "number_in");
 }

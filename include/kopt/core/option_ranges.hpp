@@ -51,9 +51,13 @@ inline const OptionRange& option_range(std::string_view key) {
   throw std::logic_error("no option range for \"" + std::string(key) + "\"");
 }
 
-// Whether `v` is within `r` as the CLI takes it (finite; `none` is not taken).
-inline bool in_option_range(const OptionRange& r, double v) {
-  return std::isfinite(v) && (r.inclusive ? v >= r.low : v > r.low) && v <= r.high;
+// Whether `v` is finite, above `low` (or at least `low` when `inclusive`) and at most `high`:
+// the one range test of the CLI's checks and run.json's.
+inline bool in_range(double low, bool inclusive, double high, double v) {
+  return std::isfinite(v) && (inclusive ? v >= low : v > low) && v <= high;
 }
+
+// Whether `v` is within `r` as the CLI takes it (`none` is not taken).
+inline bool in_option_range(const OptionRange& r, double v) { return in_range(r.low, r.inclusive, r.high, v); }
 
 }  // namespace kopt::core

@@ -116,7 +116,7 @@ std::string options_value_error(const nlohmann::json& h) {
     const double low = has_none ? r.none : r.low;
     const bool inclusive = has_none || r.inclusive;
     const double v = o[r.key].get<double>();
-    if (std::isfinite(v) && (inclusive ? v >= low : v > low) && v <= r.high) return "";
+    if (in_range(low, inclusive, r.high, v)) return "";
     return "field \"options." + std::string(r.key) + "\" must be " + (inclusive ? "at least " : "more than ") +
            util::dump_json(low) + " and at most " + util::dump_json(r.high) + " (it is " + util::dump_json(o[r.key]) + ")";
   };
