@@ -88,6 +88,7 @@ class Stopwatch:
         buf = self.flush_buf if msg.get("flush", True) else None
         outputs = []
         cuda = self.device == "cuda"
+        woke = None
         hold = int(msg.get("hold_cycles", 0)) if cuda else 0
         wake = int(msg.get("wake_cycles", 0)) if cuda else 0
         head = int(msg.get("head_cycles", 0)) if cuda else 0
@@ -110,6 +111,11 @@ class Stopwatch:
                     start.record()
                     if head and _gpu_sleep is not None:  # inside the span, null batches too:
                         _gpu_sleep(head)  # the host queues the first calls while the GPU sleeps
+                        # The sleep counts cycles, so it lasts longer when the SM clock is
+                        # lower: its own length is reported, and kopt subtracts it instead of
+                        # trusting the null batch's to match (docs/measurement.md).
+                        woke = _Event(enable_timing=True)
+                        woke.record()
                 else:
                     t0 = _perf_counter()
                 q0 = _perf_counter()
@@ -130,8 +136,10 @@ class Stopwatch:
                     end.synchronize()
                     ms = start.elapsed_time(end)
                     head_ms = start.elapsed_time(mid)
+                    sleep_ms = start.elapsed_time(woke) if woke is not None else 0.0
                 else:
                     ms = head_ms = (_perf_counter() - t0) * 1000.0
+                    sleep_ms = 0.0
         except BaseException as exc:
             return error_reply("forward", exc)
         finally:
@@ -141,7 +149,7 @@ class Stopwatch:
         self.outputs = outputs
         # No tripwire here: walking it takes milliseconds, which would blur kopt's
         # outside clock. The next prepare reports what changed during this run.
-        return {"ok": True, "ms": ms, "head_ms": head_ms, "calls": len(self.inputs), "enqueue_ms": enqueue_ms,
+        return {"ok": True, "ms": ms, "head_ms": head_ms, "sleep_ms": sleep_ms, "calls": len(self.inputs), "enqueue_ms": enqueue_ms,
                 "gc_collections": collections}
 
     def output(self, msg):

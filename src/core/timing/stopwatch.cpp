@@ -27,6 +27,11 @@ constexpr long k_cycles_per_us = 2000;
 // The longest opening sleep a batch gets (Stopwatch::head_cover, cycles_of_us).
 constexpr double k_max_head_us = 20000;
 
+// How far a batch's measured opening sleep may differ from its null batch's and still
+// be corrected for, as a fraction of the null's: clocks drift a few percent, and the
+// figure comes from the worker, which runs the candidate.
+constexpr double k_max_sleep_drift = 0.15;
+
 // A diagnostic duration in microseconds as GPU sleep cycles.
 long cycles_of_diagnostic(double us) { return static_cast<long>(std::clamp(us, 0.0, 1e6)) * k_cycles_per_us; }
 
@@ -178,6 +183,11 @@ Result<BatchFigures> Stopwatch::batch(sandbox::Worker& worker, const std::string
     if (!std::isfinite(b.head_ms) || b.head_ms < 0 || b.head_ms > b.inside_ms)
       return Failure{"tampered", "the worker reported an impossible time"};
   }
+  if (run->header.contains("sleep_ms") && run->header["sleep_ms"].is_number()) {
+    b.sleep_ms = run->header["sleep_ms"].get<double>();
+    if (!std::isfinite(b.sleep_ms) || b.sleep_ms < 0 || b.sleep_ms > (b.head_ms >= 0 ? b.head_ms : b.inside_ms))
+      return Failure{"tampered", "the worker reported an impossible time"};
+  }
   const auto& h = run->header;
   if (h.contains("enqueue_ms") && h["enqueue_ms"].is_number()) b.enqueue_ms = h["enqueue_ms"].get<double>();
   if (h.contains("gc_collections") && h["gc_collections"].is_number_integer()) b.gc_collections = h["gc_collections"].get<int>();
@@ -250,9 +260,10 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
       spdlog::info("Timed batch voided and repeated. [model: {}, why: {}]", model, b->void_reason);
       continue;
     }
-    b->per_call_ms = std::max(0.0, b->inside_ms - cal.null_ms) / cal.calls;
+    b->sleep_drift_ms = sleep_drift(b->sleep_ms, cal.null_sleep_ms);
+    b->per_call_ms = std::max(0.0, b->inside_ms - cal.null_ms - b->sleep_drift_ms) / cal.calls;
     if (b->head_ms >= 0) {
-      b->presync_per_call_ms = std::max(0.0, b->head_ms - cal.null_head_ms) / cal.calls;
+      b->presync_per_call_ms = std::max(0.0, b->head_ms - cal.null_head_ms - b->sleep_drift_ms) / cal.calls;
       b->tail_excess_ms = (b->inside_ms - b->head_ms) - cal.null_tail_ms;
     }
     // Which output to check is chosen after the batch ran: the candidate cannot know.
@@ -267,8 +278,14 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
   return out;
 }
 
+double Stopwatch::sleep_drift(double sleep_ms, double null_sleep_ms) {
+  if (sleep_ms <= 0 || null_sleep_ms <= 0) return 0;  // no sleep, or a worker that does not report it
+  const double most = k_max_sleep_drift * null_sleep_ms;
+  return std::clamp(sleep_ms - null_sleep_ms, -most, most);
+}
+
 Status Stopwatch::remeasure_null(sandbox::Worker& worker, Calibration& cal, int count, std::vector<double>* gaps) {
-  std::vector<double> inside, head, tail;
+  std::vector<double> inside, head, tail, sleep;
   for (int k = 0; k < count; ++k) {
     auto n = batch(worker, "null", cal.calls, cal.head_cycles, false, nullptr);
     if (!n) return n.failure();
@@ -276,11 +293,13 @@ Status Stopwatch::remeasure_null(sandbox::Worker& worker, Calibration& cal, int 
     const double h = n->head_ms >= 0 ? n->head_ms : n->inside_ms;
     head.push_back(h);
     tail.push_back(n->inside_ms - h);
+    sleep.push_back(n->sleep_ms);
     if (gaps) gaps->push_back(n->outside_ms - n->inside_ms);
   }
   cal.null_ms = measure::summarize(inside).median;
   cal.null_head_ms = measure::summarize(head).median;
   cal.null_tail_ms = measure::summarize(tail).median;
+  cal.null_sleep_ms = measure::summarize(sleep).median;
   return {};
 }
 
@@ -295,6 +314,16 @@ nlohmann::json Stopwatch::presync_json(const std::vector<BatchFigures>& batches)
   return {{"median_ms", measure::summarize(per).median}, {"tail_excess_ms", measure::summarize(tail).median},
           {"tail_excess_max_ms", *std::max_element(tail.begin(), tail.end())},
           {"per_call_ms", per}, {"tail_excess_per_batch_ms", tail}};
+}
+
+nlohmann::json Stopwatch::sleep_json(const std::vector<BatchFigures>& batches, const Calibration& cal) {
+  std::vector<double> drift;
+  for (const auto& b : batches)
+    if (b.sleep_ms > 0) drift.push_back(b.sleep_drift_ms * 1000.0);
+  if (drift.empty() || cal.null_sleep_ms <= 0) return nullptr;
+  double most = 0;
+  for (double d : drift) most = std::fabs(d) > std::fabs(most) ? d : most;
+  return {{"null_us", cal.null_sleep_ms * 1000.0}, {"drift_us", measure::summarize(drift).median}, {"drift_max_us", most}};
 }
 
 nlohmann::json Stopwatch::host_json(const std::vector<BatchFigures>& batches) {
@@ -376,6 +405,7 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
               {"warmup_batches", cal->warmup_batches},
               {"settled", cal->settled}, {"cross_check", xc}, {"gpu_samples", gpu}};
   if (auto p = presync_json(all); !p.is_null()) t.detail["presync"] = p;
+  if (auto z = sleep_json(all, cal.value()); !z.is_null()) t.detail["sleep"] = z;
   if (auto h = host_json(all); !h.is_null()) t.detail["host"] = h;
   if (!mismatch.empty()) {
     t.error = mismatch;

@@ -41,6 +41,7 @@ struct Calibration {
   double null_ms = 0;       // inside figure of a null batch of `calls`
   double null_head_ms = 0;  // its figure up to the event before the closing synchronize
   double null_tail_ms = 0;  // and from that event to the end
+  double null_sleep_ms = 0; // its opening sleep as measured (an event after the sleep)
   double null_gap_ms = 0;   // outside minus inside for a null batch (kopt's clock)
   double warmup_s = 0;
   int warmup_batches = 0;
@@ -55,6 +56,12 @@ struct BatchFigures {
   double per_call_ms = 0;   // (inside - null) / calls
   double inside_ms = 0;     // the worker's event figure for the whole batch
   double head_ms = -1;      // up to the event before the closing synchronize (-1: none)
+  // The opening sleep as the worker measured it (0: none or not reported). It counts SM
+  // cycles, so its length follows the clock: per_call_ms subtracts this batch's own
+  // sleep against the null batch's (at most k_max_sleep_drift of it: the figure comes
+  // from the worker), and sleep_drift_ms is the difference.
+  double sleep_ms = 0;
+  double sleep_drift_ms = 0;
   // Measured beside per_call_ms, not used for it (docs/measurement.md, the method's
   // step 2): (head - null head) / calls, and how much longer than a null batch's
   // the tail after that event was (work left on other streams shows there).
@@ -95,6 +102,13 @@ class Stopwatch {
   // figures: next to each ABAB block, so the flush subtracted is the flush of that moment.
   Status remeasure_null(sandbox::Worker& worker, Calibration& cal, int count = 2,
                         std::vector<double>* gaps = nullptr);
+  // What a batch subtracts for its opening sleep beyond the null batch's: the difference
+  // of the two measured sleeps, at most k_max_sleep_drift of the null's either way; 0
+  // without a sleep or without the figures (an older worker).
+  static double sleep_drift(double sleep_ms, double null_sleep_ms);
+  // The opening sleep beside a model's figure: the null batch's measured length, and the
+  // median and largest drift of its batches' own (microseconds). Null without a sleep.
+  static nlohmann::json sleep_json(const std::vector<BatchFigures>& batches, const Calibration& cal);
   // Medians of a model's batches beside its figure: presync per call, tail excess.
   static nlohmann::json presync_json(const std::vector<BatchFigures>& batches);
   // The host's side of a model's batches: queueing time per call, how many batches the

@@ -112,6 +112,41 @@ TEST(host_json, a_worker_that_reported_no_queueing_time_gives_nothing) {
   EXPECT_TRUE(Stopwatch::host_json(b).is_null());
 }
 
+TEST(sleep_drift, a_batch_whose_sleep_ran_longer_than_the_nulls_subtracts_the_difference) {
+  // The opening sleep counts SM cycles: at a lower clock the same 387 us sleep lasts
+  // longer, and a 0.47 ms call read that much slower. The batch subtracts its own.
+  EXPECT_NEAR(Stopwatch::sleep_drift(0.420, 0.387), 0.033, 1e-12);
+  EXPECT_NEAR(Stopwatch::sleep_drift(0.360, 0.387), -0.027, 1e-12);
+}
+
+TEST(sleep_drift, is_capped_because_the_figure_comes_from_the_candidates_worker) {
+  // A worker claiming its sleep took twice the null's gains at most 15% of the null's.
+  EXPECT_NEAR(Stopwatch::sleep_drift(0.800, 0.400), 0.060, 1e-12);
+  EXPECT_NEAR(Stopwatch::sleep_drift(0.001, 0.400), -0.060, 1e-12);
+}
+
+TEST(sleep_drift, nothing_without_a_sleep_or_from_a_worker_that_does_not_measure_it) {
+  EXPECT_EQ(Stopwatch::sleep_drift(0, 0.387), 0);      // an older harness
+  EXPECT_EQ(Stopwatch::sleep_drift(0.387, 0), 0);      // null batches without the figure
+  EXPECT_EQ(Stopwatch::sleep_drift(0, 0), 0);          // a CPU: no sleep at all
+}
+
+TEST(sleep_json, reports_the_nulls_sleep_and_the_batches_drift_in_microseconds) {
+  Calibration cal;
+  cal.null_sleep_ms = 0.400;
+  std::vector<BatchFigures> b(3);
+  const double sleeps[] = {0.410, 0.420, 0.370};
+  for (size_t i = 0; i < b.size(); ++i) {
+    b[i].sleep_ms = sleeps[i];
+    b[i].sleep_drift_ms = Stopwatch::sleep_drift(sleeps[i], cal.null_sleep_ms);
+  }
+  const auto j = Stopwatch::sleep_json(b, cal);
+  EXPECT_NEAR(j["null_us"].get<double>(), 400, 1e-9);
+  EXPECT_NEAR(j["drift_us"].get<double>(), 10, 1e-9);
+  EXPECT_NEAR(j["drift_max_us"].get<double>(), -30, 1e-9);
+  EXPECT_TRUE(Stopwatch::sleep_json(std::vector<BatchFigures>(2), cal).is_null());  // no sleep measured
+}
+
 namespace {
 StopwatchConfig sized(const std::string& device, double device_memory) {
   StopwatchConfig c;
