@@ -114,6 +114,21 @@ def _import_dynamo():
             pass
 
 
+def host_cpu():
+    """The host CPU's model ("model name" in /proc/cpuinfo; platform.processor() where there
+    is none): a CPU run's times belong to it, as a GPU run's to the GPU's name."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+                    return value.strip()[:200]
+    except OSError:
+        pass
+    import platform
+    return (platform.processor() or "")[:200]
+
+
 def cuda_init_error():
     """Why CUDA is unavailable, in the driver's words: cuInit's error name, or why
     libcuda.so.1 cannot be loaded (torch.cuda.is_available() only says False)."""

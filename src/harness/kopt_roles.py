@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from kopt_common import (_import_dynamo, _perf_counter, _sleep, cuda_init_error, error_reply, load_module,
+from kopt_common import (_import_dynamo, _perf_counter, _sleep, cuda_init_error, error_reply, host_cpu, load_module,
                          named_buffers, restore_state, rng_state, seed_all, snapshot_state, synchronize)
 from kopt_compare import fingerprint
 from kopt_stream import CandidateStream, ReferenceStream, decode_stream
@@ -36,7 +36,7 @@ class Role:
 
     def hello(self, msg, measure_free=True):
         info = {"ok": True, "python": sys.version.split()[0], "torch": torch.__version__,
-                "pid": os.getpid(), "device": self.device, "uid": os.getuid()}
+                "pid": os.getpid(), "device": self.device, "uid": os.getuid(), "host_cpu": host_cpu()}
         if self.device == "cuda":
             if not torch.cuda.is_available():
                 return {"ok": False, "error": "device", "message": "CUDA is not available to torch %s: %s" % (

@@ -203,6 +203,41 @@ TEST(optimize_resume, a_reference_that_cannot_start_here_stops_the_run_without_j
   EXPECT_EQ(recs.at(2)["outcome"], "correct") << recs.at(2).dump(1);
 }
 
+// Resumed on another device than the one its baselines were timed on (a run started on an
+// H200 resumed on an H100 ranked the H100's candidates against the H200's baselines): the
+// candidate is not run, the run stops and says which devices, and resumes where it began.
+// On a CPU the device is the host CPU's model; the test moves the run by editing run.json.
+TEST(optimize_resume, a_run_resumed_on_another_device_stops_before_timing_anything_there) {
+  const std::string dir = temp_dir();
+  const std::string workload = dir + "/w.py", out = dir + "/run";
+  copy(case_path("w_elementwise.py"), workload);
+  const auto first = run_kopt({"optimize", workload, "--provider", "replay", "--from", honest_replay(dir, 2), "--out", out,
+                               "--max-candidates", "1", "--final-top", "0"});
+  ASSERT_EQ(first.exit_code, 3) << context(first);
+  nlohmann::json run = read_json(out + "/run.json");
+  const std::string here = run["baseline"]["device"].value("host_cpu", "");
+  if (here.empty()) GTEST_SKIP() << "this machine names no CPU model";
+  EXPECT_EQ(read_json(out + "/baseline.json")["device"]["host_cpu"], here);
+  run["baseline"]["device"]["host_cpu"] = "Another CPU 9000";
+  write(out + "/run.json", run.dump(2));
+  const auto elsewhere = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"});
+  EXPECT_EQ(elsewhere.exit_code, 130) << context(elsewhere);
+  EXPECT_NE(elsewhere.out.find("resumed on another device: this is " + here +
+                               ", the run's baselines were measured on Another CPU 9000"),
+            std::string::npos)
+      << elsewhere.out;
+  auto recs = records(out);
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs.at(2)["status"], "interrupted") << recs.at(2).dump(1);
+  EXPECT_FALSE(exists(out + "/candidates/0002/timing.json")) << "nothing timed on the other device";
+  run = read_json(out + "/run.json");
+  run["baseline"]["device"]["host_cpu"] = here;
+  write(out + "/run.json", run.dump(2));
+  const auto back = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"});
+  EXPECT_EQ(back.exit_code, 3) << context(back);
+  EXPECT_EQ(records(out).at(2)["outcome"], "correct") << records(out).at(2).dump(1);
+}
+
 TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_naming_the_file_and_field) {
   const std::string dir = temp_dir();
   const std::string run = dir + "/run";

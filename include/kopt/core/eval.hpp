@@ -67,6 +67,11 @@ struct EvalOptions {
   // timed ABAB against eager and torch.compile: report.timing["speedup"]).
   std::string timing = "none";
   std::string target;             // --target preset (empty: the device's own)
+  // The device a run's baselines were measured on (kopt optimize): a GPU's name, on a CPU
+  // the host CPU's model. When the reference says it runs on another, nothing is run and
+  // the report says so (reference_failed_at = device): times from two devices are never
+  // ranked together. Empty: no expectation.
+  std::string expect_device;
   std::vector<std::string> compile_modes{"default"};
   TimingOptions timing_options;
   // The longest opening sleep of the run's baselines (kopt baseline, µs; 0: unknown): in
@@ -87,7 +92,9 @@ struct EvalOptions {
 // The step of the reference's worker that failed: its process could not be spawned
 // (worker), the interpreter and torch did not start (start), the workload file did not
 // import (import), Model was not constructed (init).
-enum class ReferencePhase { none, worker, start, import, init };
+// Where the reference failed; device: it runs on another device than the run's baselines
+// (EvalOptions::expect_device).
+enum class ReferencePhase { none, worker, start, import, init, device };
 
 struct RuleStatus {
   std::string id;
@@ -142,5 +149,10 @@ int exit_code(const EvalReport& report);
 // construction, not for want of memory): where the workload's baseline ran, that is the
 // machine's fault (a GPU, a driver or a module gone), not the workload's.
 bool reference_could_not_start(const EvalReport& report);
+// The reference ran on another device than options.expect_device: nothing was judged.
+bool reference_on_other_device(const EvalReport& report);
+// The identity a device is known by in kopt's records: a GPU's name, or on a CPU the host
+// CPU's model (device facts "name" and "host_cpu"; empty when unknown).
+std::string device_identity(const nlohmann::json& facts, const std::string& device);
 
 }  // namespace kopt::core

@@ -132,6 +132,13 @@ bool EvalRun::start_reference() {
     m_report.environment["capability"] = hello->header.value("capability", "");
     m_pool->set_capability(hello->header.value("capability", ""));
   }
+  if (!m_opt.expect_device.empty()) {
+    // kopt optimize --resume on another machine: its baselines were timed elsewhere.
+    const std::string here = hello->header.value(m_opt.device == "cuda" ? "device_name" : "host_cpu", "");
+    if (!here.empty() && here != m_opt.expect_device)
+      return reference_failed(ReferencePhase::device,
+                              {"device", "this is " + here + ", the run's baselines were measured on " + m_opt.expect_device});
+  }
   auto load = ask(*m_ref, {{"op", "load"}, {"path", m_pool->reference_path()}}, ref_timeout);
   if (!load) return reference_failed(ReferencePhase::import, load.failure());
   m_init_seed = draw_seed();

@@ -76,6 +76,7 @@ const char* reference_step_text(ReferencePhase phase) {
     case ReferencePhase::start: return "workload start";
     case ReferencePhase::import: return "workload import";
     case ReferencePhase::init: return "workload init";
+    case ReferencePhase::device: return "another device";
     case ReferencePhase::none: break;
   }
   return "reference";

@@ -34,6 +34,17 @@ bool reference_could_not_start(const EvalReport& report) {
          (report.reference_failed_at == ReferencePhase::start || report.reference_failed_at == ReferencePhase::import);
 }
 
+bool reference_on_other_device(const EvalReport& report) {
+  return report.outcome == Outcome::input_error && report.check == "reference" &&
+         report.reference_failed_at == ReferencePhase::device;
+}
+
+std::string device_identity(const nlohmann::json& facts, const std::string& device) {
+  if (!facts.is_object()) return "";
+  const char* key = device == "cuda" ? "name" : "host_cpu";
+  return facts.contains(key) && facts[key].is_string() ? facts[key].get<std::string>() : "";
+}
+
 namespace {
 
 nlohmann::json finite_or_null(double x) {

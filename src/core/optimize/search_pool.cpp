@@ -106,7 +106,9 @@ void SearchRun::evaluate_one(int id, bool claim) {
   // The reference's worker could not start or import the workload although the baseline
   // ran it (resumed on a machine without the GPU, a driver or module gone; the workload
   // itself is the run's own copy): the machine's fault, not the workload's, and the run stops.
-  const bool machine_fault = !claim && m_baseline_ok && reference_could_not_start(report);
+  // Or it runs on another device than the baselines (a resume elsewhere): nothing was run.
+  const bool other_device = reference_on_other_device(report);
+  const bool machine_fault = other_device || (!claim && m_baseline_ok && reference_could_not_start(report));
   if (m_stop || machine_fault) {
     // No verdict: a worker killed by the interrupt, or a reference that could not start,
     // means nothing about the candidate; how far it got and what it printed do (it is
@@ -121,9 +123,13 @@ void SearchRun::evaluate_one(int id, bool claim) {
     if (machine_fault) {
       const std::string reason = util::redact(report.reason, m_opt.secrets);
       if (m_environment_failure.empty())
-        m_environment_failure = "the reference could not start here although its baseline ran (" + reason + ")";
-      spdlog::warn("Candidate not judged: the reference could not start on this machine. [id: {}, reason: {}]", id,
-                   reason);
+        m_environment_failure = other_device ? "resumed on another device: " + reason.substr(reason.find(": ") + 2) +
+                                                   " (kopt never ranks times from two devices together; a new run "
+                                                   "optimizes for this one)"
+                                             : "the reference could not start here although its baseline ran (" + reason + ")";
+      spdlog::warn("Candidate not judged: {}. [id: {}, reason: {}]",
+                   other_device ? "this is another device than the baselines'" : "the reference could not start on this machine",
+                   id, reason);
     }
     return;
   }

@@ -41,6 +41,7 @@ nlohmann::json device_facts(const nlohmann::json& hello, const std::string& targ
                       {"memory_bytes", info.memory_bytes}, {"l2_bytes", info.l2_bytes},
                       {"torch", hello.value("torch", "")}, {"cuda", hello.value("cuda", nlohmann::json(nullptr))}};
   if (hello.contains("free_bytes")) d["free_bytes"] = hello["free_bytes"];
+  d["host_cpu"] = hello.value("host_cpu", "");
   if (const auto target = resolve_target(hello, target_name, &warnings)) d["target"] = measure::target_json(*target);
   return d;
 }
