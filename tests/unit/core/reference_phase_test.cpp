@@ -18,7 +18,7 @@ namespace kopt::core {
 
 // For gtest's messages.
 void PrintTo(ReferencePhase phase, std::ostream* os) {
-  static const char* const names[] = {"none", "worker", "start", "import", "init"};
+  static const char* const names[] = {"none", "worker", "start", "import", "init", "device"};
   *os << names[static_cast<int>(phase)];
 }
 
@@ -59,6 +59,26 @@ TEST(reference_could_not_start, is_a_start_or_import_failure_of_the_reference_wh
   // Out of memory while importing: the reason says which process ran out, not a machine fault.
   EXPECT_FALSE(reference_could_not_start(reference_error(ReferencePhase::import, "memory", "the reference worker ran out")));
   EXPECT_FALSE(reference_could_not_start(EvalReport{}));
+}
+
+TEST(reference_on_other_device, is_the_device_check_alone_and_not_a_start_failure) {
+  using kopt::core::reference_could_not_start;
+  using kopt::core::reference_on_other_device;
+  const EvalReport moved = reference_error(ReferencePhase::device, "reference", "another device: this is B, ... A");
+  EXPECT_TRUE(reference_on_other_device(moved));
+  EXPECT_FALSE(reference_could_not_start(moved));
+  EXPECT_FALSE(reference_on_other_device(reference_error(ReferencePhase::start, "reference", "workload start: gone")));
+  EXPECT_FALSE(reference_on_other_device(EvalReport{}));
+}
+
+TEST(device_identity, is_the_gpus_name_on_cuda_and_the_host_cpus_model_on_a_cpu) {
+  using kopt::core::device_identity;
+  const nlohmann::json facts = {{"name", "NVIDIA H200"}, {"host_cpu", "AMD EPYC 9654"}};
+  EXPECT_EQ(device_identity(facts, "cuda"), "NVIDIA H200");
+  EXPECT_EQ(device_identity(facts, "cpu"), "AMD EPYC 9654");
+  EXPECT_EQ(device_identity({{"name", ""}}, "cpu"), "");  // a run from before host_cpu: no check
+  EXPECT_EQ(device_identity(nullptr, "cuda"), "");
+  EXPECT_EQ(device_identity({{"name", 7}}, "cuda"), "");  // a damaged field is no identity
 }
 
 // Through a real evaluation on the CPU: w_needs_env.py raises on import without
