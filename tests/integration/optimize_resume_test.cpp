@@ -226,6 +226,9 @@ TEST(optimize_resume, a_run_resumed_on_another_device_stops_before_timing_anythi
                                ", the run's baselines were measured on Another CPU 9000"),
             std::string::npos)
       << elsewhere.out;
+  EXPECT_NE(elsewhere.out.find("--provider replay --from " + out + "` evaluates this run's candidates on this one"),
+            std::string::npos)
+      << elsewhere.out;
   auto recs = records(out);
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs.at(2)["status"], "interrupted") << recs.at(2).dump(1);

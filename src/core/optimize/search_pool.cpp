@@ -124,8 +124,10 @@ void SearchRun::evaluate_one(int id, bool claim) {
       const std::string reason = util::redact(report.reason, m_opt.secrets);
       if (m_environment_failure.empty())
         m_environment_failure = other_device ? "resumed on another device: " + reason.substr(reason.find(": ") + 2) +
-                                                   " (kopt never ranks times from two devices together; a new run "
-                                                   "optimizes for this one)"
+                                                   " (kopt never ranks times from two devices together; `kopt optimize " +
+                                                   m_state.header.value("workload_name", std::string("WORKLOAD")) +
+                                                   " --provider replay --from " + m_state.dir +
+                                                   "` evaluates this run's candidates on this one)"
                                              : "the reference could not start here although its baseline ran (" + reason + ")";
       spdlog::warn("Candidate not judged: {}. [id: {}, reason: {}]",
                    other_device ? "this is another device than the baselines'" : "the reference could not start on this machine",
