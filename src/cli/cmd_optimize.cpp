@@ -177,8 +177,8 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--time-budget", cmd.time_budget, "Stop proposing after this long of search, the baselines not counted (90s, 20m, 1h)");
   sub->add_option("--max-cost", o.max_cost, "Stop asking the LLM past this estimated cost (USD)")
       ->check(option_range_check("max_cost"));
-  sub->add_option("--max-tokens-total", cmd.max_tokens_total, "Stop asking the LLM past this many tokens")
-      ->check(number_in(0, true, 1e15, "tokens"));
+  sub->add_option("--max-tokens-total", o.max_tokens_total, "Stop asking the LLM past this many tokens")
+      ->check(option_range_check("max_tokens_total"));
   sub->add_option("--patience", o.patience, "Stop after this many rounds without improvement (0: never)")
       ->check(option_range_check("patience"));
   sub->add_option("--import-timeout", o.import_timeout, "Seconds for a worker to start and import/build")
@@ -265,9 +265,18 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     prices = std::move(loaded.value());
   }
   pv::BudgetLimits limits;
-  if (cmd.max_tokens_total >= 0) limits.max_tokens_total = cmd.max_tokens_total;
+  if (o.max_tokens_total >= 0) limits.max_tokens_total = o.max_tokens_total;
   if (o.max_cost >= 0) limits.max_cost_usd = o.max_cost;
   pv::Budget budget(limits, prices, po.model);
+  if (!o.resume.empty()) {
+    // --max-cost and --max-tokens-total hold over all sessions: what the runs' candidates
+    // spent before counts (a run resumed three times could spend its budget three times).
+    for (const auto& dir : run_dirs) {
+      auto state = core::load_run(dir);
+      if (!state) continue;  // a suite's run not started yet
+      for (const auto& [id, r] : state->candidates) budget.add_earlier(r.input_tokens, r.output_tokens, r.cost_usd);
+    }
+  }
   o.secrets = sandbox::secret_values(env);
   const bool llm = cmd.provider_kind != "builtin" && cmd.provider_kind != "replay";
   if (cmd.provider_kind == "replay" && cmd.from.empty()) return usage_error("--provider replay needs --from DIR");

@@ -29,7 +29,6 @@ struct OptimizeCommand {
   double timeout_s = 600;
   std::vector<std::string> hint_files;
   std::string prompts_dir, prices_file;
-  long long max_tokens_total = -1;
   NcuOption ncu;
   CLI::App* sub = nullptr;          // to ask which options were given (resume overrides)
 };

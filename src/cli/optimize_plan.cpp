@@ -129,6 +129,7 @@ Status apply_resume(OptimizeCommand& cmd, std::vector<std::string>& workloads, s
   if (!given("--max-candidates")) take(saved, "max_candidates", o.max_candidates);
   if (!given("--time-budget")) take(saved, "time_budget_s", o.time_budget_s);
   if (!given("--max-cost")) take(saved, "max_cost", o.max_cost);
+  if (!given("--max-tokens-total")) take(saved, "max_tokens_total", o.max_tokens_total);
   if (!given("--patience")) take(saved, "patience", o.patience);
   if (!given("--import-timeout")) take(saved, "import_timeout", o.import_timeout);
   if (!given("--call-timeout")) take(saved, "call_timeout", o.call_timeout);

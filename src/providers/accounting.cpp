@@ -1,5 +1,7 @@
 #include "kopt/providers/accounting.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -125,6 +127,13 @@ std::string Budget::exhausted_reason() const {
     return buf;
   }
   return m_refused;
+}
+
+void Budget::add_earlier(long long input_tokens, long long output_tokens, double cost_usd) {
+  std::lock_guard<std::mutex> lock(m_mutex);
+  m_in += std::max(0LL, input_tokens);
+  m_out += std::max(0LL, output_tokens);
+  if (std::isfinite(cost_usd) && cost_usd > 0) m_cost += cost_usd;
 }
 
 long long Budget::input_tokens() const {

@@ -326,3 +326,36 @@ TEST(optimize_files, sigint_and_sigkill_while_waiting_lose_nothing_and_resume_ta
   EXPECT_EQ(read_json(out + "/run.json")["status"], "finished");
   EXPECT_EQ(read_json(out + "/run.json")["sessions"].size(), 3u);
 }
+
+// --max-tokens-total holds over every session of a run: it is saved in run.json, and a
+// resumed session counts what the earlier ones spent (each session used to start from 0,
+// so a run resumed three times could spend its budget three times). Round 1's replies
+// are long (about 100k tokens each, counted from the text) and round 2's shorter (25k):
+// the limit, 250k, is above either round alone and below both.
+TEST(optimize_files, the_token_budget_counts_the_tokens_of_earlier_sessions) {
+  const std::string out = temp_dir() + "/run";
+  const auto first = run_kopt(files_run(out, {"--no-wait", "-n", "2", "--max-candidates", "8", "--max-tokens-total",
+                                              "250000"}));
+  ASSERT_EQ(first.exit_code, 4) << context(first);
+  EXPECT_EQ(read_json(out + "/run.json")["options"]["max_tokens_total"], 250000);
+  const std::string code = "```python\n" + read(case_path("c_elementwise_honest.py")) + "\n```\n";
+  const std::string inbox = out + "/inbox";
+  for (int id : {1, 2}) write_reply(inbox, id_name(id) + ".reply.md", std::string(400'000, 'x') + "\n\n" + code);
+  const auto second = run_kopt({"optimize", "--resume", out, "--no-wait", "--json"});
+  ASSERT_EQ(second.exit_code, 4) << "round 2 asked within the budget\n" << context(second);
+  auto recs = records(out);
+  ASSERT_EQ(recs.size(), 4u) << context(second);
+  long long round1 = 0;
+  for (int id : {1, 2})
+    round1 += recs.at(id)["tokens"]["input"].get<long long>() + recs.at(id)["tokens"]["output"].get<long long>();
+  ASSERT_GT(round1, 200'000);
+  ASSERT_LT(round1, 230'000);
+  for (int id : {3, 4}) write_reply(inbox, id_name(id) + ".reply.md", std::string(100'000, 'y') + "\n\n" + code);
+  const auto third = run_kopt({"optimize", "--resume", out, "--no-wait", "--json"});
+  EXPECT_EQ(third.exit_code, 3) << context(third);
+  recs = records(out);
+  EXPECT_EQ(recs.size(), 4u) << "no round 3 past the budget\n" << context(third);
+  for (int id : {3, 4}) EXPECT_EQ(recs.at(id)["status"], "done") << recs.at(id).dump(1);
+  EXPECT_NE(third.json["runs"][0]["stop_reason"].get<std::string>().find("token budget reached"), std::string::npos)
+      << third.out;
+}

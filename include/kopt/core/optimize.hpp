@@ -47,6 +47,7 @@ struct OptimizeOptions {
   int max_candidates = 32;
   double time_budget_s = 0;            // 0: none
   double max_cost = -1;                // < 0: none (LLM providers)
+  long long max_tokens_total = -1;     // < 0: none (LLM providers)
   int patience = 3;                    // rounds without improvement before stopping
   double import_timeout = 600, call_timeout = 120;
   std::vector<std::string> compile_modes{"default"};

@@ -29,7 +29,7 @@ struct OptionRange {
 };
 
 // In the order run_schema.cpp reports them (the first out of range is the one named).
-inline constexpr std::array<OptionRange, 11> kOptionRanges{{
+inline constexpr std::array<OptionRange, 12> kOptionRanges{{
     {"trials", "--trials", 2, true, 1000, true, ""},
     {"final_trials", "--final-trials", 2, true, 1000, true, ""},
     {"final_top", "--final-top", 0, true, 100, true, ""},
@@ -41,6 +41,7 @@ inline constexpr std::array<OptionRange, 11> kOptionRanges{{
     {"call_timeout", "--call-timeout", 0, false, kMaxTimeoutSeconds, false, "seconds"},
     {"time_budget_s", "--time-budget", 0, true, 1e9, false, "seconds"},  // 0: none
     {"max_cost", "--max-cost", 0, true, 1e9, false, "USD", -1},
+    {"max_tokens_total", "--max-tokens-total", 0, true, 2e9, true, "", -1},
 }};
 
 // The range of run.json's options.<key>. Throws std::logic_error for a key not in the

@@ -64,6 +64,10 @@ class Budget {
   // Which limit stopped the run, for a person; empty while none did.
   std::string exhausted_reason() const;
 
+  // What earlier sessions of the same runs spent (kopt optimize --resume): counted as
+  // spent, so the limits hold over every session, not each.
+  void add_earlier(long long input_tokens, long long output_tokens, double cost_usd);
+
   long long input_tokens() const;
   long long output_tokens() const;
   double cost_usd() const;

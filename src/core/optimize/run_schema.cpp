@@ -173,6 +173,7 @@ std::string run_header_error(const nlohmann::json& h) {
                 {"max_candidates", Kind::integer, false, true},
                 {"time_budget_s", Kind::number, false, true},
                 {"max_cost", Kind::number, false, true},
+                {"max_tokens_total", Kind::integer, false, true},
                 {"patience", Kind::integer, false, true},
                 {"import_timeout", Kind::number, false, true},
                 {"call_timeout", Kind::number, false, true},

@@ -76,6 +76,7 @@ Status SearchRun::open() {
                         {"final_top", m_opt.final_top}, {"candidates_per_round", m_opt.candidates_per_round},
                         {"jobs", m_opt.jobs}, {"max_candidates", m_opt.max_candidates},
                         {"time_budget_s", m_opt.time_budget_s}, {"max_cost", m_opt.max_cost},
+                        {"max_tokens_total", m_opt.max_tokens_total},
                         {"patience", m_opt.patience}, {"import_timeout", m_opt.import_timeout},
                         {"call_timeout", m_opt.call_timeout}, {"compile_modes", m_opt.compile_modes},
                         {"hints", m_opt.hints}}},

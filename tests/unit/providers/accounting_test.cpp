@@ -92,6 +92,22 @@ TEST(budget, counts_the_worst_case_of_requests_in_flight) {
   EXPECT_TRUE(b.try_reserve(40, 600).has_value());     // 150 + 800 + 40 fits
 }
 
+TEST(budget, what_earlier_sessions_spent_counts_against_the_limits) {
+  pv::Budget b({1000, 1.0}, table(), "m");
+  b.add_earlier(600, 300, 0.25);
+  EXPECT_EQ(b.input_tokens(), 600);
+  EXPECT_EQ(b.output_tokens(), 300);
+  EXPECT_DOUBLE_EQ(b.cost_usd(), 0.25);
+  EXPECT_FALSE(b.exhausted());
+  EXPECT_FALSE(b.try_reserve(200, 10).has_value());  // 900 spent + 200 > 1000
+  EXPECT_TRUE(b.try_reserve(50, 10).has_value());
+  b.add_earlier(100, 0, 0);
+  EXPECT_TRUE(b.exhausted());
+  b.add_earlier(-5, -5, -1.0);  // a damaged record adds nothing
+  EXPECT_EQ(b.input_tokens(), 700);
+  EXPECT_DOUBLE_EQ(b.cost_usd(), 0.25);
+}
+
 TEST(budget, a_cost_limit_stops_new_requests_once_reached) {
   pv::Budget b({std::nullopt, 1.0}, table(), "m");
   auto r = b.try_reserve(10, 10);
