@@ -203,6 +203,20 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   o.quiet = quiet;
   const auto env = sandbox::current_environment();
   std::vector<std::string> workloads, run_dirs;
+  // Until the runs start, an error takes back what planning made on disk (a bad option
+  // left an empty kopt-runs/NAME-TIME behind): suite.json where kopt wrote it, the folder
+  // where kopt created it (rmdir: only while empty).
+  struct Unmake {
+    const OptimizeCommand& cmd;
+    bool keep = false;
+    ~Unmake() {
+      if (keep) return;
+      if (!cmd.made_suite.empty()) std::remove(cmd.made_suite.c_str());
+      if (cmd.made_dir.empty()) return;
+      (void)::rmdir(cmd.made_dir.c_str());
+      if (cmd.made_dir.rfind("kopt-runs/", 0) == 0) (void)::rmdir("kopt-runs");  // made for it, if now empty
+    }
+  } unmake{cmd};
 
   if (!o.resume.empty()) {
     if (Status st = apply_resume(cmd, workloads, run_dirs); !st) return usage_error(st.failure().message);
@@ -327,6 +341,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
 
   const size_t at_once = std::clamp<size_t>(static_cast<size_t>(std::max(1, cmd.workloads_at_once)), 1,
                                             std::max<size_t>(1, workloads.size()));
+  unmake.keep = true;
   const auto results = optimize_workloads(o, workloads, run_dirs, factory, at_once);
   // A suite's page: a row per workload, then each run (its folder holds suite.json).
   if (const std::string suite = o.resume.empty() ? o.out : o.resume;

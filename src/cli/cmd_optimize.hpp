@@ -31,6 +31,10 @@ struct OptimizeCommand {
   std::string prompts_dir, prices_file;
   NcuOption ncu;
   CLI::App* sub = nullptr;          // to ask which options were given (resume overrides)
+  // What planning a new run made on disk (plan_new_run): the folder, where kopt created
+  // it, and suite.json, where it wrote one. A usage error before the runs start removes
+  // them again (run_optimize), so a bad option leaves no empty run folder behind.
+  std::string made_dir, made_suite;
 };
 
 CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd);

@@ -167,6 +167,11 @@ Status plan_new_run(OptimizeCommand& cmd, const std::vector<std::string>& env, s
                     std::vector<std::string>& run_dirs) {
   auto& o = cmd.options;
   if (cmd.inputs.empty()) return Failure{"usage", "kopt optimize needs workload files or folders (or --resume DIR)"};
+  if (!cmd.time_budget.empty()) {  // before any folder is made
+    auto seconds = time_budget_seconds(cmd.time_budget);
+    if (!seconds) return seconds.failure();
+    o.time_budget_s = *seconds;
+  }
   auto expanded = expand_inputs(cmd.inputs);
   if (!expanded) return Failure{"usage", expanded.failure().message};
   workloads = std::move(expanded.value());
@@ -191,13 +196,15 @@ Status plan_new_run(OptimizeCommand& cmd, const std::vector<std::string>& env, s
     if (Status made = core::make_dirs("kopt-runs"); !made) return Failure{"usage", made.failure().message};
     for (int i = 1; base.empty(); ++i) {
       const std::string name = i == 1 ? stem : stem + "-" + std::to_string(i);
-      if (mkdir(name.c_str(), 0755) == 0) base = name;
+      if (mkdir(name.c_str(), 0755) == 0) base = cmd.made_dir = name;
       else if (errno != EEXIST || i >= 1000) return Failure{"usage", "cannot create " + name + ": " + std::strerror(errno)};
     }
   }
   o.out = base;  // where the closing line says to --resume
   if (workloads.size() == 1 && core::is_regular_file(base + "/run.json"))
     return Failure{"usage", base + " already holds a run: continue it with --resume " + base};
+  if (workloads.size() > 1 && core::is_regular_file(base + "/suite.json"))
+    return Failure{"usage", base + " already holds a suite: continue it with --resume " + base};
   // One folder per workload, named after it; workloads of the same name (a/w.py, b/w.py)
   // get -2, -3, ...
   std::map<std::string, int> seen;
@@ -207,15 +214,12 @@ Status plan_new_run(OptimizeCommand& cmd, const std::vector<std::string>& env, s
     run_dirs.push_back(workloads.size() == 1 ? base : base + "/" + stem + (n == 1 ? "" : "-" + std::to_string(n)));
   }
   if (workloads.size() > 1) {
+    if (cmd.made_dir.empty() && !core::is_directory(base)) cmd.made_dir = base;
     if (Status made = core::make_dirs(base); !made) return Failure{"usage", made.failure().message};
     std::vector<core::SuiteEntry> entries;
     for (size_t i = 0; i < workloads.size(); ++i) entries.push_back({core::absolute_path(workloads[i]), run_dirs[i]});
     if (Status w = core::save_suite(base, entries); !w) return Failure{"usage", w.failure().message};
-  }
-  if (!cmd.time_budget.empty()) {
-    auto seconds = time_budget_seconds(cmd.time_budget);
-    if (!seconds) return seconds.failure();
-    o.time_budget_s = *seconds;
+    cmd.made_suite = base + "/suite.json";
   }
   return {};
 }

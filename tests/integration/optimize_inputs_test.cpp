@@ -117,3 +117,41 @@ TEST(optimize_suite, runs_started_together_and_workloads_of_one_name_get_folders
   EXPECT_TRUE(exists(dir + "/suite/w/run.json"));
   EXPECT_TRUE(exists(dir + "/suite/w-2/run.json"));
 }
+
+// A command line kopt refuses leaves no folder behind: a bad --time-budget, or a replay
+// without --from, used to leave an empty kopt-runs/w-TIME (a suite's folder with only
+// suite.json) for every typo. A folder the user named and that holds files stays as it was.
+TEST(optimize_inputs, a_refused_command_line_leaves_no_run_folder_behind) {
+  const std::string dir = temp_dir();
+  const std::string w = case_path("w_elementwise.py");
+  const std::vector<std::vector<std::string>> refused = {
+      {"optimize", w, "--device", "cpu", "--time-budget", "5x"},
+      {"optimize", w, "--device", "cpu", "--provider", "replay"},
+      {"optimize", w, w, "--device", "cpu", "--provider", "replay"},
+      {"optimize", w, w, "--device", "cpu", "--provider", "replay", "--out", "suite"},
+  };
+  int n = 0;
+  for (const auto& args : refused) {
+    const std::string logs = dir + "/log" + std::to_string(++n);
+    mkdir(logs.c_str(), 0755);
+    EXPECT_EQ(wait_exit(start_kopt(args, logs, dir)), 2) << read(logs + "/stderr");
+    EXPECT_NE(read(logs + "/stderr").find("kopt: error:"), std::string::npos) << read(logs + "/stderr");
+  }
+  EXPECT_FALSE(exists(dir + "/kopt-runs")) << "an empty run folder was left";
+  EXPECT_FALSE(exists(dir + "/suite")) << "a suite folder holding only suite.json was left";
+  // The user's own folder with a file in it is kept.
+  mkdir((dir + "/mine").c_str(), 0755);
+  copy_file(w, dir + "/mine/notes.py");
+  const std::string logs = dir + "/log-mine";
+  mkdir(logs.c_str(), 0755);
+  EXPECT_EQ(wait_exit(start_kopt({"optimize", w, w, "--device", "cpu", "--provider", "replay", "--out", "mine"}, logs, dir)),
+            2);
+  EXPECT_TRUE(exists(dir + "/mine/notes.py"));
+  EXPECT_FALSE(exists(dir + "/mine/suite.json"));
+  // A suite's folder is never planned over (its suite.json was overwritten).
+  copy_file(w, dir + "/mine/suite.json");
+  const auto again = run_kopt({"optimize", w, w, "--device", "cpu", "--out", dir + "/mine"});
+  EXPECT_EQ(again.exit_code, 2) << context(again);
+  EXPECT_NE(again.err.find("already holds a suite: continue it with --resume"), std::string::npos) << again.err;
+  EXPECT_EQ(read(dir + "/mine/suite.json"), read(w));
+}
