@@ -254,6 +254,8 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   if (!cmd.reply_timeout.empty()) {
     auto seconds = core::parse_duration(cmd.reply_timeout);
     if (!seconds) return usage_error("--reply-timeout: " + seconds.failure().message);
+    if (!core::in_range(0, true, core::kMaxTimeoutSeconds, *seconds))
+      return usage_error("--reply-timeout: " + out_of_range_text(0, true, core::kMaxTimeoutSeconds, "seconds", cmd.reply_timeout));
     reply_timeout_s = *seconds;
     po.reply_timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(reply_timeout_s * 1000)));
   }

@@ -127,6 +127,7 @@ TEST(optimize_inputs, a_refused_command_line_leaves_no_run_folder_behind) {
   const std::vector<std::vector<std::string>> refused = {
       {"optimize", w, "--device", "cpu", "--time-budget", "5x"},
       {"optimize", w, "--device", "cpu", "--provider", "replay"},
+      {"optimize", w, "--device", "cpu", "--provider", "files", "--reply-timeout", "99999999999999h"},
       {"optimize", w, w, "--device", "cpu", "--provider", "replay"},
       {"optimize", w, w, "--device", "cpu", "--provider", "replay", "--out", "suite"},
   };

@@ -124,6 +124,12 @@ std::string options_value_error(const nlohmann::json& h) {
     return e;
   for (const auto& r : kOptionRanges)
     if (auto e = within(r); !e.empty()) return e;
+  // The files provider's wait for a reply (0: forever), as --reply-timeout takes it.
+  const auto& p = h.contains("provider") && h["provider"].is_object() ? h["provider"] : nlohmann::json::object();
+  if (p.contains("reply_timeout_s") && p["reply_timeout_s"].is_number() &&
+      !in_range(0, true, kMaxTimeoutSeconds, p["reply_timeout_s"].get<double>()))
+    return "field \"provider.reply_timeout_s\" must be at least 0.0 and at most " + util::dump_json(kMaxTimeoutSeconds) +
+           " (it is " + util::dump_json(p["reply_timeout_s"]) + ")";
   return "";
 }
 

@@ -95,6 +95,21 @@ TEST(option_ranges, messages_name_the_limits) {
   EXPECT_EQ(message, "field \"options.trials\" must be at least 2.0 and at most 1000.0 (it is 1001)");
 }
 
+// The files provider's reply timeout, saved under "provider": 0 (forever) to 10^6 s, as
+// --reply-timeout takes it (1e300 was taken on resume and overflowed the deadline; -5 was
+// reported as a bad --reply-timeout that nobody had given).
+TEST(option_ranges, a_saved_reply_timeout_is_checked_like_the_command_lines) {
+  auto header = [](double v) {
+    return nlohmann::json{{"workload", "/w.py"}, {"options", nlohmann::json::object()},
+                          {"provider", {{"kind", "files"}, {"reply_timeout_s", v}}}};
+  };
+  EXPECT_EQ(kopt::core::run_header_error(header(0)), "");
+  EXPECT_EQ(kopt::core::run_header_error(header(1800)), "");
+  EXPECT_EQ(kopt::core::run_header_error(header(-5)),
+            "field \"provider.reply_timeout_s\" must be at least 0.0 and at most 1000000.0 (it is -5.0)");
+  EXPECT_NE(kopt::core::run_header_error(header(1e300)).find("(it is 1e+300)"), std::string::npos);
+}
+
 TEST(option_ranges, a_key_not_in_the_table_is_kopts_own_bug) {
   EXPECT_THROW(kopt::core::option_range("no_such_option"), std::logic_error);
 }
