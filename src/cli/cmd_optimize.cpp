@@ -234,7 +234,12 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     if (!seconds) return usage_error(seconds.failure().message);
     o.time_budget_s = *seconds;
   }
-  if (o.jobs <= 0) o.jobs = o.device == "cuda" ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+  // The default within the range run.json is checked against (a machine of more cores
+  // than that started runs its own --resume refused).
+  if (o.jobs <= 0)
+    o.jobs = o.device == "cuda" ? static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency(), 1u,
+                                                                         static_cast<unsigned>(core::option_range("jobs").high)))
+                                : 1;
   o.timing_diagnostics = core::timing_diagnostics_from_env();
   for (const auto& path : cmd.hint_files) {
     auto text = core::read_text(path);
