@@ -124,6 +124,8 @@ nlohmann::json run_entry(const core::RunState& state) {
                                                                            core::candidate_dir_name(best) + "/claim.json"),
                                                             "timing")))
              : nlohmann::json::array();
+  if (const auto& b = at(h, "baseline"); flag(b, "ok"))
+    j["headroom"] = core::headroom_after_drift(at(j, "headroom"), at(j, "baseline_drift"), at(b, "sol"), str(b, "best"));
   const auto best_timing = best ? read_json_file(state.dir + "/candidates/" + core::candidate_dir_name(best) + "/timing.json")
                                 : nlohmann::json();
   j["best_detail"] = best_detail(best, best_timing);

@@ -125,6 +125,11 @@ TEST(report_render, a_gate_that_timed_a_baseline_apart_from_the_runs_measurement
   std::ofstream(dir + "/candidates/0003/claim.json")
       << nlohmann::json({{"timing", {{"eager", {{"median_ms", 2.3}}}, {"candidate", {{"median_ms", 1.1}}}, {"null_spread", 0.01}}}})
              .dump();
+  // A memory bound of 1.9 ms: the run's eager (2.0 ms) is at 95% of it, the gate's at 82.6%.
+  auto run = read_json(dir + "/run.json");
+  run["baseline"]["sol"] = {{"seconds", 0.0019}, {"memory_seconds", 0.0019}, {"compute_seconds", 0.0}, {"bytes", 6.4e9},
+                            {"flops", 0.0}, {"bound", "memory"}, {"precision", "fp32"}};
+  std::ofstream(dir + "/run.json") << run.dump(2);
   const auto r = render_all({dir});
   const auto& drift = r.json["runs"][0]["baseline_drift"];
   ASSERT_EQ(drift.size(), 1u) << r.json["runs"][0].dump();
@@ -132,6 +137,7 @@ TEST(report_render, a_gate_that_timed_a_baseline_apart_from_the_runs_measurement
   EXPECT_TRUE(has(r.md, "Baselines: the final gate timed eager at 2.3000 ms, 15.0% slower than the run"))
       << r.md;
   EXPECT_TRUE(has(r.html, "the final gate timed eager at 2.3000 ms")) << r.html;
+  EXPECT_TRUE(has(r.md, "eager as the final gate timed it is at 82.6% of it")) << r.md;
   // Without a claim.json nothing is said.
   EXPECT_TRUE(render_all({finished_run(root())}).json["runs"][0]["baseline_drift"].empty());
 }

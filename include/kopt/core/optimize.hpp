@@ -138,6 +138,11 @@ inline constexpr double kLittleHeadroom = 1.1;
 // gate's speedups stand (they time candidate and baselines alternately in one process);
 // ranking figures and the ceiling came from the run's measurement.
 nlohmann::json baseline_drift(const nlohmann::json& baselines, const nlohmann::json& claim);
+// The headroom where the final gate's figure of the best baseline stands: `room` with the
+// distance recomputed at the gate's median (and "timed_by": "gate") when `drift` names
+// `best`; else `room` as it is.
+nlohmann::json headroom_after_drift(const nlohmann::json& room, const nlohmann::json& drift, const nlohmann::json& bound,
+                                    const std::string& best);
 // From a claim's timing (claim.json "timing"): {baselines_ms: {eager, compile:MODE: median},
 // null_spread}, the fields baseline_drift() reads; {} without timed baselines.
 nlohmann::json gate_baselines(const nlohmann::json& timing);

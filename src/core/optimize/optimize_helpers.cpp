@@ -259,12 +259,26 @@ nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline
   return h;
 }
 
+nlohmann::json headroom_after_drift(const nlohmann::json& room, const nlohmann::json& drift, const nlohmann::json& bound,
+                                    const std::string& best) {
+  if (!drift.is_array()) return room;
+  for (const auto& d : drift)
+    if (d.is_object() && util::json_string(d, "baseline") == best)
+      if (auto gate = headroom(bound, best, util::json_number(d, "gate_ms")); gate.is_object()) {
+        gate["timed_by"] = "gate";
+        return gate;
+      }
+  return room;
+}
+
 std::string headroom_text(const nlohmann::json& h) {
   if (!h.is_object()) return "";
   const std::string bound = util::json_string(h, "bound"), precision = util::json_string(h, "precision");
   std::string text = fmt::format("speed of light {:.4f} ms ({}-bound{}): {} is at {:.1f}% of it",
                                  1000 * util::json_number(h, "seconds"), bound.empty() ? "?" : bound,
-                                 precision.empty() ? "" : ", " + precision, util::json_string(h, "baseline"),
+                                 precision.empty() ? "" : ", " + precision,
+                                 util::json_string(h, "baseline") +
+                                     (util::json_string(h, "timed_by") == "gate" ? " as the final gate timed it" : ""),
                                  100 * util::json_number(h, "fraction_of_light"));
   if (h.value("below_light", false)) return text + " (faster than the bound: the bound's inputs are off, see the baseline)";
   text += fmt::format(", so at most {:.2f}x is left", util::json_number(h, "ceiling"));

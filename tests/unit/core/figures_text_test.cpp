@@ -62,6 +62,28 @@ TEST(headroom, the_ceiling_is_the_best_baselines_distance_to_the_bound) {
   EXPECT_TRUE(kopt::core::headroom(nullptr, "eager", 0.5).is_null());
   EXPECT_TRUE(kopt::core::headroom({{"seconds", "soon"}}, "eager", 0.5).is_null());
   EXPECT_TRUE(kopt::core::headroom(bound, "eager", 0.0).is_null());
+}
+
+// The H200's logsumexp_rows: the run's baseline read compile:default under the bound
+// (0.4371 ms against 0.4474), the gate 0.4799 ms. Where the gate did not reproduce the
+// best baseline, the distance to the bound comes from the gate's figure.
+TEST(headroom, where_the_gate_did_not_reproduce_the_best_baseline_its_figure_stands) {
+  const nlohmann::json bound = {{"seconds", 0.0004474}, {"memory_seconds", 0.0004474}, {"compute_seconds", 0.0},
+                                {"bytes", 2.148e9}, {"flops", 0.0}, {"bound", "memory"}, {"precision", "fp32"}};
+  const auto run = kopt::core::headroom(bound, "compile:default", 0.4371);
+  ASSERT_TRUE(run.value("below_light", false));
+  const nlohmann::json drift = nlohmann::json::array(
+      {{{"baseline", "compile:default"}, {"run_ms", 0.4371}, {"gate_ms", 0.4799}, {"change", 0.098}, {"limit", 0.03}}});
+  const auto gate = kopt::core::headroom_after_drift(run, drift, bound, "compile:default");
+  EXPECT_EQ(gate["timed_by"], "gate");
+  EXPECT_NEAR(gate["fraction_of_light"].get<double>(), 0.4474 / 0.4799, 1e-6);
+  EXPECT_EQ(kopt::core::headroom_text(gate),
+            "speed of light 0.4474 ms (memory-bound, fp32): compile:default as the final gate timed it is at 93.2% of it, "
+            "so at most 1.07x is left");
+  // Drift of another baseline, or none: the run's figure stays.
+  EXPECT_EQ(kopt::core::headroom_after_drift(run, drift, bound, "eager"), run);
+  EXPECT_EQ(kopt::core::headroom_after_drift(run, nlohmann::json::array(), bound, "compile:default"), run);
+  EXPECT_EQ(kopt::core::headroom_after_drift(run, nullptr, bound, "compile:default"), run);
   EXPECT_EQ(kopt::core::headroom_text(nullptr), "");
 }
 
