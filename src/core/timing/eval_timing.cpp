@@ -331,7 +331,7 @@ TimingVerdict time_claim(TimingContext& c) {
     t.detail = {{"null_ms", cal[key].null_ms}, {"head_us", Stopwatch::head_us(cal[key])}, {"settled", cal[key].settled},
                 {"block_ms", blocks[key]}};
     if (auto h = Stopwatch::host_json(b); !h.is_null()) t.detail["host"] = h;
-    if (auto z = Stopwatch::sleep_json(b, cal[key]); !z.is_null()) t.detail["sleep"] = z;
+    if (auto z = Stopwatch::sleep_json(b); !z.is_null()) t.detail["sleep"] = z;
     if (auto p = Stopwatch::presync_json(b); !p.is_null()) {
       t.detail["presync"] = p;
       t.detail["presync"]["block_ms"] = presync_blocks[key];

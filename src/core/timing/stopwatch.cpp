@@ -260,6 +260,7 @@ Result<std::vector<BatchFigures>> Stopwatch::batches(sandbox::Worker& worker, co
       spdlog::info("Timed batch voided and repeated. [model: {}, why: {}]", model, b->void_reason);
       continue;
     }
+    b->null_sleep_ms = cal.null_sleep_ms;
     b->sleep_drift_ms = sleep_drift(b->sleep_ms, cal.null_sleep_ms);
     b->per_call_ms = std::max(0.0, b->inside_ms - cal.null_ms - b->sleep_drift_ms) / cal.calls;
     if (b->head_ms >= 0) {
@@ -316,14 +317,17 @@ nlohmann::json Stopwatch::presync_json(const std::vector<BatchFigures>& batches)
           {"per_call_ms", per}, {"tail_excess_per_batch_ms", tail}};
 }
 
-nlohmann::json Stopwatch::sleep_json(const std::vector<BatchFigures>& batches, const Calibration& cal) {
-  std::vector<double> drift;
+nlohmann::json Stopwatch::sleep_json(const std::vector<BatchFigures>& batches) {
+  std::vector<double> drift, null;
   for (const auto& b : batches)
-    if (b.sleep_ms > 0) drift.push_back(b.sleep_drift_ms * 1000.0);
-  if (drift.empty() || cal.null_sleep_ms <= 0) return nullptr;
+    if (b.sleep_ms > 0 && b.null_sleep_ms > 0) {
+      drift.push_back(b.sleep_drift_ms * 1000.0);
+      null.push_back(b.null_sleep_ms * 1000.0);
+    }
+  if (drift.empty()) return nullptr;
   double most = 0;
   for (double d : drift) most = std::fabs(d) > std::fabs(most) ? d : most;
-  return {{"null_us", cal.null_sleep_ms * 1000.0}, {"drift_us", measure::summarize(drift).median}, {"drift_max_us", most}};
+  return {{"null_us", measure::summarize(null).median}, {"drift_us", measure::summarize(drift).median}, {"drift_max_us", most}};
 }
 
 nlohmann::json Stopwatch::host_json(const std::vector<BatchFigures>& batches) {
@@ -405,7 +409,7 @@ Timing Stopwatch::measure(sandbox::Worker& worker, const std::string& model, con
               {"warmup_batches", cal->warmup_batches},
               {"settled", cal->settled}, {"cross_check", xc}, {"gpu_samples", gpu}};
   if (auto p = presync_json(all); !p.is_null()) t.detail["presync"] = p;
-  if (auto z = sleep_json(all, cal.value()); !z.is_null()) t.detail["sleep"] = z;
+  if (auto z = sleep_json(all); !z.is_null()) t.detail["sleep"] = z;
   if (auto h = host_json(all); !h.is_null()) t.detail["host"] = h;
   if (!mismatch.empty()) {
     t.error = mismatch;

@@ -61,6 +61,7 @@ struct BatchFigures {
   // sleep against the null batch's (at most k_max_sleep_drift of it: the figure comes
   // from the worker), and sleep_drift_ms is the difference.
   double sleep_ms = 0;
+  double null_sleep_ms = 0;  // the null batch's it was held against (a claim re-measures it per block)
   double sleep_drift_ms = 0;
   // Measured beside per_call_ms, not used for it (docs/measurement.md, the method's
   // step 2): (head - null head) / calls, and how much longer than a null batch's
@@ -106,9 +107,10 @@ class Stopwatch {
   // of the two measured sleeps, at most k_max_sleep_drift of the null's either way; 0
   // without a sleep or without the figures (an older worker).
   static double sleep_drift(double sleep_ms, double null_sleep_ms);
-  // The opening sleep beside a model's figure: the null batch's measured length, and the
-  // median and largest drift of its batches' own (microseconds). Null without a sleep.
-  static nlohmann::json sleep_json(const std::vector<BatchFigures>& batches, const Calibration& cal);
+  // The opening sleep beside a model's figure: the null batches' measured length (median
+  // over the batches), and the median and largest drift of the batches' own against it
+  // (microseconds). Null without a sleep.
+  static nlohmann::json sleep_json(const std::vector<BatchFigures>& batches);
   // Medians of a model's batches beside its figure: presync per call, tail excess.
   static nlohmann::json presync_json(const std::vector<BatchFigures>& batches);
   // The host's side of a model's batches: queueing time per call, how many batches the
