@@ -122,8 +122,10 @@ void SearchRun::evaluate_one(int id, bool claim) {
     if (!report.kept_sandbox.empty()) sandbox::remove_tree(report.kept_sandbox);
     if (machine_fault) {
       const std::string reason = util::redact(report.reason, m_opt.secrets);
+      const size_t step = reason.find(": ");  // "another device: this is ..."
       if (m_environment_failure.empty())
-        m_environment_failure = other_device ? "resumed on another device: " + reason.substr(reason.find(": ") + 2) +
+        m_environment_failure = other_device ? "resumed on another device: " +
+                                                   reason.substr(step == std::string::npos ? 0 : step + 2) +
                                                    " (kopt never ranks times from two devices together; `kopt optimize " +
                                                    m_state.header.value("workload_name", std::string("WORKLOAD")) +
                                                    " --provider replay --from " + m_state.dir +
