@@ -189,6 +189,9 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
   sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created");
   sub->add_option("--out", o.out, "Run directory (default: kopt-runs/<workload>-<UTC time>)");
   sub->add_option("--resume", o.resume, "Continue the run (or suite) in DIR");
+  sub->add_flag("--rebaseline", o.rebaseline,
+                "With --resume: on this device, time the baselines again and evaluate the run's candidates again "
+                "(a run moved to another GPU)");
   sub->add_option("--shard", cmd.shard, "I/N: this machine's share of the workloads (I from SLURM_ARRAY_TASK_ID or "
                                         "JOB_COMPLETION_INDEX when given as N)");
   add_limit_options(sub, o.limits);
@@ -218,6 +221,7 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     }
   } unmake{cmd};
 
+  if (o.rebaseline && o.resume.empty()) return usage_error("--rebaseline goes with --resume DIR (a new run times its baselines anyway)");
   if (!o.resume.empty()) {
     if (Status st = apply_resume(cmd, workloads, run_dirs); !st) return usage_error(st.failure().message);
   } else {

@@ -226,7 +226,7 @@ TEST(optimize_resume, a_run_resumed_on_another_device_stops_before_timing_anythi
                                ", the run's baselines were measured on Another CPU 9000"),
             std::string::npos)
       << elsewhere.out;
-  EXPECT_NE(elsewhere.out.find("--provider replay --from " + out + "` evaluates this run's candidates on this one"),
+  EXPECT_NE(elsewhere.out.find("`kopt optimize --resume " + out + " --rebaseline` times the baselines and the candidates again here"),
             std::string::npos)
       << elsewhere.out;
   auto recs = records(out);
@@ -239,6 +239,48 @@ TEST(optimize_resume, a_run_resumed_on_another_device_stops_before_timing_anythi
   const auto back = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"});
   EXPECT_EQ(back.exit_code, 3) << context(back);
   EXPECT_EQ(records(out).at(2)["outcome"], "correct") << records(out).at(2).dump(1);
+}
+
+// --rebaseline carries a run to the device at hand: the baselines are timed again there
+// and every evaluated candidate is evaluated again; the earlier device's baseline and
+// reports are kept beside, and nothing is proposed again.
+TEST(optimize_resume, rebaseline_times_a_moved_run_again_on_this_device_and_keeps_the_earlier_figures) {
+  const std::string dir = temp_dir();
+  const std::string workload = dir + "/w.py", out = dir + "/run";
+  copy(case_path("w_elementwise.py"), workload);
+  const auto first = run_kopt({"optimize", workload, "--provider", "replay", "--from", honest_replay(dir, 2), "--out", out,
+                               "--max-candidates", "2", "--final-top", "0"});
+  ASSERT_EQ(first.exit_code, 3) << context(first);
+  nlohmann::json run = read_json(out + "/run.json");
+  const std::string here = run["baseline"]["device"].value("host_cpu", "");
+  if (here.empty()) GTEST_SKIP() << "this machine names no CPU model";
+  run["baseline"]["device"]["host_cpu"] = "Another CPU 9000";
+  write(out + "/run.json", run.dump(2));
+  const auto before = records(out);
+  const std::string old_verify = read(out + "/candidates/0001/verify.json");
+  ASSERT_FALSE(old_verify.empty());
+
+  EXPECT_EQ(run_kopt({"optimize", out, "--rebaseline"}).exit_code, 2) << "--rebaseline without --resume";
+  const auto moved = run_kopt({"optimize", "--resume", out, "--rebaseline", "--max-candidates", "2", "--final-top", "0",
+                               "--json"});
+  EXPECT_EQ(moved.exit_code, 3) << context(moved);
+  run = read_json(out + "/run.json");
+  EXPECT_EQ(run["baseline"]["device"]["host_cpu"], here) << "timed again here";
+  ASSERT_EQ(run["earlier_baselines"].size(), 1u) << run.dump(1).substr(0, 2000);
+  EXPECT_EQ(run["earlier_baselines"][0]["device"]["host_cpu"], "Another CPU 9000");
+  const auto after = records(out);
+  ASSERT_EQ(after.size(), 2u) << "nothing proposed again";
+  for (int id : {1, 2}) {
+    EXPECT_EQ(after.at(id)["outcome"], "correct") << after.at(id).dump(1);
+    EXPECT_EQ(after.at(id)["strategy"], before.at(id)["strategy"]);
+    EXPECT_GT(after.at(id)["times"]["verify_start"].get<double>(), before.at(id)["times"]["verify_end"].get<double>())
+        << "evaluated again";
+  }
+  EXPECT_EQ(read(out + "/candidates/0001/before-rebaseline/verify.json"), old_verify);
+  EXPECT_TRUE(exists(out + "/candidates/0001/verify.json"));
+  // A later plain resume is on the same device as the new baselines.
+  const auto again = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"});
+  EXPECT_EQ(again.exit_code, 3) << context(again);
 }
 
 TEST(optimize_suite_resume, damaged_run_and_suite_files_are_one_line_errors_naming_the_file_and_field) {

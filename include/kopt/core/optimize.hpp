@@ -32,6 +32,10 @@ struct OptimizeOptions {
   std::string out;                     // run directory (one workload) or parent (several)
   std::string resume;                  // --resume DIR
   int refine_from = 0;                 // --from CANDIDATE_ID (with --resume)
+  // --rebaseline (with --resume): a run moved to another device times its baselines again
+  // there and evaluates its candidates again; the earlier device's baseline goes to
+  // run.json's earlier_baselines, its candidates' reports to candidates/NNNN/before-rebaseline/.
+  bool rebaseline = false;
   std::string device = "cpu";
   std::string python;
   std::string precision = "fp32";

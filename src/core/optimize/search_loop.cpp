@@ -3,6 +3,7 @@
 // serialised by m_gpu), budgets, interruption.
 #include <spdlog/spdlog.h>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ Status SearchRun::open() {
     m_stale_rounds = h.value("stale_rounds", 0);
     m_best_seen = h.value("best_score", 0.0);
     spdlog::info("Resuming. [run: {}, candidates: {}]", m_state.dir, m_state.candidates.size());
+    if (m_opt.rebaseline) rebaseline();
   } else {
     if (Status made = make_dirs(m_state.dir + "/candidates"); !made) return made;
     m_state.header = {{"kopt_optimize", 1},
@@ -101,6 +103,55 @@ Status SearchRun::open() {
   }
   m_generator->restore(records);
   return {};
+}
+
+// --rebaseline: the baselines are timed again (baseline() finds none) and every candidate
+// that was evaluated is evaluated again, here. Nothing is lost: the earlier baseline is
+// kept in run.json's earlier_baselines and each candidate's earlier reports in
+// candidates/NNNN/before-rebaseline/. Replies and tokens stay; nothing is asked again.
+void SearchRun::rebaseline() {
+  auto& h = m_state.header;
+  if (h.contains("baseline") && h["baseline"].is_object()) {
+    const auto& b = h["baseline"];
+    nlohmann::json earlier = {{"best", b.value("best", "")},
+                              {"best_ms", json_number(b, "best_ms")},
+                              {"device", b.value("device", nlohmann::json(nullptr))},
+                              {"replaced", now_epoch()}};
+    if (!h.contains("earlier_baselines") || !h["earlier_baselines"].is_array()) h["earlier_baselines"] = nlohmann::json::array();
+    h["earlier_baselines"].push_back(earlier);
+    h.erase("baseline");
+  }
+  h.erase("summary");
+  h["best_score"] = 0.0;
+  h["stale_rounds"] = 0;
+  m_best_seen = 0;
+  m_stale_rounds = 0;
+  int again = 0;
+  for (auto& [id, r] : m_state.candidates) {
+    const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
+    if (r.status != "done" || !is_regular_file(dir + "/candidate.py")) continue;  // no code: nothing to time
+    const std::string keep = dir + "/before-rebaseline";
+    (void)make_dirs(keep);
+    for (const char* name : {"verify.json", "timing.json", "claim.json", "claim_timing.json", "log"})
+      if (is_regular_file(dir + "/" + name)) std::rename((dir + "/" + name).c_str(), (keep + "/" + name).c_str());
+    CandidateRecord fresh;  // what was proposed, and what it cost, stay
+    fresh.id = r.id;
+    fresh.round = r.round;
+    fresh.strategy = r.strategy;
+    fresh.origin = r.origin;
+    fresh.parent = r.parent;
+    fresh.proposed_at = r.proposed_at;
+    fresh.input_tokens = r.input_tokens;
+    fresh.output_tokens = r.output_tokens;
+    fresh.tokens_estimated = r.tokens_estimated;
+    fresh.cost_usd = r.cost_usd;
+    fresh.status = "interrupted";  // evaluated again first thing (loop)
+    r = fresh;
+    (void)save_record(m_state.dir, r);
+    ++again;
+  }
+  spdlog::info("Rebaselining: the baselines are timed again and {} candidate(s) evaluated again. [run: {}]", again,
+               m_state.dir);
 }
 
 void SearchRun::save_header() {

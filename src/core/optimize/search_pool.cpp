@@ -126,10 +126,9 @@ void SearchRun::evaluate_one(int id, bool claim) {
       if (m_environment_failure.empty())
         m_environment_failure = other_device ? "resumed on another device: " +
                                                    reason.substr(step == std::string::npos ? 0 : step + 2) +
-                                                   " (kopt never ranks times from two devices together; `kopt optimize " +
-                                                   m_state.header.value("workload_name", std::string("WORKLOAD")) +
-                                                   " --provider replay --from " + m_state.dir +
-                                                   "` evaluates this run's candidates on this one)"
+                                                   " (kopt never ranks times from two devices together; `kopt optimize "
+                                                   "--resume " + m_state.dir +
+                                                   " --rebaseline` times the baselines and the candidates again here)"
                                              : "the reference could not start here although its baseline ran (" + reason + ")";
       spdlog::warn("Candidate not judged: {}. [id: {}, reason: {}]",
                    other_device ? "this is another device than the baselines'" : "the reference could not start on this machine",
