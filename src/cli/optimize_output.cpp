@@ -54,6 +54,8 @@ std::string optimize_text(const core::WorkloadResult& r) {
   }
   if (const std::string drift = core::baseline_drift_text(s.value("baseline_drift", nlohmann::json())); !drift.empty())
     out << "  note: " << drift << "\n";
+  if (const std::string earlier = core::earlier_baselines_text(s.value("earlier_baselines", nlohmann::json())); !earlier.empty())
+    out << "  note: baselines " << earlier << "\n";
   out << "  candidates: " << s.value("candidates", 0) << " (";
   bool first = true;
   for (const auto& [k, v] : s["counts"].items()) {

@@ -102,6 +102,7 @@ nlohmann::json run_entry(const core::RunState& state) {
   j["run_dir"] = state.dir;
   j["status"] = h.value("status", "");
   j["stop_reason"] = h.value("stop_reason", j.value("stop_reason", ""));
+  j["earlier_baselines"] = h.value("earlier_baselines", nlohmann::json::array());
   j["device"] = h.value("device", "");
   j["waiting_prompts"] = waiting_json(waiting_prompts(state.dir));
   const auto baseline = read_json_file(state.dir + "/baseline.json");

@@ -93,6 +93,8 @@ std::string baselines(const nlohmann::json& run) {
     out += "<p>Headroom: " + html_escape(util::strip_control(room)) + ".</p>\n";
   if (const std::string drift = core::baseline_drift_text(at(run, "baseline_drift")); !drift.empty())
     out += "<p class=\"note\">Baselines: " + html_escape(util::strip_control(drift)) + ".</p>\n";
+  if (const std::string earlier = core::earlier_baselines_text(at(run, "earlier_baselines")); !earlier.empty())
+    out += "<p class=\"note\">Baselines " + html_escape(earlier) + ".</p>\n";
   return out;
 }
 

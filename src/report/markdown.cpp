@@ -59,6 +59,8 @@ void run_md(std::ostringstream& md, const nlohmann::json& run) {
     md << "\nHeadroom: " << cell(room, 400) << ".\n";
   if (const std::string drift = core::baseline_drift_text(at(run, "baseline_drift")); !drift.empty())
     md << "\nBaselines: " << cell(drift, 600) << ".\n";
+  if (const std::string earlier = core::earlier_baselines_text(at(run, "earlier_baselines")); !earlier.empty())
+    md << "\nBaselines " << cell(earlier, 600) << ".\n";
   md << "\n### best.py\n\n" << cell(str(run, "verdict"), 400) << ".\n\n### Fastest correct candidate\n\n";
   const auto& best = at(run, "best");
   if (!best.is_object()) {

@@ -277,6 +277,13 @@ TEST(optimize_resume, rebaseline_times_a_moved_run_again_on_this_device_and_keep
         << "evaluated again";
   }
   EXPECT_EQ(read(out + "/candidates/0001/before-rebaseline/verify.json"), old_verify);
+  // The summary, report.md and kopt report say so.
+  const std::string said = "timed again on this device (--rebaseline); before: eager ";
+  EXPECT_NE(moved.out.find("\"earlier_baselines\""), std::string::npos) << moved.out.substr(0, 3000);
+  EXPECT_NE(read(out + "/report.md").find("Baselines " + said), std::string::npos) << read(out + "/report.md");
+  EXPECT_NE(read(out + "/report.md").find(" ms on Another CPU 9000."), std::string::npos) << read(out + "/report.md");
+  const auto report = run_kopt({"report", out});
+  EXPECT_NE(report.out.find(said), std::string::npos) << report.out;
   EXPECT_TRUE(exists(out + "/candidates/0001/verify.json"));
   // A later plain resume is on the same device as the new baselines.
   const auto again = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"});

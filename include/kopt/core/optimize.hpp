@@ -154,6 +154,9 @@ inline constexpr double kDriftFloor = 0.03;
 // baseline_drift() as one line, "" for none: "the final gate timed compile:default at
 // 0.4799 ms, 9.8% slower than the run's baseline (0.4371 ms); ...".
 std::string baseline_drift_text(const nlohmann::json& drift);
+// run.json's earlier_baselines (--rebaseline) as one phrase: "timed again on this device
+// (--rebaseline); before: compile:default 0.4814 ms on NVIDIA H200"; "" when none.
+std::string earlier_baselines_text(const nlohmann::json& earlier);
 // headroom() as one line: "speed of light 0.3355 ms (memory-bound, fp32): compile:default
 // is at 88.9% of it, so at most 1.12x is left"; "" for null.
 std::string headroom_text(const nlohmann::json& headroom);

@@ -271,6 +271,21 @@ nlohmann::json headroom_after_drift(const nlohmann::json& room, const nlohmann::
   return room;
 }
 
+std::string earlier_baselines_text(const nlohmann::json& earlier) {
+  if (!earlier.is_array() || earlier.empty()) return "";
+  std::string parts;
+  for (const auto& e : earlier) {
+    if (!e.is_object()) continue;
+    const auto& d = e.contains("device") && e["device"].is_object() ? e["device"] : nlohmann::json::object();
+    std::string where = util::json_string(d, "name");
+    if (where.empty()) where = util::json_string(d, "host_cpu");
+    parts += (parts.empty() ? "" : "; ") +
+             fmt::format("{} {:.4f} ms on {}", util::strip_control(util::json_string(e, "best")), util::json_number(e, "best_ms"),
+                         where.empty() ? std::string("another device") : util::strip_control(where));
+  }
+  return parts.empty() ? "" : "timed again on this device (--rebaseline); before: " + parts;
+}
+
 std::string headroom_text(const nlohmann::json& h) {
   if (!h.is_object()) return "";
   const std::string bound = util::json_string(h, "bound"), precision = util::json_string(h, "precision");

@@ -116,6 +116,7 @@ nlohmann::json SearchRun::summary(int best) const {
   for (const auto& [id, r] : m_state.candidates)
     if (!gate && gated(r)) gate = &r;
   s["baseline_drift"] = gate ? baseline_drift(baselines, gate->claim) : nlohmann::json::array();
+  s["earlier_baselines"] = m_state.header.value("earlier_baselines", nlohmann::json::array());
   // Where the gate did not reproduce the run's baseline, its figure stands, for the
   // distance to the bound too (logsumexp_rows read "faster than the bound" off a run's
   // baseline the gate timed 9.8% slower).
@@ -160,6 +161,8 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
   if (const std::string room = headroom_text(s["headroom"]); !room.empty()) md << "\nHeadroom: " << cell(room, 400) << ".\n";
   if (const std::string drift = baseline_drift_text(s.value("baseline_drift", nlohmann::json())); !drift.empty())
     md << "\nBaselines: " << cell(drift, 600) << ".\n";
+  if (const std::string earlier = earlier_baselines_text(s.value("earlier_baselines", nlohmann::json())); !earlier.empty())
+    md << "\nBaselines " << cell(earlier, 600) << ".\n";
   md << "\n## best.py\n\n" << cell(s.value("verdict", ""), 400) << ".\n";
   md << "\n## Fastest correct candidate\n\n";
   if (!best) {

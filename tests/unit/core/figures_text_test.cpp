@@ -275,6 +275,18 @@ TEST(baseline_text, the_bound_line_says_what_it_is_made_of) {
 // The run's baseline against the final gate's own timing of it (logsumexp_rows, builtin
 // suite, H200, sixteenth session): compile:default 0.4371 ms in the run's baseline and
 // 0.4799 ms in the gate, null spread 1.4%; eager 3.6896 against 3.6446 (1.2%) agrees.
+TEST(earlier_baselines_text, names_each_earlier_device_and_its_best_baseline) {
+  const nlohmann::json earlier = nlohmann::json::array(
+      {{{"best", "compile:default"}, {"best_ms", 0.48139}, {"device", {{"name", "NVIDIA H200"}}}},
+       {{"best", "eager"}, {"best_ms", 2.0}, {"device", {{"name", ""}, {"host_cpu", "AMD EPYC 9654"}}}},
+       {{"best", "eager"}, {"best_ms", 1.5}, {"device", nullptr}}});
+  EXPECT_EQ(kopt::core::earlier_baselines_text(earlier),
+            "timed again on this device (--rebaseline); before: compile:default 0.4814 ms on NVIDIA H200; "
+            "eager 2.0000 ms on AMD EPYC 9654; eager 1.5000 ms on another device");
+  EXPECT_EQ(kopt::core::earlier_baselines_text(nlohmann::json::array()), "");
+  EXPECT_EQ(kopt::core::earlier_baselines_text(nullptr), "");
+}
+
 TEST(baseline_drift, a_baseline_the_gate_timed_beyond_its_null_spread_is_named) {
   const nlohmann::json baselines = {
       {"ok", true},
