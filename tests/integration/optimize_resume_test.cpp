@@ -203,23 +203,35 @@ TEST(optimize_resume, a_reference_that_cannot_start_here_stops_the_run_without_j
   EXPECT_EQ(recs.at(2)["outcome"], "correct") << recs.at(2).dump(1);
 }
 
+namespace {
+
+// A replay run of `candidates` evaluated candidates in `out`, then "moved": run.json's
+// baseline says it was timed on another CPU model. Returns this machine's CPU model
+// (empty where it names none).
+std::string moved_run(const std::string& dir, const std::string& out, int candidates) {
+  const std::string workload = dir + "/w.py";
+  copy(case_path("w_elementwise.py"), workload);
+  const auto first = run_kopt({"optimize", workload, "--provider", "replay", "--from", honest_replay(dir, 2), "--out", out,
+                               "--max-candidates", std::to_string(candidates), "--final-top", "0"});
+  EXPECT_EQ(first.exit_code, 3) << context(first);
+  nlohmann::json run = read_json(out + "/run.json");
+  const std::string here = run["baseline"]["device"].value("host_cpu", "");
+  EXPECT_EQ(read_json(out + "/baseline.json")["device"]["host_cpu"], here);
+  run["baseline"]["device"]["host_cpu"] = "Another CPU 9000";
+  write(out + "/run.json", run.dump(2));
+  return here;
+}
+
+}  // namespace
+
 // Resumed on another device than the one its baselines were timed on (a run started on an
 // H200 resumed on an H100 ranked the H100's candidates against the H200's baselines): the
 // candidate is not run, the run stops and says which devices, and resumes where it began.
 // On a CPU the device is the host CPU's model; the test moves the run by editing run.json.
 TEST(optimize_resume, a_run_resumed_on_another_device_stops_before_timing_anything_there) {
-  const std::string dir = temp_dir();
-  const std::string workload = dir + "/w.py", out = dir + "/run";
-  copy(case_path("w_elementwise.py"), workload);
-  const auto first = run_kopt({"optimize", workload, "--provider", "replay", "--from", honest_replay(dir, 2), "--out", out,
-                               "--max-candidates", "1", "--final-top", "0"});
-  ASSERT_EQ(first.exit_code, 3) << context(first);
-  nlohmann::json run = read_json(out + "/run.json");
-  const std::string here = run["baseline"]["device"].value("host_cpu", "");
+  const std::string dir = temp_dir(), out = dir + "/run";
+  const std::string here = moved_run(dir, out, 1);
   if (here.empty()) GTEST_SKIP() << "this machine names no CPU model";
-  EXPECT_EQ(read_json(out + "/baseline.json")["device"]["host_cpu"], here);
-  run["baseline"]["device"]["host_cpu"] = "Another CPU 9000";
-  write(out + "/run.json", run.dump(2));
   const auto elsewhere = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"});
   EXPECT_EQ(elsewhere.exit_code, 130) << context(elsewhere);
   EXPECT_NE(elsewhere.out.find("resumed on another device: this is " + here +
@@ -233,7 +245,7 @@ TEST(optimize_resume, a_run_resumed_on_another_device_stops_before_timing_anythi
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs.at(2)["status"], "interrupted") << recs.at(2).dump(1);
   EXPECT_FALSE(exists(out + "/candidates/0002/timing.json")) << "nothing timed on the other device";
-  run = read_json(out + "/run.json");
+  nlohmann::json run = read_json(out + "/run.json");
   run["baseline"]["device"]["host_cpu"] = here;
   write(out + "/run.json", run.dump(2));
   const auto back = run_kopt({"optimize", "--resume", out, "--max-candidates", "2", "--final-top", "0"});
@@ -245,17 +257,9 @@ TEST(optimize_resume, a_run_resumed_on_another_device_stops_before_timing_anythi
 // and every evaluated candidate is evaluated again; the earlier device's baseline and
 // reports are kept beside, and nothing is proposed again.
 TEST(optimize_resume, rebaseline_times_a_moved_run_again_on_this_device_and_keeps_the_earlier_figures) {
-  const std::string dir = temp_dir();
-  const std::string workload = dir + "/w.py", out = dir + "/run";
-  copy(case_path("w_elementwise.py"), workload);
-  const auto first = run_kopt({"optimize", workload, "--provider", "replay", "--from", honest_replay(dir, 2), "--out", out,
-                               "--max-candidates", "2", "--final-top", "0"});
-  ASSERT_EQ(first.exit_code, 3) << context(first);
-  nlohmann::json run = read_json(out + "/run.json");
-  const std::string here = run["baseline"]["device"].value("host_cpu", "");
+  const std::string dir = temp_dir(), out = dir + "/run";
+  const std::string here = moved_run(dir, out, 2);
   if (here.empty()) GTEST_SKIP() << "this machine names no CPU model";
-  run["baseline"]["device"]["host_cpu"] = "Another CPU 9000";
-  write(out + "/run.json", run.dump(2));
   const auto before = records(out);
   const std::string old_verify = read(out + "/candidates/0001/verify.json");
   ASSERT_FALSE(old_verify.empty());
@@ -264,7 +268,7 @@ TEST(optimize_resume, rebaseline_times_a_moved_run_again_on_this_device_and_keep
   const auto moved = run_kopt({"optimize", "--resume", out, "--rebaseline", "--max-candidates", "2", "--final-top", "0",
                                "--json"});
   EXPECT_EQ(moved.exit_code, 3) << context(moved);
-  run = read_json(out + "/run.json");
+  const nlohmann::json run = read_json(out + "/run.json");
   EXPECT_EQ(run["baseline"]["device"]["host_cpu"], here) << "timed again here";
   ASSERT_EQ(run["earlier_baselines"].size(), 1u) << run.dump(1).substr(0, 2000);
   EXPECT_EQ(run["earlier_baselines"][0]["device"]["host_cpu"], "Another CPU 9000");

@@ -7,24 +7,14 @@ either device. Exit 77 (skipped) without torch.
 Usage: compare_check.py HARNESS_DIR
 """
 import math
+import os
 import sys
 
-try:
-    import torch
-except ImportError:
-    print("torch is not installed: skipped")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_lib import check, finish  # noqa: E402 (skips without torch; the harness on the path)
 
-sys.path.insert(0, sys.argv[1])
+import torch  # noqa: E402
 import kopt_compare  # noqa: E402
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
 
 
 def close(a, b, rel=1e-9):
@@ -159,7 +149,4 @@ for name, (c, r32, r64), opts in [("honest", case(8, 50001, 1e-7), {}), ("stress
         check(took_fast[-1] == finite, "%s: the all-finite pass %s" % (name, "not taken" if finite else "taken"))
 kopt_compare.Walker._finite_sums = _finite_sums
 
-if failures:
-    print("%d failure(s)" % len(failures))
-    sys.exit(1)
-print("compare_check: all passed")
+finish("compare_check")

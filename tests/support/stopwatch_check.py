@@ -8,24 +8,14 @@ Exit 77 (skipped) without torch.
 
 Usage: stopwatch_check.py HARNESS_DIR
 """
+import os
 import sys
 
-try:
-    import torch
-except ImportError:
-    print("torch is not installed: skipped")
-    sys.exit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_lib import check, finish  # noqa: E402 (skips without torch; the harness on the path)
 
-sys.path.insert(0, sys.argv[1])
+import torch  # noqa: E402
 import kopt_timing  # noqa: E402
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
 
 
 class Gpu:
@@ -90,7 +80,4 @@ check(abs(null["ms"] - null["sleep_ms"]) < 1e-9, "a null batch is its sleep: %r"
 r = sw.run({"model": "m"})
 check(r["sleep_ms"] == 0.0 and abs(r["ms"] - CALL_MS) < 1e-9, "no sleep, no sleep_ms: %r" % r)
 
-if failures:
-    print("%d failure(s)" % len(failures))
-    sys.exit(1)
-print("stopwatch: ok")
+finish("stopwatch_check")
