@@ -152,6 +152,13 @@ std::string read(const std::string& path) {
 
 void copy_file(const std::string& from, const std::string& to) { std::ofstream(to) << read(from); }
 
+std::string honest_replay(const std::string& dir, int count) {
+  const std::string from = dir + "/replay";
+  mkdir(from.c_str(), 0755);
+  for (int i = 1; i <= count; ++i) copy_file(case_path("c_elementwise_honest.py"), from + "/" + std::to_string(i) + ".py");
+  return from;
+}
+
 nlohmann::json read_json(const std::string& path) {
   try {
     return nlohmann::json::parse(read(path));

@@ -51,6 +51,8 @@ std::string temp_dir(const std::string& prefix);  // a new directory under $TMPD
 bool exists(const std::string& path);
 std::string read(const std::string& path);         // empty when unreadable
 void copy_file(const std::string& from, const std::string& to);
+// A replay folder DIR/replay of `count` copies of the honest candidate for w_elementwise.
+std::string honest_replay(const std::string& dir, int count);
 nlohmann::json read_json(const std::string& path);  // null when missing or malformed
 // Polls until `path` exists or `seconds` pass; true if it does.
 bool wait_for(const std::string& path, double seconds, int poll_ms = 50);
