@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <fstream>
 #include <thread>
 
 #include "kopt/sandbox/process.hpp"
@@ -20,16 +22,36 @@ std::string ExitInfo::describe() const {
   if (exited) return "exit status " + std::to_string(code);
   const char* name = sigabbrev_np(signal);
   std::string text = "killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
-  if (signal == SIGKILL && !signal_from_kopt) {
-    text += ", not sent by kopt: most likely the kernel's out-of-memory killer";
-    if (max_rss_kb > 0) text += " (peak resident " + std::to_string(max_rss_kb / 1024) + " MiB)";
-  }
-  return text;
+  if (signal != SIGKILL || signal_from_kopt) return text;
+  const std::string peak = max_rss_kb > 0 ? " (peak resident " + std::to_string(max_rss_kb / 1024) + " MiB)" : "";
+  if (oom_kills > 0)
+    return text + ", not sent by kopt: the kernel's out-of-memory killer, which killed " + std::to_string(oom_kills) +
+           (oom_kills == 1 ? " process" : " processes") + " on this machine meanwhile" + peak;
+  if (oom_kills == 0)
+    // Worded so that core's out_of_memory() does not take it for a lack of memory.
+    return text + ", sent neither by kopt nor by the kernel's OOM killer (its count did not move): by the process "
+                  "itself or another one" + peak;
+  return text + ", not sent by kopt: most likely the kernel's out-of-memory killer" + peak;
+}
+
+long long oom_kill_count() {
+  std::ifstream in("/proc/vmstat");
+  std::string key;
+  long long value = 0;
+  while (in >> key >> value)
+    if (key == "oom_kill") return value;
+  return -1;
 }
 
 namespace {
 
-ExitInfo decode_status(int status, const struct rusage& usage, bool signalled) {
+long long oom_kills_since(long long at_spawn) {
+  if (at_spawn < 0) return -1;
+  const long long now = oom_kill_count();
+  return now < 0 ? -1 : std::max(0LL, now - at_spawn);
+}
+
+ExitInfo decode_status(int status, const struct rusage& usage, bool signalled, long long oom_kills_at_spawn) {
   ExitInfo info;
   info.max_rss_kb = usage.ru_maxrss;
   info.signal_from_kopt = signalled;
@@ -39,6 +61,9 @@ ExitInfo decode_status(int status, const struct rusage& usage, bool signalled) {
   } else if (WIFSIGNALED(status)) {
     info.signal = WTERMSIG(status);
   }
+  // A worker under bubblewrap dies as bubblewrap's exit status 128 + 9 (Worker::payload_exit).
+  const bool sigkill = info.signal == SIGKILL || (info.exited && info.code == 128 + SIGKILL);
+  if (sigkill && !signalled) info.oom_kills = oom_kills_since(oom_kills_at_spawn);
   return info;
 }
 
@@ -73,6 +98,7 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
     return Failure{"spawn", std::string("pipe: ") + strerror(errno)};
   }
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const long long oom_kills_at_spawn = oom_kill_count();
 
   auto registry = lock_child_registry();
   const pid_t pid = fork();
@@ -131,6 +157,7 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
 
   Child child;
   child.m_pid = pid;
+  child.m_oom_kills_at_spawn = oom_kills_at_spawn;
   child.m_stdout = out_pipe[0];
   child.m_stderr = err_pipe[0];
   fcntl(child.m_stdout, F_SETFL, O_NONBLOCK);
@@ -163,6 +190,7 @@ Child& Child::operator=(Child&& other) noexcept {
     m_stderr = other.m_stderr;
     m_exit = other.m_exit;
     m_signalled = other.m_signalled;
+    m_oom_kills_at_spawn = other.m_oom_kills_at_spawn;
     other.m_pid = -1;
     other.m_stdout = other.m_stderr = -1;
   }
@@ -202,7 +230,7 @@ std::optional<ExitInfo> Child::try_wait() {
   struct rusage usage {};
   const pid_t r = wait4(m_pid, &status, WNOHANG, &usage);
   if (r == m_pid) {
-    m_exit = decode_status(status, usage, m_signalled);
+    m_exit = decode_status(status, usage, m_signalled, m_oom_kills_at_spawn);
     unregister_child(m_pid);
   }
   return m_exit;
@@ -238,7 +266,7 @@ ExitInfo Child::terminate(std::chrono::milliseconds grace) {
   do {
     r = wait4(m_pid, &status, 0, &usage);
   } while (r < 0 && errno == EINTR);
-  m_exit = r == m_pid ? decode_status(status, usage, true) : ExitInfo{false, 0, SIGKILL, true, 0};
+  m_exit = r == m_pid ? decode_status(status, usage, true, -1) : ExitInfo{false, 0, SIGKILL, true, 0};
   unregister_child(m_pid);
   return *m_exit;
 }

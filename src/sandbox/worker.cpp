@@ -276,9 +276,12 @@ std::optional<ExitInfo> Worker::exit_info() {
 
 ExitInfo Worker::payload_exit(const ExitInfo& info) const {
   // bubblewrap exits with 128 + the signal that killed the worker.
-  if (m_spec.runs_as_child && info.exited && info.code > 128 && info.code < 128 + NSIG)
-    return ExitInfo{false, 0, info.code - 128};
-  return info;
+  if (!m_spec.runs_as_child || !info.exited || info.code <= 128 || info.code >= 128 + NSIG) return info;
+  ExitInfo payload = info;  // keeps who signalled, the peak resident set and the OOM kills
+  payload.exited = false;
+  payload.code = 0;
+  payload.signal = info.code - 128;
+  return payload;
 }
 
 }  // namespace kopt::sandbox

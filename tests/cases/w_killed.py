@@ -1,6 +1,6 @@
-"""A workload whose forward is killed by a SIGKILL kopt did not send, as the kernel's
-out-of-memory killer kills a process (provoking the real killer would take the machine's
-memory): kopt must say the machine ran out of memory, not that the workload is broken."""
+"""A workload whose forward is killed by a SIGKILL neither kopt nor the kernel's
+out-of-memory killer sent (it sends it itself): kopt must not blame the machine's memory
+(w_oom_killed.py is the real killer's case)."""
 import os
 import signal
 

@@ -141,24 +141,42 @@ TEST(eval_input, reference_out_of_memory_is_named_as_memory) {
       << "what it asked for: " << reason;
 }
 
-// A reference worker killed by a SIGKILL kopt did not send (the OOM killer's signal), in
-// eval and in baseline: check "memory", one line naming the process and its peak.
-TEST(eval_input, reference_killed_by_a_stranger_sigkill_is_named_as_memory) {
+// A reference worker killed by a SIGKILL that neither kopt nor the kernel's OOM killer
+// sent (the workload sends it itself): the workload's failure, told as such, one line,
+// never "ran out of memory".
+TEST(eval_input, reference_killed_by_a_stranger_sigkill_is_not_blamed_on_memory) {
   const auto run = eval_case("w_killed.py", "c_elementwise_honest.py");
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  EXPECT_EQ(run.json["check"], "reference") << run.out;
+  const std::string reason = run.json["reason"];
+  EXPECT_NE(reason.find("sent neither by kopt nor by the kernel's OOM killer"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find("out of memory"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find('\n'), std::string::npos) << reason;
+}
+
+// A reference worker the kernel's out-of-memory killer kills for real (inside a memory
+// cgroup the workload makes for itself), in eval and in baseline: check "memory", one
+// line naming the process, the killer and the peak.
+TEST(eval_input, reference_killed_by_the_out_of_memory_killer_is_named_as_memory) {
+  if (!kopt::testing::can_make_memory_cgroup())
+    GTEST_SKIP() << "needs root and cgroup v1's memory controller to provoke the OOM killer in a small cgroup";
+  const auto run = eval_case("w_oom_killed.py", "c_elementwise_honest.py");
   EXPECT_EQ(run.exit_code, 2) << run.err;
   EXPECT_EQ(run.json["check"], "memory") << run.out;
   const std::string reason = run.json["reason"];
   EXPECT_NE(reason.find("reference worker ran out of memory"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("the kernel's out-of-memory killer, which killed"), std::string::npos) << reason;
   EXPECT_NE(reason.find("peak resident"), std::string::npos) << reason;
   EXPECT_EQ(reason.find('\n'), std::string::npos) << reason;
-  const auto base = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_killed.py"), "--json", "--device",
+  const auto base = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_oom_killed.py"), "--json", "--device",
                                              kopt::testing::on_gpu() ? "cuda" : "cpu", "--compile-modes", "none"});
+  kopt::testing::remove_test_cgroups();
   ASSERT_TRUE(base.json.is_object()) << base.out << base.err;
   EXPECT_NE(base.exit_code, 0);
   EXPECT_EQ(base.json["check"], "memory") << base.out;
   const std::string error = base.json["error"];
   EXPECT_NE(error.find("reference worker ran out of memory"), std::string::npos) << error;
-  EXPECT_NE(error.find("peak resident"), std::string::npos) << error;
+  EXPECT_NE(error.find("out-of-memory killer"), std::string::npos) << error;
 }
 
 TEST(eval_input, get_inputs_raising_is_an_input_error) {

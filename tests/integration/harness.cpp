@@ -23,6 +23,23 @@ bool on_gpu() {
   return device && std::string(device) == "cuda";
 }
 
+bool can_make_memory_cgroup() {
+  const std::string probe = "/sys/fs/cgroup/memory/kopt-test-probe-" + std::to_string(getpid());
+  if (mkdir(probe.c_str(), 0755) != 0) return false;
+  const bool limits = access((probe + "/memory.limit_in_bytes").c_str(), W_OK) == 0;
+  rmdir(probe.c_str());
+  return limits;
+}
+
+void remove_test_cgroups() {
+  const std::string root = "/sys/fs/cgroup/memory";
+  DIR* dir = opendir(root.c_str());
+  if (!dir) return;
+  while (const dirent* entry = readdir(dir))
+    if (std::string(entry->d_name).rfind("kopt-test-oom-", 0) == 0) rmdir((root + "/" + entry->d_name).c_str());
+  closedir(dir);
+}
+
 std::string test_python() {
   const char* named = std::getenv("KOPT_TEST_PYTHON");
   return named && *named ? named : "/usr/bin/python3";

@@ -32,6 +32,12 @@ std::string case_path(const std::string& name);
 // skip without it.
 bool on_gpu();
 
+// Whether this process may make a cgroup v1 memory group (root, the controller mounted
+// at /sys/fs/cgroup/memory): w_oom_killed.py needs one to provoke the OOM killer.
+bool can_make_memory_cgroup();
+// Removes the memory groups w_oom_killed.py made (kopt-test-oom-*), their processes gone.
+void remove_test_cgroups();
+
 // An interpreter with torch for tests that name one: KOPT_TEST_PYTHON (the GPU machine's
 // torch is not under /usr/bin/python3), else /usr/bin/python3.
 std::string test_python();

@@ -32,8 +32,13 @@ struct ExitInfo {
   int signal = 0;       // terminating signal when !exited
   bool signal_from_kopt = false;  // kopt itself signalled the process (deadline, teardown)
   long max_rss_kb = 0;            // peak resident set, from the kernel's rusage at reaping
-  // "exit status 3", "killed by signal 11 (SIGSEGV)"; a SIGKILL kopt did not send is named
-  // as what it most likely is, the kernel's out-of-memory killer, with the peak resident set.
+  // For a SIGKILL kopt did not send: how many processes the kernel's out-of-memory killer
+  // killed on this machine while this one lived (/proc/vmstat's oom_kill); -1 unknown.
+  long long oom_kills = -1;
+  // "exit status 3", "killed by signal 11 (SIGSEGV)". A SIGKILL kopt did not send is
+  // named the out-of-memory killer's where its count rose meanwhile (with the peak
+  // resident set), a sender's other than kopt and that killer's where it did not, and
+  // most likely that killer's where the count cannot be read.
   std::string describe() const;
 };
 
@@ -75,7 +80,12 @@ class Child {
   int m_stderr = -1;
   std::optional<ExitInfo> m_exit;
   mutable bool m_signalled = false;  // signal_group was called: a later death is kopt's doing
+  long long m_oom_kills_at_spawn = -1;  // /proc/vmstat's oom_kill when the child started; -1 unknown
 };
+
+// The kernel's count of processes its out-of-memory killer has killed on this machine
+// (/proc/vmstat's oom_kill: every kill, a cgroup's included), or -1 where it cannot be read.
+long long oom_kill_count();
 
 // What a short-lived command printed and how it ended (run_captured).
 struct Captured {

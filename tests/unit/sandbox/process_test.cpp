@@ -30,10 +30,21 @@ SpawnSpec shell(const std::string& script) {
   return spec;
 }
 
-TEST(child, a_sigkill_kopt_did_not_send_is_named_as_the_out_of_memory_killer) {
+TEST(child, a_sigkill_kopt_did_not_send_is_named_by_the_out_of_memory_killers_count) {
   ExitInfo oom{false, 0, SIGKILL, false, 2048 * 1024};
-  EXPECT_NE(oom.describe().find("out-of-memory killer"), std::string::npos) << oom.describe();
+  oom.oom_kills = 1;
+  EXPECT_NE(oom.describe().find("the kernel's out-of-memory killer, which killed 1 process"), std::string::npos)
+      << oom.describe();
   EXPECT_NE(oom.describe().find("2048 MiB"), std::string::npos) << oom.describe();
+  ExitInfo stranger = oom;
+  stranger.oom_kills = 0;
+  EXPECT_NE(stranger.describe().find("sent neither by kopt nor by the kernel's OOM killer"), std::string::npos)
+      << stranger.describe();
+  EXPECT_EQ(stranger.describe().find("out-of-memory"), std::string::npos) << stranger.describe();
+  ExitInfo unknown = oom;
+  unknown.oom_kills = -1;
+  EXPECT_NE(unknown.describe().find("most likely the kernel's out-of-memory killer"), std::string::npos)
+      << unknown.describe();
   ExitInfo ours{false, 0, SIGKILL, true, 2048 * 1024};
   EXPECT_EQ(ours.describe().find("out-of-memory"), std::string::npos) << ours.describe();
 }
@@ -41,15 +52,17 @@ TEST(child, a_sigkill_kopt_did_not_send_is_named_as_the_out_of_memory_killer) {
 TEST(child, a_child_killed_from_outside_is_not_kopts_doing) {
   auto child = Child::spawn(shell("exec sleep 30"));
   ASSERT_TRUE(child) << child.failure().message;
-  kill(child->pid(), SIGKILL);  // as the kernel's OOM killer would
+  kill(child->pid(), SIGKILL);  // a stranger's signal: the OOM killer's count does not move
   auto info = child->wait_for(std::chrono::milliseconds(5000));
   ASSERT_TRUE(info);
   EXPECT_FALSE(info->signal_from_kopt);
   EXPECT_GT(info->max_rss_kb, 0);
+  if (kopt::sandbox::oom_kill_count() >= 0) EXPECT_EQ(info->oom_kills, 0) << info->describe();
   auto other = Child::spawn(shell("exec sleep 30"));
   ASSERT_TRUE(other);
   const auto term = other->terminate(std::chrono::milliseconds(100));
   EXPECT_TRUE(term.signal_from_kopt);
+  EXPECT_EQ(term.oom_kills, -1);
 }
 
 TEST(child, runs_with_exactly_the_given_environment) {
