@@ -33,10 +33,24 @@ Status write_file(const std::string& path, const std::string& text) {
   return {};
 }
 
+const char* const k_text_pointer = "[the reply's text, stored once as \"text\" above]";
+
 std::string numbered(int index) {
   char name[32];
   std::snprintf(name, sizeof name, "%04d", index);
   return name;
+}
+
+// The raw response holds the reply's text again (OpenAI's message content, Anthropic's
+// text block, a command's stdout): each string of it equal to `text` becomes a pointer to
+// "text", so that a long reply is stored once. Short texts stay, as a raw body is easier
+// to read whole and a short string may equal some other field by chance.
+void point_to_text(nlohmann::json& raw, const std::string& text) {
+  if (raw.is_string()) {
+    if (raw.get_ref<const std::string&>() == text) raw = k_text_pointer;
+  } else if (raw.is_structured()) {
+    for (auto& item : raw) point_to_text(item, text);
+  }
 }
 
 }  // namespace
@@ -121,6 +135,7 @@ Status Transcript::save(const Reply& reply, const std::string& provider, const s
       {"cost_usd", reply.cost_known ? nlohmann::json(reply.cost_usd) : nlohmann::json(nullptr)},
       {"text", reply.text},
       {"raw", reply.exchange.contains("response") ? reply.exchange["response"] : nlohmann::json(nullptr)}};
+  if (reply.text.size() >= 256) point_to_text(response["raw"], reply.text);
   // dump() with error_handler replace: a server's invalid UTF-8 must not throw.
   const auto dump = [&](const nlohmann::json& j) {
     return util::redact(util::dump_json(j, 2), m_secrets) + "\n";

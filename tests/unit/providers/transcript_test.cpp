@@ -56,6 +56,34 @@ TEST(transcript, writes_one_numbered_pair_per_request_with_secrets_redacted) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(transcript, stores_a_long_reply_text_once_and_points_to_it_from_the_raw_response) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kopt-transcript-once-" + std::to_string(getpid()));
+  auto t = pv::Transcript::open(dir.string(), {});
+  ASSERT_TRUE(t.ok());
+  pv::Reply reply;
+  reply.index = 1;
+  reply.outcome = pv::ReplyOutcome::ok;
+  reply.text = "class ModelNew:\n" + std::string(100000, 'x');
+  const nlohmann::json choice = {{"message", {{"role", "assistant"}, {"content", reply.text}}}};
+  reply.exchange["response"] = {{"status", 200}, {"body", {{"choices", {choice}}, {"model", "m"}}}};
+  ASSERT_TRUE(t->save(reply, "openai", "m").ok());
+  const std::string res = slurp(t->response_path(1));
+  EXPECT_LT(res.size(), 101000u) << "the text is stored more than once";
+  const auto saved = nlohmann::json::parse(res);
+  EXPECT_EQ(saved["text"], reply.text);
+  const auto& content = saved["raw"]["body"]["choices"][0]["message"]["content"];
+  EXPECT_NE(content.get<std::string>().find("stored once as \"text\""), std::string::npos) << content;
+  EXPECT_EQ(saved["raw"]["body"]["model"], "m");
+  EXPECT_EQ(saved["raw"]["status"], 200);
+  // A short reply's raw body stays whole.
+  reply.index = 2;
+  reply.text = "short";
+  reply.exchange["response"] = {{"stdout", "short"}};
+  ASSERT_TRUE(t->save(reply, "exec", "m").ok());
+  EXPECT_EQ(nlohmann::json::parse(slurp(t->response_path(2)))["raw"]["stdout"], "short");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(transcript, saves_candidates_and_the_summary_beside_the_requests) {
   const auto dir = std::filesystem::temp_directory_path() / ("kopt-transcript-c-" + std::to_string(getpid()));
   auto t = pv::Transcript::open((dir / "nested" / "run").string(), {"summary-secret"});
