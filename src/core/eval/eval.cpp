@@ -134,7 +134,9 @@ bool EvalRun::start_reference() {
   }
   if (!m_opt.expect_device.empty()) {
     // kopt optimize --resume on another machine: its baselines were timed elsewhere.
-    const std::string here = hello->header.value(m_opt.device == "cuda" ? "device_name" : "host_cpu", "");
+    // Known as the run's records know it: by the device facts the hello makes.
+    std::vector<std::string> unused;
+    const std::string here = device_identity(device_facts(hello->header, "", unused), m_opt.device);
     if (!here.empty() && here != m_opt.expect_device)
       return reference_failed(ReferencePhase::device,
                               {"device", "this is " + here + ", the run's baselines were measured on " + m_opt.expect_device});
