@@ -71,8 +71,18 @@ int main(const std::vector<std::string>& args) {
     app.parse(reversed);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    if (code == 0) return 0;
+    // A command line that asked for JSON gets its error as JSON on stdout too.
+    for (size_t k = 0; k < args.size(); ++k)
+      if (args[k] == "--json" || (args[k] == "--format" && k + 1 < args.size() && args[k + 1] == "json") ||
+          args[k] == "--format=json") {
+        print_json_error(e.what(), 2);
+        break;
+      }
+    return 2;
   }
+  json_errors() = eval_cmd.json || baseline_cmd.json || ask_cmd.json || optimize_cmd.options.json ||
+                  report_cmd.json || report_cmd.format == "json" || doctor_cmd.json;
   util::init_logging(verbosity, quiet);
   sandbox::harden_self();
   try {

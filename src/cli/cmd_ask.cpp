@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "kopt/core/run_state.hpp"
 #include "kopt/providers/accounting.hpp"
 #include "kopt/providers/dispatch.hpp"
 #include "kopt/providers/extract.hpp"
@@ -25,14 +26,6 @@ namespace kopt::cli {
 namespace pv = kopt::providers;
 
 namespace {
-
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::string default_out_dir() {
   const std::time_t now = std::time(nullptr);
@@ -76,7 +69,7 @@ CLI::App* add_ask_command(CLI::App& app, AskCommand& cmd) {
   sub->add_option("--base-url", p.base_url, "API base URL (default: $OPENAI_BASE_URL / $ANTHROPIC_BASE_URL, then the public API)");
   sub->add_option("--command", p.command, "exec: program and arguments (no shell); prompt on stdin, reply on stdout");
   sub->add_option("--n", cmd.n, "Requests to send, all in flight at once")->check(CLI::Range(1, 256));
-  sub->add_option("--temperature", cmd.temperature, "Sampling temperature (default: the server's)")->check(CLI::Range(0.0, 2.0));
+  sub->add_option("--temperature", cmd.temperature, "Sampling temperature (default: the server's)")->check(number_in(0, true, 2, ""));
   sub->add_option("--max-output-tokens", p.max_output_tokens, "Output-token limit per reply")->check(CLI::Range(1, 1'000'000));
   sub->add_option("--out", cmd.out_dir, "Run directory (default: kopt-runs/ask-DATE-TIME)");
   sub->add_option("--hint", cmd.hints, "Guidance added to every prompt (repeatable)")->allow_extra_args(false);
@@ -101,8 +94,12 @@ int run_ask(AskCommand cmd) {
   po.connect_timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(cmd.connect_timeout_s * 1000)));
   po.timeout = std::chrono::milliseconds(static_cast<long long>(std::ceil(cmd.timeout_s * 1000)));
 
-  const auto workload = read_file(cmd.workload);
-  if (!workload) return usage_error("cannot read the workload " + cmd.workload);
+  // Refused before any request: a folder or a file that is no workload would be sent to
+  // a paid model as an empty or meaningless prompt.
+  const auto workload = core::read_text(cmd.workload);
+  if (!workload) return usage_error("cannot read the workload " + cmd.workload + (core::is_directory(cmd.workload) ? " (a folder)" : ""));
+  if (!core::looks_like_workload(*workload))
+    return usage_error(cmd.workload + " is not a workload: it does not define class Model( and def get_inputs");
   pv::PromptSet prompts = pv::builtin_prompts();
   if (!cmd.prompts_dir.empty()) {
     auto loaded = pv::load_prompts(cmd.prompts_dir);
@@ -114,7 +111,7 @@ int run_ask(AskCommand cmd) {
   facts.workload_source = *workload;
   facts.hints = cmd.hints;
   for (const auto& path : cmd.hint_files) {
-    auto text = read_file(path);
+    auto text = core::read_text(path);
     if (!text) return usage_error("cannot read the hint file " + path);
     facts.hints.push_back(*text);
   }
@@ -140,6 +137,9 @@ int run_ask(AskCommand cmd) {
   std::vector<std::string> secrets = (*provider)->secrets();
   for (auto& s : sandbox::secret_values(env)) secrets.push_back(std::move(s));
   const std::string out_dir = cmd.out_dir.empty() ? default_out_dir() : cmd.out_dir;
+  // An earlier ask's replies and summary are finished results: never written over.
+  if (core::is_directory(out_dir) && !core::list_dir(out_dir).empty())
+    return usage_error("--out " + out_dir + " already holds files (an earlier run's?): kopt ask writes into a new or empty folder");
   auto transcript = pv::Transcript::open(out_dir, secrets);
   if (!transcript) return usage_error(transcript.failure().message);
 

@@ -135,6 +135,15 @@ void tool_checks(const nlohmann::json& facts, std::vector<Check>& checks) {
 }
 
 void isolation_checks(std::vector<Check>& checks) {
+  // Every evaluation makes its sandbox there (--work-dir's default).
+  const std::string root = sandbox::temp_root();
+  if (auto made = sandbox::make_temp_dir(root, "kopt-doctor-")) {
+    ::rmdir(made->c_str());
+    checks.push_back({"work folder", "ok", root + " (sandboxes are made there; --work-dir chooses another)", ""});
+  } else {
+    checks.push_back({"work folder", "missing", made.failure().message,
+                      "set TMPDIR to a writable folder, or give kopt eval / optimize --work-dir", true});
+  }
   const auto user = sandbox::candidate_user();
   if (user) {
     checks.push_back({"isolation: user", "ok", "candidates run as " + user->name + " (uid " + std::to_string(user->uid) + ")", ""});

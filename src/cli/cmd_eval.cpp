@@ -27,13 +27,13 @@ CLI::App* add_eval_command(CLI::App& app, EvalCommand& cmd) {
       ->check(option_range_check("import_timeout"));
   sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and for each call")
       ->check(option_range_check("call_timeout"));
-  sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created (default: $TMPDIR or /tmp)");
+  sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created (default: $TMPDIR or /tmp)")->check(existing_folder());
   sub->add_flag("--keep-work", o.keep_work, "Keep the sandbox for inspection");
   sub->add_option("--time", cmd.time,
                   "After a correct verdict: none, rank (time the candidate), claim (ABAB against eager and torch.compile); default: claim on cuda, none on cpu")
       ->check(CLI::IsMember({"none", "rank", "claim"}));
   sub->add_option("--target", o.target, "Hardware preset to judge against (h100, h200, a100, l40s, b200); default: the device's own");
-  sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes timed as baselines (default: default; none: eager only)");
+  sub->add_option("--compile-modes", o.compile_modes, "torch.compile modes timed as baselines (default: default; none: eager only)")->check(compile_mode_check());
   sub->add_option("--pairs", o.timing_options.pairs, "ABAB pairs before a speedup is claimed")->check(CLI::Range(2, 1000));
   sub->add_flag("--no-flush", cmd.no_flush, "Do not flush L2 before timed calls");
   add_limit_options(sub, o.limits);

@@ -17,6 +17,7 @@
 
 #include "kopt/core/gpu_gate.hpp"
 #include "kopt/core/run_state.hpp"
+#include "kopt/util/text.hpp"
 #include "kopt/providers/accounting.hpp"
 #include "kopt/providers/prompts.hpp"
 #include "kopt/report/report.hpp"
@@ -104,7 +105,7 @@ std::vector<core::WorkloadResult> optimize_workloads(core::OptimizeOptions o, co
         auto result = core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop);
         if (core::is_regular_file(run_dirs[i] + "/run.json")) write_html_report({run_dirs[i]}, run_dirs[i] + "/report.html");
         std::lock_guard<std::mutex> lock(print);
-        if (!o.json) std::cout << optimize_text(result) << std::flush;
+        if (!o.json) std::cout << util::strip_control(optimize_text(result)) << std::flush;
         slots[i] = std::move(result);
       } catch (...) {
         std::lock_guard<std::mutex> lock(print);
@@ -145,7 +146,7 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
                 "LLM providers: no builtin candidates first (split-tf32 on CUDA at fp32 where the workload has matmuls)");
   sub->add_flag("--no-wait", cmd.no_wait, "files: do not wait for replies (exit 4; --resume once they are there)");
   sub->add_option("--reply-timeout", cmd.reply_timeout, "files: give up on a reply after this long (90s, 30m; 0: never)");
-  sub->add_option("--temperature", cmd.temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
+  sub->add_option("--temperature", cmd.temperature, "Sampling temperature")->check(number_in(0, true, 2, ""));
   sub->add_option("--max-output-tokens", p.max_output_tokens, "Output-token limit per reply")->check(CLI::Range(1, 1'000'000));
   sub->add_option("--timeout", cmd.timeout_s, "Seconds for one LLM request")->check(timeout_seconds());
   sub->add_option("--prompts", cmd.prompts_dir, "Directory overriding the prompt templates");
@@ -185,8 +186,8 @@ CLI::App* add_optimize_command(CLI::App& app, OptimizeCommand& cmd) {
       ->check(option_range_check("import_timeout"));
   sub->add_option("--call-timeout", o.call_timeout, "Seconds for init and each call")
       ->check(option_range_check("call_timeout"));
-  sub->add_option("--compile-mode", o.compile_modes, "torch.compile baseline modes (repeatable)")->allow_extra_args(false);
-  sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created");
+  sub->add_option("--compile-mode", o.compile_modes, "torch.compile baseline modes (repeatable; none: eager only)")->allow_extra_args(false)->check(compile_mode_check());
+  sub->add_option("--work-dir", o.work_dir, "Where sandboxes are created")->check(existing_folder());
   sub->add_option("--out", o.out, "Run directory (default: kopt-runs/<workload>-<UTC time>)");
   sub->add_option("--resume", o.resume, "Continue the run (or suite) in DIR");
   sub->add_flag("--rebaseline", o.rebaseline,
@@ -221,6 +222,8 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     }
   } unmake{cmd};
 
+  // --compile-mode none: eager only (as kopt eval's and kopt baseline's --compile-modes none).
+  o.compile_modes.erase(std::remove(o.compile_modes.begin(), o.compile_modes.end(), "none"), o.compile_modes.end());
   if (o.rebaseline && o.resume.empty()) return usage_error("--rebaseline goes with --resume DIR (a new run times its baselines anyway)");
   if (!o.resume.empty()) {
     if (Status st = apply_resume(cmd, workloads, run_dirs); !st) return usage_error(st.failure().message);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <set>
 
 #include "kopt/core/run_state.hpp"
 #include "kopt/report/report.hpp"
@@ -84,7 +85,13 @@ CLI::App* add_report_command(CLI::App& app, ReportCommand& cmd) {
 }
 
 int run_report(const ReportCommand& cmd) {
-  auto doc = report::collect(cmd.dirs);
+  // A folder named twice (or by two paths) is one run, not two in the suite table.
+  std::vector<std::string> dirs;
+  std::set<std::string> seen;
+  for (const auto& d : cmd.dirs) {
+    if (seen.insert(core::real_path(d)).second) dirs.push_back(d);
+  }
+  auto doc = report::collect(dirs);
   if (!doc) {
     return usage_error(doc.failure().message);
   }
@@ -98,7 +105,7 @@ int run_report(const ReportCommand& cmd) {
     else if (format == "md")
       out = report::render_markdown(*doc);
     else
-      out = text_report(*doc);
+      out = util::strip_control(text_report(*doc));  // run.json's strings may hold terminal escapes
   } catch (const nlohmann::json::exception& e) {  // a field of run.json's summary of another type
     return usage_error(cmd.dirs.front() + "/run.json: " + core::json_error_text(e));
   }

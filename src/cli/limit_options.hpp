@@ -10,7 +10,7 @@ namespace kopt::cli {
 inline void add_limit_options(CLI::App* sub, core::CandidateLimits& limits) {
   sub->add_option("--candidate-gpu-memory", limits.gpu_memory_fraction,
                   "Share of the GPU's memory a candidate's torch allocator may take (0: no cap; default 0.5)")
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(number_in(0, true, 1, "of the GPU's memory"));
   sub->add_option("--candidate-max-file", limits.max_file_gib, "Largest file a candidate may write, GiB (default 16)")
       ->check(number_in(0, false, 1 << 20, "GiB"));
   sub->add_option("--candidate-max-memory", limits.max_memory_gib,

@@ -29,7 +29,10 @@ std::string optimize_text(const core::WorkloadResult& r) {
     for (const auto& [mode, t] : b["compiled"].items())
       out << (t.value("ok", false) ? fmt::format(", {} {:.4f} ms", mode, json_number(t, "median_ms"))
                                    : fmt::format(", {} unavailable", mode));
-  if (!b.value("ok", false)) out << " not measured (" << util::strip_control(b.value("error", "")) << ")";
+  if (!b.value("ok", false)) {
+    const std::string why = util::strip_control(b.value("error", ""));
+    out << " not measured" << (why.empty() ? "" : " (" + why + ")");
+  }
   out << "\n";
   if (const std::string room = core::headroom_text(s.value("headroom", nlohmann::json())); !room.empty())
     out << "  " << util::strip_control(room) << "\n";

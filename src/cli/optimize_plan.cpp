@@ -9,12 +9,14 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "kopt/core/optimize.hpp"
 #include "kopt/core/option_ranges.hpp"
 #include "kopt/core/run_state.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 #include "validators.hpp"
 
@@ -31,11 +33,6 @@ std::string utc_stamp() {
   return buf;
 }
 
-bool looks_like_workload(const std::string& path) {
-  const auto text = core::read_text(path);
-  return text && text->find("class Model(") != std::string::npos && text->find("def get_inputs") != std::string::npos;
-}
-
 // Files stay as given; a folder gives its *.py files that define Model and get_inputs.
 Result<std::vector<std::string>> expand_inputs(const std::vector<std::string>& inputs) {
   std::vector<std::string> out;
@@ -48,7 +45,7 @@ Result<std::vector<std::string>> expand_inputs(const std::vector<std::string>& i
           continue;
         }
         if (name.size() > 3 && name.compare(name.size() - 3, 3, ".py") == 0 && core::is_regular_file(path) &&
-            looks_like_workload(path))
+            core::looks_like_workload(core::read_text(path).value_or("")))
           out.push_back(path);
       }
     } else if (!util::valid_utf8(in)) {
@@ -114,13 +111,35 @@ Status apply_resume(OptimizeCommand& cmd, std::vector<std::string>& workloads, s
   const nlohmann::json& header = plan->header;  // load_run checked every field read here
   const auto& saved = header.value("options", nlohmann::json::object());
   auto given = [&](const char* name) { return cmd.sub->get_option(name)->count() > 0; };
-  take(saved, "device", o.device);
-  take(saved, "precision", o.precision);
-  take(saved, "target", o.target);
-  take(saved, "eval_mode", o.eval_mode);
-  take(saved, "allow_ties", o.allow_ties);
-  take(saved, "trials", o.trials);
-  take(saved, "compile_modes", o.compile_modes);
+  // What the run fixes, taken from run.json. A value typed on the command line that
+  // differs is refused rather than silently dropped (the same value, as a script that
+  // adds --resume to its command line gives, is fine).
+  std::vector<std::string> differ;
+  auto fixed = [&](const char* flag, const char* key, auto& field) {
+    const auto typed = field;
+    take(saved, key, field);
+    if (given(flag) && !(typed == field)) differ.push_back(std::string(flag) + " (run.json: " + util::dump_json(saved[key]) + ")");
+  };
+  fixed("--device", "device", o.device);
+  fixed("--precision", "precision", o.precision);
+  fixed("--target", "target", o.target);
+  fixed("--eval", "eval_mode", o.eval_mode);
+  fixed("--allow-ties", "allow_ties", o.allow_ties);
+  fixed("--trials", "trials", o.trials);
+  fixed("--compile-mode", "compile_modes", o.compile_modes);
+  if (given("--out") && core::real_path(o.out) != core::real_path(o.resume)) differ.push_back("--out (the run's folder is " + o.resume + ")");
+  if (!cmd.inputs.empty()) {
+    std::set<std::string> typed, kept;
+    for (const auto& w : cmd.inputs) typed.insert(core::real_path(w));
+    for (const auto& w : workloads) kept.insert(core::real_path(w));
+    if (typed != kept) differ.push_back("the workload arguments (a resumed run continues the workloads it was started with)");
+  }
+  if (!differ.empty()) {
+    std::string what;
+    for (const auto& d : differ) what += (what.empty() ? "" : ", ") + d;
+    return Failure{"usage", "a resumed run keeps what its run.json fixes, and the command line differs: " + what +
+                                "; drop these, or start a new run"};
+  }
   if (o.python.empty()) take(saved, "python", o.python);
   if (!given("--final-trials")) take(saved, "final_trials", o.final_trials);
   if (!given("--final-top")) take(saved, "final_top", o.final_top);

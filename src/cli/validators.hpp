@@ -4,6 +4,7 @@
 // deadline or limit it becomes ("--call-timeout 1e10" read as a deadline already passed,
 // "--candidate-max-memory 1e30" as a tiny address space).
 #include <CLI/CLI.hpp>
+#include <sys/stat.h>
 #include <fmt/format.h>
 
 #include <string>
@@ -16,8 +17,8 @@ namespace kopt::cli {
 // given) outside its range.
 inline std::string out_of_range_text(double low, bool inclusive, double high, const std::string& unit,
                                      const std::string& text) {
-  return fmt::format("must be {} {} and at most {} {} (it is {})", inclusive ? "at least" : "more than", low, high,
-                     unit, text);
+  return fmt::format("must be {} {} and at most {}{} (it is {})", inclusive ? "at least" : "more than", low, high,
+                     unit.empty() ? "" : " " + unit, text);
 }
 
 // A finite number above `low` (or at least `low` when `inclusive`) and at most `high`, in `unit`.
@@ -52,6 +53,23 @@ inline CLI::Validator option_range_check(const char* key) {
 // `value` is outside `r`, else "".
 inline std::string option_range_error(const core::OptionRange& r, double value, const std::string& text) {
   return core::in_option_range(r, value) ? "" : out_of_range_text(r.low, r.inclusive, r.high, r.unit, text);
+}
+
+// torch.compile's modes, and "none" (eager only): an empty or misspelt mode is refused
+// here rather than reported later as a baseline that is "unavailable".
+inline CLI::Validator compile_mode_check() {
+  return CLI::IsMember({"default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "none"});
+}
+
+// A folder that exists, for --work-dir: a missing one would be reported as the workload's
+// failure to start.
+inline CLI::Validator existing_folder() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        struct stat st {};
+        return stat(text.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? "" : "no such folder: " + text;
+      },
+      "DIR", "existing_folder");
 }
 
 }  // namespace kopt::cli

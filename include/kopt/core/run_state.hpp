@@ -86,9 +86,14 @@ Status write_atomic(const std::string& path, const std::string& content);
 // write_atomic, with a warning naming the file when it fails (a folder in the way, a full
 // disk): for files whose loss does not stop the run (reports, logs, prompts).
 void write_or_warn(const std::string& path, const std::string& content);
-// Reads a whole file; nullopt when missing or unreadable.
+// Reads a whole regular file; nullopt when missing, unreadable or not a regular file.
 std::optional<std::string> read_text(const std::string& path);
+// Whether a file's text looks like a KernelBench workload: it defines `class Model(` and
+// `def get_inputs` (a folder's workloads are its files that do).
+bool looks_like_workload(const std::string& text);
 bool is_directory(const std::string& path);
+// The path with links and ".." resolved (realpath), or as given where it cannot be.
+std::string real_path(const std::string& path);
 bool is_regular_file(const std::string& path);
 // Names in `dir` (no "." or ".."), sorted; empty when unreadable.
 using sandbox::list_dir;

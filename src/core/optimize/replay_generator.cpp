@@ -3,6 +3,7 @@
 #include <set>
 
 #include "kopt/core/generator.hpp"
+#include "kopt/util/text.hpp"
 
 namespace kopt::core {
 
@@ -29,7 +30,8 @@ class ReplayGenerator final : public Generator {
       // A recorded run's files are all candidate.py: name them by their folder.
       const std::string base = file.substr(file.rfind('/') + 1);
       const std::string folder = file.substr(0, file.rfind('/'));
-      p.strategy = base == "candidate.py" ? "run candidate " + folder.substr(folder.rfind('/') + 1) : base;
+      // A file name may hold terminal escapes: the strategy is printed and logged.
+      p.strategy = util::strip_control(base == "candidate.py" ? "run candidate " + folder.substr(folder.rfind('/') + 1) : base);
       auto code = read_text(file);
       if (!code) {
         p.status = "provider_error";

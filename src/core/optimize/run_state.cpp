@@ -159,6 +159,15 @@ std::optional<std::string> read_text(const std::string& path) {
   return text.str();
 }
 
+bool looks_like_workload(const std::string& text) {
+  return text.find("class Model(") != std::string::npos && text.find("def get_inputs") != std::string::npos;
+}
+
+std::string real_path(const std::string& path) {
+  char buf[PATH_MAX];
+  return realpath(path.c_str(), buf) ? std::string(buf) : path;
+}
+
 bool is_directory(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);

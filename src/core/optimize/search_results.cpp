@@ -187,7 +187,6 @@ Result<std::string> SearchRun::baseline_file() const {
   std::string head = "# kopt: " + verdict(0) + ".\n";
   head += "# best.py is the baseline itself as a drop-in ModelNew (no candidate of this run is recommended:\n"
           "# none was confirmed faster by the final gate's ABAB timing).\n";
-  if (!m_baseline_ok) head += "# The baselines were not timed; eager is the workload's own Model.\n";
   return head + *source;
 }
 
@@ -198,6 +197,8 @@ std::string SearchRun::verdict(int best) const {
     const std::string over = c.value("best_baseline", m_best_baseline);
     return "candidate " + candidate_dir_name(best) + " beat " + over + "; best.py is candidate " + candidate_dir_name(best);
   }
+  // Nothing was measured to beat (interrupted or failed before the baselines were timed).
+  if (!m_baseline_ok) return "the baselines were not timed; best.py is eager, the workload's own Model";
   const std::string name = fallback_baseline();
   return "no candidate beat " + name + "; best.py is " + name;
 }
