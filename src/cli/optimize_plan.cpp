@@ -118,7 +118,7 @@ Status apply_resume(OptimizeCommand& cmd, std::vector<std::string>& workloads, s
   auto fixed = [&](const char* flag, const char* key, auto& field) {
     const auto typed = field;
     take(saved, key, field);
-    if (given(flag) && !(typed == field)) differ.push_back(std::string(flag) + " (run.json: " + util::dump_json(saved[key]) + ")");
+    if (given(flag) && !(typed == field)) differ.push_back(std::string(flag) + " (run.json: " + util::dump_json(saved.value(key, nlohmann::json())) + ")");
   };
   fixed("--device", "device", o.device);
   fixed("--precision", "precision", o.precision);
@@ -129,8 +129,11 @@ Status apply_resume(OptimizeCommand& cmd, std::vector<std::string>& workloads, s
   fixed("--compile-mode", "compile_modes", o.compile_modes);
   if (given("--out") && core::real_path(o.out) != core::real_path(o.resume)) differ.push_back("--out (the run's folder is " + o.resume + ")");
   if (!cmd.inputs.empty()) {
+    // As a new run would read them: a folder stands for its workloads.
+    const auto expanded = expand_inputs(cmd.inputs);
     std::set<std::string> typed, kept;
-    for (const auto& w : cmd.inputs) typed.insert(core::real_path(w));
+    if (expanded)
+      for (const auto& w : expanded.value()) typed.insert(core::real_path(w));
     for (const auto& w : workloads) kept.insert(core::real_path(w));
     if (typed != kept) differ.push_back("the workload arguments (a resumed run continues the workloads it was started with)");
   }

@@ -41,7 +41,10 @@ Rendered render_all(const std::vector<std::string>& dirs) {
 
 void expect_one_line_error(const KoptRun& run, const std::string& needle) {
   EXPECT_EQ(run.exit_code, 2) << context(run);
-  EXPECT_TRUE(run.out.empty()) << run.out;
+  if (run.json.is_object())  // --format json: stdout holds the error as JSON, stderr its line
+    EXPECT_EQ(run.json.value("exit_code", 0), 2) << run.out;
+  else
+    EXPECT_TRUE(run.out.empty()) << run.out;
   ASSERT_FALSE(run.err.empty());
   EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << "more than one line: " << run.err;
   EXPECT_EQ(run.err.rfind("kopt: error: ", 0), 0u) << run.err;
