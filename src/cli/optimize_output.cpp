@@ -59,15 +59,13 @@ std::string optimize_text(const core::WorkloadResult& r) {
     out << "  note: " << drift << "\n";
   if (const std::string earlier = core::earlier_baselines_text(s.value("earlier_baselines", nlohmann::json())); !earlier.empty())
     out << "  note: baselines " << earlier << "\n";
-  out << "  candidates: " << s.value("candidates", 0) << " (";
-  bool first = true;
-  for (const auto& [k, v] : s["counts"].items()) {
-    out << (first ? "" : ", ") << k << " " << v;
-    first = false;
-  }
-  if (s.value("pending", 0)) out << (first ? "" : ", ") << "pending " << s.value("pending", 0);
-  if (s.value("not_evaluated", 0)) out << (first ? "" : ", ") << "not evaluated " << s.value("not_evaluated", 0);
-  out << fmt::format("), {:.2f} evaluated per minute", json_number(s, "evaluated_per_minute"));
+  std::string counts;
+  for (const auto& [k, v] : s["counts"].items()) counts += (counts.empty() ? "" : ", ") + k + " " + v.dump();
+  if (s.value("pending", 0)) counts += (counts.empty() ? "" : ", ") + std::string("pending ") + std::to_string(s.value("pending", 0));
+  if (s.value("not_evaluated", 0))
+    counts += (counts.empty() ? "" : ", ") + std::string("not evaluated ") + std::to_string(s.value("not_evaluated", 0));
+  out << "  candidates: " << s.value("candidates", 0) << (counts.empty() ? "" : " (" + counts + ")");
+  out << fmt::format(", {:.2f} evaluated per minute", json_number(s, "evaluated_per_minute"));
   if (s["gpu_idle_share"].is_number()) out << fmt::format(", timing idle {:.0f}% while candidates waited", 100 * json_number(s, "gpu_idle_share"));
   const nlohmann::json tokens = s.contains("tokens") ? s["tokens"] : nlohmann::json::object();
   if (json_number(tokens, "input") + json_number(tokens, "output") > 0)

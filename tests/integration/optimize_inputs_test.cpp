@@ -1,11 +1,15 @@
 // kopt optimize's inputs and folders through the real binary on the CPU: bad arguments and
 // interpreters, a workload whose forward raises, a replay folder given relative to the
-// working directory, runs started together and workloads of one name, the time budget.
+// working directory, runs started together and workloads of one name, the time budget, a
+// run stopped before its baselines.
 #include <dirent.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -155,4 +159,25 @@ TEST(optimize_inputs, a_refused_command_line_leaves_no_run_folder_behind) {
   EXPECT_EQ(again.exit_code, 2) << context(again);
   EXPECT_NE(again.err.find("already holds a suite: continue it with --resume"), std::string::npos) << again.err;
   EXPECT_EQ(read(dir + "/mine/suite.json"), read(w));
+}
+
+// Stopped while its baselines were still being timed (the workload takes 3 s to import):
+// nothing was measured, and the summary and best.py say so instead of "no candidate beat
+// eager".
+TEST(optimize_interrupt, a_run_stopped_before_its_baselines_says_they_were_not_timed) {
+  const std::string dir = kopt::testing::temp_dir("kopt-optimize-test");
+  const std::string out = dir + "/run";
+  const pid_t pid = start_kopt({"optimize", case_path("w_slow_import.py"), "--device", "cpu", "--out", out,
+                                "--max-candidates", "1", "--final-top", "0"},
+                               dir);
+  ASSERT_TRUE(kopt::testing::wait_for(out + "/run.json", 60, 50)) << read(dir + "/stderr");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
+  const std::string text = read(dir + "/stdout");
+  EXPECT_NE(text.find("the baselines were not timed; best.py is eager, the workload's own Model"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("no candidate beat"), std::string::npos) << text;
+  EXPECT_EQ(text.find("()"), std::string::npos) << "empty parentheses: " << text;
+  EXPECT_EQ(read(out + "/best.py").rfind("# kopt: the baselines were not timed", 0), 0u) << read(out + "/best.py");
 }
