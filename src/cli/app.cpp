@@ -5,7 +5,9 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <iostream>
+#include <string_view>
 
 #include "cmd_ask.hpp"
 #include "cmd_baseline.hpp"
@@ -15,6 +17,7 @@
 #include "cmd_report.hpp"
 #include "cmd_show.hpp"
 #include "kopt/core/run_state.hpp"
+#include "kopt/sandbox/environment.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/log.hpp"
 #include "usage_error.hpp"
@@ -36,6 +39,18 @@ void keep_heap_memory() {
 }
 
 }  // namespace
+
+void hide_secrets_in_cmdline(int argc, char** argv) {
+  const auto secrets = sandbox::secret_values(sandbox::current_environment());
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg(argv[i]);
+    for (const auto& s : secrets) {
+      if (s.size() < 6) continue;  // as util::redact
+      for (size_t at = arg.find(s); at != std::string_view::npos; at = arg.find(s, at + s.size()))
+        std::fill(argv[i] + at, argv[i] + at + s.size(), '*');
+    }
+  }
+}
 
 int main(const std::vector<std::string>& args) {
   sandbox::note_inherited_children();

@@ -151,7 +151,8 @@ int run_ask(AskCommand cmd) {
     spdlog::warn("No price for model \"{}\": --max-cost cannot limit it.", po.model);
 
   std::vector<pv::Request> requests;
-  for (int i = 1; i <= cmd.n; ++i) requests.push_back({i, *system, *user});
+  // A secret the hints or the workload hold never goes out in a prompt.
+  for (int i = 1; i <= cmd.n; ++i) requests.push_back({i, util::redact(*system, secrets), util::redact(*user, secrets)});
   spdlog::info("Asking. [provider: {}, model: {}, requests: {}, out: {}]", (*provider)->name(), po.model, cmd.n, out_dir);
   const auto replies = pv::dispatch(**provider, requests, {cmd.n, po.max_output_tokens}, &budget, &transcript.value());
 

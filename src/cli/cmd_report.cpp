@@ -7,6 +7,7 @@
 
 #include "kopt/core/run_state.hpp"
 #include "kopt/report/report.hpp"
+#include "kopt/sandbox/environment.hpp"
 #include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 #include "optimize_output.hpp"
@@ -109,6 +110,9 @@ int run_report(const ReportCommand& cmd) {
   } catch (const nlohmann::json::exception& e) {  // a field of run.json's summary of another type
     return usage_error(cmd.dirs.front() + "/run.json: " + core::json_error_text(e));
   }
+  // Runs saved before run.json was redacted, or under other keys, may hold a secret of
+  // this environment's: no report format prints it.
+  out = util::redact(out, sandbox::secret_values(sandbox::current_environment()));
   if (cmd.output.empty()) {
     std::cout << out << std::flush;
     return 0;

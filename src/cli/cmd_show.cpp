@@ -3,6 +3,8 @@
 #include <iostream>
 
 #include "kopt/report/show.hpp"
+#include "kopt/sandbox/environment.hpp"
+#include "kopt/util/text.hpp"
 #include "usage_error.hpp"
 
 namespace kopt::cli {
@@ -24,7 +26,8 @@ int run_show(const ShowCommand& cmd) {
   if (!text) {
     return usage_error(text.failure().message);
   }
-  std::cout << *text << std::flush;
+  // The workload's copy and old runs may hold a secret of this environment's.
+  std::cout << util::redact(*text, sandbox::secret_values(sandbox::current_environment())) << std::flush;
   return 0;
 }
 

@@ -164,6 +164,13 @@ Status apply_resume(OptimizeCommand& cmd, std::vector<std::string>& workloads, s
   if (!given("--base-url")) take(provider, "base_url", cmd.provider.base_url);
   if (!given("--command")) take(provider, "command", cmd.provider.command);
   if (!given("--inbox")) take(provider, "inbox", cmd.provider.inbox);
+  // run.json never holds a secret: one typed into --command or --base-url was saved as
+  // [REDACTED], which would now be sent in its place.
+  for (const auto& [flag, value] : {std::pair<const char*, const std::string*>{"--command", &cmd.provider.command},
+                                    {"--base-url", &cmd.provider.base_url}})
+    if (value->find("[REDACTED]") != std::string::npos)
+      return Failure{"usage", std::string("run.json's ") + flag + " held a secret, saved as [REDACTED]: give " + flag +
+                                  " again with --resume"};
   if (!given("--reply-timeout") && provider.contains("reply_timeout_s") && provider["reply_timeout_s"].is_number())
     cmd.reply_timeout = std::to_string(provider["reply_timeout_s"].get<double>());
   std::string replay_from;

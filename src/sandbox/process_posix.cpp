@@ -230,6 +230,7 @@ std::optional<ExitInfo> Child::try_wait() {
   struct rusage usage {};
   const pid_t r = wait4(m_pid, &status, WNOHANG, &usage);
   if (r == m_pid) {
+    m_signalled = take_killed_by_kopt(m_pid) || m_signalled;  // an interrupt's kill_processes
     m_exit = decode_status(status, usage, m_signalled, m_oom_kills_at_spawn);
     unregister_child(m_pid);
   }
@@ -266,6 +267,7 @@ ExitInfo Child::terminate(std::chrono::milliseconds grace) {
   do {
     r = wait4(m_pid, &status, 0, &usage);
   } while (r < 0 && errno == EINTR);
+  (void)take_killed_by_kopt(m_pid);
   m_exit = r == m_pid ? decode_status(status, usage, true, -1) : ExitInfo{false, 0, SIGKILL, true, 0};
   unregister_child(m_pid);
   return *m_exit;

@@ -114,7 +114,22 @@ int thread_count(pid_t pid) {
   return 0;
 }
 
+namespace {
+std::mutex g_killed_mutex;
+std::set<pid_t> g_killed;  // kopt's registered children it SIGKILLed here, until reaped
+}  // namespace
+
+bool take_killed_by_kopt(pid_t pid) {
+  std::lock_guard<std::mutex> lock(g_killed_mutex);
+  return g_killed.erase(pid) > 0;
+}
+
 void kill_processes(const std::vector<pid_t>& pids) {
+  {
+    std::lock_guard<std::mutex> lock(g_killed_mutex);
+    for (pid_t pid : pids)
+      if (is_registered_child(pid)) g_killed.insert(pid);
+  }
   for (pid_t pid : pids) kill(pid, SIGKILL);
   for (pid_t pid : pids) {
     int status;

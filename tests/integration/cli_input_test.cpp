@@ -150,3 +150,35 @@ TEST(report_input, a_run_folder_named_twice_is_one_run) {
   EXPECT_EQ(twice.json["runs"].size(), 1u) << twice.out.substr(0, 400);
   EXPECT_FALSE(twice.json.contains("suite"));
 }
+
+// A key of kopt's environment typed into --command and --hint (as a user might): it never
+// goes out in a prompt, never lands in the run folder, is not on kopt's own command line
+// (/proc/PID/cmdline, which every process of the machine can read, a candidate's too), and
+// a resume asks for --command again rather than running the saved "[REDACTED]".
+TEST(secrets, a_key_typed_on_the_command_line_reaches_no_prompt_file_or_cmdline) {
+  const auto dir = temp_dir();
+  const std::string key = "sk-test-SECRET-4242";
+  const std::string llm = dir + "/llm.sh";
+  std::ofstream(llm) << "#!/bin/sh\ncat > " << dir << "/stdin.txt\n"
+                     << "tr '\\0' ' ' < /proc/$PPID/cmdline > " << dir << "/parent_cmdline.txt\n"
+                     << "echo '```python'\ncat " << case_path("c_elementwise_honest.py") << "\necho '```'\n";
+  chmod(llm.c_str(), 0755);
+  const std::string out = dir + "/run";
+  const auto run = run_kopt({"optimize", case_path("w_elementwise.py"), "--device", "cpu", "--provider", "exec",
+                             "--command", llm + " " + key, "--hint", "use the key " + key, "--out", out, "-n", "1",
+                             "--max-candidates", "1", "--final-top", "0", "--no-seeds"},
+                            {{"OPENAI_API_KEY", key}});
+  ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 3) << context(run);
+  EXPECT_NE(read(dir + "/stdin.txt").find("[REDACTED]"), std::string::npos) << "the hint went out";
+  EXPECT_EQ(read(dir + "/stdin.txt").find(key), std::string::npos) << "the key went out in the prompt";
+  const std::string cmdline = read(dir + "/parent_cmdline.txt");
+  EXPECT_NE(cmdline.find("optimize"), std::string::npos) << cmdline;
+  EXPECT_EQ(cmdline.find(key), std::string::npos) << "kopt's command line shows the key: " << cmdline;
+  EXPECT_EQ(run.out.find(key) + run.err.find(key), 2 * std::string::npos);
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(out))
+    if (entry.is_regular_file()) EXPECT_EQ(read(entry.path().string()).find(key), std::string::npos) << entry.path();
+  const auto report = run_kopt({"report", out, "--json"}, {{"OPENAI_API_KEY", key}});
+  EXPECT_EQ(report.out.find(key), std::string::npos);
+  const auto resumed = run_kopt({"optimize", "--resume", out}, {{"OPENAI_API_KEY", key}});
+  expect_one_line_usage_error(resumed, "give --command again");
+}

@@ -37,8 +37,11 @@ std::vector<pid_t> descendants_of(pid_t root);
 // Number of threads of `pid` (0 if it is gone).
 int thread_count(pid_t pid);
 
-// SIGKILLs every listed process, then reaps any that are kopt's children.
+// SIGKILLs every listed process, then reaps any that are kopt's children. A registered
+// `Child` among them learns at reaping that kopt sent the signal (take_killed_by_kopt).
 void kill_processes(const std::vector<pid_t>& pids);
+// Whether kill_processes SIGKILLed this registered child (and forgets it).
+bool take_killed_by_kopt(pid_t pid);
 
 // Waits up to `grace` for the `watched` processes and for kopt's children not in `keep`
 // (orphans re-parented to kopt) to exit, reaping those that are kopt's; returns the ones

@@ -4,6 +4,9 @@
 // never as an exception.
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "kopt/util/text.hpp"
 
 namespace kopt::util {
 
@@ -21,6 +24,15 @@ inline std::string json_string(const nlohmann::json& j, const char* key, const s
 // file name, a workload's source) becomes U+FFFD rather than an exception.
 inline std::string dump_json(const nlohmann::json& j, int indent = -1) {
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// j with every string in it redacted (util::redact): settings kopt saves (run.json's hints
+// and provider command) may hold a secret the user typed.
+inline nlohmann::json redact_json(nlohmann::json j, const std::vector<std::string>& secrets) {
+  if (j.is_string()) return redact(j.get<std::string>(), secrets);
+  if (j.is_structured())
+    for (auto& item : j) item = redact_json(item, secrets);
+  return j;
 }
 
 }  // namespace kopt::util

@@ -259,7 +259,10 @@ class LlmGenerator final : public Generator {
  private:
   std::vector<Proposal> send(const std::vector<PendingRequest>& pending) {
     std::vector<pv::Request> requests;
-    for (const auto& p : pending) requests.push_back({p.id, p.system, p.prompt});
+    // A secret the user's hints or workload hold never goes out in a prompt (the saved
+    // prompt.md and transcript are redacted too, so they show what was sent).
+    for (const auto& p : pending)
+      requests.push_back({p.id, util::redact(p.system, m_settings.secrets), util::redact(p.prompt, m_settings.secrets)});
     const auto replies = pv::dispatch(*m_provider, requests, {m_settings.in_flight, m_settings.max_output_tokens},
                                       m_budget, m_transcript ? &*m_transcript : nullptr);
     std::vector<Proposal> out;

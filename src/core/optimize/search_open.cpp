@@ -52,7 +52,7 @@ Status SearchRun::open() {
                       {"workload_name", m_workload.substr(m_workload.rfind('/') + 1)},
                       {"device", m_opt.device},
                       {"created", now_epoch()},
-                      {"provider", m_opt.provider},
+                      {"provider", util::redact_json(m_opt.provider, m_opt.secrets)},
                       {"options",
                        {{"device", m_opt.device}, {"python", m_opt.python}, {"precision", m_opt.precision},
                         {"target", m_opt.target}, {"eval_mode", m_opt.eval_mode}, {"allow_ties", m_opt.allow_ties},
@@ -63,7 +63,7 @@ Status SearchRun::open() {
                         {"max_tokens_total", m_opt.max_tokens_total},
                         {"patience", m_opt.patience}, {"import_timeout", m_opt.import_timeout},
                         {"call_timeout", m_opt.call_timeout}, {"compile_modes", m_opt.compile_modes},
-                        {"hints", m_opt.hints}}},
+                        {"hints", util::redact_json(m_opt.hints, m_opt.secrets)}}},
                       {"sessions", nlohmann::json::array()},
                       {"elapsed_s", 0.0}};
     if (Status w = write_atomic(m_state.dir + "/workload.py", m_source); !w) return w;

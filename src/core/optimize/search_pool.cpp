@@ -108,7 +108,8 @@ void SearchRun::evaluate_one(int id, bool claim) {
   // itself is the run's own copy): the machine's fault, not the workload's, and the run stops.
   // Or it runs on another device than the baselines (a resume elsewhere): nothing was run.
   const bool other_device = reference_on_other_device(report);
-  const bool machine_fault = other_device || (!claim && m_baseline_ok && reference_could_not_start(report));
+  // An interrupt kills the workers itself: a reference that died then is no fault of the machine.
+  const bool machine_fault = !m_stop && (other_device || (!claim && m_baseline_ok && reference_could_not_start(report)));
   if (m_stop || machine_fault) {
     // No verdict: a worker killed by the interrupt, or a reference that could not start,
     // means nothing about the candidate; how far it got and what it printed do (it is

@@ -1,4 +1,5 @@
 #include "kopt/sandbox/process.hpp"
+#include "kopt/sandbox/procfs.hpp"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +64,19 @@ TEST(child, a_child_killed_from_outside_is_not_kopts_doing) {
   const auto term = other->terminate(std::chrono::milliseconds(100));
   EXPECT_TRUE(term.signal_from_kopt);
   EXPECT_EQ(term.oom_kills, -1);
+}
+
+// An interrupt stops every worker through kill_processes, not through the Child: the
+// death is still kopt's doing, not a stranger's signal.
+TEST(child, a_child_killed_through_kill_processes_is_kopts_doing) {
+  auto child = Child::spawn(shell("exec sleep 30"));
+  ASSERT_TRUE(child) << child.failure().message;
+  kopt::sandbox::kill_processes({child->pid()});
+  auto info = child->wait_for(std::chrono::milliseconds(5000));
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->signal, SIGKILL);
+  EXPECT_TRUE(info->signal_from_kopt) << info->describe();
+  EXPECT_EQ(info->describe().find("not sent by kopt"), std::string::npos) << info->describe();
 }
 
 TEST(child, runs_with_exactly_the_given_environment) {
