@@ -88,7 +88,7 @@ void show_waiting(const core::OptimizeOptions& o, const std::string& inbox,
 // with its own gate; side by side (at_once > 1) each runs on a thread of its own, all under
 // one GPU gate: one run's builds and verification overlap another's, no run's timing
 // overlaps anything of the others' on the device. Results in the suite's order (a workload
-// not started before an interrupt is left out); each run's text is printed when it ends.
+// not started before an interrupt is "not_started"); each run's text is printed when it ends.
 std::vector<core::WorkloadResult> optimize_workloads(core::OptimizeOptions o, const std::vector<std::string>& workloads,
                                                      const std::vector<std::string>& run_dirs,
                                                      const core::GeneratorFactory& factory, size_t at_once) {
@@ -121,9 +121,20 @@ std::vector<core::WorkloadResult> optimize_workloads(core::OptimizeOptions o, co
   for (size_t t = 0; at_once > 1 && t < at_once; ++t) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   if (escaped) std::rethrow_exception(escaped);  // app.cpp makes it one "kopt: error:" line
+  // A workload an interrupt kept from starting stays in the suite, as kopt report shows it.
   std::vector<core::WorkloadResult> results;
-  for (auto& r : slots)
-    if (r) results.push_back(std::move(*r));
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i]) {
+      results.push_back(std::move(*slots[i]));
+    } else {
+      core::WorkloadResult r;
+      r.workload = workloads[i];
+      r.run_dir = run_dirs[i];
+      r.status = "not_started";
+      r.exit_code = core::kExitInterrupted;
+      results.push_back(std::move(r));
+    }
+  }
   return results;
 }
 

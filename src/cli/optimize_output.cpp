@@ -156,7 +156,8 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
   bool any_waiting = false, any_interrupted = false, all_input = !results.empty(), all_faster = !results.empty();
   for (const auto& r : results) {
     any_waiting = any_waiting || r.status == "waiting";
-    any_interrupted = any_interrupted || r.status == "interrupted";  // also: the machine could not run the reference
+    // also: the machine could not run the reference; or a workload the interrupt kept from starting
+    any_interrupted = any_interrupted || r.status == "interrupted" || r.status == "not_started";
     all_input = all_input && r.status == "input_error";
     all_faster = all_faster && r.faster;
   }

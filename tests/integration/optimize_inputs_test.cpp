@@ -181,3 +181,26 @@ TEST(optimize_interrupt, a_run_stopped_before_its_baselines_says_they_were_not_t
   EXPECT_EQ(text.find("()"), std::string::npos) << "empty parentheses: " << text;
   EXPECT_EQ(read(out + "/best.py").rfind("# kopt: the baselines were not timed", 0), 0u) << read(out + "/best.py");
 }
+
+// A suite stopped in its first workload: the second, never started, stays in the summary
+// (as kopt report shows it), so both count the same workloads.
+TEST(optimize_interrupt, a_suites_workload_never_started_stays_in_its_summary) {
+  const std::string dir = kopt::testing::temp_dir("kopt-optimize-test");
+  copy_file(case_path("w_slow_import.py"), dir + "/first.py");
+  copy_file(case_path("w_slow_import.py"), dir + "/second.py");
+  const std::string out = dir + "/suite";
+  const pid_t pid = start_kopt({"optimize", dir + "/first.py", dir + "/second.py", "--device", "cpu", "--out", out,
+                                "--max-candidates", "1", "--final-top", "0", "--json"},
+                               dir);
+  ASSERT_TRUE(kopt::testing::wait_for(out + "/first/run.json", 60, 50)) << read(dir + "/stderr");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
+  const auto doc = read_json(dir + "/stdout");
+  ASSERT_TRUE(doc.is_object()) << read(dir + "/stdout");
+  ASSERT_EQ(doc["runs"].size(), 2u) << doc.dump();
+  EXPECT_EQ(doc["runs"][1]["status"], "not_started");
+  EXPECT_EQ(doc["suite"]["workloads"].size(), 2u) << doc["suite"].dump();
+  const auto report = run_kopt({"report", out, "--json"});
+  EXPECT_EQ(report.json["suite"]["workloads"].size(), 2u) << report.out.substr(0, 600);
+}
