@@ -13,6 +13,7 @@
 #include "collect_files.hpp"
 #include "fields.hpp"
 #include "kopt/core/run_state.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/sandbox/process.hpp"
 #include "kopt/util/text.hpp"
 
@@ -102,8 +103,19 @@ Result<std::string> show_candidate(const std::string& run_dir, int id) {
   auto state = core::load_run(run_dir);
   if (!state) return state.failure();
   const auto it = state->candidates.find(id);
-  if (it == state->candidates.end())
+  if (it == state->candidates.end()) {
+    // kopt report still names it from run.json's summary: say why show cannot.
+    const std::string folder = candidate_folder(run_dir, id);
+    if (core::is_directory(folder) && !core::is_regular_file(folder + "/record.json"))
+      return Failure{"usage", fmt::format("{}: candidate {}'s record.json is missing (a damaged run folder; {} has the rest)",
+                                          run_dir, id, folder)};
+    const double counted = util::json_number(state->header.value("summary", nlohmann::json()), "candidates");
+    if (counted >= id && !core::is_directory(folder))
+      return Failure{"usage", fmt::format("{}: no candidate {}: its folder is gone, though run.json's summary counts {} "
+                                          "candidates (a damaged run folder)",
+                                          run_dir, id, static_cast<long long>(counted))};
     return Failure{"usage", fmt::format("{}: no candidate {} (the run has {})", run_dir, id, state->candidates.size())};
+  }
   const auto& c = it->second;
   const std::string folder = candidate_folder(run_dir, id);
   std::ostringstream out;

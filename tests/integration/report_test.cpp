@@ -273,6 +273,12 @@ TEST(report_errors, bad_directories_and_damaged_files_are_one_line_errors) {
   expect_one_line_error(run_kopt({"show", damaged, "1"}), "run.json");
   expect_one_line_error(run_kopt({"show", bad_timing, "9"}), "no candidate 9");
   expect_one_line_error(run_kopt({"show", bad_timing, "x7"}), "candidate id");
+  // kopt report still names a candidate from run.json's summary; show says why it cannot.
+  const std::string lost = finished_run(base + "/lost");
+  ASSERT_EQ(std::remove((lost + "/candidates/0001/record.json").c_str()), 0);
+  expect_one_line_error(run_kopt({"show", lost, "1"}), "candidate 1's record.json is missing");
+  ASSERT_EQ(::system(("rm -rf " + lost + "/candidates/0002").c_str()), 0);
+  expect_one_line_error(run_kopt({"show", lost, "2"}), "its folder is gone, though run.json's summary counts");
 }
 
 TEST(report_show, one_candidate_with_outcome_timing_profile_prompt_and_a_diff_against_its_parent) {
