@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <iostream>
-#include <string_view>
 
 #include "cmd_ask.hpp"
 #include "cmd_baseline.hpp"
@@ -20,6 +19,7 @@
 #include "kopt/sandbox/environment.hpp"
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/log.hpp"
+#include "kopt/util/text.hpp"
 #include "usage_error.hpp"
 
 namespace kopt::cli {
@@ -43,12 +43,8 @@ void keep_heap_memory() {
 void hide_secrets_in_cmdline(int argc, char** argv) {
   const auto secrets = sandbox::secret_values(sandbox::current_environment());
   for (int i = 1; i < argc; ++i) {
-    std::string_view arg(argv[i]);
-    for (const auto& s : secrets) {
-      if (s.size() < 6) continue;  // as util::redact
-      for (size_t at = arg.find(s); at != std::string_view::npos; at = arg.find(s, at + s.size()))
-        std::fill(argv[i] + at, argv[i] + at + s.size(), '*');
-    }
+    const std::string masked = util::mask_secrets(argv[i], secrets);
+    std::copy(masked.begin(), masked.end(), argv[i]);  // the same length
   }
 }
 

@@ -31,8 +31,7 @@ int run_baseline(const BaselineCommand& cmd) {
   if (cmd.no_flush) options.timing.flush_l2 = false;
   options.timing.diagnostics = core::timing_diagnostics_from_env();
   // --compile-modes none: eager only.
-  options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
-                              options.compile_modes.end());
+  drop_compile_mode_none(options.compile_modes);
   if (std::string error; !cmd.ncu.resolve(options.ncu, error)) {
     return usage_error(error);
   }

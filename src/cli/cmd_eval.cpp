@@ -52,8 +52,7 @@ int run_eval(const EvalCommand& cmd) {
     return usage_error(error);
   }
   // --compile-modes none: eager only.
-  options.compile_modes.erase(std::remove(options.compile_modes.begin(), options.compile_modes.end(), "none"),
-                              options.compile_modes.end());
+  drop_compile_mode_none(options.compile_modes);
   const auto report = core::run_eval(options);
   if (cmd.json) {
     std::cout << util::dump_json(core::report_json(report, options), 2) << std::endl;

@@ -233,8 +233,8 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
     }
   } unmake{cmd};
 
-  // --compile-mode none: eager only (as kopt eval's and kopt baseline's --compile-modes none).
-  o.compile_modes.erase(std::remove(o.compile_modes.begin(), o.compile_modes.end(), "none"), o.compile_modes.end());
+  // --compile-mode none: eager only.
+  drop_compile_mode_none(o.compile_modes);
   if (o.rebaseline && o.resume.empty()) return usage_error("--rebaseline goes with --resume DIR (a new run times its baselines anyway)");
   if (!o.resume.empty()) {
     if (Status st = apply_resume(cmd, workloads, run_dirs); !st) return usage_error(st.failure().message);

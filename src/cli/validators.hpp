@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "kopt/core/option_ranges.hpp"
 
@@ -59,6 +61,11 @@ inline std::string option_range_error(const core::OptionRange& r, double value, 
 // here rather than reported later as a baseline that is "unavailable".
 inline CLI::Validator compile_mode_check() {
   return CLI::IsMember({"default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "none"});
+}
+
+// "none" among the compile modes means eager only: it is dropped, leaving the real modes.
+inline void drop_compile_mode_none(std::vector<std::string>& modes) {
+  modes.erase(std::remove(modes.begin(), modes.end(), "none"), modes.end());
 }
 
 // A folder that exists, for --work-dir: a missing one would be reported as the workload's

@@ -120,7 +120,11 @@ std::string tail_lines(std::string_view text, size_t max_lines) {
   return std::string(text);
 }
 
-std::string redact(std::string text, const std::vector<std::string>& secrets) {
+namespace {
+
+// Every occurrence of each secret of at least 6 characters replaced by `by(secret)`.
+template <typename By>
+std::string replace_secrets(std::string text, const std::vector<std::string>& secrets, By by) {
   // Longest first: replacing a secret that is part of a longer one would leave the
   // rest of the longer one readable.
   std::vector<std::string> ordered(secrets);
@@ -128,13 +132,24 @@ std::string redact(std::string text, const std::vector<std::string>& secrets) {
                    [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   for (const auto& secret : ordered) {
     if (secret.size() < 6) continue;
+    const std::string replacement = by(secret);
     size_t pos = 0;
     while ((pos = text.find(secret, pos)) != std::string::npos) {
-      text.replace(pos, secret.size(), "[REDACTED]");
-      pos += 10;
+      text.replace(pos, secret.size(), replacement);
+      pos += replacement.size();
     }
   }
   return text;
+}
+
+}  // namespace
+
+std::string redact(std::string text, const std::vector<std::string>& secrets) {
+  return replace_secrets(std::move(text), secrets, [](const std::string&) { return std::string("[REDACTED]"); });
+}
+
+std::string mask_secrets(std::string text, const std::vector<std::string>& secrets) {
+  return replace_secrets(std::move(text), secrets, [](const std::string& s) { return std::string(s.size(), '*'); });
 }
 
 std::string format_seconds(double seconds) {

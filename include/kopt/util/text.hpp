@@ -23,6 +23,9 @@ std::string tail_lines(std::string_view text, size_t max_lines);
 // Replaces every occurrence of each secret (values of at least 6 characters) by
 // "[REDACTED]". Used before any worker text is logged or stored.
 std::string redact(std::string text, const std::vector<std::string>& secrets);
+// The same, each secret replaced by as many '*': the text keeps its length (kopt's own
+// argument memory, overwritten in place).
+std::string mask_secrets(std::string text, const std::vector<std::string>& secrets);
 
 // Formats seconds as "1.23 s" / "45.0 ms" / "12.0 us" for people.
 std::string format_seconds(double seconds);

@@ -59,7 +59,7 @@ class SearchRun {
   void publish_best();
   std::vector<int> ranked_correct() const;
   void save_header();
-  void rebaseline();  // --rebaseline: see search_loop.cpp
+  void rebaseline();  // --rebaseline: see search_open.cpp
   // search_results.cpp
   void apply_eval(CandidateRecord& record, const EvalReport& report, const EvalOptions& eo, bool claim);
   EvalOptions eval_options(int id, bool claim) const;
