@@ -159,9 +159,15 @@ void isolation_checks(std::vector<Check>& checks) {
   if (bwrap.works) {
     checks.push_back({"isolation: network", "ok", "bubblewrap (" + bwrap.path + ") made a network namespace", ""});
     checks.push_back({"isolation: filesystem", "ok", "bubblewrap: / read-only, home hidden, only the sandbox writable", ""});
+    if (bwrap.pid_namespace)
+      checks.push_back({"isolation: processes", "ok", "bubblewrap made a PID namespace with a /proc of its own", ""});
+    else
+      checks.push_back({"isolation: processes", "warning", bwrap.pid_why + ": candidates can read other processes' command lines",
+                        "run kopt outside a container that masks /proc, or keep keys out of command lines"});
   } else {
     checks.push_back({"isolation: network", "warning", bwrap.why, fix});
     checks.push_back({"isolation: filesystem", "warning", bwrap.why, fix});
+    checks.push_back({"isolation: processes", "warning", bwrap.why, fix});
   }
   // Limits are set in the child before exec: tried here on a real child.
   sandbox::SpawnSpec spec;

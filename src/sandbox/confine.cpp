@@ -69,28 +69,39 @@ BwrapProbe run_probe(const std::optional<UserIds>& user) {
     probe.why = "bubblewrap at " + probe.path + " cannot be run (KOPT_BWRAP, or apt-get install bubblewrap)";
     return probe;
   }
-  SpawnSpec s;
-  s.argv = bwrap_prefix(probe.path, {});
-  s.argv.push_back("/bin/true");
-  s.env = {"PATH=/usr/bin:/bin"};
-  s.cwd = "/";
-  if (user) {
-    s.uid = user->uid;
-    s.gid = user->gid;
+  std::string pid_err;
+  for (const bool own_pids : {true, false}) {
+    ConfineSpec spec;
+    spec.host_pids = !own_pids;
+    SpawnSpec s;
+    s.argv = bwrap_prefix(probe.path, spec);
+    s.argv.push_back("/bin/true");
+    s.env = {"PATH=/usr/bin:/bin"};
+    s.cwd = "/";
+    if (user) {
+      s.uid = user->uid;
+      s.gid = user->gid;
+    }
+    Failure failure;
+    const auto [info, err] = run_briefly(s, 10, &failure);
+    if (!failure.kind.empty() || !failure.message.empty()) {
+      probe.why = "bubblewrap could not be started: " + failure.message;
+      return probe;
+    }
+    if (info.exited && info.code == 0) {
+      probe.works = true;
+      probe.pid_namespace = own_pids;
+      if (!own_pids) probe.pid_why = "bubblewrap cannot make a PID namespace with a /proc of its own here (" + pid_err + ")";
+      return probe;
+    }
+    if (own_pids) {
+      pid_err = err.empty() ? info.describe() : err;
+      continue;
+    }
+    probe.why = "bubblewrap cannot create namespaces here (" + (err.empty() ? info.describe() : err) +
+                "): allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or "
+                "user.max_user_namespaces > 0; on Ubuntu an AppArmor profile for bwrap)";
   }
-  Failure failure;
-  const auto [info, err] = run_briefly(s, 10, &failure);
-  if (!failure.kind.empty() || !failure.message.empty()) {
-    probe.why = "bubblewrap could not be started: " + failure.message;
-    return probe;
-  }
-  if (info.exited && info.code == 0) {
-    probe.works = true;
-    return probe;
-  }
-  probe.why = "bubblewrap cannot create namespaces here (" + (err.empty() ? info.describe() : err) +
-              "): allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or "
-              "user.max_user_namespaces > 0; on Ubuntu an AppArmor profile for bwrap)";
   return probe;
 }
 
@@ -110,6 +121,9 @@ std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpe
   if (spec.writable_root) argv.insert(argv.end(), {"--dev-bind", "/", "/"});
   else argv.insert(argv.end(), {"--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev"});
   if (spec.proc_sys_rw) argv.insert(argv.end(), {"--dev-bind", "/proc", "/proc", "--dev-bind", "/sys", "/sys"});
+  // Its own processes only: another process's /proc/PID/cmdline or environ (kopt's, the
+  // user's shells) stays out of reach. bwrap's init reaps inside; kopt sees host PIDs.
+  else if (!spec.host_pids) argv.insert(argv.end(), {"--unshare-pid", "--proc", "/proc"});
   // /tmp on disk inside the sandbox, not in memory: a tmpfs would let a candidate fill
   // the host's memory with files (bubblewrap's --size is too new for Ubuntu 22.04).
   if (spec.host_tmp) {
@@ -155,20 +169,27 @@ if rc:
 
 struct Loosening {
   const char* what;
-  bool proc_sys_rw, host_tmp, writable_root;
+  bool proc_sys_rw, host_tmp, writable_root, host_pids;
 };
+// Least loosened first; each file system loosening is tried with a PID namespace of its
+// own before without one.
 const Loosening kLoosenings[] = {
-    {"", false, false, false},
-    {"/proc and /sys as on the host", true, false, false},
-    {"the host's /tmp (CUDA's MPS pipes live there)", false, true, false},
-    {"a writable root file system", false, false, true},
-    {"a writable root file system and the host's /tmp", false, true, true},
+    {"", false, false, false, false},
+    {"the host's PID namespace", false, false, false, true},
+    {"/proc and /sys as on the host (and its PID namespace)", true, false, false, true},
+    {"the host's /tmp (CUDA's MPS pipes live there)", false, true, false, false},
+    {"the host's /tmp and PID namespace", false, true, false, true},
+    {"a writable root file system", false, false, true, false},
+    {"a writable root file system and the host's PID namespace", false, false, true, true},
+    {"a writable root file system and the host's /tmp", false, true, true, false},
+    {"a writable root file system, the host's /tmp and PID namespace", false, true, true, true},
 };
 
 ConfineSpec loosen(ConfineSpec spec, const Loosening& l) {
   spec.proc_sys_rw = l.proc_sys_rw;
   spec.host_tmp = l.host_tmp;
   spec.writable_root = l.writable_root;
+  spec.host_pids = spec.host_pids || l.host_pids;  // where bubblewrap could make none, none is tried
   return spec;
 }
 

@@ -105,6 +105,33 @@ std::vector<pid_t> descendants_of(pid_t root) {
   return {found.begin(), found.end()};
 }
 
+namespace {
+// The session of a live process, or -1 (gone, or a zombie).
+long session_of(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return -1;
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 1));
+  char state = 0;
+  long ppid = 0, pgrp = 0, session = -1;
+  rest >> state >> ppid >> pgrp >> session;
+  return state == 'Z' || state == 'X' ? -1 : session;
+}
+}  // namespace
+
+std::vector<pid_t> detached_from(pid_t worker) {
+  std::vector<pid_t> out;
+  const long own = session_of(worker);
+  if (own < 0) return out;
+  for (pid_t p : descendants_of(worker)) {
+    const long s = session_of(p);
+    if (s >= 0 && s != own) out.push_back(p);
+  }
+  return out;
+}
+
 int thread_count(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;

@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <climits>
 #include <fstream>
 #include <sstream>
 
@@ -104,11 +105,12 @@ Worker::Worker(Child child, int control, WorkerSpec spec)
 
 Worker::~Worker() { stop(std::chrono::milliseconds(0)); }
 
-pid_t Worker::main_pid() {
-  if (!m_spec.runs_as_child) return pid();
-  if (m_main_pid > 0) return m_main_pid;
-  // bwrap forks once; its first child is the worker (lowest pid among the direct children).
-  for (pid_t p : descendants_of(pid())) {
+namespace {
+
+// The lowest-numbered direct child of `parent`, or -1.
+pid_t first_child(pid_t parent) {
+  pid_t first = -1;
+  for (pid_t p : descendants_of(parent)) {
     std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
     std::string line;
     if (!std::getline(stat, line)) continue;
@@ -118,7 +120,40 @@ pid_t Worker::main_pid() {
     char state = 0;
     long ppid = 0;
     rest >> state >> ppid;
-    if (ppid == pid() && (m_main_pid < 0 || p < m_main_pid)) m_main_pid = p;
+    if (ppid == parent && (first < 0 || p < first)) first = p;
+  }
+  return first;
+}
+
+// The binary a process runs (/proc/PID/exe); where that cannot be read, its name.
+std::string exe_of(pid_t pid) {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
+  if (n > 0) return std::string(buf, static_cast<size_t>(n));
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name.empty() ? name : "comm:" + name;
+}
+
+}  // namespace
+
+pid_t Worker::main_pid() {
+  if (!m_spec.runs_as_child) return pid();
+  if (m_main_pid > 0) return m_main_pid;
+  // bwrap forks the worker, or (with a PID namespace) an init of its own that forks it:
+  // the worker is the first child down the chain that is not bwrap itself. The binary
+  // (/proc/PID/exe) tells, not the name, which a candidate could set.
+  const std::string bwrap = exe_of(pid());
+  pid_t at = pid();
+  for (int depth = 0; depth < 3; ++depth) {
+    at = first_child(at);
+    if (at < 0) break;
+    const std::string exe = exe_of(at);
+    if (bwrap.empty() || (exe != bwrap && exe != "comm:bwrap")) {
+      m_main_pid = at;
+      break;
+    }
   }
   return m_main_pid > 0 ? m_main_pid : pid();
 }

@@ -18,8 +18,12 @@ def cmdline(pid):
 
 
 def is_kopt_process(cmd):
-    # kopt itself or one of its harness workers (not compilers or test drivers).
+    # kopt itself or one of its harness workers (not compilers or test drivers). Not the
+    # candidate's own bubblewrap (its PID namespace's init): that holds only what the
+    # candidate itself was given.
     first = cmd.split(b" ", 1)[0]
+    if first.endswith(b"/bwrap"):
+        return False
     return first.endswith(b"/kopt") or b"kopt_worker.py" in cmd
 
 

@@ -144,12 +144,16 @@ int processes_named(const std::string& name) {
 TEST(isolation, every_layer_is_reported_with_whether_it_is_in_force) {
   const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py");
   expect_outcome(run, 0, "correct");
-  for (const char* name : {"user", "network", "filesystem", "limits", "gpu_memory"}) {
+  for (const char* name : {"user", "network", "filesystem", "processes", "limits", "gpu_memory"}) {
     ASSERT_TRUE(run.json["isolation"].contains(name)) << name;
     EXPECT_FALSE(layer_detail(run, name).empty()) << name;
   }
   EXPECT_EQ(layer_active(run, "network"), bwrap_works()) << layer_detail(run, "network");
   EXPECT_EQ(layer_active(run, "filesystem"), bwrap_works()) << layer_detail(run, "filesystem");
+  // On a GPU, CUDA may need the host's PID namespace (the layer then says it was loosened).
+  if (!kopt::testing::on_gpu()) {
+    EXPECT_EQ(layer_active(run, "processes"), bwrap_works()) << layer_detail(run, "processes");
+  }
   EXPECT_EQ(layer_active(run, "user"), geteuid() == 0) << layer_detail(run, "user");
   EXPECT_TRUE(layer_active(run, "limits"));
 }
@@ -180,6 +184,36 @@ TEST(isolation, without_bubblewrap_the_network_layer_is_reported_missing_and_the
   EXPECT_NE(layer_detail(run, "network").find("apt-get install bubblewrap"), std::string::npos);
   EXPECT_NE(run.out.find("network"), std::string::npos);
   EXPECT_GE(server.accepted(), 1);
+}
+
+TEST(isolation, a_candidate_cannot_see_kopts_process_or_its_command_line) {
+  const auto run = eval_case("w_elementwise.py", "c_iso_processes.py");
+  if (!bwrap_works()) {
+    EXPECT_FALSE(layer_active(run, "processes"));
+    GTEST_SKIP() << "no PID namespace on this machine: " << layer_detail(run, "processes");
+  }
+  expect_outcome(run, 0, "correct");
+  EXPECT_TRUE(layer_active(run, "processes")) << layer_detail(run, "processes");
+  EXPECT_NE(run.json["candidate_log_tail"].get<std::string>().find("kopt processes seen: []"), std::string::npos)
+      << run.json["candidate_log_tail"];
+}
+
+TEST(isolation, without_bubblewrap_the_processes_layer_is_reported_missing_and_kopt_is_visible) {
+  const auto run = eval_case("w_elementwise.py", "c_iso_processes.py", {}, {{"KOPT_BWRAP", "/nonexistent/bwrap"}});
+  expect_outcome(run, 1, "wrong_result");
+  EXPECT_FALSE(layer_active(run, "processes"));
+  EXPECT_NE(layer_detail(run, "processes").find("command lines"), std::string::npos) << layer_detail(run, "processes");
+}
+
+TEST(isolation, where_bubblewrap_cannot_make_a_pid_namespace_the_rest_still_confines_and_the_layer_says_why) {
+  if (!bwrap_works()) GTEST_SKIP() << "no bubblewrap here";
+  const auto run = eval_case("w_elementwise.py", "c_iso_processes.py", {},
+                             {{"KOPT_BWRAP", kopt::testing::case_path("bwrap_no_pidns.sh")}});
+  expect_outcome(run, 1, "wrong_result");  // it saw kopt
+  EXPECT_TRUE(layer_active(run, "network")) << layer_detail(run, "network");
+  EXPECT_TRUE(layer_active(run, "filesystem")) << layer_detail(run, "filesystem");
+  EXPECT_FALSE(layer_active(run, "processes"));
+  EXPECT_NE(layer_detail(run, "processes").find("Can't mount proc"), std::string::npos) << layer_detail(run, "processes");
 }
 
 TEST(isolation, a_candidate_cannot_write_into_the_users_home) {
@@ -269,6 +303,18 @@ TEST(doctor, reports_the_isolation_layers_that_work_here_and_exits_zero) {
   EXPECT_EQ(network["status"] == "ok", bwrap_works()) << network;
   for (const char* name : {"cuda", "nvcc", "pybind11", "ncu", "isolation: user", "isolation: filesystem", "isolation: limits"})
     EXPECT_TRUE(doctor_check(run, name).is_object()) << name;
+  EXPECT_EQ(doctor_check(run, "isolation: processes")["status"] == "ok", bwrap_works()) << run.out;
+}
+
+TEST(doctor, warns_when_bubblewrap_cannot_make_a_pid_namespace) {
+  if (!bwrap_works()) GTEST_SKIP() << "no bubblewrap here";
+  const auto run = kopt::testing::run_kopt({"--python", kopt::testing::test_python(), "doctor", "--json"},
+                                           {{"KOPT_BWRAP", kopt::testing::case_path("bwrap_no_pidns.sh")}});
+  ASSERT_EQ(run.exit_code, 0) << kopt::testing::context(run);
+  EXPECT_EQ(doctor_check(run, "isolation: network")["status"], "ok") << run.out;
+  const auto processes = doctor_check(run, "isolation: processes");
+  EXPECT_EQ(processes["status"], "warning") << run.out;
+  EXPECT_NE(processes["detail"].get<std::string>().find("Can't mount proc"), std::string::npos) << processes;
 }
 
 TEST(doctor, names_the_fix_when_bubblewrap_is_missing) {

@@ -121,7 +121,7 @@ TEST(optimize_replay, wrong_crashing_and_broken_candidates_are_recorded_with_the
     EXPECT_EQ(r["status"], "done");
     // Each record says how its candidate was confined.
     ASSERT_TRUE(r["isolation"].is_object()) << r;
-    for (const char* layer : {"user", "network", "filesystem", "limits", "gpu_memory"})
+    for (const char* layer : {"user", "network", "filesystem", "processes", "limits", "gpu_memory"})
       EXPECT_TRUE(r["isolation"].contains(layer)) << layer << " in " << r;
   }
   EXPECT_NE(recs.at(2)["strategy"].get<std::string>().find("one_wrong"), std::string::npos);

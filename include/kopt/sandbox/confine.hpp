@@ -16,7 +16,7 @@ namespace kopt::sandbox {
 
 // One confinement layer and whether it is in force for a candidate.
 struct Layer {
-  std::string name;    // user, network, filesystem, limits, gpu_memory
+  std::string name;    // user, network, filesystem, processes, limits, gpu_memory
   bool active = false;
   std::string detail;  // what it does when active; why it is not, otherwise
 };
@@ -29,11 +29,15 @@ struct ResourceLimit {
 
 // Whether bubblewrap creates the namespaces kopt uses, as `user` (kopt's own when
 // nullopt). Tried once per user and cached (thread-safe): spawns
-// `bwrap --unshare-net --ro-bind / / ... /bin/true`, 10 s at most.
+// `bwrap --unshare-net --ro-bind / / ... --unshare-pid --proc /proc /bin/true`, and where
+// that fails the same without the PID namespace (a container's masked /proc refuses a
+// new procfs mount); 10 s at most each.
 struct BwrapProbe {
   bool works = false;
+  bool pid_namespace = false;  // with a PID namespace and /proc of its own
   std::string path;  // the bwrap binary ($KOPT_BWRAP, else /usr/bin/bwrap, ... ); empty: none
   std::string why;   // when !works: one line with the cause and the fix
+  std::string pid_why;  // when works && !pid_namespace: bubblewrap's error for the PID namespace
 };
 BwrapProbe probe_bwrap(const std::optional<UserIds>& user);
 
@@ -47,19 +51,20 @@ struct ConfineSpec {
   bool proc_sys_rw = false;    // /proc and /sys bound as on the host, not read-only
   bool host_tmp = false;       // the host's /tmp bound writable instead of a private one
   bool writable_root = false;  // / bound as on the host (writable wherever the user may write)
+  bool host_pids = false;      // the host's PID namespace and /proc (implied by proc_sys_rw)
 };
 
 // The bwrap command line that runs what follows it confined by `spec`: a new network
 // namespace (loopback only), / read-only, /dev as it is (CUDA's device nodes), a private
 // /tmp (`spec.tmp`), /run and `spec.hidden` emptied and read-only, `spec.writable`
-// writable; bwrap dies with kopt.
-// No PID namespace: kopt watches the candidate's threads and children by host PID.
+// writable, a PID namespace with a /proc of its own (the candidate sees its own processes
+// only; kopt still watches them by host PID); bwrap dies with kopt.
 std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpec& spec);
 
 // Whether CUDA initializes (cuInit, through `python` and ctypes) in `base`'s sandbox as
-// `user`, and if not, in which loosened one: /proc and /sys as on the host, the host's
-// /tmp, a writable root, both. Tried once per user, interpreter and bwrap, and cached;
-// about 0.1 s a try. When cuInit fails outside bubblewrap too, `base` is kept (the
+// `user`, and if not, in which loosened one: the host's PID namespace, /proc and /sys as
+// on the host, the host's /tmp, a writable root, both (each with a PID namespace of its
+// own first). Tried once per user, interpreter and bwrap, and cached; about 0.1 s a try. When cuInit fails outside bubblewrap too, `base` is kept (the
 // cause is elsewhere, and the candidate's hello reports it).
 struct CudaFit {
   bool works = false;  // false: no sandbox tried lets CUDA initialize

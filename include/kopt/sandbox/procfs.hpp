@@ -34,6 +34,12 @@ bool is_registered_child(pid_t pid);
 // All live descendants of `root` (not `root` itself), found by walking parent links.
 std::vector<pid_t> descendants_of(pid_t root);
 
+// The live descendants of `worker` in a session other than its own: detached on purpose
+// (setsid(), a daemon) to outlive it. torch.compile's pool and compilers stay in the
+// worker's session. Inside a PID namespace of its own they die with the worker, so this,
+// taken before the worker stops, is what tells of them.
+std::vector<pid_t> detached_from(pid_t worker);
+
 // Number of threads of `pid` (0 if it is gone).
 int thread_count(pid_t pid);
 

@@ -35,7 +35,7 @@ struct WorkerSpec {
   uint64_t max_payload_bytes = 16ull << 30;
   std::vector<std::string> secrets;     // redacted from the captured log
   std::vector<ResourceLimit> limits;    // set in the child before exec
-  // argv[0] runs the worker as its child (bubblewrap): main_pid() is that child.
+  // argv[0] runs the worker as its child or grandchild (bubblewrap): main_pid() finds it.
   bool runs_as_child = false;
 };
 
@@ -61,8 +61,9 @@ class Worker {
 
   // The process kopt started (bwrap when confined): its group is the worker's.
   pid_t pid() const { return m_child.pid(); }
-  // The process that runs the harness, for thread and child counts: pid(), or its one
-  // child when WorkerSpec::runs_as_child (found through /proc once it exists; pid() until then).
+  // The process that runs the harness, for thread and child counts: pid(), or when
+  // WorkerSpec::runs_as_child the first process below it that is not bwrap (its child,
+  // or its PID namespace's init's child; found through /proc once it exists; pid() until then).
   pid_t main_pid();
   // Everything the worker printed so far, control characters stripped, secrets redacted.
   std::string log() const;

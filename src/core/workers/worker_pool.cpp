@@ -123,6 +123,7 @@ void WorkerPool::plan_isolation(const std::string& torch_origin) {
   m_confine.tmp = m_root + "/candidate/tmp";
   m_confine.hidden = sandbox::private_homes();
   m_confine.readable = {m_root + "/harness"};
+  m_confine.host_pids = m_bwrap.works && !m_bwrap.pid_namespace;
   // The interpreter's prefix (a venv) and torch's folder, where a hidden home or the
   // private /tmp would take them away.
   std::vector<std::string> needed = {parent_of(parent_of(m_python))};
@@ -155,9 +156,16 @@ void WorkerPool::plan_isolation(const std::string& torch_origin) {
     m_layers.push_back({"filesystem", !m_confine.writable_root,
                         "bubblewrap: " + root + ", " + tmp + ", /run empty, its sandbox " + m_confine.writable +
                             " writable" + (hidden.empty() ? "" : "; hidden: " + hidden) + loosened});
+    const bool own_pids = !m_confine.host_pids && !m_confine.proc_sys_rw;
+    m_layers.push_back({"processes", own_pids,
+                        own_pids ? "a PID namespace and /proc of its own (bubblewrap --unshare-pid): it sees its own "
+                                   "processes only, not kopt's or the user's command lines"
+                                 : (m_bwrap.pid_namespace ? "the host's PID namespace" + loosened : m_bwrap.pid_why) +
+                                       "; it can read other processes' command lines"});
   } else {
     m_layers.push_back({"network", false, m_bwrap.why});
     m_layers.push_back({"filesystem", false, m_bwrap.why + "; it may write wherever its user may"});
+    m_layers.push_back({"processes", false, m_bwrap.why + "; it can read other processes' command lines"});
   }
   // Resource limits, set in the child before exec.
   const uid_t uid = m_user ? m_user->uid : getuid();

@@ -28,7 +28,6 @@ TEST(bwrap_prefix, cuts_the_network_and_mounts_the_root_read_only) {
   EXPECT_GE(index_of(argv, {"--dev-bind", "/dev", "/dev"}), 0);
   EXPECT_GE(index_of(argv, {"--tmpfs", "/tmp"}), 0);
   EXPECT_GE(index_of(argv, {"--remount-ro", "/run"}), 0);
-  EXPECT_LT(index_of(argv, {"--unshare-pid"}), 0);  // kopt counts threads by host PID
 }
 
 TEST(bwrap_prefix, binds_the_sandboxs_tmp_as_tmp_when_given) {
@@ -70,6 +69,13 @@ TEST(bwrap_prefix, loosened_for_cuda_binds_what_was_loosened_and_nothing_else) {
   EXPECT_GE(index_of(argv, {"--dev-bind", "/proc", "/proc"}), 0);
   EXPECT_GE(index_of(argv, {"--dev-bind", "/sys", "/sys"}), 0);
   EXPECT_GE(index_of(argv, {"--tmpfs", "/tmp"}), 0);
+  EXPECT_LT(index_of(argv, {"--unshare-pid"}), 0);  // the host's /proc shows the host's processes
+  spec = {};
+  spec.host_pids = true;
+  argv = bwrap_prefix("bwrap", spec);
+  EXPECT_LT(index_of(argv, {"--unshare-pid"}), 0);
+  EXPECT_LT(index_of(argv, {"--proc", "/proc"}), 0);
+  EXPECT_GE(index_of(argv, {"--ro-bind", "/", "/"}), 0);
   spec = {};
   spec.host_tmp = true;
   spec.tmp = "/tmp/sandbox/tmp";
@@ -84,6 +90,14 @@ TEST(bwrap_prefix, loosened_for_cuda_binds_what_was_loosened_and_nothing_else) {
   EXPECT_LT(index_of(argv, {"--ro-bind", "/", "/"}), 0);
   EXPECT_GE(index_of(argv, {"--unshare-net"}), 0);
   EXPECT_GE(index_of(argv, {"--tmpfs", "/tmp"}), 0);
+  EXPECT_GE(index_of(argv, {"--unshare-pid", "--proc", "/proc"}), 0);
+}
+
+TEST(bwrap_prefix, the_standard_sandbox_has_its_own_pid_namespace_and_proc_over_the_root) {
+  const auto argv = bwrap_prefix("bwrap", ConfineSpec{});
+  const long pid = index_of(argv, {"--unshare-pid", "--proc", "/proc"});
+  ASSERT_GE(pid, 0);
+  EXPECT_GT(pid, index_of(argv, {"--ro-bind", "/", "/"}));  // mounted on top of the root's /proc
 }
 
 TEST(fit_bwrap_to_cuda, keeps_the_standard_sandbox_when_cuda_fails_outside_bubblewrap_too) {
@@ -97,7 +111,7 @@ TEST(fit_bwrap_to_cuda, keeps_the_standard_sandbox_when_cuda_fails_outside_bubbl
                                                     {"PATH=/usr/bin:/bin"});
   EXPECT_TRUE(fit.works);
   EXPECT_EQ(fit.loosened, "");
-  EXPECT_FALSE(fit.spec.writable_root || fit.spec.host_tmp || fit.spec.proc_sys_rw);
+  EXPECT_FALSE(fit.spec.writable_root || fit.spec.host_tmp || fit.spec.proc_sys_rw || fit.spec.host_pids);
   EXPECT_EQ(fit.spec.hidden, base.hidden);
 }
 

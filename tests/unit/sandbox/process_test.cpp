@@ -58,7 +58,9 @@ TEST(child, a_child_killed_from_outside_is_not_kopts_doing) {
   ASSERT_TRUE(info);
   EXPECT_FALSE(info->signal_from_kopt);
   EXPECT_GT(info->max_rss_kb, 0);
-  if (kopt::sandbox::oom_kill_count() >= 0) EXPECT_EQ(info->oom_kills, 0) << info->describe();
+  if (kopt::sandbox::oom_kill_count() >= 0) {
+    EXPECT_EQ(info->oom_kills, 0) << info->describe();
+  }
   auto other = Child::spawn(shell("exec sleep 30"));
   ASSERT_TRUE(other);
   const auto term = other->terminate(std::chrono::milliseconds(100));
