@@ -167,6 +167,56 @@ if rc:
     sys.exit(1)
 )";
 
+// CUDA IPC across the sandbox's PID namespace, as the comparer uses it: the importer
+// (outside, argv[1:] is the sandboxed exporter's command line) opens memory the exporter
+// allocated and set, and reads it back. Exit 0: it read the pattern; 1: the exporter
+// worked and the import failed (its error on stderr); 2: the exporter failed.
+const char* kIpcExport = R"(import ctypes, sys
+lib = ctypes.CDLL("libcuda.so.1")
+def ck(rc, what):
+    if rc:
+        sys.stderr.write("%s returned %d\n" % (what, rc)); sys.exit(1)
+ck(lib.cuInit(0), "cuInit")
+dev, ctx, ptr = ctypes.c_int(), ctypes.c_void_p(), ctypes.c_uint64()
+ck(lib.cuDeviceGet(ctypes.byref(dev), 0), "cuDeviceGet")
+ck(lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
+ck(lib.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+ck(lib.cuMemAlloc_v2(ctypes.byref(ptr), ctypes.c_size_t(1 << 21)), "cuMemAlloc")
+ck(lib.cuMemsetD32_v2(ctypes.c_uint64(ptr.value), ctypes.c_uint(0x6b6f7074), ctypes.c_size_t(1)), "cuMemsetD32")
+ck(lib.cuCtxSynchronize(), "cuCtxSynchronize")
+handle = (ctypes.c_char * 64)()
+ck(lib.cuIpcGetMemHandle(handle, ctypes.c_uint64(ptr.value)), "cuIpcGetMemHandle")
+sys.stdout.write(ctypes.string_at(handle, 64).hex() + "\n"); sys.stdout.flush()
+sys.stdin.readline()
+)";
+const char* kIpcImport = R"(import ctypes, subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+line = p.stdout.readline().strip()
+if len(line) != 128:
+    p.kill(); sys.stderr.write("the exporter failed: %s\n" % p.stderr.read().decode(errors="replace").strip()[-200:]); sys.exit(2)
+class Handle(ctypes.Structure):
+    _fields_ = [("reserved", ctypes.c_char * 64)]
+lib = ctypes.CDLL("libcuda.so.1")
+def ck(rc, what):
+    if rc:
+        name = ctypes.c_char_p(); lib.cuGetErrorName(rc, ctypes.byref(name))
+        sys.stderr.write("%s returned %s (%d)\n" % (what, name.value.decode() if name.value else "an error", rc))
+        p.kill(); sys.exit(1)
+ck(lib.cuInit(0), "cuInit")
+dev, ctx, ptr, got = ctypes.c_int(), ctypes.c_void_p(), ctypes.c_uint64(), ctypes.c_uint32()
+ck(lib.cuDeviceGet(ctypes.byref(dev), 0), "cuDeviceGet")
+ck(lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
+ck(lib.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+h = Handle(); ctypes.memmove(ctypes.addressof(h), bytes.fromhex(line.decode()), 64)
+lib.cuIpcOpenMemHandle_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), Handle, ctypes.c_uint]
+ck(lib.cuIpcOpenMemHandle_v2(ctypes.byref(ptr), h, 1), "cuIpcOpenMemHandle")
+ck(lib.cuMemcpyDtoH_v2(ctypes.byref(got), ctypes.c_uint64(ptr.value), ctypes.c_size_t(4)), "cuMemcpyDtoH")
+lib.cuIpcCloseMemHandle(ctypes.c_uint64(ptr.value))
+p.stdin.write(b"\n"); p.stdin.flush(); p.wait()
+if got.value != 0x6b6f7074:
+    sys.stderr.write("CUDA IPC read %#x, not the exporter's pattern\n" % got.value); sys.exit(1)
+)";
+
 struct Loosening {
   const char* what;
   bool proc_sys_rw, host_tmp, writable_root, host_pids;
@@ -200,6 +250,7 @@ CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, con
   struct Found {
     int index = -1;  // into kLoosenings; -1: none works
     std::string why;
+    std::string ipc_why;  // why the host's PID namespace was taken for CUDA IPC
   };
   static std::mutex mutex;
   static std::map<std::string, Found> found;
@@ -222,6 +273,24 @@ CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, con
       *err = failure.message.empty() ? (text.empty() ? info.describe() : text) : failure.message;
       return failure.message.empty() && info.exited && info.code == 0;
     };
+    // The comparer maps candidate memory through CUDA IPC: exit 0 where that works
+    // across the sandbox `prefix` makes, 1 where only the import failed.
+    auto ipc = [&](const std::vector<std::string>& prefix, std::string* err) {
+      SpawnSpec s;
+      s.argv = {python, "-c", kIpcImport};
+      s.argv.insert(s.argv.end(), prefix.begin(), prefix.end());
+      for (const auto& a : {python, std::string("-c"), std::string(kIpcExport)}) s.argv.push_back(a);
+      s.env = env;
+      s.cwd = "/";
+      if (user) {
+        s.uid = user->uid;
+        s.gid = user->gid;
+      }
+      Failure failure;
+      const auto [info, text] = run_briefly(s, 30, &failure);
+      *err = failure.message.empty() ? (text.empty() ? info.describe() : text) : failure.message;
+      return failure.message.empty() && info.exited ? info.code : 2;
+    };
     Found f;
     std::string err;
     if (!check({}, &err)) {
@@ -235,6 +304,24 @@ CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, con
         }
         if (i == 0) f.why = e;
       }
+      // A PID namespace of its own may cost CUDA IPC (the driver names processes by
+      // PID): then the same sandbox in the host's PID namespace, if IPC works there.
+      // Where IPC fails in both, the namespace stays: the cause is elsewhere.
+      const int i = f.index;
+      if (i >= 0 && !kLoosenings[i].host_pids && !base.host_pids && ipc(bwrap_prefix(bwrap, loosen(base, kLoosenings[i])), &err) == 1) {
+        for (int j = i + 1; j < static_cast<int>(std::size(kLoosenings)); ++j) {
+          const auto& a = kLoosenings[i];
+          const auto& b = kLoosenings[j];
+          if (!b.host_pids || a.proc_sys_rw != b.proc_sys_rw || a.host_tmp != b.host_tmp || a.writable_root != b.writable_root)
+            continue;
+          std::string e;
+          if (ipc(bwrap_prefix(bwrap, loosen(base, b)), &e) == 0) {
+            f.index = j;
+            f.ipc_why = err;
+          }
+          break;
+        }
+      }
     }
     it = found.emplace(key, f).first;
   }
@@ -244,6 +331,10 @@ CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, con
   fit.works = true;
   fit.spec = loosen(base, kLoosenings[it->second.index]);
   fit.loosened = kLoosenings[it->second.index].what;
+  if (!it->second.ipc_why.empty()) {
+    if (fit.why.empty()) fit.why = "CUDA IPC failed across a PID namespace: " + it->second.ipc_why;
+    else fit.loosened += " (CUDA IPC failed across a PID namespace: " + it->second.ipc_why + ")";
+  }
   return fit;
 }
 
