@@ -86,11 +86,17 @@ CLI::App* add_report_command(CLI::App& app, ReportCommand& cmd) {
 }
 
 int run_report(const ReportCommand& cmd) {
-  // A folder named twice (or by two paths) is one run, not two in the suite table.
+  // A folder named twice (or by two paths) is one run, not two in the suite table; so is
+  // a run named beside a suite (or shard) folder that holds it.
   std::vector<std::string> dirs;
   std::set<std::string> seen;
-  for (const auto& d : cmd.dirs) {
-    if (seen.insert(core::real_path(d)).second) dirs.push_back(d);
+  std::vector<std::string> real;
+  for (const auto& d : cmd.dirs) real.push_back(core::real_path(d));
+  for (size_t i = 0; i < cmd.dirs.size(); ++i) {
+    bool inside = false;
+    for (const auto& other : real)
+      if (real[i].size() > other.size() && real[i].compare(0, other.size() + 1, other + "/") == 0) inside = true;
+    if (!inside && seen.insert(real[i]).second) dirs.push_back(cmd.dirs[i]);
   }
   auto doc = report::collect(dirs);
   if (!doc) {

@@ -274,7 +274,7 @@ CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, con
       return failure.message.empty() && info.exited && info.code == 0;
     };
     // The comparer maps candidate memory through CUDA IPC: exit 0 where that works
-    // across the sandbox `prefix` makes, 1 where only the import failed.
+    // across the sandbox `prefix` makes, 1 where only the import failed, 2 otherwise.
     auto ipc = [&](const std::vector<std::string>& prefix, std::string* err) {
       SpawnSpec s;
       s.argv = {python, "-c", kIpcImport};
@@ -305,17 +305,17 @@ CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, con
         if (i == 0) f.why = e;
       }
       // A PID namespace of its own may cost CUDA IPC (the driver names processes by
-      // PID): then the same sandbox in the host's PID namespace, if IPC works there.
-      // Where IPC fails in both, the namespace stays: the cause is elsewhere.
+      // PID). It is kept on CUDA only where IPC is seen to work across it; else the same
+      // sandbox in the host's PID namespace, as before kopt made one.
       const int i = f.index;
-      if (i >= 0 && !kLoosenings[i].host_pids && !base.host_pids && ipc(bwrap_prefix(bwrap, loosen(base, kLoosenings[i])), &err) == 1) {
+      if (i >= 0 && !kLoosenings[i].host_pids && !base.host_pids && ipc(bwrap_prefix(bwrap, loosen(base, kLoosenings[i])), &err) != 0) {
         for (int j = i + 1; j < static_cast<int>(std::size(kLoosenings)); ++j) {
           const auto& a = kLoosenings[i];
           const auto& b = kLoosenings[j];
           if (!b.host_pids || a.proc_sys_rw != b.proc_sys_rw || a.host_tmp != b.host_tmp || a.writable_root != b.writable_root)
             continue;
           std::string e;
-          if (ipc(bwrap_prefix(bwrap, loosen(base, b)), &e) == 0) {
+          if (check(bwrap_prefix(bwrap, loosen(base, b)), &e)) {
             f.index = j;
             f.ipc_why = err;
           }
@@ -332,8 +332,9 @@ CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, con
   fit.spec = loosen(base, kLoosenings[it->second.index]);
   fit.loosened = kLoosenings[it->second.index].what;
   if (!it->second.ipc_why.empty()) {
-    if (fit.why.empty()) fit.why = "CUDA IPC failed across a PID namespace: " + it->second.ipc_why;
-    else fit.loosened += " (CUDA IPC failed across a PID namespace: " + it->second.ipc_why + ")";
+    const std::string ipc = "CUDA IPC across a PID namespace was not seen to work: " + it->second.ipc_why;
+    if (fit.why.empty()) fit.why = ipc;
+    else fit.loosened += " (" + ipc + ")";
   }
   return fit;
 }

@@ -238,6 +238,14 @@ TEST(report_render, a_suites_ceiling_counts_the_workloads_with_a_bound) {
   EXPECT_TRUE(has(r.html, "<td class=\"num\">1.83x</td>")) << "the HTML suite table's ceiling";
 }
 
+TEST(report_render, a_suite_and_one_of_its_own_runs_count_that_run_once) {
+  const auto dir = suite_with_failed_baseline(root());
+  const auto both = run_kopt({"report", dir, dir + "/relu", dir + "/../suite/broken/", "--json"});
+  ASSERT_EQ(both.exit_code, 0) << context(both);
+  EXPECT_EQ(both.json["suite"]["workloads"].size(), 3u) << both.out.substr(0, 600);
+  EXPECT_EQ(both.json["runs"].size(), run_kopt({"report", dir, "--json"}).json["runs"].size());
+}
+
 TEST(report_render, output_goes_to_a_file_with_o) {
   const std::string dir = finished_run(root());
   const auto run = run_kopt({"report", dir, "--format", "html", "-o", dir + "/again.html"});

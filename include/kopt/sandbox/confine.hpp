@@ -64,8 +64,8 @@ std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpe
 // Whether CUDA initializes (cuInit, through `python` and ctypes) in `base`'s sandbox as
 // `user`, and if not, in which loosened one: the host's PID namespace, /proc and /sys as
 // on the host, the host's /tmp, a writable root, both (each with a PID namespace of its
-// own first), and then CUDA IPC across its PID namespace (the host's where only that
-// works). Tried once per user, interpreter and bwrap, and cached; about 0.1 s a try.
+// own first), and then CUDA IPC across its PID namespace (kept only where IPC is seen to
+// work across it; else the host's). Tried once per user, interpreter and bwrap, and cached; about 0.1 s a try.
 // When cuInit fails outside bubblewrap too, `base` is kept (the cause is elsewhere, and
 // the candidate's hello reports it).
 struct CudaFit {
