@@ -221,12 +221,16 @@ class Stopwatch:
             if self.device == "cuda":
                 activities.append(ProfilerActivity.CUDA)
             batches = [timing_inputs(module, s, self.device) for s in seeds[1:]]
-            with _profile(activities=activities) as prof:
-                with torch.no_grad():
-                    for inp in batches:
+            # One profile per call: a kernel's time is its median over the calls, so one
+            # preempted call (common on a shared CPU) does not set the figures.
+            per_call = []
+            for inp in batches:
+                with _profile(activities=activities) as prof:
+                    with torch.no_grad():
                         model(*inp)
-                synchronize(self.device)
-            result["kernels"] = top_kernels(prof, self.device, max(1, len(batches)))
+                    synchronize(self.device)
+                per_call.append(kernel_rows(prof, self.device))
+            result["kernels"] = top_kernels(per_call)
         except BaseException as exc:
             result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]
         return result
@@ -253,8 +257,10 @@ def count_flops(model, inputs):
         return None
 
 
-def top_kernels(prof, device, calls):
-    rows = []
+def kernel_rows(prof, device):
+    """{kernel name: (self time in us, launches)} of one profiled call: device time on
+    cuda, CPU time otherwise."""
+    rows = {}
     for evt in prof.key_averages():
         if device == "cuda":
             dev = getattr(evt, "device_type", None)
@@ -267,11 +273,32 @@ def top_kernels(prof, device, calls):
             us = getattr(evt, "self_cpu_time_total", 0)
         if us <= 0:
             continue
-        rows.append({"name": evt.key[:200], "total_us": float(us), "count": int(evt.count)})
-    total = sum(r["total_us"] for r in rows) or 1.0
-    rows.sort(key=lambda r: -r["total_us"])
-    out = []
-    for r in rows[:12]:
-        out.append({"name": r["name"], "us_per_call": r["total_us"] / calls,
-                    "launches_per_call": r["count"] / float(calls), "share": r["total_us"] / total})
-    return out
+        name = evt.key[:200]
+        t, n = rows.get(name, (0.0, 0))
+        rows[name] = (t + float(us), n + int(evt.count))
+    return rows
+
+
+def _median(xs):
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2.0
+
+
+def top_kernels(per_call):
+    """The 12 kernels with the most time per call: each kernel's median over the calls
+    (0 in a call where it did not run), its share of the medians' sum."""
+    if not per_call:
+        return []
+    names = set()
+    for rows in per_call:
+        names.update(rows)
+    med = []
+    for name in names:
+        us = _median([rows.get(name, (0.0, 0))[0] for rows in per_call])
+        if us > 0:
+            med.append((name, us, _median([rows.get(name, (0.0, 0))[1] for rows in per_call])))
+    total = sum(us for _, us, _ in med) or 1.0
+    med.sort(key=lambda r: (-r[1], r[0]))
+    return [{"name": name, "us_per_call": us, "launches_per_call": float(n), "share": us / total}
+            for name, us, n in med[:12]]
