@@ -58,6 +58,19 @@ std::pair<ExitInfo, std::string> run_briefly(const SpawnSpec& s, int seconds, Fa
   return {*info, util::strip_control(util::tail_lines(err, 1))};
 }
 
+// argv as `user` (kopt's own when nullopt), in /, with `env`.
+SpawnSpec as_user(std::vector<std::string> argv, std::vector<std::string> env, const std::optional<UserIds>& user) {
+  SpawnSpec s;
+  s.argv = std::move(argv);
+  s.env = std::move(env);
+  s.cwd = "/";
+  if (user) {
+    s.uid = user->uid;
+    s.gid = user->gid;
+  }
+  return s;
+}
+
 BwrapProbe run_probe(const std::optional<UserIds>& user) {
   BwrapProbe probe;
   probe.path = find_bwrap();
@@ -73,17 +86,10 @@ BwrapProbe run_probe(const std::optional<UserIds>& user) {
   for (const bool own_pids : {true, false}) {
     ConfineSpec spec;
     spec.host_pids = !own_pids;
-    SpawnSpec s;
-    s.argv = bwrap_prefix(probe.path, spec);
-    s.argv.push_back("/bin/true");
-    s.env = {"PATH=/usr/bin:/bin"};
-    s.cwd = "/";
-    if (user) {
-      s.uid = user->uid;
-      s.gid = user->gid;
-    }
+    auto argv = bwrap_prefix(probe.path, spec);
+    argv.push_back("/bin/true");
     Failure failure;
-    const auto [info, err] = run_briefly(s, 10, &failure);
+    const auto [info, err] = run_briefly(as_user(std::move(argv), {"PATH=/usr/bin:/bin"}, user), 10, &failure);
     if (!failure.kind.empty() || !failure.message.empty()) {
       probe.why = "bubblewrap could not be started: " + failure.message;
       return probe;
@@ -258,38 +264,25 @@ CudaFit fit_bwrap_to_cuda(const std::string& bwrap, const ConfineSpec& base, con
   std::lock_guard<std::mutex> lock(mutex);
   auto it = found.find(key);
   if (it == found.end()) {
-    auto check = [&](std::vector<std::string> argv, std::string* err) {
-      SpawnSpec s;
-      s.argv = std::move(argv);
-      for (const auto& a : {python, std::string("-c"), std::string(kCudaCheck)}) s.argv.push_back(a);
-      s.env = env;
-      s.cwd = "/";
-      if (user) {
-        s.uid = user->uid;
-        s.gid = user->gid;
-      }
+    // Runs argv as the candidate's user: its exit code (-1: it did not exit), and in
+    // *err its error (the last line of its stderr, or how it ended).
+    auto run = [&](std::vector<std::string> argv, std::string* err) {
       Failure failure;
-      const auto [info, text] = run_briefly(s, 30, &failure);
+      const auto [info, text] = run_briefly(as_user(std::move(argv), env, user), 30, &failure);
       *err = failure.message.empty() ? (text.empty() ? info.describe() : text) : failure.message;
-      return failure.message.empty() && info.exited && info.code == 0;
+      return failure.message.empty() && info.exited ? info.code : -1;
+    };
+    auto check = [&](std::vector<std::string> argv, std::string* err) {
+      for (const auto& a : {python, std::string("-c"), std::string(kCudaCheck)}) argv.push_back(a);
+      return run(std::move(argv), err) == 0;
     };
     // The comparer maps candidate memory through CUDA IPC: exit 0 where that works
-    // across the sandbox `prefix` makes, 1 where only the import failed, 2 otherwise.
+    // across the sandbox `prefix` makes, 1 where only the import failed, else another.
     auto ipc = [&](const std::vector<std::string>& prefix, std::string* err) {
-      SpawnSpec s;
-      s.argv = {python, "-c", kIpcImport};
-      s.argv.insert(s.argv.end(), prefix.begin(), prefix.end());
-      for (const auto& a : {python, std::string("-c"), std::string(kIpcExport)}) s.argv.push_back(a);
-      s.env = env;
-      s.cwd = "/";
-      if (user) {
-        s.uid = user->uid;
-        s.gid = user->gid;
-      }
-      Failure failure;
-      const auto [info, text] = run_briefly(s, 30, &failure);
-      *err = failure.message.empty() ? (text.empty() ? info.describe() : text) : failure.message;
-      return failure.message.empty() && info.exited ? info.code : 2;
+      std::vector<std::string> argv = {python, "-c", kIpcImport};
+      argv.insert(argv.end(), prefix.begin(), prefix.end());
+      for (const auto& a : {python, std::string("-c"), std::string(kIpcExport)}) argv.push_back(a);
+      return run(std::move(argv), err);
     };
     Found f;
     std::string err;
