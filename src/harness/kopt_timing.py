@@ -5,6 +5,7 @@ and the Nsight Compute range. kopt decides batch sizes, seeds and checks; this r
 import gc
 import time
 import traceback
+import warnings
 
 import torch
 
@@ -224,12 +225,15 @@ class Stopwatch:
             # One profile per call: a kernel's time is its median over the calls, so one
             # preempted call (common on a shared CPU) does not set the figures.
             per_call = []
-            for inp in batches:
-                with _profile(activities=activities) as prof:
-                    with torch.no_grad():
-                        model(*inp)
-                    synchronize(self.device)
-                per_call.append(kernel_rows(prof, self.device))
+            with warnings.catch_warnings():
+                # torch 2.11 warns of "cycles" on every session, with none scheduled.
+                warnings.filterwarnings("ignore", message=r"Warning: Profiler clears events", category=UserWarning)
+                for inp in batches:
+                    with _profile(activities=activities) as prof:
+                        with torch.no_grad():
+                            model(*inp)
+                        synchronize(self.device)
+                    per_call.append(kernel_rows(prof, self.device))
             result["kernels"] = top_kernels(per_call)
         except BaseException as exc:
             result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]
