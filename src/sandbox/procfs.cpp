@@ -106,28 +106,48 @@ std::vector<pid_t> descendants_of(pid_t root) {
 }
 
 namespace {
-// The session of a live process, or -1 (gone, or a zombie).
-long session_of(pid_t pid) {
+// A live process's group and session from /proc/PID/stat; false when it is gone or a zombie.
+bool group_and_session(pid_t pid, long* pgrp, long* session) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
-  if (!std::getline(stat, line)) return -1;
+  if (!std::getline(stat, line)) return false;
   const size_t close = line.rfind(')');
-  if (close == std::string::npos) return -1;
+  if (close == std::string::npos) return false;
   std::istringstream rest(line.substr(close + 1));
   char state = 0;
-  long ppid = 0, pgrp = 0, session = -1;
-  rest >> state >> ppid >> pgrp >> session;
-  return state == 'Z' || state == 'X' ? -1 : session;
+  long ppid = 0;
+  rest >> state >> ppid >> *pgrp >> *session;
+  return state != 'Z' && state != 'X' && rest;
 }
 }  // namespace
 
-std::vector<pid_t> detached_from(pid_t worker) {
+std::vector<pid_t> detached_from(pid_t root, pid_t worker) {
   std::vector<pid_t> out;
-  const long own = session_of(worker);
-  if (own < 0) return out;
-  for (pid_t p : descendants_of(worker)) {
-    const long s = session_of(p);
-    if (s >= 0 && s != own) out.push_back(p);
+  long group = 0, own = 0, unused = 0;
+  if (!group_and_session(worker, &unused, &own) || !group_and_session(root, &group, &unused)) return out;
+  // The processes between root and the worker (bwrap, its PID namespace's init).
+  const auto table = parent_table();
+  std::set<pid_t> chain;
+  for (pid_t p = worker; p != root && p > 1 && chain.size() < 16;) {
+    const auto it = table.find(p);
+    if (it == table.end() || it->second < 0) break;
+    p = it->second;
+    chain.insert(p);
+  }
+  const auto under = descendants_of(worker);
+  const std::set<pid_t> in_tree(under.begin(), under.end());
+  // Below root, and (orphans re-parented to kopt, without bubblewrap) still in its group.
+  std::set<pid_t> candidates;
+  for (pid_t p : descendants_of(root)) candidates.insert(p);
+  for (const auto& [p, ppid] : table) {
+    long pg = 0, s = 0;
+    if (ppid >= 0 && p != root && group_and_session(p, &pg, &s) && pg == group) candidates.insert(p);
+  }
+  for (pid_t p : candidates) {
+    if (p == worker || chain.count(p)) continue;
+    long pg = 0, s = 0;
+    if (!group_and_session(p, &pg, &s)) continue;  // gone, or a zombie
+    if (!in_tree.count(p) || s != own) out.push_back(p);
   }
   return out;
 }

@@ -251,6 +251,20 @@ TEST(isolation, a_fork_bomb_is_bounded_and_every_process_is_reaped) {
   EXPECT_EQ(processes_named("kopt_iso_bomb"), 0);
 }
 
+// A double fork without setsid: the orphan leaves the worker's tree (to the PID namespace's
+// init, or to kopt without bubblewrap) but not its session. Flagged both ways, and ended.
+TEST(isolation, an_orphan_left_running_is_stray_work_with_or_without_bubblewrap) {
+  for (const bool bwrap : {true, false}) {
+    if (bwrap && !bwrap_works()) continue;
+    const auto run = eval_case("w_elementwise.py", "c_iso_orphan.py", {},
+                               bwrap ? std::map<std::string, std::string>{}
+                                     : std::map<std::string, std::string>{{"KOPT_BWRAP", "/nonexistent/bwrap"}});
+    expect_outcome(run, 1, "tampered");
+    EXPECT_EQ(run.json["check"], "stray_work") << "bubblewrap " << bwrap << "\n" << kopt::testing::context(run);
+    EXPECT_EQ(processes_named("kopt_iso_orphan"), 0) << "bubblewrap " << bwrap;
+  }
+}
+
 TEST(isolation, a_file_that_grows_without_end_is_stopped_at_the_size_limit) {
   const auto run = eval_case("w_elementwise.py", "c_iso_file_growth.py", {"--candidate-max-file", "0.01"});
   expect_outcome(run, 1, "crashed");

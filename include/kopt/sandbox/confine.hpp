@@ -65,9 +65,9 @@ std::vector<std::string> bwrap_prefix(const std::string& bwrap, const ConfineSpe
 // `user`, and if not, in which loosened one: the host's PID namespace, /proc and /sys as
 // on the host, the host's /tmp, a writable root, both (each with a PID namespace of its
 // own first), and then CUDA IPC across its PID namespace (kept only where IPC is seen to
-// work across it; else the host's). Tried once per user, interpreter and bwrap, and cached; about 0.1 s a try.
-// When cuInit fails outside bubblewrap too, `base` is kept (the cause is elsewhere, and
-// the candidate's hello reports it).
+// work across it; else the host's). Tried once per user, interpreter and bwrap, and
+// cached; about 0.1 s a try. When cuInit fails outside bubblewrap too, `base` is kept
+// (the cause is elsewhere, and the candidate's hello reports it).
 struct CudaFit {
   bool works = false;  // false: no sandbox tried lets CUDA initialize
   ConfineSpec spec;    // base, loosened as needed

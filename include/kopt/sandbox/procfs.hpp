@@ -34,11 +34,13 @@ bool is_registered_child(pid_t pid);
 // All live descendants of `root` (not `root` itself), found by walking parent links.
 std::vector<pid_t> descendants_of(pid_t root);
 
-// The live descendants of `worker` in a session other than its own: detached on purpose
-// (setsid(), a daemon) to outlive it. torch.compile's pool and compilers stay in the
-// worker's session. Inside a PID namespace of its own they die with the worker, so this,
+// The live processes below `root` (the process kopt started: bwrap, or the worker
+// itself) or in its process group that left `worker`'s tree or its session: orphans (a
+// double fork re-parents them to the PID namespace's init, or to kopt, the subreaper)
+// and processes that called setsid(), as daemons do to outlive the worker. torch.compile's pool and compilers stay the worker's children, in
+// its session. Inside a PID namespace of its own they die with the worker, so this,
 // taken before the worker stops, is what tells of them.
-std::vector<pid_t> detached_from(pid_t worker);
+std::vector<pid_t> detached_from(pid_t root, pid_t worker);
 
 // Number of threads of `pid` (0 if it is gone).
 int thread_count(pid_t pid);

@@ -173,7 +173,7 @@ void EvalRun::stop_candidate() {
     said_bye = bye.ok();
   }
   const auto descendants = sandbox::descendants_of(pid);
-  const auto detached = sandbox::detached_from(m_cand->main_pid());
+  const auto detached = sandbox::detached_from(pid, m_cand->main_pid());
   // After an acknowledged bye every result is in; a slow interpreter shutdown (torch.compile's
   // worker pool takes seconds) is then no verdict, only something to cut short.
   m_cand->stop(std::chrono::milliseconds(5000));
@@ -191,7 +191,7 @@ void EvalRun::stop_candidate() {
     // Its PID namespace ended them with the worker; they were meant to outlive it.
     fail_rule("stray_work", Outcome::tampered,
               "the candidate detached " + std::to_string(detached.size()) +
-                  " process(es) from its worker (a session of their own) to outlive it");
+                  " process(es) from its worker (orphaned, or a session of their own) to outlive it");
   } else if (!decided() && !said_bye && info && !(info->exited && info->code == 0)) {
     fail_rule("process", Outcome::crashed, "candidate worker ended badly (" + info->describe() + ")");
   }
