@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +79,27 @@ ExitInfo decode_status(int status, const struct rusage& usage, bool signalled, l
 
 }  // namespace
 
+namespace {
+
+// Marks every descriptor from `first` up close-on-exec (async-signal-safe: runs between
+// fork and exec): close_range(2) where the kernel has it (5.11+), else one by one.
+void close_on_exec_from(int first) {
+#ifdef SYS_close_range
+  constexpr unsigned kCloexec = 1u << 2;  // CLOSE_RANGE_CLOEXEC
+  if (syscall(SYS_close_range, static_cast<unsigned>(first), ~0u, kCloexec) == 0) return;
+#endif
+  rlimit files{};
+  const long top = getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY
+                       ? static_cast<long>(std::min<rlim_t>(files.rlim_cur, 1u << 20))
+                       : 65536;
+  for (long fd = first; fd < top; ++fd) {
+    const int flags = fcntl(static_cast<int>(fd), F_GETFD);
+    if (flags >= 0) fcntl(static_cast<int>(fd), F_SETFD, flags | FD_CLOEXEC);
+  }
+}
+
+}  // namespace
+
 Result<Child> Child::spawn(const SpawnSpec& spec) {
   if (spec.argv.empty()) return Failure{"spawn", "empty argv"};
   std::vector<char*> argv;
@@ -112,7 +134,10 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
   }
   if (pid == 0) {
     const int err_fd = exec_pipe[1];
-    if (setpgid(0, 0) != 0) child_fail(err_fd, 1);
+    // A session of its own (so a group of its own too): no controlling terminal, so a
+    // candidate cannot open /dev/tty to write to the user's terminal or push keystrokes
+    // into the shell that started kopt (TIOCSTI).
+    if (setsid() < 0) child_fail(err_fd, 1);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -128,6 +153,10 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
         child_fail(err_fd, 4);
       }
     }
+    // Nothing else kopt holds or inherited from its caller (a shell's `7<secret`, a test
+    // runner's pipes) reaches the child: every descriptor above 0-2 (and 3, the control
+    // socket) closes at exec, the error pipe included.
+    close_on_exec_from(spec.control_fd >= 0 ? 4 : 3);
     if (!spec.cwd.empty() && chdir(spec.cwd.c_str()) != 0) child_fail(err_fd, 5);
     for (const auto& limit : spec.limits) {
       rlimit value{limit.value, limit.value};
@@ -151,9 +180,8 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
   close(err_pipe[1]);
   close(exec_pipe[1]);
   if (devnull >= 0) close(devnull);
-  // Also set the group from the parent side, so signal_group works even before the
-  // child has run (avoids a race with an early kill).
-  setpgid(pid, pid);
+  // No setpgid from this side: the child must not lead a group before its setsid().
+  // A signal sent before that reaches the child itself (signal_group's second kill).
 
   Child child;
   child.m_pid = pid;

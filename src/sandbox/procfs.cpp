@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -44,6 +45,20 @@ bool is_registered_child(pid_t pid) {
   return g_registry.count(pid) > 0;
 }
 
+std::optional<ProcStat> read_stat(pid_t pid) {
+  // The whole file: a command name may hold newlines (PR_SET_NAME), and a line-wise
+  // read would stop inside it and lose the process from every scan.
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(text.substr(close + 1));
+  ProcStat st;
+  rest >> st.state >> st.ppid >> st.pgrp >> st.session;
+  if (!rest) return std::nullopt;
+  return st;
+}
+
 namespace {
 
 // pid -> ppid for every process visible in /proc.
@@ -55,21 +70,13 @@ std::map<pid_t, pid_t> parent_table() {
     char* end = nullptr;
     const long pid = std::strtol(entry->d_name, &end, 10);
     if (pid <= 0 || *end != '\0') continue;
-    std::ifstream stat("/proc/" + std::string(entry->d_name) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // The command name is in parentheses and may hold spaces: parse after the last ')'.
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 1));
-    char state = 0;
-    long ppid = 0;
-    rest >> state >> ppid;
-    if (state == 'Z' || state == 'X') {
-      table[static_cast<pid_t>(pid)] = -static_cast<pid_t>(ppid) - 1;  // zombies: not live
+    const auto st = read_stat(static_cast<pid_t>(pid));
+    if (!st) continue;
+    if (st->state == 'Z' || st->state == 'X') {
+      table[static_cast<pid_t>(pid)] = -static_cast<pid_t>(st->ppid) - 1;  // zombies: not live
       continue;
     }
-    table[static_cast<pid_t>(pid)] = static_cast<pid_t>(ppid);
+    table[static_cast<pid_t>(pid)] = static_cast<pid_t>(st->ppid);
   }
   closedir(dir);
   return table;
@@ -106,18 +113,13 @@ std::vector<pid_t> descendants_of(pid_t root) {
 }
 
 namespace {
-// A live process's group and session from /proc/PID/stat; false when it is gone or a zombie.
+// A live process's group and session; false when it is gone or a zombie.
 bool group_and_session(pid_t pid, long* pgrp, long* session) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return false;
-  std::istringstream rest(line.substr(close + 1));
-  char state = 0;
-  long ppid = 0;
-  rest >> state >> ppid >> *pgrp >> *session;
-  return state != 'Z' && state != 'X' && rest;
+  const auto st = read_stat(pid);
+  if (!st || st->state == 'Z' || st->state == 'X') return false;
+  *pgrp = st->pgrp;
+  *session = st->session;
+  return true;
 }
 }  // namespace
 

@@ -111,16 +111,8 @@ namespace {
 pid_t first_child(pid_t parent) {
   pid_t first = -1;
   for (pid_t p : descendants_of(parent)) {
-    std::ifstream stat("/proc/" + std::to_string(p) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 1));
-    char state = 0;
-    long ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent && (first < 0 || p < first)) first = p;
+    const auto st = read_stat(p);
+    if (st && st->ppid == parent && (first < 0 || p < first)) first = p;
   }
   return first;
 }

@@ -265,6 +265,61 @@ TEST(isolation, an_orphan_left_running_is_stray_work_with_or_without_bubblewrap)
   }
 }
 
+// A process whose name holds a newline: /proc/PID/stat read line by line lost it from
+// every scan, so a daemon outlived kopt unflagged. Flagged both ways, and ended.
+TEST(isolation, a_daemon_with_a_newline_in_its_name_is_still_stray_work) {
+  for (const bool bwrap : {true, false}) {
+    if (bwrap && !bwrap_works()) continue;
+    const auto run = eval_case("w_elementwise.py", "c_iso_newline_daemon.py", {},
+                               bwrap ? std::map<std::string, std::string>{}
+                                     : std::map<std::string, std::string>{{"KOPT_BWRAP", "/nonexistent/bwrap"}});
+    expect_outcome(run, 1, "tampered");
+    EXPECT_EQ(run.json["check"], "stray_work") << "bubblewrap " << bwrap << "\n" << kopt::testing::context(run);
+    EXPECT_EQ(processes_named("kopt_nl"), 0) << "bubblewrap " << bwrap;
+  }
+}
+
+// A descriptor kopt's caller left open (a shell's `7<file`, a test runner's pipe) does
+// not reach the candidate, with or without bubblewrap.
+TEST(isolation, a_candidate_inherits_no_descriptor_from_kopts_caller) {
+  const std::string marker = kopt::testing::temp_dir("kopt-fd") + "/kopt-fd-marker.txt";
+  { std::ofstream(marker) << "kopt-fd-marker"; }
+  // No O_CLOEXEC: kopt inherits it. Above 3, which kopt's workers get their control
+  // socket on (a shell's `7<file`).
+  const int low = ::open(marker.c_str(), O_RDONLY);
+  ASSERT_GE(low, 0);
+  const int fd = ::fcntl(low, F_DUPFD, 40);
+  ::close(low);
+  ASSERT_GE(fd, 40);
+  for (const bool bwrap : {true, false}) {
+    if (bwrap && !bwrap_works()) continue;
+    const auto run = eval_case("w_elementwise.py", "c_iso_fds.py", {},
+                               bwrap ? std::map<std::string, std::string>{}
+                                     : std::map<std::string, std::string>{{"KOPT_BWRAP", "/nonexistent/bwrap"}});
+    expect_outcome(run, 0, "correct");
+    EXPECT_NE(run.json["candidate_log_tail"].get<std::string>().find("inherited descriptors: []"), std::string::npos)
+        << "bubblewrap " << bwrap << "\n" << run.json["candidate_log_tail"];
+  }
+  ::close(fd);
+}
+
+// Run from a terminal (script(1) gives kopt one), the candidate has no controlling
+// terminal: it cannot open /dev/tty to write on the user's screen or push keystrokes into
+// their shell with TIOCSTI.
+TEST(isolation, a_candidate_has_no_controlling_terminal_even_when_kopt_has_one) {
+  if (access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "no script(1) here";
+  const std::string dir = kopt::testing::temp_dir("kopt-tty");
+  const std::string line = std::string(KOPT_BINARY) + " eval " + kopt::testing::case_path("w_elementwise.py") + " " +
+                           kopt::testing::case_path("c_iso_tty.py") + " --json >" + dir + "/out.json 2>" + dir + "/err.txt";
+  const std::string command = "/usr/bin/script -qec '" + line + "' /dev/null </dev/null >" + dir + "/script.txt 2>&1";
+  ::system(command.c_str());
+  const auto json = nlohmann::json::parse(kopt::testing::read(dir + "/out.json"), nullptr, false);
+  ASSERT_TRUE(json.is_object()) << kopt::testing::read(dir + "/err.txt") << kopt::testing::read(dir + "/script.txt");
+  EXPECT_EQ(json["outcome"], "correct") << json.dump(1).substr(0, 2000);
+  EXPECT_NE(json["candidate_log_tail"].get<std::string>().find("terminal opened: False"), std::string::npos)
+      << json["candidate_log_tail"];
+}
+
 TEST(isolation, a_file_that_grows_without_end_is_stopped_at_the_size_limit) {
   const auto run = eval_case("w_elementwise.py", "c_iso_file_growth.py", {"--candidate-max-file", "0.01"});
   expect_outcome(run, 1, "crashed");

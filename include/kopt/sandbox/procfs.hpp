@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -30,6 +31,14 @@ std::unique_lock<std::mutex> lock_child_registry();
 void register_child_locked(pid_t pid);  // with the lock held
 void unregister_child(pid_t pid);
 bool is_registered_child(pid_t pid);
+
+// The fields of /proc/PID/stat after the command name, which may hold spaces,
+// parentheses and newlines (parsed after the file's last ')'); nullopt when unreadable.
+struct ProcStat {
+  char state = 0;
+  long ppid = 0, pgrp = 0, session = 0;
+};
+std::optional<ProcStat> read_stat(pid_t pid);
 
 // All live descendants of `root` (not `root` itself), found by walking parent links.
 std::vector<pid_t> descendants_of(pid_t root);

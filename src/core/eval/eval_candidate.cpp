@@ -165,6 +165,22 @@ bool EvalRun::check_tamper(const nlohmann::json& header, const std::string& when
   return false;
 }
 
+bool EvalRun::note_processes() {
+  const pid_t worker = m_cand->main_pid();
+  const auto below = sandbox::descendants_of(worker);
+  // Threads of the worker and of everything below it: a candidate that forked at import
+  // and let the child carry on as the harness grows threads there, not in the parent.
+  int threads = sandbox::thread_count(worker);
+  for (pid_t p : below) threads += sandbox::thread_count(p);
+  m_threads.emplace_back(threads, static_cast<int>(below.size()));
+  const auto detached = sandbox::detached_from(m_cand->pid(), worker);
+  if (detached.empty()) return true;
+  fail_rule("stray_work", Outcome::tampered,
+            "the candidate detached " + std::to_string(detached.size()) +
+                " process(es) from its worker (orphaned, or a session of their own) while it ran");
+  return false;
+}
+
 void EvalRun::stop_candidate() {
   const pid_t pid = m_cand->pid();
   bool said_bye = false;

@@ -121,9 +121,7 @@ bool EvalRun::device_trial(const std::string& stress, size_t index) {
     candidate_failed("call", reply.failure());
     return true;
   }
-  m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
-                         static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
-  if (!check_tamper(reply->header, "while running")) return true;
+  if (!note_processes() || !check_tamper(reply->header, "while running")) return true;
   m_report.phase_seconds["candidate_compute"] += reply->header.value("seconds", 0.0);
   rule("poison", "passed", std::to_string(reply->header.value("poisoned_bytes", 0)) + " bytes of allocator memory poisoned before each call");
 

@@ -115,6 +115,10 @@ class EvalRun {
   bool start_candidate();
   bool candidate_failed(const std::string& phase, const Failure& f);
   bool check_tamper(const nlohmann::json& header, const std::string& when);
+  // After a candidate call: records its threads and processes (for stray_work's growth
+  // check) and fails stray_work at once when one has left the worker's tree or session;
+  // false then.
+  bool note_processes();
   void trials();
   void trial(const std::string& stress, size_t index);
   // The reference's notes on a trial (time, random, mutating) from its reply header.

@@ -171,9 +171,7 @@ void EvalRun::trial(const std::string& stress, size_t index) {
       candidate_failed("call", f);
     return;
   }
-  m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
-                         static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
-  if (!check_tamper(later->header, "while running")) return;
+  if (!note_processes() || !check_tamper(later->header, "while running")) return;
   auto& cv = first->values;
   if (!cv.count("out") || !cv.count("inputs_after") || !later->values.count("out_later")) {
     fail_rule("process", Outcome::crashed, "candidate worker sent malformed values: a value is missing");
@@ -308,9 +306,7 @@ void EvalRun::unchecked_call() {
     candidate_failed("call", reply.failure());
     return;
   }
-  m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
-                         static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
-  check_tamper(reply->header, "while running");
+  if (note_processes()) check_tamper(reply->header, "while running");
 }
 
 void EvalRun::unchecked_call_host() {
@@ -340,9 +336,7 @@ void EvalRun::unchecked_call_host() {
     candidate_failed("call", first ? later.failure() : first.failure());
     return;
   }
-  m_threads.emplace_back(sandbox::thread_count(m_cand->main_pid()),
-                         static_cast<int>(sandbox::descendants_of(m_cand->main_pid()).size()));
-  if (!check_tamper(later->header, "while running")) return;
+  if (!note_processes() || !check_tamper(later->header, "while running")) return;
   const auto out = first->values.find("out");
   if (out == first->values.end() || out->second.kind != Value::Kind::dict || out->second.items.size() != 2 ||
       !later->values.count("out_later")) {
