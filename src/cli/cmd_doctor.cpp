@@ -158,7 +158,7 @@ void isolation_checks(std::vector<Check>& checks) {
                           : "allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)";
   if (bwrap.works) {
     checks.push_back({"isolation: network", "ok", "bubblewrap (" + bwrap.path + ") made a network namespace", ""});
-    checks.push_back({"isolation: filesystem", "ok", "bubblewrap: / read-only, home hidden, only the sandbox writable", ""});
+    checks.push_back({"isolation: filesystem", "ok", "bubblewrap: / read-only, home hidden, only the sandbox (and /dev/shm) writable", ""});
     if (bwrap.pid_namespace)
       checks.push_back({"isolation: processes", "ok", "bubblewrap made a PID namespace with a /proc of its own", ""});
     else
