@@ -198,7 +198,7 @@ Result<Child> Child::spawn(const SpawnSpec& spec) {
   } while (n < 0 && errno == EINTR);
   close(exec_pipe[0]);
   if (n == static_cast<ssize_t>(sizeof payload)) {
-    static const char* stages[] = {"", "setpgid", "stdin", "stdout/stderr", "control fd",
+    static const char* stages[] = {"", "setsid", "stdin", "stdout/stderr", "control fd",
                                    "chdir", "setgid", "setuid", "exec", "setrlimit"};
     const int stage = payload[0] >= 0 && payload[0] <= 9 ? payload[0] : 0;
     child.wait_for(std::chrono::milliseconds(1000));
