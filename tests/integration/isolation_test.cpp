@@ -251,14 +251,23 @@ TEST(isolation, a_fork_bomb_is_bounded_and_every_process_is_reaped) {
   EXPECT_EQ(processes_named("kopt_iso_bomb"), 0);
 }
 
+namespace {
+
+// eval_case of `candidate` against w_elementwise.py under bubblewrap (where it works
+// here) and without it: {bubblewrap used, the run}.
+std::vector<std::pair<bool, KoptRun>> with_and_without_bubblewrap(const std::string& candidate) {
+  std::vector<std::pair<bool, KoptRun>> runs;
+  if (bwrap_works()) runs.emplace_back(true, eval_case("w_elementwise.py", candidate));
+  runs.emplace_back(false, eval_case("w_elementwise.py", candidate, {}, {{"KOPT_BWRAP", "/nonexistent/bwrap"}}));
+  return runs;
+}
+
+}  // namespace
+
 // A double fork without setsid: the orphan leaves the worker's tree (to the PID namespace's
 // init, or to kopt without bubblewrap) but not its session. Flagged both ways, and ended.
 TEST(isolation, an_orphan_left_running_is_stray_work_with_or_without_bubblewrap) {
-  for (const bool bwrap : {true, false}) {
-    if (bwrap && !bwrap_works()) continue;
-    const auto run = eval_case("w_elementwise.py", "c_iso_orphan.py", {},
-                               bwrap ? std::map<std::string, std::string>{}
-                                     : std::map<std::string, std::string>{{"KOPT_BWRAP", "/nonexistent/bwrap"}});
+  for (const auto& [bwrap, run] : with_and_without_bubblewrap("c_iso_orphan.py")) {
     expect_outcome(run, 1, "tampered");
     EXPECT_EQ(run.json["check"], "stray_work") << "bubblewrap " << bwrap << "\n" << kopt::testing::context(run);
     EXPECT_EQ(processes_named("kopt_iso_orphan"), 0) << "bubblewrap " << bwrap;
@@ -268,11 +277,7 @@ TEST(isolation, an_orphan_left_running_is_stray_work_with_or_without_bubblewrap)
 // A process whose name holds a newline: /proc/PID/stat read line by line lost it from
 // every scan, so a daemon outlived kopt unflagged. Flagged both ways, and ended.
 TEST(isolation, a_daemon_with_a_newline_in_its_name_is_still_stray_work) {
-  for (const bool bwrap : {true, false}) {
-    if (bwrap && !bwrap_works()) continue;
-    const auto run = eval_case("w_elementwise.py", "c_iso_newline_daemon.py", {},
-                               bwrap ? std::map<std::string, std::string>{}
-                                     : std::map<std::string, std::string>{{"KOPT_BWRAP", "/nonexistent/bwrap"}});
+  for (const auto& [bwrap, run] : with_and_without_bubblewrap("c_iso_newline_daemon.py")) {
     expect_outcome(run, 1, "tampered");
     EXPECT_EQ(run.json["check"], "stray_work") << "bubblewrap " << bwrap << "\n" << kopt::testing::context(run);
     EXPECT_EQ(processes_named("kopt_nl"), 0) << "bubblewrap " << bwrap;
@@ -291,11 +296,7 @@ TEST(isolation, a_candidate_inherits_no_descriptor_from_kopts_caller) {
   const int fd = ::fcntl(low, F_DUPFD, 40);
   ::close(low);
   ASSERT_GE(fd, 40);
-  for (const bool bwrap : {true, false}) {
-    if (bwrap && !bwrap_works()) continue;
-    const auto run = eval_case("w_elementwise.py", "c_iso_fds.py", {},
-                               bwrap ? std::map<std::string, std::string>{}
-                                     : std::map<std::string, std::string>{{"KOPT_BWRAP", "/nonexistent/bwrap"}});
+  for (const auto& [bwrap, run] : with_and_without_bubblewrap("c_iso_fds.py")) {
     expect_outcome(run, 0, "correct");
     EXPECT_NE(run.json["candidate_log_tail"].get<std::string>().find("inherited descriptors: []"), std::string::npos)
         << "bubblewrap " << bwrap << "\n" << run.json["candidate_log_tail"];
