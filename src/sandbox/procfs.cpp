@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -123,7 +124,8 @@ bool group_and_session(pid_t pid, long* pgrp, long* session) {
 }
 }  // namespace
 
-std::vector<pid_t> detached_from(pid_t root, pid_t worker) {
+namespace {
+std::vector<pid_t> detached_now(pid_t root, pid_t worker) {
   std::vector<pid_t> out;
   long group = 0, own = 0, unused = 0;
   if (!group_and_session(worker, &unused, &own) || !group_and_session(root, &group, &unused)) return out;
@@ -151,6 +153,20 @@ std::vector<pid_t> detached_from(pid_t root, pid_t worker) {
     if (!group_and_session(p, &pg, &s)) continue;  // gone, or a zombie
     if (!in_tree.count(p) || s != own) out.push_back(p);
   }
+  return out;
+}
+}  // namespace
+
+std::vector<pid_t> detached_from(pid_t root, pid_t worker, std::chrono::milliseconds settle) {
+  const auto first = detached_now(root, worker);
+  if (first.empty() || settle.count() <= 0) return first;
+  // Only what is still there, and still detached, a moment later: an orphan on its way
+  // out (a pipeline's last process) is no stray.
+  std::this_thread::sleep_for(settle);
+  const auto again = detached_now(root, worker);
+  std::vector<pid_t> out;
+  for (pid_t p : first)
+    if (std::find(again.begin(), again.end(), p) != again.end()) out.push_back(p);
   return out;
 }
 

@@ -173,7 +173,7 @@ bool EvalRun::note_processes() {
   int threads = sandbox::thread_count(worker);
   for (pid_t p : below) threads += sandbox::thread_count(p);
   m_threads.emplace_back(threads, static_cast<int>(below.size()));
-  const auto detached = sandbox::detached_from(m_cand->pid(), worker);
+  const auto detached = sandbox::detached_from(m_cand->pid(), worker, std::chrono::milliseconds(200));
   if (detached.empty()) return true;
   fail_rule("stray_work", Outcome::tampered,
             "the candidate detached " + std::to_string(detached.size()) +
@@ -189,7 +189,7 @@ void EvalRun::stop_candidate() {
     said_bye = bye.ok();
   }
   const auto descendants = sandbox::descendants_of(pid);
-  const auto detached = sandbox::detached_from(pid, m_cand->main_pid());
+  const auto detached = sandbox::detached_from(pid, m_cand->main_pid(), std::chrono::milliseconds(200));
   // After an acknowledged bye every result is in; a slow interpreter shutdown (torch.compile's
   // worker pool takes seconds) is then no verdict, only something to cut short.
   m_cand->stop(std::chrono::milliseconds(5000));
