@@ -62,42 +62,36 @@ std::optional<ProcStat> read_stat(pid_t pid) {
 
 namespace {
 
-// pid -> ppid for every process visible in /proc.
-std::map<pid_t, pid_t> parent_table() {
-  std::map<pid_t, pid_t> table;
+bool is_live(const ProcStat& st) { return st.state != 'Z' && st.state != 'X'; }
+
+// Every process visible in /proc, one read of each stat file.
+std::map<pid_t, ProcStat> stat_table() {
+  std::map<pid_t, ProcStat> table;
   DIR* dir = opendir("/proc");
   if (!dir) return table;
   while (dirent* entry = readdir(dir)) {
     char* end = nullptr;
     const long pid = std::strtol(entry->d_name, &end, 10);
     if (pid <= 0 || *end != '\0') continue;
-    const auto st = read_stat(static_cast<pid_t>(pid));
-    if (!st) continue;
-    if (st->state == 'Z' || st->state == 'X') {
-      table[static_cast<pid_t>(pid)] = -static_cast<pid_t>(st->ppid) - 1;  // zombies: not live
-      continue;
-    }
-    table[static_cast<pid_t>(pid)] = static_cast<pid_t>(st->ppid);
+    if (const auto st = read_stat(static_cast<pid_t>(pid))) table[static_cast<pid_t>(pid)] = *st;
   }
   closedir(dir);
   return table;
 }
 
-// The parent in a parent_table() entry, zombie or not.
-pid_t parent_of(pid_t entry) { return entry >= 0 ? entry : -(entry + 1); }
-
-bool is_inherited(pid_t pid) { return g_inherited.count(pid) > 0; }
-
-}  // namespace
-
-void note_inherited_children() {
-  const pid_t self = getpid();
-  for (const auto& [pid, ppid] : parent_table())
-    if (parent_of(ppid) == self) g_inherited.insert(pid);
+// pid -> ppid of each process in `stats`; a zombie's as -(ppid) - 1 (not live).
+std::map<pid_t, pid_t> parents_in(const std::map<pid_t, ProcStat>& stats) {
+  std::map<pid_t, pid_t> table;
+  for (const auto& [pid, st] : stats)
+    table[pid] = is_live(st) ? static_cast<pid_t>(st.ppid) : -static_cast<pid_t>(st.ppid) - 1;
+  return table;
 }
 
-std::vector<pid_t> descendants_of(pid_t root) {
-  const auto table = parent_table();
+// pid -> ppid for every process visible in /proc.
+std::map<pid_t, pid_t> parent_table() { return parents_in(stat_table()); }
+
+// The live descendants of `root` in `table` (a parent_table()), not root itself.
+std::vector<pid_t> descendants_in(const std::map<pid_t, pid_t>& table, pid_t root) {
   std::set<pid_t> found{root};
   bool grew = true;
   while (grew) {
@@ -113,24 +107,35 @@ std::vector<pid_t> descendants_of(pid_t root) {
   return {found.begin(), found.end()};
 }
 
-namespace {
-// A live process's group and session; false when it is gone or a zombie.
-bool group_and_session(pid_t pid, long* pgrp, long* session) {
-  const auto st = read_stat(pid);
-  if (!st || st->state == 'Z' || st->state == 'X') return false;
-  *pgrp = st->pgrp;
-  *session = st->session;
-  return true;
-}
+// The parent in a parent_table() entry, zombie or not.
+pid_t parent_of(pid_t entry) { return entry >= 0 ? entry : -(entry + 1); }
+
+bool is_inherited(pid_t pid) { return g_inherited.count(pid) > 0; }
+
 }  // namespace
 
+void note_inherited_children() {
+  const pid_t self = getpid();
+  for (const auto& [pid, ppid] : parent_table())
+    if (parent_of(ppid) == self) g_inherited.insert(pid);
+}
+
+std::vector<pid_t> descendants_of(pid_t root) { return descendants_in(parent_table(), root); }
+
 namespace {
+// detached_from at one moment, from one scan of /proc.
 std::vector<pid_t> detached_now(pid_t root, pid_t worker) {
   std::vector<pid_t> out;
-  long group = 0, own = 0, unused = 0;
-  if (!group_and_session(worker, &unused, &own) || !group_and_session(root, &group, &unused)) return out;
+  const auto stats = stat_table();
+  const auto live = [&stats](pid_t p) -> const ProcStat* {
+    const auto it = stats.find(p);
+    return it != stats.end() && is_live(it->second) ? &it->second : nullptr;
+  };
+  const ProcStat* w = live(worker);
+  const ProcStat* r = live(root);
+  if (!w || !r) return out;
+  const auto table = parents_in(stats);
   // The processes between root and the worker (bwrap, its PID namespace's init).
-  const auto table = parent_table();
   std::set<pid_t> chain;
   for (pid_t p = worker; p != root && p > 1 && chain.size() < 16;) {
     const auto it = table.find(p);
@@ -138,20 +143,17 @@ std::vector<pid_t> detached_now(pid_t root, pid_t worker) {
     p = it->second;
     chain.insert(p);
   }
-  const auto under = descendants_of(worker);
+  const auto under = descendants_in(table, worker);
   const std::set<pid_t> in_tree(under.begin(), under.end());
   // Below root, and (orphans re-parented to kopt, without bubblewrap) still in its group.
-  std::set<pid_t> candidates;
-  for (pid_t p : descendants_of(root)) candidates.insert(p);
-  for (const auto& [p, ppid] : table) {
-    long pg = 0, s = 0;
-    if (ppid >= 0 && p != root && group_and_session(p, &pg, &s) && pg == group) candidates.insert(p);
-  }
+  const auto below = descendants_in(table, root);
+  std::set<pid_t> candidates(below.begin(), below.end());
+  for (const auto& [p, st] : stats)
+    if (p != root && is_live(st) && st.pgrp == r->pgrp) candidates.insert(p);
   for (pid_t p : candidates) {
     if (p == worker || chain.count(p)) continue;
-    long pg = 0, s = 0;
-    if (!group_and_session(p, &pg, &s)) continue;  // gone, or a zombie
-    if (!in_tree.count(p) || s != own) out.push_back(p);
+    const ProcStat* st = live(p);
+    if (st && (!in_tree.count(p) || st->session != w->session)) out.push_back(p);
   }
   return out;
 }

@@ -46,10 +46,11 @@ std::vector<pid_t> descendants_of(pid_t root);
 // The live processes below `root` (the process kopt started: bwrap, or the worker
 // itself) or in its process group that left `worker`'s tree or its session: orphans (a
 // double fork re-parents them to the PID namespace's init, or to kopt, the subreaper)
-// and processes that called setsid(), as daemons do to outlive the worker. torch.compile's pool and compilers stay the worker's children, in
-// its session. Inside a PID namespace of its own they die with the worker, so this,
-// taken before the worker stops, is what tells of them. With `settle`, only those still
-// there and detached that long after (a pipeline's last process may be on its way out).
+// and processes that called setsid(), as daemons do to outlive the worker.
+// torch.compile's pool and compilers stay the worker's children, in its session. Inside
+// a PID namespace of its own they die with the worker, so this, taken before the worker
+// stops, is what tells of them. With `settle`, only those still there and detached that
+// long after (a pipeline's last process may be on its way out).
 std::vector<pid_t> detached_from(pid_t root, pid_t worker,
                                  std::chrono::milliseconds settle = std::chrono::milliseconds(0));
 
