@@ -1,15 +1,16 @@
 #include "kopt/sandbox/procfs.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -49,8 +50,20 @@ bool is_registered_child(pid_t pid) {
 std::optional<ProcStat> read_stat(pid_t pid) {
   // The whole file: a command name may hold newlines (PR_SET_NAME), and a line-wise
   // read would stop inside it and lose the process from every scan.
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // open/read, not an istreambuf_iterator: a process that exits between the open and the
+  // read fails the read with ESRCH, and libstdc++'s filebuf throws on that (a CI run died
+  // of "basic_filebuf::underflow error reading the file: No such process").
+  const int fd = open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[1024];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
   const size_t close = text.rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream rest(text.substr(close + 1));

@@ -2,12 +2,14 @@
 #include "kopt/sandbox/procfs.hpp"
 
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -114,3 +116,32 @@ TEST(procfs, reap_orphans_leaves_children_it_is_told_to_keep) {
 }
 
 }  // namespace
+
+// A process reaped between read_stat's open and its read fails the read with ESRCH;
+// libstdc++'s filebuf threw on that, and kopt died of an uncaught exception in CI.
+// Reading a child's stat while it exits and is reaped hits that window within a few
+// dozen children here (500 bound it; posix_spawn keeps each one cheap).
+TEST(procfs, read_stat_of_a_process_reaped_meanwhile_is_no_stat_not_a_throw) {
+  std::atomic<pid_t> current{0};
+  std::atomic<bool> done{false};
+  std::atomic<long> reads{0};
+  std::thread reader([&] {
+    while (!done) {
+      const pid_t pid = current;
+      if (pid <= 0) continue;
+      (void)kopt::sandbox::read_stat(pid);
+      ++reads;
+    }
+  });
+  char true_path[] = "/bin/true";
+  char* argv[] = {true_path, nullptr};
+  for (int i = 0; i < 500; ++i) {
+    pid_t pid = -1;
+    ASSERT_EQ(posix_spawn(&pid, true_path, nullptr, nullptr, argv, nullptr), 0);
+    current = pid;
+    waitpid(pid, nullptr, 0);
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(reads.load(), 0);
+}
