@@ -6,7 +6,8 @@ import json
 import socket
 import struct
 
-# Largest chunk of a streamed tensor (kopt's stream.hpp, kChunkBytes).
+# Largest chunk of a streamed tensor (kopt's sandbox/worker.hpp, kChunkBytes): kopt
+# refuses a candidate's frame with a larger payload, except where it asks for a whole value.
 CHUNK_BYTES = 64 << 20
 
 # Captured before any user code runs; the harness uses only these.

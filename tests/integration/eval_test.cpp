@@ -309,6 +309,17 @@ TEST(eval_tamper, forged_control_frame_is_a_verdict_not_a_kopt_error) {
   expect_verdict(eval_case("w_elementwise.py", "c_forged_frame.py"), 1, "tampered", "process");
 }
 
+// A frame claiming gigabytes is refused at its header: kopt's memory stays far below what
+// the candidate sent (1 GiB of a claimed 3 GiB), and the verdict comes without waiting out
+// the call's timeout.
+TEST(eval_tamper, a_forged_frame_claiming_gigabytes_is_refused_before_kopt_buffers_it) {
+  auto run = eval_case("w_elementwise.py", "c_forged_huge_frame.py");
+  expect_verdict(run, 1, "crashed", "process");
+  EXPECT_NE(run.json["reason"].get<std::string>().find("exceeds the cap"), std::string::npos) << run.json["reason"];
+  EXPECT_LT(run.seconds, 60) << context(run);
+  EXPECT_LT(run.max_rss_kb, 768L << 10) << "kopt or a worker it waited for held " << run.max_rss_kb << " KiB";
+}
+
 // Fields of the wrong JSON type are caught where replies are received (malformed_reply),
 // named in the verdict, and the evaluation ends normally (teardown, report).
 TEST(eval_tamper, forged_field_types_are_a_verdict_naming_the_field) {

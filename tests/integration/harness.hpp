@@ -15,6 +15,7 @@ struct KoptRun {
   std::string err;   // stderr
   nlohmann::json json;  // stdout parsed, when it is JSON
   double seconds = 0;
+  long max_rss_kb = 0;  // the largest resident set of kopt and the children it waited for
 };
 
 // Runs `kopt ARGS...` with extra environment variables; no shell involved.

@@ -34,6 +34,16 @@ TEST(timing, honest_candidate_is_timed_and_its_timed_outputs_checked) {
   EXPECT_EQ(rule_status(run, "timed_outputs"), "passed");
 }
 
+// A candidate's frames are capped at one chunk (64 MiB) except the timed output read back
+// on the host path, which may carry the whole output (80 MiB here): it is checked, not
+// refused as an oversized frame.
+TEST(timing, a_timed_output_larger_than_a_chunk_is_read_back_and_checked) {
+  const auto run = eval_case("w_large_output.py", "c_large_output_honest.py", {"--time", "rank", "--trials", "2"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_EQ(run.json["outcome"], "correct") << context(run);
+  EXPECT_EQ(rule_status(run, "timed_outputs"), "passed") << context(run);
+}
+
 TEST(timing, untimed_eval_says_timed_outputs_not_applicable) {
   const auto run = eval_case("w_elementwise.py", "c_elementwise_honest.py");
   ASSERT_EQ(run.exit_code, 0) << context(run);

@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -18,6 +20,10 @@
 #include "kopt/util/result.hpp"
 
 namespace kopt::sandbox {
+
+// The largest chunk frame of a streamed value (core/eval/stream.hpp; kopt_wire.py's
+// CHUNK_BYTES).
+constexpr size_t kChunkBytes = size_t{64} << 20;
 
 struct Message {
   nlohmann::json header;
@@ -32,6 +38,9 @@ struct WorkerSpec {
   std::optional<gid_t> gid;
   size_t max_log_bytes = 8u << 20;      // stdout + stderr; beyond it: "flood"
   size_t max_header_bytes = 16u << 20;  // one JSON header
+  // One frame's payload; a frame claiming more is a "protocol" failure as soon as its
+  // header arrives, before kopt buffers any of it. Candidates get a chunk's worth
+  // (WorkerPool); set_max_payload() widens it for one reply that carries a whole value.
   uint64_t max_payload_bytes = 16ull << 30;
   std::vector<std::string> secrets;     // redacted from the captured log
   std::vector<ResourceLimit> limits;    // set in the child before exec
@@ -54,6 +63,10 @@ class Worker {
   // header, then its tensors' bytes in chunk frames). Same failure kinds.
   Status send(const Message& msg, std::chrono::steady_clock::time_point deadline);
   Result<Message> receive(std::chrono::steady_clock::time_point deadline);
+
+  // The payload cap for the frames received from now on (WorkerSpec::max_payload_bytes).
+  void set_max_payload(uint64_t bytes) { m_spec.max_payload_bytes = bytes; }
+  uint64_t max_payload() const { return m_spec.max_payload_bytes; }
 
   // Closes the control socket (the harness exits on EOF), waits up to `grace` for the
   // worker to exit, then kills its group. Safe to call twice.

@@ -171,6 +171,7 @@ void EvalRun::time_candidate() {
   ctx.reference = m_ref.get();
   ctx.candidate = m_cand.get();
   ctx.bytes_per_call = m_bytes_per_call;
+  ctx.output_bytes = m_output_bytes;
   ctx.check_outputs = !m_report.random_workload;
   ctx.fp32_only = !m_init.header.value("fp64", false);
   ctx.device_compare = m_report.compare_where == "device";

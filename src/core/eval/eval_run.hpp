@@ -178,6 +178,7 @@ class EvalRun {
   uint64_t m_call_seed = 0;
   nlohmann::json m_ref_hello;
   double m_bytes_per_call = 0;
+  uint64_t m_output_bytes = 0;  // the reference's out32 tree of one call (host path)
   bool m_timed_checks = false;
   bool m_for_timing = false;
   std::string m_timing_note;

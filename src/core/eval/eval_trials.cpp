@@ -138,7 +138,8 @@ void EvalRun::trial(const std::string& stress, size_t index) {
   const Value& out32 = rv["out32"];
   const Value* out64 = ref64->values.count("out64") ? &ref64->values["out64"] : nullptr;
   const Value* inputs_after = rv.count("inputs_after") ? &rv["inputs_after"] : nullptr;
-  m_bytes_per_call = static_cast<double>(verify::tensor_bytes(inputs) + verify::tensor_bytes(out32));
+  m_output_bytes = verify::tensor_bytes(out32);
+  m_bytes_per_call = static_cast<double>(verify::tensor_bytes(inputs) + m_output_bytes);
   note_reference(ref->header);
   m_report.phase_seconds["reference_compute"] += ref64->header.value("seconds", 0.0);
   const bool fp32_only = m_report.random_workload || !out64;

@@ -19,7 +19,7 @@
 
 namespace kopt::core {
 
-constexpr size_t kChunkBytes = size_t{64} << 20;
+using sandbox::kChunkBytes;
 
 enum class Keep {
   spill,   // bytes kept (compared or sent on later): memory within the budget, else the file; digest too

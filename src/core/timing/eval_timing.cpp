@@ -70,7 +70,13 @@ OutputCheck output_check(const TimingContext& c) {
   if (c.device_compare)
     return [&c](sandbox::Worker& w, int index, uint64_t seed) { return device_output_check(c, w, index, seed); };
   return [&c](sandbox::Worker& w, int index, uint64_t seed) -> std::string {
+    // The one candidate reply that carries a whole value in one frame: its cap is the
+    // reference's output size (twice, so that an output of the wrong dtype still reaches
+    // the comparison and is named there), not the chunk every other frame is held to.
+    const uint64_t cap = w.max_payload();
+    w.set_max_payload(std::max<uint64_t>(sandbox::kChunkBytes, 2 * c.output_bytes + (1u << 20)));
     auto got = ask(w, {{"op", "time_output"}, {"index", index}}, c.options->call_timeout);
+    w.set_max_payload(cap);
     if (!got) return "a timed call's output could not be read: " + got.failure().message;
     size_t pos = 0;
     const auto got_payload = std::make_shared<const std::string>(std::move(got->payload));

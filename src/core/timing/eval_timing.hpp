@@ -23,6 +23,7 @@ struct TimingContext {
   sandbox::Worker* reference = nullptr;
   sandbox::Worker* candidate = nullptr;
   double bytes_per_call = 0;         // fresh inputs plus outputs of one call
+  uint64_t output_bytes = 0;         // the reference's outputs (buffers too) of one call
   bool check_outputs = true;         // false for random workloads (no reproducible output)
   bool fp32_only = false;            // no float64 reference
   bool device_compare = false;       // timed outputs compared on the GPU by the comparer (CUDA IPC)

@@ -325,6 +325,12 @@ Result<std::unique_ptr<sandbox::Worker>> WorkerPool::start(const std::string& ro
   sandbox::WorkerSpec spec;
   if (role == "candidate") {
     spec.limits = m_limits;
+    // A candidate's values travel in chunk frames (or as CUDA IPC handles): no frame of
+    // its carries more than a chunk, and a forged one claiming gigabytes is refused at its
+    // header instead of buffered (an audit's candidate made kopt hold 6.4 GB). The one
+    // reply that carries a whole value inline, a timed output on the host path, widens
+    // the cap to the reference's output size for that reply (eval_timing.cpp).
+    spec.max_payload_bytes = sandbox::kChunkBytes;
     if (m_bwrap.works) {
       // A wrapper (ncu) the sandbox would hide (under /tmp, /run or a home: a checkout's fake
       // ncu under /tmp was "No such file" inside it) is bound read-only for this worker.
