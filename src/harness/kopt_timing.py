@@ -207,6 +207,11 @@ class Stopwatch:
         module = self.role.timing_module()
         result = {"ok": True, "kernels": [], "flops": None, "math": math_modes()}
         try:
+            # Every call's inputs first, as the stopwatch makes them before its calls: made
+            # after a call, they would take the memory its outputs freed, and on a CPU each
+            # profiled call would then fault in fresh pages for its outputs (10 times the
+            # timed figure for a softmax on a 2-core VM: the timed calls reuse theirs).
+            batches = [timing_inputs(module, s, self.device) for s in seeds[1:]]
             inputs = timing_inputs(module, seeds[0], self.device)
             with torch.no_grad():
                 out = model(*inputs)
@@ -215,13 +220,13 @@ class Stopwatch:
             nbytes += sum(t.numel() * t.element_size() for t in tensors_of(out, []))
             if isinstance(model, torch.nn.Module):
                 nbytes += sum(p.numel() * p.element_size() for p in model.parameters())
+            del out
             result["bytes"] = nbytes
             result["flops"] = count_flops(model, inputs)
             from torch.profiler import profile as _profile, ProfilerActivity
             activities = [ProfilerActivity.CPU]
             if self.device == "cuda":
                 activities.append(ProfilerActivity.CUDA)
-            batches = [timing_inputs(module, s, self.device) for s in seeds[1:]]
             # One profile per call: a kernel's time is its median over the calls, so one
             # preempted call (common on a shared CPU) does not set the figures.
             per_call = []
