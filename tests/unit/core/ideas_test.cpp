@@ -90,6 +90,19 @@ TEST(choose_ideas, an_idea_that_failed_or_is_in_flight_is_not_chosen_again) {
   EXPECT_EQ(again.back(), before[0]);
 }
 
+// A CPU profile lists operators: aten::softmax only calls aten::_softmax, which does the
+// work. One kernel, so no library operation can take over more of it.
+TEST(workload_facts, a_cpu_operator_that_only_calls_another_is_not_a_kernel_of_its_own) {
+  const nlohmann::json softmax = {{"kernels",
+                                   {{{"name", "aten::_softmax"}, {"us_per_call", 819.0}, {"launches_per_call", 1.0}, {"share", 0.996}},
+                                    {{"name", "aten::softmax"}, {"us_per_call", 3.0}, {"launches_per_call", 1.0}, {"share", 0.004}}}}};
+  const auto cpu = workload_facts(softmax, {}, "cpu");
+  EXPECT_DOUBLE_EQ(cpu.launches_per_call, 1.0);
+  EXPECT_FALSE(contains(ids(choose_ideas(catalogue(), cpu, {}, 100)), "library-op"));
+  // On a GPU every kernel counts, however short.
+  EXPECT_DOUBLE_EQ(workload_facts(softmax, {}, "cuda").launches_per_call, 2.0);
+}
+
 TEST(choose_ideas, cuda_only_ideas_are_left_out_on_the_cpu) {
   const auto f = workload_facts(gemm_profile(), {}, "cpu");
   for (const auto& idea : choose_ideas(catalogue(), f, {}, 100)) EXPECT_FALSE(idea.cuda) << idea.id;
