@@ -64,9 +64,9 @@ std::optional<ProcStat> read_stat(pid_t pid) {
     text.append(buf, static_cast<size_t>(n));
   }
   close(fd);
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(text.substr(close + 1));
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream rest(text.substr(paren + 1));
   ProcStat st;
   rest >> st.state >> st.ppid >> st.pgrp >> st.session;
   if (!rest) return std::nullopt;
