@@ -66,7 +66,7 @@ std::string text_report(const nlohmann::json& doc) {
   }
   if (doc.contains("suite")) {
     const auto& s = doc["suite"];
-    text += "suite summary (medians in ms; baseline: the fastest of eager and torch.compile):\n" + suite_table(results);
+    text += "suite summary (medians in ms, the final gate's where it ran; baseline: the fastest of eager and torch.compile):\n" + suite_table(results);
     text += suite_line(s, results.size());
   }
   return text;

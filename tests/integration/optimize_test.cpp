@@ -362,7 +362,15 @@ TEST(optimize_gate, a_claim_reuses_its_candidates_build_and_no_sandbox_is_left_b
   // run's baseline (baseline_drift: a list, empty when they agree).
   EXPECT_GT(recs.at(1)["claim"]["baselines_ms"].value("eager", 0.0), 0.0) << recs.at(1)["claim"].dump();
   EXPECT_TRUE(recs.at(1)["claim"].contains("null_spread")) << recs.at(1)["claim"].dump();
-  EXPECT_TRUE(read_json(dir + "/run/run.json")["summary"]["baseline_drift"].is_array());
+  const auto summary = read_json(dir + "/run/run.json")["summary"];
+  EXPECT_TRUE(summary["baseline_drift"].is_array());
+  // The summary's best carries the gate's own times beside the gate's speedup.
+  ASSERT_TRUE(summary["best"].is_object()) << summary.dump();
+  const auto& best = summary["best"];
+  const auto& best_claim = recs.at(best.value("id", 0))["claim"];
+  EXPECT_DOUBLE_EQ(best.value("gate_ms", 0.0), best_claim.value("candidate_ms", -1.0)) << best.dump();
+  EXPECT_EQ(best.value("gate_baseline", ""), best_claim.value("best_baseline", "?")) << best.dump();
+  EXPECT_GT(best.value("gate_baseline_ms", 0.0), 0.0) << best.dump();
   EXPECT_FALSE(verify["environment"].value("reused_builds", false));
   // Prestarted workers still serve the ranking when builds are kept for the gate.
   EXPECT_TRUE(read_json(dir + "/run/candidates/0002/verify.json")["environment"].value("prestarted", false))

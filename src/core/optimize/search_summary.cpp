@@ -105,6 +105,15 @@ nlohmann::json SearchRun::summary(int best) const {
       j["high"] = json_number(v, "high");
       j["pairs"] = v.value("pairs", 0);
       j["confirmed"] = true;
+      // The gate's own times of the candidate and of the best baseline, which its speedup
+      // compares (the ranking's median_ms and the run's baseline may differ from them).
+      if (json_number(r.claim, "candidate_ms") > 0) j["gate_ms"] = json_number(r.claim, "candidate_ms");
+      const std::string gate_best = r.claim.value("best_baseline", std::string());
+      if (!gate_best.empty() && r.claim.contains("baselines_ms") && r.claim["baselines_ms"].is_object() &&
+          json_number(r.claim["baselines_ms"], gate_best.c_str()) > 0) {
+        j["gate_baseline"] = gate_best;
+        j["gate_baseline_ms"] = json_number(r.claim["baselines_ms"], gate_best.c_str());
+      }
       s["faster"] = r.claim.value("faster", false);
     }
     j["faster"] = s["faster"];

@@ -48,6 +48,31 @@ TEST(suite_table, each_workload_gets_a_row_with_its_baseline_best_candidate_and_
   EXPECT_NE(rows[3].find("no correct candidate; 2 tried"), std::string::npos) << rows[3];
 }
 
+// Where the final gate timed the best, its row and its line show the gate's times of the
+// candidate and of the baseline, which the speedup beside them compares; the line keeps the
+// ranking's time in parentheses. (A ranking time of 1.5974 ms beside a gate's 1.026x and a
+// run's baseline of 1.0041 ms read as a slowdown.)
+TEST(suite_table, a_gated_best_shows_the_gates_times_beside_the_gates_speedup) {
+  const auto r = finished("swish", {{"id", 1}, {"strategy", "jit-trace"}, {"median_ms", 1.5974}, {"speedup", 1.026},
+                                    {"confirmed", true}, {"low", 1.001}, {"high", 1.054}, {"faster", false},
+                                    {"gate_ms", 0.7784}, {"gate_baseline", "eager"}, {"gate_baseline_ms", 0.7961}});
+  const auto rows = lines(kopt::cli::suite_table({r}));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(rows[1].find("eager 0.7961"), std::string::npos) << rows[1];
+  EXPECT_NE(rows[1].find("0.7784"), std::string::npos) << rows[1];
+  EXPECT_EQ(rows[1].find("1.5974"), std::string::npos) << rows[1];
+  EXPECT_EQ(rows[1].find("0.5000"), std::string::npos) << "the run's baseline, not the gate's: " << rows[1];
+  const std::string text = kopt::cli::optimize_text(r);
+  EXPECT_NE(text.find("fastest candidate: 0001 (jit-trace) 0.7784 ms against eager 0.7961 ms in the final gate "
+                      "(1.5974 ms when ranked), 1.026x the best baseline"),
+            std::string::npos)
+      << text;
+  // Not gated: the ranking's time, as before.
+  const auto ranked = finished("mlp", {{"id", 1}, {"strategy", "jit-trace"}, {"median_ms", 0.45}, {"speedup", 1.11}, {"confirmed", false}});
+  EXPECT_NE(kopt::cli::optimize_text(ranked).find("fastest candidate: 0001 (jit-trace) 0.4500 ms, 1.110x"), std::string::npos)
+      << kopt::cli::optimize_text(ranked);
+}
+
 TEST(suite_table, an_unusable_workload_shows_its_error_in_its_row) {
   WorkloadResult r;
   r.workload = "examples/broken.py";
