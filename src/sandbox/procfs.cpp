@@ -135,6 +135,13 @@ void note_inherited_children() {
 
 std::vector<pid_t> descendants_of(pid_t root) { return descendants_in(parent_table(), root); }
 
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& [pid, ppid] : parent_table())
+    if (ppid == parent) out.push_back(pid);  // a zombie's entry is negative: not live
+  return out;
+}
+
 namespace {
 // detached_from at one moment, from one scan of /proc.
 std::vector<pid_t> detached_now(pid_t root, pid_t worker) {

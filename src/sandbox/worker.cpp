@@ -12,7 +12,6 @@
 
 #include <climits>
 #include <fstream>
-#include <sstream>
 
 #include "kopt/sandbox/procfs.hpp"
 #include "kopt/util/json.hpp"
@@ -109,12 +108,8 @@ namespace {
 
 // The lowest-numbered direct child of `parent`, or -1.
 pid_t first_child(pid_t parent) {
-  pid_t first = -1;
-  for (pid_t p : descendants_of(parent)) {
-    const auto st = read_stat(p);
-    if (st && st->ppid == parent && (first < 0 || p < first)) first = p;
-  }
-  return first;
+  const auto children = children_of(parent);
+  return children.empty() ? -1 : children.front();
 }
 
 // The binary a process runs (/proc/PID/exe); where that cannot be read, its name.

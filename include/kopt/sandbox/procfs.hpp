@@ -42,6 +42,8 @@ std::optional<ProcStat> read_stat(pid_t pid);
 
 // All live descendants of `root` (not `root` itself), found by walking parent links.
 std::vector<pid_t> descendants_of(pid_t root);
+// The live children of `parent`, in pid order, from one scan of /proc.
+std::vector<pid_t> children_of(pid_t parent);
 
 // The live processes below `root` (the process kopt started: bwrap, or the worker
 // itself) or in its process group that left `worker`'s tree or its session: orphans (a

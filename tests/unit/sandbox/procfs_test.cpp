@@ -41,6 +41,10 @@ TEST(procfs, descendants_of_finds_a_grandchild) {
   EXPECT_TRUE(contains(found, grandchild));
   EXPECT_FALSE(contains(found, child->pid()));
   EXPECT_TRUE(contains(kopt::sandbox::descendants_of(getpid()), grandchild));
+  // Only the direct children: the shell's sleep, not the shell's parent's other children.
+  EXPECT_EQ(kopt::sandbox::children_of(child->pid()), std::vector<pid_t>{grandchild});
+  EXPECT_TRUE(contains(kopt::sandbox::children_of(getpid()), child->pid()));
+  EXPECT_FALSE(contains(kopt::sandbox::children_of(getpid()), grandchild));
   child->terminate(0ms);
   EXPECT_TRUE(kopt::test::dies_within(grandchild));
 }
