@@ -94,6 +94,22 @@ std::string optimize_text(const core::WorkloadResult& r) {
   return out.str();
 }
 
+namespace {
+
+// `text` cut to `width` characters, its last one "~" where it was longer.
+std::string fit(std::string text, size_t width) {
+  if (text.size() > width) text = text.substr(0, width - 1) + "~";
+  return text;
+}
+
+// A baseline cell: "compile:default 3.4147"; a longer mode
+// ("compile:max-autotune-no-cudagraphs") is cut.
+std::string baseline_cell(const std::string& name, double ms) {
+  return fmt::format("{} {:.4f}", fit(util::strip_control(name), 17), ms);
+}
+
+}  // namespace
+
 std::string suite_table(const std::vector<core::WorkloadResult>& results) {
   std::ostringstream out;
   // ceiling: the most any implementation could gain over the baseline (its distance to the
@@ -104,8 +120,7 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
     const auto& s = r.summary;
-    std::string stem = util::strip_control(names[i]);
-    if (stem.size() > 16) stem = stem.substr(0, 15) + "~";
+    const std::string stem = fit(util::strip_control(names[i]), 16);
     if (!s.is_object()) {
       out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8} {:>8}  {}\n", stem, "-", "-", "-", "-", "-",
                          r.status + (r.error.empty() ? "" : ": " + util::strip_control(r.error).substr(0, 60)));
@@ -113,28 +128,18 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
     }
     const auto& b = s["baselines"];
     const bool measured = b.is_object() && b.value("ok", false) && json_number(b, "best_ms") > 0;
-    std::string baseline = "-";
-    if (measured) {
-      // "compile:default 3.4147"; a longer mode ("compile:max-autotune-no-cudagraphs") is cut.
-      std::string name = util::strip_control(b.value("best", ""));
-      if (name.size() > 17) name = name.substr(0, 16) + "~";
-      baseline = fmt::format("{} {:.4f}", name, json_number(b, "best_ms"));
-    }
+    std::string baseline = measured ? baseline_cell(b.value("best", ""), json_number(b, "best_ms")) : "-";
     std::string candidate = "-", ms = "-", speedup = "-", result;
     if (s["best"].is_object()) {
       const auto& best = s["best"];
-      candidate = fmt::format("{:04d} {}", best.value("id", 0), util::strip_control(best.value("strategy", "")));
-      if (candidate.size() > 28) candidate = candidate.substr(0, 27) + "~";
+      candidate = fit(fmt::format("{:04d} {}", best.value("id", 0), util::strip_control(best.value("strategy", ""))), 28);
       // The gate's times where it ran, baseline and candidate alike: the speedup beside
       // them is theirs (a ranking time beside a gate's speedup read 1.5974 ms against a
       // 1.0041 ms baseline for 1.026x).
       if (json_number(best, "gate_ms") > 0) ms = fmt::format("{:.4f}", json_number(best, "gate_ms"));
       else if (json_number(best, "median_ms") > 0) ms = fmt::format("{:.4f}", json_number(best, "median_ms"));
-      if (json_number(best, "gate_baseline_ms") > 0) {
-        std::string name = util::strip_control(best.value("gate_baseline", ""));
-        if (name.size() > 17) name = name.substr(0, 16) + "~";
-        baseline = fmt::format("{} {:.4f}", name, json_number(best, "gate_baseline_ms"));
-      }
+      if (json_number(best, "gate_baseline_ms") > 0)
+        baseline = baseline_cell(best.value("gate_baseline", ""), json_number(best, "gate_baseline_ms"));
       if (best["speedup"].is_number()) speedup = fmt::format("{:.3f}x", json_number(best, "speedup"));
       if (!best["speedup"].is_number()) result = "correct, no speedup measured";
       else if (!best.value("confirmed", false))

@@ -77,10 +77,6 @@ ExitInfo decode_status(int status, const struct rusage& usage, bool signalled, l
   _exit(127);
 }
 
-}  // namespace
-
-namespace {
-
 // Marks every descriptor from `first` up close-on-exec (async-signal-safe: runs between
 // fork and exec): close_range(2) where the kernel has it (5.11+), else one by one.
 void close_on_exec_from(int first) {
