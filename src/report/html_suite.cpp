@@ -31,8 +31,8 @@ std::string suite_html(const nlohmann::json& suite, const nlohmann::json& runs) 
   out += fmt::format("<p class=\"verdict\">geometric-mean speedup {}; fast_1.0 {}, fast_1.5 {}, fast_2.0 {}</p>\n",
                      opt_num(suite, "geomean_speedup") ? fixed(opt_num(suite, "geomean_speedup"), 3) + "x" : "-",
                      fixed(opt_num(fp, "1.0"), 2), fixed(opt_num(fp, "1.5"), 2), fixed(opt_num(fp, "2.0"), 2));
-  out += "<p class=\"note\">fast_p: the share of workloads with a correct candidate faster than p × the best baseline "
-         "(for p = 1 the final gate must have called it faster). Geometric mean over the workloads with a speedup. "
+  out += "<p class=\"note\">fast_p: the share of workloads whose best candidate the final gate called faster, "
+         "its median above p × the best baseline (a ranking-only figure counts for no p). Geometric mean over the workloads with a speedup. "
          "Ceiling: the most any implementation could gain over the best baseline, from its distance to the "
          "speed-of-light bound (a compute bound at its peak's precision)";
   if (opt_num(suite, "geomean_ceiling"))

@@ -84,9 +84,10 @@ void SearchRun::loop() {
   };
   const int pending_before = pending_count();
   std::vector<int> unfinished = take_pending_replies(INT_MAX);
-  // A resume that brought no reply to any pending request asks nothing new: another
-  // round of prompts would spend the run's candidates on requests nobody has answered.
-  const bool nothing_came = pending_before > 0 && pending_count() == pending_before;
+  // A resume that leaves a request unanswered asks nothing new: another round of prompts
+  // would spend the run's candidates on requests nobody has answered, and would be written
+  // without the unanswered ones' results.
+  const int pending_after = pending_count();
   for (const auto& [id, r] : m_state.candidates)
     if (r.status == "queued" || r.status == "running" || r.status == "interrupted") unfinished.push_back(id);
   std::sort(unfinished.begin(), unfinished.end());
@@ -95,9 +96,10 @@ void SearchRun::loop() {
   publish_best();
   if (environment_failed()) return;
   if (!m_stop && unusable_workload()) return;  // found in an earlier session: nothing more to try
-  if (!m_stop && nothing_came) {
+  if (!m_stop && pending_after > 0) {
     m_status = "waiting";
-    m_stop_reason = "no reply yet to the " + std::to_string(pending_before) +
+    m_stop_reason = (pending_after == pending_before ? "no reply yet to the " : "no reply yet to ") +
+                    std::to_string(pending_after) + (pending_after == pending_before ? "" : " of the " + std::to_string(pending_before)) +
                     " pending request(s); continue with --resume " + m_state.dir + " once they are answered";
     return;
   }
@@ -129,7 +131,6 @@ void SearchRun::loop() {
       any_pending = any_pending || it->second.status == "pending";
     }
     // Replies that came meanwhile to earlier rounds' pending requests join this round.
-    const bool fresh = !queued.empty();
     if (!m_stop) {
       const auto late = take_pending_replies(first);
       queued.insert(queued.begin(), late.begin(), late.end());
@@ -150,7 +151,10 @@ void SearchRun::loop() {
     }
     save_header();
     if (unusable_workload()) break;
-    if (any_pending && !fresh) {
+    // A round that left a request pending (--no-wait) ends the session even where its other
+    // candidates were evaluated (a builtin seed beside the writer's prompt): the next
+    // round's prompts wait for the pending one's result.
+    if (any_pending) {
       m_status = "waiting";
       m_stop_reason = "waiting for replies to pending requests; continue with --resume " + m_state.dir;
       break;

@@ -79,6 +79,12 @@ TEST(suite_summary, geometric_mean_and_fast_p) {
   EXPECT_NEAR(s["fast_p"]["1.0"].get<double>(), 1.0 / 3, 1e-12);
   EXPECT_NEAR(s["fast_p"]["2.0"].get<double>(), 1.0 / 3, 1e-12);
   EXPECT_EQ(s["workloads"].size(), 3u);
+  // A ranking-only 1.8x (the gate did not confirm it) counts for no p: fast_1.5 never
+  // exceeds fast_1.0 (the H100 suite's start printed fast_1.0 0.00 beside fast_1.5 0.12).
+  b.best_speedup = 1.8;
+  const auto t = suite_summary({a, b, c});
+  EXPECT_NEAR(t["fast_p"]["1.0"].get<double>(), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(t["fast_p"]["1.5"].get<double>(), 1.0 / 3, 1e-12);
   // No workload has a bound: no ceiling.
   EXPECT_TRUE(s["geomean_ceiling"].is_null());
   EXPECT_TRUE(s["workloads"][0]["ceiling"].is_null());
