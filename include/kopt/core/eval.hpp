@@ -81,6 +81,9 @@ struct EvalOptions {
   CandidateLimits limits;
   // Held exclusively while timing (the GPU to itself) and shared during verification calls.
   GpuGate* exclusive = nullptr;
+  // With `exclusive`, on CUDA: hold its residency from the first verification call until the
+  // workers are gone (GpuGate::residency; kopt optimize --workloads-at-once).
+  bool resident = false;
   // Called as each phase ends, on the evaluating thread, before the next phase starts (kopt
   // optimize writes it into the candidate's record, so an interrupted or killed evaluation
   // leaves its phases and log behind). Must not throw. Empty: not called.

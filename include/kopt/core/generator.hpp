@@ -89,7 +89,9 @@ class Generator {
 // Builtin strategies (no LLM, offline). The code embeds the workload's source.
 std::unique_ptr<Generator> make_builtin_generator();
 // The builtin strategies an LLM's run starts with for this request's workload and device
-// (split-tf32 on CUDA at fp32 where the source calls matmuls), possibly none.
+// (split-tf32 on CUDA at fp32 where the source calls matmuls and, where the reference was
+// profiled, its matmul kernels took at least kSeedMatmulShare of its time), possibly none.
+inline constexpr double kSeedMatmulShare = 0.8;
 std::vector<std::string> seed_strategies(const RoundRequest& request);
 // `inner` (an LLM generator) with seed_strategies() proposed first in the run's first round,
 // origin "builtin-seed", each in one of the round's slots while the writer keeps one; a

@@ -41,7 +41,16 @@ class GpuGate {
     if (last) m_cv.notify_all();
   }
 
+  // Residency: held by one evaluation (or baseline) from its first verification call until
+  // its workers are gone, where several workloads share the GPU (kopt optimize
+  // --workloads-at-once): their builds and start-ups overlap, but only one holds inputs,
+  // outputs and timing batches in device memory. Four side by side on an H100 had held
+  // 81 GiB between them and failed candidates with CUDA out of memory. Taken before the
+  // gate, never while holding it.
+  std::mutex& residency() { return m_residency; }
+
  private:
+  std::mutex m_residency;
   std::mutex m_mutex;
   std::condition_variable m_cv;
   int m_shared = 0;
@@ -54,6 +63,12 @@ class GpuGate {
 inline std::shared_lock<GpuGate> share_gpu(GpuGate* gate, const std::string& device) {
   if (!gate || device != "cuda") return {};
   return std::shared_lock<GpuGate>(*gate);
+}
+
+// The gate's residency where `resident` asks for it, on CUDA only; an empty lock otherwise.
+inline std::unique_lock<std::mutex> hold_residency(GpuGate* gate, bool resident, const std::string& device) {
+  if (!gate || !resident || device != "cuda") return {};
+  return std::unique_lock<std::mutex>(gate->residency());
 }
 
 }  // namespace kopt::core

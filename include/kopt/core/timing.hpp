@@ -87,6 +87,7 @@ struct BaselineOptions {
   std::string work_dir;
   bool keep_work = false;
   GpuGate* exclusive = nullptr;            // held exclusively while compiling and timing
+  bool resident = false;                   // and its residency throughout (EvalOptions::resident)
 };
 
 struct BaselineReport {

@@ -70,6 +70,9 @@ class BaselineRun {
     auto pool = WorkerPool::create(m_eval);
     if (!pool) return fail(pool.failure().message);
     m_pool = std::move(pool.value());
+    // Resident from the worker's start until it is gone: its inputs, outputs and compiled
+    // models are all the device memory of kopt's that another workload's run may meet.
+    auto resident = hold_residency(m_opt.exclusive, m_opt.resident, m_opt.device);
     go();
     if (m_ref) {
       (void)m_ref->request({{{"op", "bye"}}, {}}, std::chrono::milliseconds(5000));

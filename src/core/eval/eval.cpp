@@ -84,7 +84,10 @@ void EvalRun::start_workers() {
 
 EvalReport EvalRun::proceed(Clock::time_point start) {
   try {
-    if (!decided() && m_reference_ok && start_candidate()) trials();
+    if (!decided() && m_reference_ok && start_candidate()) {
+      hold_residency_timed();
+      trials();
+    }
     if (!decided() && m_opt.timing != "none") time_candidate();
     if (!decided() && !m_opt.ncu.empty()) ncu_candidate();
   } catch (const nlohmann::json::exception& e) {
@@ -93,6 +96,7 @@ EvalReport EvalRun::proceed(Clock::time_point start) {
     fail_rule("process", Outcome::tampered, std::string("a worker sent a malformed frame: ") + e.what());
   }
   teardown();
+  m_resident = {};  // the workers are gone, and their device memory with them
   return finish(start);
 }
 

@@ -83,6 +83,14 @@ class EvalRun {
     return lock;
   }
 
+  // The gate's residency (EvalOptions::resident) until teardown; the wait is gpu_wait too.
+  void hold_residency_timed() {
+    const auto since = Clock::now();
+    m_resident = hold_residency(m_opt.exclusive, m_opt.resident, m_opt.device);
+    const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
+    if (seconds >= 1e-3) m_report.phase_seconds["gpu_wait"] += seconds;
+  }
+
   void timed(const std::string& phase, Clock::time_point since) {
     const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
     m_report.phase_seconds[phase] += seconds;
@@ -165,6 +173,7 @@ class EvalRun {
   bool m_decided = false;
   std::unique_ptr<WorkerPool> m_pool;
   std::unique_ptr<sandbox::Worker> m_ref, m_cand;
+  std::unique_lock<std::mutex> m_resident;  // hold_residency_timed() until teardown
   struct Boot {
     std::optional<Failure> failure;
     nlohmann::json header;  // the hello reply

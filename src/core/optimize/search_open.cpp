@@ -150,6 +150,7 @@ bool SearchRun::baseline() {
     bo.import_timeout = m_opt.import_timeout;
     bo.work_dir = m_opt.work_dir;
     bo.exclusive = &gate();
+    bo.resident = m_opt.gpu != nullptr;
     bo.timing.diagnostics = m_opt.timing_diagnostics;
     bo.ncu = m_opt.ncu;
     const double start = now_epoch();

@@ -39,6 +39,8 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   eo.target = m_opt.target;
   eo.compile_modes = m_opt.compile_modes;
   eo.exclusive = &gate();
+  // Other workloads share the GPU (--workloads-at-once): one evaluation resident at a time.
+  eo.resident = m_opt.gpu != nullptr;
   // Resumed elsewhere: the baselines' device, so that no candidate is timed on another.
   if (m_state.header.contains("baseline") && m_state.header["baseline"].is_object())
     eo.expect_device = device_identity(m_state.header["baseline"].value("device", nlohmann::json()), m_opt.device);

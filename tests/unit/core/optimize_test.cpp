@@ -353,6 +353,16 @@ TEST(seeded_generator, the_first_round_starts_with_split_tf32_where_it_applies) 
   no_matmul = gemm_request("cuda", 2);
   no_matmul.precision = "tf32";
   EXPECT_TRUE(seed_strategies(no_matmul).empty()) << "--precision tf32 has the tf32 modifier's own matmuls";
+  // Profiled: the matmuls must be most of the reference's time (the H100's MinGPT attention,
+  // gemm 54% of it, ran the seed at 0.37x of torch.compile; gemm_gelu, 95%, at 1.79x).
+  auto attention = gemm_request("cuda", 2);
+  attention.facts.class_share = {{"gemm", 0.54}, {"reduction", 0.10}, {"elementwise", 0.36}};
+  EXPECT_TRUE(seed_strategies(attention).empty());
+  attention.facts.class_share = {{"reduction", 0.6}, {"elementwise", 0.4}};
+  EXPECT_TRUE(seed_strategies(attention).empty()) << "no matmul kernel in the profile";
+  auto gemm = gemm_request("cuda", 2);
+  gemm.facts.class_share = {{"gemm", 0.95}, {"elementwise", 0.05}};
+  EXPECT_EQ(seed_strategies(gemm), std::vector<std::string>{"split-tf32"});
 
   asked.clear();
   auto resumed = make_seeded_generator(std::make_unique<RecordingGenerator>(&asked));
