@@ -104,6 +104,7 @@ void SearchRun::add_proposals(std::vector<Proposal> proposals, int round, bool r
     if (!p.response.empty()) write_or_warn(dir + "/response.md", util::redact(p.response, secrets));
     if (p.status == "ok") {
       r.status = "queued";
+      r.reason.clear();  // a reply came: "no reply yet" no longer holds (an interrupted evaluation kept it)
     } else if (p.status == "pending") {
       r.status = "pending";
       r.reason = p.message;
