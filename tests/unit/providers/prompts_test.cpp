@@ -63,6 +63,11 @@ TEST(first_attempt_prompt, carries_the_workload_target_baseline_kernels_rules_an
                              "Keep fp32."})
     EXPECT_NE(prompt->find(needle), std::string::npos) << needle;
   EXPECT_EQ(prompt->find("{{"), std::string::npos);
+  // The limits themselves, as src/harness/kopt_compare.py applies them (16x the fp32
+  // reference's error norm, 64x on stress inputs): a writer told "a small multiple" had
+  // to guess whether its 3xTF32 scheme would pass.
+  for (const char* needle : {"16 times", "64 times on stress inputs"})
+    EXPECT_NE(prompt->find(needle), std::string::npos) << needle;
 }
 
 TEST(first_attempt_prompt, says_what_was_not_measured) {
@@ -86,7 +91,8 @@ TEST(refine_prompt, quotes_the_previous_candidate_and_its_verdict_as_data) {
   facts.hints = {"Mind the softmax."};
   auto prompt = pv::refine_prompt(pv::builtin_prompts(), facts);
   ASSERT_TRUE(prompt.ok());
-  for (const char* needle : {"wrong_result", "3.2e-2", "1.1 ms", "my_kernel", "Mind the softmax.", "````python"})
+  for (const char* needle : {"wrong_result", "3.2e-2", "1.1 ms", "my_kernel", "Mind the softmax.", "````python",
+                             "16 times"})
     EXPECT_NE(prompt->find(needle), std::string::npos) << needle;
 }
 
