@@ -78,8 +78,7 @@ class EvalRun {
   std::shared_lock<GpuGate> share_gpu_timed() {
     const auto since = Clock::now();
     auto lock = share_gpu(m_opt.exclusive, m_opt.device);
-    const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
-    if (seconds >= 1e-3) m_report.phase_seconds["gpu_wait"] += seconds;
+    note_gpu_wait(since);
     return lock;
   }
 
@@ -87,6 +86,11 @@ class EvalRun {
   void hold_residency_timed() {
     const auto since = Clock::now();
     m_resident = hold_residency(m_opt.exclusive, m_opt.resident, m_opt.device);
+    note_gpu_wait(since);
+  }
+
+  // The time since `since` as phase gpu_wait, where there was any.
+  void note_gpu_wait(Clock::time_point since) {
     const double seconds = std::chrono::duration<double>(Clock::now() - since).count();
     if (seconds >= 1e-3) m_report.phase_seconds["gpu_wait"] += seconds;
   }

@@ -53,7 +53,7 @@ class SearchRun {
   void hold_builds(int id, const std::string& sandbox);
   void progress(bool final = false);
   RoundRequest round_request(int round, int count);
-  std::vector<int> take_pending_replies(int below);
+  std::vector<int> take_pending_replies();
   nlohmann::json token_totals() const;
   std::string best_phrase() const;
   void publish_best();

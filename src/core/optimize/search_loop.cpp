@@ -2,7 +2,6 @@
 // rounds of proposals evaluated by a pool of threads (verification in parallel, timing
 // serialised by m_gpu), budgets, interruption.
 #include <spdlog/spdlog.h>
-#include <climits>
 #include <cstdlib>
 
 #include <algorithm>
@@ -83,7 +82,7 @@ void SearchRun::loop() {
     return n;
   };
   const int pending_before = pending_count();
-  std::vector<int> unfinished = take_pending_replies(INT_MAX);
+  std::vector<int> unfinished = take_pending_replies();
   // A resume that leaves a request unanswered asks nothing new: another round of prompts
   // would spend the run's candidates on requests nobody has answered, and would be written
   // without the unanswered ones' results.
@@ -129,11 +128,6 @@ void SearchRun::loop() {
     for (auto it = m_state.candidates.lower_bound(first); it != m_state.candidates.end(); ++it) {
       if (it->second.status == "queued") queued.push_back(it->first);
       any_pending = any_pending || it->second.status == "pending";
-    }
-    // Replies that came meanwhile to earlier rounds' pending requests join this round.
-    if (!m_stop) {
-      const auto late = take_pending_replies(first);
-      queued.insert(queued.begin(), late.begin(), late.end());
     }
     evaluate(queued, false);
     publish_best();

@@ -52,13 +52,13 @@ RoundRequest SearchRun::round_request(int round, int count) {
   return req;
 }
 
-// Asks again for the requests still pending with ids below `below` (a files provider's
-// prompts without a reply: a late reply to an earlier round is taken here) and returns the
-// ids now queued.
-std::vector<int> SearchRun::take_pending_replies(int below) {
+// Asks again for the requests still pending (a files provider's prompts without a reply,
+// an HTTP request cut off by an interrupt) and returns the ids now queued. Only a resume
+// has any: a round that leaves one pending ends the session (search_loop.cpp).
+std::vector<int> SearchRun::take_pending_replies() {
   std::vector<PendingRequest> pending;
   for (const auto& [id, r] : m_state.candidates) {
-    if (r.status != "pending" || id >= below) continue;
+    if (r.status != "pending") continue;
     const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
     pending.push_back({id, read_text(dir + "/system.md").value_or(""), read_text(dir + "/prompt.md").value_or(""),
                        r.strategy, r.parent});

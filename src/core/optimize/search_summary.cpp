@@ -109,10 +109,12 @@ nlohmann::json SearchRun::summary(int best) const {
       // compares (the ranking's median_ms and the run's baseline may differ from them).
       if (json_number(r.claim, "candidate_ms") > 0) j["gate_ms"] = json_number(r.claim, "candidate_ms");
       const std::string gate_best = r.claim.value("best_baseline", std::string());
-      if (!gate_best.empty() && r.claim.contains("baselines_ms") && r.claim["baselines_ms"].is_object() &&
-          json_number(r.claim["baselines_ms"], gate_best.c_str()) > 0) {
+      const double gate_best_ms = gate_best.empty() || !r.claim.contains("baselines_ms")
+                                      ? 0
+                                      : json_number(r.claim["baselines_ms"], gate_best.c_str());
+      if (gate_best_ms > 0) {
         j["gate_baseline"] = gate_best;
-        j["gate_baseline_ms"] = json_number(r.claim["baselines_ms"], gate_best.c_str());
+        j["gate_baseline_ms"] = gate_best_ms;
       }
       s["faster"] = r.claim.value("faster", false);
     }
