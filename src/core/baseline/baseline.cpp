@@ -273,19 +273,8 @@ class BaselineRun {
     const double flops = prof.contains("flops") && prof["flops"].is_number() ? prof["flops"].get<double>() : 0.0;
     const auto target = resolve_target(m_hello, m_opt.target);
     if (!target) return;
-    // The peak follows the precision the reference's kernels actually ran in: cuDNN
-    // convolutions are TF32 under PyTorch's defaults, matmuls only when allowed.
-    std::vector<std::string> classes;
-    if (prof.contains("kernels") && prof["kernels"].is_array())
-      for (const auto& k : prof["kernels"])
-        if (k.is_object() && k.contains("name") && k["name"].is_string())
-          classes.push_back(measure::kernel_class(k["name"].get<std::string>()));
-    measure::MathModes modes;
-    if (prof.contains("math") && prof["math"].is_object()) {
-      modes.cudnn_allow_tf32 = prof["math"].value("cudnn_allow_tf32", modes.cudnn_allow_tf32);
-      modes.matmul_allow_tf32 = prof["math"].value("matmul_allow_tf32", modes.matmul_allow_tf32);
-    }
-    const auto peak = measure::choose_peak(precision, classes, modes);
+    // The peak follows the precision the reference's kernels actually ran in.
+    const auto peak = reference_peak(prof, precision);
     m_report.sol = sol_figures(*target, b, flops, peak.precision, m_report.best_ms);
     m_report.sol["peak_why"] = peak.why;
     const std::string warning = measure::bound_warning(measure::speed_of_light(*target, b, flops, peak.precision), peak,

@@ -79,4 +79,22 @@ nlohmann::json sol_figures(const measure::Target& target, double bytes, double f
   return j;
 }
 
+measure::PeakChoice reference_peak(const nlohmann::json& profile, const std::string& precision) {
+  std::vector<std::string> classes;
+  if (profile.is_object() && profile.contains("kernels") && profile["kernels"].is_array())
+    for (const auto& k : profile["kernels"])
+      if (k.is_object() && k.contains("name") && k["name"].is_string())
+        classes.push_back(measure::kernel_class(k["name"].get<std::string>()));
+  measure::MathModes modes;
+  if (profile.is_object() && profile.contains("math") && profile["math"].is_object()) {
+    const auto& math = profile["math"];
+    // From a worker (untrusted for nothing here, but a damaged record may be read back).
+    if (math.contains("cudnn_allow_tf32") && math["cudnn_allow_tf32"].is_boolean())
+      modes.cudnn_allow_tf32 = math["cudnn_allow_tf32"].get<bool>();
+    if (math.contains("matmul_allow_tf32") && math["matmul_allow_tf32"].is_boolean())
+      modes.matmul_allow_tf32 = math["matmul_allow_tf32"].get<bool>();
+  }
+  return measure::choose_peak(precision, classes, modes);
+}
+
 }  // namespace kopt::core

@@ -14,6 +14,7 @@
 #include "kopt/core/eval.hpp"
 #include "kopt/measure/nvml.hpp"
 #include "kopt/measure/target.hpp"
+#include "kopt/measure/target.hpp"
 #include "kopt/sandbox/worker.hpp"
 
 namespace kopt::core {
@@ -59,5 +60,15 @@ std::unique_ptr<measure::Nvml> open_nvml(const std::string& device, const nlohma
 // time, the achieved fractions of the bound, of bandwidth and of compute.
 nlohmann::json sol_figures(const measure::Target& target, double bytes, double flops,
                            const std::string& precision, double time_ms);
+
+// The peak a reference's bound uses, from its profile (the classes of its kernels, the
+// math modes it ran under): cuDNN convolutions are TF32 under PyTorch's defaults, matmuls
+// only when allowed. The baseline's bound and the final gate's use the same choice.
+measure::PeakChoice reference_peak(const nlohmann::json& profile, const std::string& precision);
+
+// The note for a candidate timed below the reference's bound (`sol`: sol_figures' object):
+// it did not run the reference's arithmetic at that peak (tensor cores, less work, less
+// traffic), or its timing is off. Its verdict stands on verification either way.
+std::string below_light_note(const nlohmann::json& sol, double candidate_ms, const std::string& target);
 
 }  // namespace kopt::core

@@ -9,6 +9,7 @@
 #include "kopt/core/optimize.hpp"
 #include "kopt/core/run_state.hpp"
 #include "kopt/core/timing.hpp"
+#include "core/timing/eval_timing.hpp"
 
 // The bound a ranked candidate's refine prompt measures it against: the run's baseline
 // bound (softmax_rows of the quality run, H200: 2 GiB moved, 0.4474 ms at 4.8 TB/s) with
@@ -312,4 +313,44 @@ TEST(baseline_drift, a_baseline_the_gate_timed_beyond_its_null_spread_is_named) 
   claim = {{"baselines_ms", {{"compile:default", 0.40}}}};
   EXPECT_NE(kopt::core::baseline_drift_text(kopt::core::baseline_drift(baselines, claim)).find("8.5% faster"),
             std::string::npos);
+}
+
+// The final gate's bound uses the peak the baseline's does, chosen from the reference's
+// profile: the gate had used the workload's fp32 FMA peak for a cuDNN convolution that
+// runs in TF32, so a conv candidate could read "below the bound" where the baseline's
+// TF32 bound was 7x lower.
+TEST(reference_peak, follows_the_reference_profiles_kernels_and_math_modes) {
+  const nlohmann::json conv = {
+      {"kernels", {{{"name", "sm90_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nchw"}, {"share", 0.6}},
+                   {{"name", "void at::native::(anonymous namespace)::RowwiseMomentsCUDAKernel<float>"}, {"share", 0.4}}}},
+      {"math", {{"cudnn_allow_tf32", true}, {"matmul_allow_tf32", false}}}};
+  EXPECT_EQ(kopt::core::reference_peak(conv, "fp32").precision, "tf32");
+  auto off = conv;
+  off["math"]["cudnn_allow_tf32"] = false;
+  EXPECT_EQ(kopt::core::reference_peak(off, "fp32").precision, "fp32");
+  const nlohmann::json gemm = {{"kernels", {{{"name", "sm90_xmma_gemm_f32f32_f32f32_f32_tn_n_tilesize128x128x32"}}}},
+                               {"math", {{"matmul_allow_tf32", false}}}};
+  EXPECT_EQ(kopt::core::reference_peak(gemm, "fp32").precision, "fp32");
+  EXPECT_EQ(kopt::core::reference_peak(gemm, "bf16").precision, "bf16");
+  // A damaged or missing profile: the defaults, no exception.
+  const nlohmann::json damaged = {{"kernels", "none"}, {"math", {{"cudnn_allow_tf32", "yes"}}}};
+  EXPECT_EQ(kopt::core::reference_peak(damaged, "fp32").precision, "fp32");
+  EXPECT_EQ(kopt::core::reference_peak(nullptr, "fp32").precision, "fp32");
+}
+
+// A candidate under the reference's bound: the note names what it means, not "suspect
+// the timing" alone (the quality suite's 3xTF32 GEMMs ran 2.3x past the fp32 bound and
+// were correct).
+TEST(below_light_note, names_tensor_cores_less_work_or_less_traffic) {
+  const nlohmann::json compute = {{"bound", "compute"}, {"precision", "fp32"}, {"seconds", 0.0020513}};
+  const auto fp32 = kopt::core::below_light_note(compute, 1.1842, "h100");
+  EXPECT_NE(fp32.find("below the reference's speed-of-light bound (2.0513 ms, compute-bound at the fp32 peak of h100)"),
+            std::string::npos) << fp32;
+  EXPECT_NE(fp32.find("tensor cores"), std::string::npos) << fp32;
+  EXPECT_NE(fp32.find("or its timing is off"), std::string::npos) << fp32;
+  auto tf32 = compute;
+  tf32["precision"] = "tf32";
+  EXPECT_NE(kopt::core::below_light_note(tf32, 0.1, "h100").find("computes below tf32 precision"), std::string::npos);
+  const nlohmann::json memory = {{"bound", "memory"}, {"precision", "fp32"}, {"seconds", 0.00064}};
+  EXPECT_NE(kopt::core::below_light_note(memory, 0.5, "h100").find("moves less data"), std::string::npos);
 }
