@@ -87,19 +87,24 @@ void show_waiting(const core::OptimizeOptions& o, const std::string& inbox,
 // The workloads, `at_once` of them at a time. One at a time they run on this thread, each
 // with its own gate; side by side (at_once > 1) each runs on a thread of its own, all under
 // one GPU gate: one run's builds and verification overlap another's, no run's timing
-// overlaps anything of the others' on the device. Results in the suite's order (a workload
-// not started before an interrupt is "not_started"); each run's text is printed when it ends.
+// overlaps anything of the others' on the device. Runs start in start_order (those with
+// only their final gate left last); results are in the suite's order (a workload not
+// started before an interrupt is "not_started", with what its folder saved); each run's
+// text is printed when it ends.
 std::vector<core::WorkloadResult> optimize_workloads(core::OptimizeOptions o, const std::vector<std::string>& workloads,
                                                      const std::vector<std::string>& run_dirs,
                                                      const core::GeneratorFactory& factory, size_t at_once) {
   core::GpuGate gate;
   if (at_once > 1) o.gpu = &gate;
   std::vector<std::optional<core::WorkloadResult>> slots(workloads.size());
+  // Runs with only their final gate left start after the rest (start_order).
+  const std::vector<size_t> order = core::start_order(run_dirs);
   std::atomic<size_t> next{0};
   std::mutex print;
   std::exception_ptr escaped;  // the first exception of any thread: the others stop, it goes on up
   auto worker = [&] {
-    for (size_t i = next++; i < workloads.size(); i = next++) {
+    for (size_t n = next++; n < order.size(); n = next++) {
+      const size_t i = order[n];
       if (g_stop) return;
       try {
         auto result = core::optimize_workload(o, workloads[i], run_dirs[i], factory, g_stop);
@@ -127,12 +132,8 @@ std::vector<core::WorkloadResult> optimize_workloads(core::OptimizeOptions o, co
     if (slots[i]) {
       results.push_back(std::move(*slots[i]));
     } else {
-      core::WorkloadResult r;
-      r.workload = workloads[i];
-      r.run_dir = run_dirs[i];
-      r.status = "not_started";
-      r.exit_code = core::kExitInterrupted;
-      results.push_back(std::move(r));
+      // What its folder saved stands in the suite's figures (a finished run stays finished).
+      results.push_back(core::unreached_result(workloads[i], run_dirs[i]));
     }
   }
   return results;

@@ -152,7 +152,11 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
     // What best.py is comes first: the baseline itself unless a candidate was confirmed faster.
     if (s.contains("best_py") && s["best_py"].is_object() && s["best_py"].value("source", "") == "baseline")
       result = util::strip_control(s.value("verdict", "")) + " (" + result + ")";
-    if (r.status != "finished") result = r.status + ", " + result;
+    // A workload the interrupt kept from being reached: its figures are as its folder saved them.
+    if (r.status == "not_started")
+      result = "not reached this time, as saved" + (r.saved_status.empty() ? "" : " (" + r.saved_status + ")") + ": " + result;
+    else if (r.status != "finished")
+      result = r.status + ", " + result;
     result += fmt::format("; {} tried", s.value("candidates", 0));
     const double ceiling = json_number(s.value("headroom", nlohmann::json()), "ceiling");
     const std::string room = ceiling > 0 ? fmt::format("{:.2f}x", ceiling) : "-";
@@ -198,6 +202,7 @@ int finish_optimize(const core::OptimizeOptions& o, const std::vector<core::Work
       j["workload"] = r.workload;
       j["run_dir"] = r.run_dir;
       j["status"] = r.status;
+      if (r.status == "not_started") j["saved_status"] = r.saved_status;
       j["exit_code"] = r.exit_code;
       if (!r.error.empty()) j["error"] = r.error;
       j["waiting_prompts"] = report::waiting_json(report::waiting_prompts(r.run_dir));

@@ -200,7 +200,37 @@ TEST(optimize_interrupt, a_suites_workload_never_started_stays_in_its_summary) {
   ASSERT_TRUE(doc.is_object()) << read(dir + "/stdout");
   ASSERT_EQ(doc["runs"].size(), 2u) << doc.dump();
   EXPECT_EQ(doc["runs"][1]["status"], "not_started");
+  EXPECT_EQ(doc["runs"][1]["saved_status"], "") << "never started: nothing saved";
   EXPECT_EQ(doc["suite"]["workloads"].size(), 2u) << doc["suite"].dump();
   const auto report = run_kopt({"report", out, "--json"});
   EXPECT_EQ(report.json["suite"]["workloads"].size(), 2u) << report.out.substr(0, 600);
+}
+
+// Stopped during its final gate: run.json says only the gate is left (gate_left), so a
+// suite side by side starts the run after those still searching; resumed, the gate runs
+// and the flag is cleared.
+TEST(optimize_interrupt, a_run_stopped_during_its_final_gate_is_marked_gate_left) {
+  const std::string dir = kopt::testing::temp_dir("kopt-optimize-test");
+  const std::string out = dir + "/run";
+  const pid_t pid = start_kopt({"optimize", example("swish.py"), "--device", "cpu", "--out", out, "--max-candidates",
+                                "1", "--final-top", "1"},
+                               dir);
+  bool in_gate = false;
+  for (int i = 0; i < 2400 && !in_gate; ++i) {  // up to 120 s
+    in_gate = read(dir + "/stderr").find("Final gate:") != std::string::npos;
+    if (!in_gate) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(in_gate) << read(dir + "/stderr");
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
+  auto header = read_json(out + "/run.json");
+  ASSERT_TRUE(header.is_object());
+  EXPECT_EQ(header["status"], "interrupted");
+  EXPECT_EQ(header["gate_left"], true) << header["stop_reason"];
+  EXPECT_NE(header["stop_reason"].get<std::string>().find("stopped during the final gate"), std::string::npos);
+  const auto again = run_kopt({"optimize", "--resume", out});
+  EXPECT_NE(again.exit_code, 130) << context(again);
+  header = read_json(out + "/run.json");
+  EXPECT_EQ(header["status"], "finished") << context(again);
+  EXPECT_EQ(header["gate_left"], false);
 }

@@ -77,8 +77,12 @@ struct OptimizeOptions {
 // What one workload's run found (also the per-workload part of --json).
 struct WorkloadResult {
   std::string workload, run_dir;
-  std::string status;  // finished | interrupted | waiting | input_error
+  std::string status;  // finished | interrupted | waiting | input_error | not_started
   std::string error;   // one line for input_error
+  // not_started only: the run's status as its folder last saved it ("" for a new run),
+  // whose summary (run.json's) then stands in `summary`: a finished run an interrupt kept
+  // from being reached is still finished, and counts in the suite's figures.
+  std::string saved_status;
   nlohmann::json summary;  // baselines, best, counts, speedups, gpu idle share
   int exit_code = kExitNotFaster;
   std::optional<double> best_speedup;  // claimed (final gate) speedup vs the best baseline
@@ -115,6 +119,16 @@ std::vector<std::string> suite_names(const std::vector<WorkloadResult>& results)
 // fast_p for p in {1.0, 1.5, 2.0} (fraction correct and faster than p x the best baseline),
 // and each workload's ceiling (headroom()) with their geometric mean over those that have one.
 nlohmann::json suite_summary(const std::vector<WorkloadResult>& results);
+// The result of a workload this session did not reach (an interrupt came first): status
+// not_started, with what its run folder saved (saved_status, run.json's summary, the gate's
+// speedup) where run.json holds them; a damaged or absent run.json gives no summary.
+WorkloadResult unreached_result(const std::string& workload, const std::string& run_dir);
+// The order a suite's runs start in (indices into run_dirs): those that only have their
+// final gate left (run.json's gate_left, from a session stopped during it) after the rest,
+// each group in the suite's order. Side by side (--workloads-at-once) a gate holds its slot
+// for minutes, and a run still searching, whose results write the next prompts, waited
+// behind four of them in two calls of the quality suite.
+std::vector<size_t> start_order(const std::vector<std::string>& run_dirs);
 // The share of `window` intervals during which no timing ran: [start, end] intervals
 // when candidates were waiting, and the busy [start, end] timing intervals. 0..1.
 double idle_share(const std::vector<std::pair<double, double>>& waiting,

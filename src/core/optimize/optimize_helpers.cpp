@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include "kopt/core/optimize.hpp"
+#include "kopt/core/run_state.hpp"
+#include "core/optimize/run_schema.hpp"
 #include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 
@@ -157,6 +159,42 @@ std::vector<std::string> suite_names(const std::vector<WorkloadResult>& results)
     names.push_back(name);
   }
   return names;
+}
+
+WorkloadResult unreached_result(const std::string& workload, const std::string& run_dir) {
+  WorkloadResult r;
+  r.workload = workload;
+  r.run_dir = run_dir;
+  r.status = "not_started";
+  r.exit_code = kExitInterrupted;
+  const auto text = read_text(run_dir + "/run.json");
+  if (!text) return r;
+  const auto header = nlohmann::json::parse(*text, nullptr, false);
+  if (!header.is_object()) return r;
+  r.saved_status = util::json_string(header, "status");
+  const nlohmann::json summary = header.value("summary", nlohmann::json());
+  // Checked as a resume checks it (run_schema): a damaged summary is no summary.
+  if (summary.is_null() || !run_summary_error(summary).empty()) return r;
+  r.summary = summary;
+  // The same reading as a run that ends (SearchRun::run): faster only as the gate confirmed.
+  r.faster = summary.value("faster", false);
+  const nlohmann::json& best = summary["best"];
+  if (best.is_object() && best.contains("speedup") && best["speedup"].is_number())
+    r.best_speedup = best["speedup"].get<double>();
+  return r;
+}
+
+std::vector<size_t> start_order(const std::vector<std::string>& run_dirs) {
+  std::vector<size_t> first, last;
+  for (size_t i = 0; i < run_dirs.size(); ++i) {
+    const auto text = read_text(run_dirs[i] + "/run.json");
+    const auto header = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    const bool gate_only = header.is_object() && header.contains("gate_left") && header["gate_left"].is_boolean() &&
+                           header["gate_left"].get<bool>() && util::json_string(header, "status") == "interrupted";
+    (gate_only ? last : first).push_back(i);
+  }
+  first.insert(first.end(), last.begin(), last.end());
+  return first;
 }
 
 nlohmann::json suite_summary(const std::vector<WorkloadResult>& results) {

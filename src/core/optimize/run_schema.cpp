@@ -135,6 +135,31 @@ std::string options_value_error(const nlohmann::json& h) {
 
 }  // namespace
 
+std::string run_summary_error(const nlohmann::json& s) {
+  return first({
+      check(s, "summary.",
+            {{"baselines", Kind::object, true},
+             {"counts", Kind::object, true},
+             {"best", Kind::object, true, true},
+             {"gpu_idle_share", Kind::number, true, true},
+             {"stop_reason", Kind::string},
+             {"candidates", Kind::integer},
+             {"pending", Kind::integer},
+             {"not_evaluated", Kind::integer},
+             {"evaluated_per_minute", Kind::number},
+             {"tokens", Kind::object},
+             {"faster", Kind::boolean},
+             {"verdict", Kind::string}}),
+      s.is_object() ? check_in(s, "baselines", "summary.",
+                               {{"ok", Kind::boolean}, {"best", Kind::string, false, true}, {"best_ms", Kind::number, false, true}})
+                    : std::string(),
+      s.is_object() ? check_in(s, "best", "summary.",
+                               {{"id", Kind::integer}, {"strategy", Kind::string}, {"speedup", Kind::number, true, true},
+                                {"median_ms", Kind::number}, {"confirmed", Kind::boolean}, {"faster", Kind::boolean}})
+                    : std::string(),
+  });
+}
+
 std::string run_header_error(const nlohmann::json& h) {
   if (auto e = check(h, "", {{"workload", Kind::string, true},
                              {"workload_name", Kind::string},
@@ -152,7 +177,8 @@ std::string run_header_error(const nlohmann::json& h) {
                              {"baseline", Kind::object},
                              {"tokens", Kind::object},
                              {"summary", Kind::object, false, true},
-                             {"best", Kind::integer, false, true}});
+                             {"best", Kind::integer, false, true},
+                             {"gate_left", Kind::boolean}});
       !e.empty())
     return e;
   const auto& b = h.contains("baseline") ? h["baseline"] : nlohmann::json::object();
@@ -204,22 +230,7 @@ std::string run_header_error(const nlohmann::json& h) {
                 {"compiled", Kind::object}}),
       compiled,
       check_in(h, "tokens", "", {{"input", Kind::integer}, {"output", Kind::integer}, {"estimated", Kind::boolean}}),
-      check_in(h, "summary", "",
-               {{"baselines", Kind::object, true},
-                {"counts", Kind::object, true},
-                {"best", Kind::object, true, true},
-                {"gpu_idle_share", Kind::number, true, true},
-                {"stop_reason", Kind::string},
-                {"candidates", Kind::integer},
-                {"pending", Kind::integer},
-                {"not_evaluated", Kind::integer},
-                {"evaluated_per_minute", Kind::number},
-                {"tokens", Kind::object}}),
-      h.contains("summary") && h["summary"].is_object()
-          ? check_in(h["summary"], "best", "summary.",
-                     {{"id", Kind::integer}, {"strategy", Kind::string}, {"speedup", Kind::number, true, true},
-                      {"median_ms", Kind::number}, {"confirmed", Kind::boolean}, {"faster", Kind::boolean}})
-          : std::string(),
+      h.contains("summary") && !h["summary"].is_null() ? run_summary_error(h["summary"]) : std::string(),
   });
 }
 

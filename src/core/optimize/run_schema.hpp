@@ -11,6 +11,8 @@ namespace kopt::core {
 // Each returns "" when `j` is usable, else one line such as
 // `field "options.trials" must be an integer (it is a string)` or `field "workload" is missing`.
 std::string run_header_error(const nlohmann::json& j);
+// run.json's "summary" alone (a suite reads it for a workload an interrupt kept it from reaching).
+std::string run_summary_error(const nlohmann::json& j);
 std::string record_error(const nlohmann::json& j);
 std::string suite_error(const nlohmann::json& j);
 

@@ -215,7 +215,8 @@ WorkloadResult SearchRun::run() {
   if (m_status == "finished") final_gate();
   // A signal during the gate: the search had ended, the gate had not; say so, not only why
   // the search ended ("interrupted (reached --max-candidates 4)" read as a search cut short).
-  if (m_stop && m_status == "finished")
+  m_gate_left = m_stop && m_status == "finished";
+  if (m_gate_left)
     m_stop_reason = "stopped during the final gate, after the search ended (" + m_stop_reason +
                     "); --resume " + m_state.dir + " runs the gate";
   if (m_stop) m_status = "interrupted";

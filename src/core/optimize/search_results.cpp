@@ -217,6 +217,7 @@ void SearchRun::write_outputs(int best) {
   }
   m_state.header["status"] = m_status;
   m_state.header["stop_reason"] = m_stop_reason;
+  m_state.header["gate_left"] = m_gate_left;
   m_state.header["best"] = best ? nlohmann::json(best) : nlohmann::json(nullptr);
   const auto s = summary(best);
   m_state.header["summary"] = s;

@@ -109,6 +109,23 @@ TEST(suite_table, workloads_that_share_a_stem_are_named_by_their_run_folders) {
 }
 
 // The ceiling column and line: how much any implementation could gain over the baseline.
+TEST(suite_table, a_workload_not_reached_shows_what_its_folder_saved) {
+  auto r = finished("mlp3", {{"id", 3}, {"strategy", "refine"}, {"median_ms", 1.18}, {"speedup", 2.1},
+                             {"confirmed", true}, {"low", 2.09}, {"high", 2.10}, {"faster", true}});
+  r.status = "not_started";
+  r.saved_status = "finished";
+  auto rows = lines(kopt::cli::suite_table({r}));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(rows[1].find("not reached this time, as saved (finished): FASTER (95% 2.090-2.100)"), std::string::npos)
+      << rows[1];
+  // Without a saved summary: the status alone.
+  WorkloadResult bare;
+  bare.workload = "examples/new.py";
+  bare.status = "not_started";
+  rows = lines(kopt::cli::suite_table({bare}));
+  EXPECT_NE(rows[1].find("not_started"), std::string::npos) << rows[1];
+}
+
 TEST(suite_table, the_ceiling_column_shows_each_workloads_headroom) {
   auto a = finished("softmax", {{"id", 1}, {"strategy", "jit-trace"}, {"median_ms", 0.51}, {"speedup", 0.98},
                                 {"confirmed", true}, {"low", 0.95}, {"high", 1.01}, {"faster", false}});

@@ -196,6 +196,79 @@ TEST(suite_state, run_directories_are_saved_relative_to_the_suite_and_read_back_
   kopt::sandbox::remove_tree(*dir);
 }
 
+// A workload an interrupt kept from being reached this time: its folder's saved summary
+// stands (the quality suite's interrupted resume listed a finished mlp3, gate-confirmed at
+// 2.10x, as "not_started" with no figures, and its suite line counted it as nothing).
+TEST(unreached_result, reads_what_the_run_folder_saved) {
+  auto dir = kopt::sandbox::make_temp_dir(kopt::sandbox::temp_root(), "kopt-unreached-test-");
+  ASSERT_TRUE(dir.ok());
+  const nlohmann::json summary = {{"baselines", {{"ok", true}, {"best", "compile:default"}, {"best_ms", 2.4887}}},
+                                  {"counts", {{"correct", 3}}},
+                                  {"best", {{"id", 3}, {"speedup", 2.1}, {"confirmed", true}, {"faster", true}}},
+                                  {"gpu_idle_share", nullptr},
+                                  {"faster", true}};
+  ASSERT_TRUE(write_atomic(*dir + "/run.json", nlohmann::json({{"status", "finished"}, {"summary", summary}}).dump()).ok());
+  auto r = unreached_result("/w/mlp3.py", *dir);
+  EXPECT_EQ(r.status, "not_started");
+  EXPECT_EQ(r.exit_code, kExitInterrupted);
+  EXPECT_EQ(r.saved_status, "finished");
+  EXPECT_TRUE(r.faster);
+  ASSERT_TRUE(r.best_speedup.has_value());
+  EXPECT_DOUBLE_EQ(*r.best_speedup, 2.1);
+  EXPECT_EQ(r.summary, summary);
+  const auto suite = suite_summary({r});
+  EXPECT_DOUBLE_EQ(suite["fast_p"]["1.0"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(suite["fast_p"]["2.0"].get<double>(), 1.0);
+  // A ranking-only best is a figure, never a confirmed one.
+  auto ranking = summary;
+  ranking["faster"] = false;
+  ranking["best"]["confirmed"] = false;
+  ASSERT_TRUE(write_atomic(*dir + "/run.json", nlohmann::json({{"status", "waiting"}, {"summary", ranking}}).dump()).ok());
+  r = unreached_result("/w/mlp3.py", *dir);
+  EXPECT_EQ(r.saved_status, "waiting");
+  EXPECT_FALSE(r.faster);
+  EXPECT_TRUE(r.best_speedup.has_value());
+  // Damaged: not JSON, a summary of the wrong shape, a faster flag of the wrong type.
+  for (const std::string& text : {std::string("{\"status\": \"fin"), std::string(R"({"status": 3, "summary": [1]})"),
+                                   std::string(R"({"status": "finished", "summary": {"faster": "yes"}})"),
+                                   std::string(R"({"summary": {"baselines": {}, "counts": {}, "best": null, "gpu_idle_share": null, "faster": "yes"}})"),
+                                   std::string(R"({"summary": {"baselines": {"best": 3}, "counts": {}, "best": null, "gpu_idle_share": null}})"),
+                                   std::string(R"({"summary": {"baselines": {}, "counts": {}, "best": {"id": 3, "speedup": "2"}, "gpu_idle_share": null}})")}) {
+    ASSERT_TRUE(write_atomic(*dir + "/run.json", text).ok());
+    r = unreached_result("/w/mlp3.py", *dir);
+    EXPECT_EQ(r.status, "not_started") << text;
+    EXPECT_FALSE(r.faster) << text;
+    EXPECT_FALSE(r.best_speedup.has_value()) << text;
+    EXPECT_TRUE(r.summary.is_null()) << text;
+  }
+  // Never started at all: no folder.
+  r = unreached_result("/w/new.py", *dir + "/absent");
+  EXPECT_EQ(r.saved_status, "");
+  EXPECT_TRUE(r.summary.is_null());
+  kopt::sandbox::remove_tree(*dir);
+}
+
+// Runs with only their final gate left start after the others, each group in suite order.
+TEST(start_order, runs_with_only_their_gate_left_start_last) {
+  auto dir = kopt::sandbox::make_temp_dir(kopt::sandbox::temp_root(), "kopt-order-test-");
+  ASSERT_TRUE(dir.ok());
+  const std::vector<std::string> runs = {*dir + "/gate1", *dir + "/new", *dir + "/searching", *dir + "/gate2",
+                                         *dir + "/finished", *dir + "/damaged", *dir + "/flag-but-finished"};
+  for (const auto& r : runs) ASSERT_TRUE(make_dirs(r).ok());
+  auto header = [](const char* status, bool gate_left) {
+    return nlohmann::json({{"status", status}, {"gate_left", gate_left}}).dump();
+  };
+  ASSERT_TRUE(write_atomic(runs[0] + "/run.json", header("interrupted", true)).ok());
+  ASSERT_TRUE(write_atomic(runs[2] + "/run.json", header("waiting", false)).ok());
+  ASSERT_TRUE(write_atomic(runs[3] + "/run.json", header("interrupted", true)).ok());
+  ASSERT_TRUE(write_atomic(runs[4] + "/run.json", header("finished", false)).ok());
+  ASSERT_TRUE(write_atomic(runs[5] + "/run.json", R"({"status": "interrupted", "gate_left": "yes"})").ok());
+  ASSERT_TRUE(write_atomic(runs[6] + "/run.json", header("finished", true)).ok());
+  EXPECT_EQ(start_order(runs), (std::vector<size_t>{1, 2, 4, 5, 6, 0, 3}));
+  EXPECT_TRUE(start_order({}).empty());
+  kopt::sandbox::remove_tree(*dir);
+}
+
 TEST(builtin_strategies, cpu_without_torch_compile_tries_only_what_runs_there) {
   EXPECT_EQ(builtin_strategy_names("cpu", false, "fp32", false), (std::vector<std::string>{"jit-trace"}));
   const auto conv = builtin_strategy_names("cpu", true, "fp32", false);
