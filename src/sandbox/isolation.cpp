@@ -100,6 +100,23 @@ int remove_if_lock(const char* path, const struct stat*, int type, struct FTW* f
 }
 }  // namespace
 
+bool is_kept_sandbox(const std::string& path, const std::string& parent) {
+  if (path.empty() || path[0] != '/' || parent.empty()) return false;
+  const size_t slash = path.find_last_of('/');
+  const std::string name = path.substr(slash + 1), dir = slash == 0 ? "/" : path.substr(0, slash);
+  if (name.rfind("kopt-eval-", 0) != 0 || name.size() <= 10) return false;
+  char* a = realpath(dir.c_str(), nullptr);
+  char* b = realpath(parent.c_str(), nullptr);
+  const bool same_parent = a && b && std::string(a) == std::string(b);
+  std::free(a);
+  std::free(b);
+  if (!same_parent) return false;
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) return false;
+  struct stat cache {};
+  return lstat((path + "/candidate/cache").c_str(), &cache) == 0 && S_ISDIR(cache.st_mode);
+}
+
 void keep_only_builds(const std::string& root) {
   // The candidate could replace any folder of its sandbox with a link (to /etc, say), and
   // kopt, perhaps root, creates, chowns and walks these folders again when the sandbox is

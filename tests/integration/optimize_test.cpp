@@ -384,6 +384,79 @@ TEST(optimize_gate, a_claim_reuses_its_candidates_build_and_no_sandbox_is_left_b
   EXPECT_TRUE(entries(work).empty()) << "sandboxes left: " << entries(work).size();
 }
 
+// A later session's claim reuses the build too (the quality suite's claims rebuilt for
+// 77-81 s on the GPU where the candidate had been built in an earlier session). Stopped at
+// the final gate, the run keeps the candidate's sandbox and its record names it; resumed,
+// the claim runs in it and finds its build; then nothing is left. A record naming some
+// other folder gets nothing removed or reused.
+TEST(optimize_gate, a_later_sessions_claim_reuses_the_build_an_earlier_session_kept) {
+  const std::string dir = temp_dir();
+  chmod(dir.c_str(), 0711);
+  const std::string work = dir + "/work";
+  mkdir(work.c_str(), 0755);
+  const std::string from = replay_folder({{"1_built.py", case_path("c_load_cpu_cached.py")}});
+  const pid_t pid = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
+                                "--out", dir + "/run", "--work-dir", work, "-j", "1", "--final-top", "1",
+                                "--final-trials", "4", "--max-candidates", "1"},
+                               dir);
+  bool in_gate = false;
+  for (int i = 0; i < 3600 && !in_gate; ++i) {  // up to 180 s (the ranking builds the extension)
+    in_gate = read(dir + "/stderr").find("Final gate:") != std::string::npos;
+    if (!in_gate) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(in_gate) << read(dir + "/stderr");
+  kill(pid, SIGINT);
+  ASSERT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
+  auto rec = records(dir + "/run").at(1);
+  const std::string kept = rec.value("build_sandbox", "");
+  ASSERT_FALSE(kept.empty()) << rec.dump();
+  EXPECT_EQ(kept.rfind(work + "/kopt-eval-", 0), 0u) << kept;
+  EXPECT_TRUE(exists(kept + "/candidate/cache")) << kept;
+  EXPECT_TRUE(rec["claim"].is_null());
+  const auto again = run_kopt({"optimize", "--resume", dir + "/run", "--work-dir", work});
+  ASSERT_TRUE(again.exit_code == 0 || again.exit_code == 3) << context(again);
+  rec = records(dir + "/run").at(1);
+  ASSERT_TRUE(rec["claim"].is_object()) << rec.dump();
+  const auto claim = read_json(dir + "/run/candidates/0001/claim.json");
+  EXPECT_TRUE(claim["environment"].value("reused_builds", false)) << claim["environment"].dump();
+  EXPECT_NE(claim.value("candidate_log_tail", "").find("ninja: no work to do"), std::string::npos)
+      << claim.value("candidate_log_tail", "");
+  EXPECT_EQ(rec.value("build_sandbox", "?"), "");
+  EXPECT_TRUE(entries(work).empty()) << "sandboxes left: " << entries(work).size();
+  // The same interrupted state with the record edited to name another folder: ignored,
+  // that folder untouched.
+  const std::string decoy = dir + "/decoy";
+  mkdir(decoy.c_str(), 0755);
+  std::ofstream(decoy + "/keep.txt") << "mine";
+  const std::string run2 = dir + "/run2", logs = dir + "/logs2";
+  mkdir(logs.c_str(), 0755);
+  const pid_t pid2 = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
+                                 "--out", run2, "--work-dir", work, "-j", "1", "--final-top", "1",
+                                 "--final-trials", "4", "--max-candidates", "1"},
+                                logs, dir);
+  in_gate = false;
+  for (int i = 0; i < 3600 && !in_gate; ++i) {
+    in_gate = read(logs + "/stderr").find("Final gate:") != std::string::npos;
+    if (!in_gate) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(in_gate) << read(logs + "/stderr");
+  kill(pid2, SIGINT);
+  ASSERT_EQ(wait_exit(pid2), 130) << read(logs + "/stderr");
+  auto edited = read_json(run2 + "/candidates/0001/record.json");
+  const std::string kept2 = edited.value("build_sandbox", "");
+  ASSERT_FALSE(kept2.empty()) << edited.dump();
+  edited["build_sandbox"] = decoy;
+  std::ofstream(run2 + "/candidates/0001/record.json") << edited.dump(2);
+  const auto third = run_kopt({"optimize", "--resume", run2, "--work-dir", work});
+  ASSERT_TRUE(third.exit_code == 0 || third.exit_code == 3) << context(third);
+  EXPECT_EQ(read(decoy + "/keep.txt"), "mine");
+  const auto claim2 = read_json(run2 + "/candidates/0001/claim.json");
+  EXPECT_FALSE(claim2["environment"].value("reused_builds", false)) << claim2["environment"].dump();
+  EXPECT_EQ(records(run2).at(1).value("build_sandbox", "?"), "");
+  // The sandbox the edit orphaned is all that is left in the work folder.
+  EXPECT_EQ(entries(work).size(), 1u);
+}
+
 // An interrupt while the first candidate runs: the second one's prestarted workers are
 // stopped and their sandbox removed with the rest.
 TEST(optimize_prestart, an_interrupt_leaves_no_prestarted_sandbox_behind) {

@@ -57,6 +57,10 @@ struct CandidateRecord {
   // The last lines of the candidate worker's log while running or once interrupted (a
   // finished candidate's whole log is candidates/NNNN/log); empty otherwise.
   std::string log_tail;
+  // A sandbox kept with the candidate's build caches for its final-gate claim (one of the
+  // run's top candidates), named here so that a later session's claim reuses the build
+  // (sandbox::is_kept_sandbox checks it first); "" when none is kept.
+  std::string build_sandbox;
   long long input_tokens = 0, output_tokens = 0;
   bool tokens_estimated = false;  // counted from the text (files provider), not reported by a server
   double cost_usd = 0;

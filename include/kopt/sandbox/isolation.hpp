@@ -41,6 +41,13 @@ std::vector<std::string> list_dir(const std::string& dir);
 // (root/candidate/cache), and removes torch's build locks there (best effort).
 void keep_only_builds(const std::string& root);
 
+// Whether `path` is an evaluation sandbox kopt kept with its build caches (keep_only_builds)
+// under `parent`: a real directory (no link) named kopt-eval-*, directly in `parent`,
+// owned by this user, holding candidate/cache. A run folder names one for a later session;
+// the check keeps a damaged or edited record from handing kopt some other folder, which
+// reuse would empty.
+bool is_kept_sandbox(const std::string& path, const std::string& parent);
+
 // The directory for temporary files: $TMPDIR or /tmp.
 std::string temp_root();
 

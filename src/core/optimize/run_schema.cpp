@@ -274,7 +274,8 @@ std::string record_error(const nlohmann::json& r) {
                              {"tokens", Kind::object, false, true},
                              {"cost_usd", Kind::number, false, true},
                              {"phases", Kind::array, false, true},
-                             {"log_tail", Kind::string, false, true}});
+                             {"log_tail", Kind::string, false, true},
+                             {"build_sandbox", Kind::string, false, true}});
       !e.empty())
     return e;
   const std::string status = r["status"].get<std::string>();

@@ -69,6 +69,7 @@ nlohmann::json record_json(const CandidateRecord& r) {
             {"timing_end", r.timing_end}}},
           {"phases", r.phases},
           {"log_tail", r.log_tail},
+          {"build_sandbox", r.build_sandbox},
           {"tokens", {{"input", r.input_tokens}, {"output", r.output_tokens}, {"estimated", r.tokens_estimated}}},
           {"cost_usd", r.cost_usd}};
 }
@@ -110,6 +111,7 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
     }
     if (j.contains("phases") && j["phases"].is_array()) r.phases = j["phases"];
     r.log_tail = get_or<std::string>(j, "log_tail", "");
+    r.build_sandbox = get_or<std::string>(j, "build_sandbox", "");
     r.cost_usd = get_or<double>(j, "cost_usd", 0);
     return r;
   } catch (const nlohmann::json::exception& e) {  // record_error missed a field: a kopt bug

@@ -21,7 +21,7 @@ class SearchRun {
   SearchRun(const OptimizeOptions& options, std::string workload, std::string run_dir,
             const GeneratorFactory& make_generator, const std::atomic<bool>& stop);
   WorkloadResult run();
-  ~SearchRun();  // removes the build caches still held for claims (m_builds)
+  ~SearchRun();  // removes the build caches still held for claims (m_builds), unless the gate is still to come
 
  private:
   // search_loop.cpp
@@ -51,6 +51,11 @@ class SearchRun {
   // held for its final-gate claim while it ranks among the --final-top fastest correct
   // candidates; every held sandbox that no longer does is removed. Under m_mutex.
   void hold_builds(int id, const std::string& sandbox);
+  // On resume: the builds an earlier session kept for claims (records' build_sandbox), held
+  // again where the sandbox checks out and the claim is still to run; others are let go.
+  void restore_builds();
+  // The work folder sandboxes are made in (--work-dir, else $TMPDIR or /tmp).
+  std::string work_root() const;
   void progress(bool final = false);
   RoundRequest round_request(int round, int count);
   std::vector<int> take_pending_replies();
@@ -93,8 +98,9 @@ class SearchRun {
   GpuGate& gate() const { return m_opt.gpu ? *m_opt.gpu : const_cast<GpuGate&>(m_gpu); }
   std::set<int> m_in_flight;
   Prestarts* m_prestarts = nullptr;  // evaluate()'s, while a batch of verifications runs
-  // Sandboxes kept with a candidate's build caches until its claim runs in them (id → path):
-  // a claim's load_inline build then finds its objects instead of compiling for a minute.
+  // Sandboxes kept with a candidate's build caches until its claim runs in them (id → path,
+  // also in the candidate's record as build_sandbox): a claim's load_inline build then finds
+  // its objects instead of compiling for a minute, in this session or a later one.
   std::map<int, std::string> m_builds;
   std::string m_status = "finished", m_stop_reason;
   bool m_gate_left = false;  // stopped during the final gate: only the gate is left (run.json's gate_left)

@@ -44,6 +44,7 @@ Status SearchRun::open() {
     m_best_seen = h.value("best_score", 0.0);
     spdlog::info("Resuming. [run: {}, candidates: {}]", m_state.dir, m_state.candidates.size());
     if (m_opt.rebaseline) rebaseline();
+    restore_builds();
   } else {
     if (Status made = make_dirs(m_state.dir + "/candidates"); !made) return made;
     m_state.header = {{"kopt_optimize", 1},

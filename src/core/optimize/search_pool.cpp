@@ -102,6 +102,10 @@ void SearchRun::evaluate_one(int id, bool claim) {
   std::lock_guard<std::mutex> lock(m_mutex);
   m_in_flight.erase(id);
   auto& r = m_state.candidates[id];
+  // The sandbox holding the candidate's build after this evaluation: the one it kept, or a
+  // claim's reused one where the evaluation stopped before taking it.
+  std::string kept = report.kept_sandbox;
+  if (kept.empty() && claim && !eo.reuse_sandbox.empty() && is_directory(eo.reuse_sandbox)) kept = eo.reuse_sandbox;
   const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);
   // The reference's worker could not start or import the workload although the baseline
   // ran it (resumed on a machine without the GPU, a driver or module gone; the workload
@@ -119,8 +123,16 @@ void SearchRun::evaluate_one(int id, bool claim) {
       r.log_tail = log_tail(report.candidate_log);
       if (!report.candidate_log.empty()) write_or_warn(dir + "/log", report.candidate_log);
     }
+    // An interrupted claim keeps its build for the next session's claim (its record names
+    // it); anything else kept goes.
+    if (claim && m_stop && !machine_fault && !kept.empty()) {
+      m_builds[id] = kept;
+      r.build_sandbox = kept;
+    } else {
+      if (!kept.empty()) sandbox::remove_tree(kept);
+      if (claim) r.build_sandbox.clear();
+    }
     (void)save_record(m_state.dir, r);
-    if (!report.kept_sandbox.empty()) sandbox::remove_tree(report.kept_sandbox);
     if (machine_fault) {
       const std::string reason = util::redact(report.reason, m_opt.secrets);
       const size_t step = reason.find(": ");  // "another device: this is ..."
@@ -150,6 +162,11 @@ void SearchRun::evaluate_one(int id, bool claim) {
   apply_eval(r, report, eo, claim);
   r.status = "done";
   r.log_tail.clear();  // the whole log is in candidates/NNNN/log
+  if (claim) {
+    // The claim is done: its build has served.
+    if (!kept.empty()) sandbox::remove_tree(kept);
+    r.build_sandbox.clear();
+  }
   (void)save_record(m_state.dir, r);
   if (!claim) hold_builds(id, report.kept_sandbox);
   save_header();
@@ -170,10 +187,48 @@ void SearchRun::hold_builds(int id, const std::string& sandbox) {
       it = m_builds.erase(it);
     }
   }
+  // The records name the builds held (a later session's claim finds them there).
+  for (auto& [cid, r] : m_state.candidates) {
+    const auto it = m_builds.find(cid);
+    const std::string held = it == m_builds.end() ? std::string() : it->second;
+    if (r.build_sandbox == held) continue;
+    r.build_sandbox = held;
+    (void)save_record(m_state.dir, r);
+  }
+}
+
+std::string SearchRun::work_root() const { return m_opt.work_dir.empty() ? sandbox::temp_root() : m_opt.work_dir; }
+
+void SearchRun::restore_builds() {
+  const std::string root = work_root();
+  for (auto& [id, r] : m_state.candidates) {
+    if (r.build_sandbox.empty()) continue;
+    const bool ours = sandbox::is_kept_sandbox(r.build_sandbox, root);
+    const bool wanted = r.status == "done" && r.outcome == "correct" && r.claim.is_null();
+    if (ours && wanted) {
+      m_builds[id] = r.build_sandbox;
+      continue;
+    }
+    // Not needed any more, or not a sandbox kopt kept here (another --work-dir, a machine
+    // whose /tmp was emptied, an edited record): only one that checks out is removed.
+    if (ours) sandbox::remove_tree(r.build_sandbox);
+    r.build_sandbox.clear();
+    (void)save_record(m_state.dir, r);
+  }
+  if (!m_builds.empty()) spdlog::info("Builds kept for the final gate. [candidates: {}]", m_builds.size());
+  hold_builds(0, "");  // only the current top final_top stay held
 }
 
 SearchRun::~SearchRun() {
-  for (const auto& [id, sandbox] : m_builds) sandbox::remove_tree(sandbox);
+  // The gate still to come (a --no-wait exit, an interrupt): the top candidates' builds stay
+  // for it, named in their records. Otherwise they go.
+  if (m_status == "waiting" || m_status == "interrupted") return;
+  for (auto& [id, sandbox] : m_builds) {
+    sandbox::remove_tree(sandbox);
+    auto& r = m_state.candidates[id];
+    r.build_sandbox.clear();
+    (void)save_record(m_state.dir, r);
+  }
 }
 
 void SearchRun::note_phase(int id, const EvalPhase& phase) {

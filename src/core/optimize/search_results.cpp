@@ -31,9 +31,10 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   eo.limits = m_opt.limits;
   eo.timing = claim ? "claim" : "rank";
   eo.timing_options.diagnostics = m_opt.timing_diagnostics;
-  // A ranked candidate's caches wait for its claim (hold_builds); set here, not per call, so
-  // the prestarted evaluations (built from these options) match the ones that take them.
-  eo.keep_builds = !claim && m_opt.final_top > 0;
+  // A ranked candidate's caches wait for its claim (hold_builds), and an interrupted claim's
+  // for the next session's; set here, not per call, so the prestarted evaluations (built
+  // from these options) match the ones that take them.
+  eo.keep_builds = m_opt.final_top > 0;
   eo.baseline_head_us = m_baseline_head_us;
   if (!claim) eo.ncu = m_opt.ncu;  // --ncu: every correct candidate, for its refine prompt
   eo.target = m_opt.target;
