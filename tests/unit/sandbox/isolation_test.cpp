@@ -45,6 +45,31 @@ TEST(keep_only_builds, keeps_the_candidates_caches_and_nothing_else) {
   kopt::sandbox::remove_tree(r);
 }
 
+// A run folder names a kept sandbox for a later session (record.json's build_sandbox);
+// reuse empties it, so only a folder that is one is taken.
+TEST(is_kept_sandbox, only_a_kopt_sandbox_directly_in_the_work_folder_with_its_caches) {
+  auto parent = kopt::sandbox::make_temp_dir(kopt::sandbox::temp_root(), "kopt-kept-test-");
+  ASSERT_TRUE(parent.ok());
+  const std::string p = *parent;
+  auto box = kopt::sandbox::make_temp_dir(p, "kopt-eval-");
+  ASSERT_TRUE(box.ok());
+  ASSERT_TRUE(kopt::sandbox::prepare_sandbox(*box + "/candidate", std::nullopt).ok());
+  EXPECT_TRUE(kopt::sandbox::is_kept_sandbox(*box, p));
+  EXPECT_TRUE(kopt::sandbox::is_kept_sandbox(*box, p + "/.")) << "the parent compared as a real path";
+  EXPECT_FALSE(kopt::sandbox::is_kept_sandbox(*box, kopt::sandbox::temp_root())) << "another work folder";
+  EXPECT_FALSE(kopt::sandbox::is_kept_sandbox(*box + "/candidate", *box)) << "not named kopt-eval-";
+  EXPECT_FALSE(kopt::sandbox::is_kept_sandbox("", p));
+  EXPECT_FALSE(kopt::sandbox::is_kept_sandbox("relative/kopt-eval-x", "relative"));
+  // A link named like one, to a real sandbox: not taken.
+  ASSERT_EQ(symlink(box->c_str(), (p + "/kopt-eval-link").c_str()), 0);
+  EXPECT_FALSE(kopt::sandbox::is_kept_sandbox(p + "/kopt-eval-link", p));
+  // A folder named like one without the candidate's caches: not taken.
+  ASSERT_EQ(mkdir((p + "/kopt-eval-empty").c_str(), 0700), 0);
+  EXPECT_FALSE(kopt::sandbox::is_kept_sandbox(p + "/kopt-eval-empty", p));
+  EXPECT_FALSE(kopt::sandbox::is_kept_sandbox(p + "/kopt-eval-gone", p));
+  kopt::sandbox::remove_tree(p);
+}
+
 TEST(keep_only_builds, a_folder_the_candidate_replaced_with_a_link_is_removed_not_followed) {
   auto root = kopt::sandbox::make_temp_dir(kopt::sandbox::temp_root(), "kopt-keep-test-");
   auto victim = kopt::sandbox::make_temp_dir(kopt::sandbox::temp_root(), "kopt-victim-");
