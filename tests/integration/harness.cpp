@@ -196,6 +196,15 @@ bool wait_for(const std::string& path, double seconds, int poll_ms) {
   return exists(path);
 }
 
+bool wait_for_text(const std::string& path, const std::string& text, double seconds, int poll_ms) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (read(path).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+  }
+  return read(path).find(text) != std::string::npos;
+}
+
 pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir, const std::string& cwd) {
   std::vector<std::string> argv_s = {KOPT_BINARY};
   argv_s.insert(argv_s.end(), args.begin(), args.end());

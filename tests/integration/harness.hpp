@@ -63,6 +63,9 @@ std::string honest_replay(const std::string& dir, int count);
 nlohmann::json read_json(const std::string& path);  // null when missing or malformed
 // Polls until `path` exists or `seconds` pass; true if it does.
 bool wait_for(const std::string& path, double seconds, int poll_ms = 50);
+// Polls until the file at `path` holds `text` or `seconds` pass; true if it does (a log
+// line a test waits for before it signals kopt).
+bool wait_for_text(const std::string& path, const std::string& text, double seconds, int poll_ms = 50);
 // Starts kopt without waiting (stdin /dev/null, stdout and stderr to files in `dir`), in
 // the working directory `cwd` when one is given.
 pid_t start_kopt(const std::vector<std::string>& args, const std::string& dir, const std::string& cwd = "");

@@ -215,12 +215,7 @@ TEST(optimize_interrupt, a_run_stopped_during_its_final_gate_is_marked_gate_left
   const pid_t pid = start_kopt({"optimize", example("swish.py"), "--device", "cpu", "--out", out, "--max-candidates",
                                 "1", "--final-top", "1"},
                                dir);
-  bool in_gate = false;
-  for (int i = 0; i < 2400 && !in_gate; ++i) {  // up to 120 s
-    in_gate = read(dir + "/stderr").find("Final gate:") != std::string::npos;
-    if (!in_gate) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(in_gate) << read(dir + "/stderr");
+  ASSERT_TRUE(kopt::testing::wait_for_text(dir + "/stderr", "Final gate:", 120)) << read(dir + "/stderr");
   kill(pid, SIGINT);
   EXPECT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
   auto header = read_json(out + "/run.json");

@@ -395,18 +395,21 @@ TEST(optimize_gate, a_later_sessions_claim_reuses_the_build_an_earlier_session_k
   const std::string work = dir + "/work";
   mkdir(work.c_str(), 0755);
   const std::string from = replay_folder({{"1_built.py", case_path("c_load_cpu_cached.py")}});
-  const pid_t pid = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
-                                "--out", dir + "/run", "--work-dir", work, "-j", "1", "--final-top", "1",
-                                "--final-trials", "4", "--max-candidates", "1"},
-                               dir);
-  bool in_gate = false;
-  for (int i = 0; i < 3600 && !in_gate; ++i) {  // up to 180 s (the ranking builds the extension)
-    in_gate = read(dir + "/stderr").find("Final gate:") != std::string::npos;
-    if (!in_gate) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(in_gate) << read(dir + "/stderr");
-  kill(pid, SIGINT);
-  ASSERT_EQ(wait_exit(pid), 130) << read(dir + "/stderr");
+  // One candidate, its run stopped by SIGINT once its final gate has begun (logs in `logs`).
+  auto stop_at_the_gate = [&](const std::string& run, const std::string& logs) {
+    mkdir(logs.c_str(), 0755);
+    const pid_t pid = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
+                                  "--out", run, "--work-dir", work, "-j", "1", "--final-top", "1", "--final-trials", "4",
+                                  "--max-candidates", "1"},
+                                 logs, dir);
+    // Up to 180 s: the ranking builds the extension first.
+    const bool in_gate = kopt::testing::wait_for_text(logs + "/stderr", "Final gate:", 180);
+    kill(pid, SIGINT);
+    const int code = wait_exit(pid);
+    return in_gate && code == 130 ? std::string() : "exit " + std::to_string(code) + ": " + read(logs + "/stderr");
+  };
+  const std::string stopped = stop_at_the_gate(dir + "/run", dir + "/logs1");
+  ASSERT_EQ(stopped, "");
   auto rec = records(dir + "/run").at(1);
   const std::string kept = rec.value("build_sandbox", "");
   ASSERT_FALSE(kept.empty()) << rec.dump();
@@ -428,23 +431,10 @@ TEST(optimize_gate, a_later_sessions_claim_reuses_the_build_an_earlier_session_k
   const std::string decoy = dir + "/decoy";
   mkdir(decoy.c_str(), 0755);
   std::ofstream(decoy + "/keep.txt") << "mine";
-  const std::string run2 = dir + "/run2", logs = dir + "/logs2";
-  mkdir(logs.c_str(), 0755);
-  const pid_t pid2 = start_kopt({"optimize", case_path("w_elementwise.py"), "--provider", "replay", "--from", from,
-                                 "--out", run2, "--work-dir", work, "-j", "1", "--final-top", "1",
-                                 "--final-trials", "4", "--max-candidates", "1"},
-                                logs, dir);
-  in_gate = false;
-  for (int i = 0; i < 3600 && !in_gate; ++i) {
-    in_gate = read(logs + "/stderr").find("Final gate:") != std::string::npos;
-    if (!in_gate) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(in_gate) << read(logs + "/stderr");
-  kill(pid2, SIGINT);
-  ASSERT_EQ(wait_exit(pid2), 130) << read(logs + "/stderr");
+  const std::string run2 = dir + "/run2";
+  ASSERT_EQ(stop_at_the_gate(run2, dir + "/logs2"), "");
   auto edited = read_json(run2 + "/candidates/0001/record.json");
-  const std::string kept2 = edited.value("build_sandbox", "");
-  ASSERT_FALSE(kept2.empty()) << edited.dump();
+  ASSERT_FALSE(edited.value("build_sandbox", "").empty()) << edited.dump();
   edited["build_sandbox"] = decoy;
   std::ofstream(run2 + "/candidates/0001/record.json") << edited.dump(2);
   const auto third = run_kopt({"optimize", "--resume", run2, "--work-dir", work});
