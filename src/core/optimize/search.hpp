@@ -104,6 +104,7 @@ class SearchRun {
   std::map<int, std::string> m_builds;
   std::string m_status = "finished", m_stop_reason;
   bool m_gate_left = false;  // stopped during the final gate: only the gate is left (run.json's gate_left)
+  bool m_opened = false;     // open() succeeded: the run went on, and its status says what became of it
   // Set when the reference could not start although its baseline ran (another machine, a
   // driver gone): not the workload's fault, so no verdict; the run stops, resumable.
   std::string m_environment_failure;

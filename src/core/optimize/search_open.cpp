@@ -85,6 +85,7 @@ Status SearchRun::open() {
     records.push_back(r);
   }
   m_generator->restore(records);
+  m_opened = true;
   return {};
 }
 

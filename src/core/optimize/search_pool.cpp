@@ -220,9 +220,9 @@ void SearchRun::restore_builds() {
 }
 
 SearchRun::~SearchRun() {
-  // The gate still to come (a --no-wait exit, an interrupt): the top candidates' builds stay
-  // for it, named in their records. Otherwise they go.
-  if (m_status == "waiting" || m_status == "interrupted") return;
+  // The gate still to come (a --no-wait exit, an interrupt, a resume that could not open):
+  // the top candidates' builds stay for it, named in their records. Otherwise they go.
+  if (!m_opened || m_status == "waiting" || m_status == "interrupted") return;
   for (auto& [id, sandbox] : m_builds) {
     sandbox::remove_tree(sandbox);
     auto& r = m_state.candidates[id];
