@@ -9,7 +9,7 @@ Reads `kopt report --format json` (docs/report-schema.md, version 2). Per worklo
 round r: the best speedup over the better baseline among the candidates of rounds 1..r
 that the final gate timed (its median and 95% interval, bold when the gate called it
 faster); a round with correct candidates but none gate-timed shows the best ranking
-speedup in italics, marked "rank". The ceiling is the most any implementation could gain
+speedup in italics, marked "rank". The ceiling is the most an implementation doing the reference's work in its arithmetic could gain
 over the best baseline (its distance to kopt's speed-of-light bound). The last columns say what best.py is and whether
 that respects the no-regression rule (best.py a baseline, or a candidate the gate
 confirmed faster). Over the suite: the geometric mean of each workload's final figure
@@ -149,8 +149,9 @@ def table(doc, title):
                      f"{s.get('workloads_with_speedup')}, fast_1.0 {fp.get('1.0')}, fast_1.5 {fp.get('1.5')}, "
                      f"fast_2.0 {fp.get('2.0')}.")
         if s.get("geomean_ceiling"):
-            lines.append(f"Ceiling (the most any implementation could gain over the best baseline, from kopt's "
-                         f"speed-of-light bound; a compute bound at its peak's precision): geometric mean "
+            lines.append(f"Ceiling (the most an implementation doing the reference's work in its arithmetic could "
+                         f"gain over the best baseline, from kopt's speed-of-light bound, a compute bound at its "
+                         f"peak's precision; 3xTF32 tensor-core GEMMs and skipped work pass it): geometric mean "
                          f"{fmt_x(s['geomean_ceiling'])} over {s.get('workloads_with_ceiling')} workload(s).")
     waiting = sum(len(r.get("waiting_prompts") or []) for r in runs)
     if waiting:

@@ -112,7 +112,7 @@ std::string baseline_cell(const std::string& name, double ms) {
 
 std::string suite_table(const std::vector<core::WorkloadResult>& results) {
   std::ostringstream out;
-  // ceiling: the most any implementation could gain over the baseline (its distance to the
+  // ceiling: the most an implementation in the reference's arithmetic could gain (its distance to the
   // speed-of-light bound; "-" without one).
   out << fmt::format("  {:<16} {:>26}  {:<28} {:>9} {:>8} {:>8}  {}\n", "workload", "baseline", "fastest candidate", "ms",
                      "speedup", "ceiling", "result");

@@ -33,8 +33,9 @@ std::string suite_html(const nlohmann::json& suite, const nlohmann::json& runs) 
                      fixed(opt_num(fp, "1.0"), 2), fixed(opt_num(fp, "1.5"), 2), fixed(opt_num(fp, "2.0"), 2));
   out += "<p class=\"note\">fast_p: the share of workloads whose best candidate the final gate called faster, "
          "its median above p × the best baseline (a ranking-only figure counts for no p). Geometric mean over the workloads with a speedup. "
-         "Ceiling: the most any implementation could gain over the best baseline, from its distance to the "
-         "speed-of-light bound (a compute bound at its peak's precision)";
+         "Ceiling: the most an implementation doing the reference's work in its arithmetic could gain over the "
+         "best baseline, from its distance to the speed-of-light bound (a compute bound at its peak's precision; "
+         "tensor-core schemes such as 3xTF32, or skipped work, can pass it)";
   if (opt_num(suite, "geomean_ceiling"))
     out += fmt::format("; geometric mean {}x over {} workload(s)", fixed(opt_num(suite, "geomean_ceiling"), 2),
                        integer(suite, "workloads_with_ceiling"));
