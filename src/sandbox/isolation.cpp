@@ -29,6 +29,8 @@ std::string temp_root() {
   return tmp && *tmp ? tmp : "/tmp";
 }
 
+std::string sandbox_parent(const std::string& work_dir) { return work_dir.empty() ? temp_root() : work_dir; }
+
 Result<std::string> make_temp_dir(const std::string& parent, const std::string& prefix) {
   std::string templ = parent + "/" + prefix + "XXXXXX";
   std::vector<char> buf(templ.begin(), templ.end());
@@ -104,7 +106,8 @@ bool is_kept_sandbox(const std::string& path, const std::string& parent) {
   if (path.empty() || path[0] != '/' || parent.empty()) return false;
   const size_t slash = path.find_last_of('/');
   const std::string name = path.substr(slash + 1), dir = slash == 0 ? "/" : path.substr(0, slash);
-  if (name.rfind("kopt-eval-", 0) != 0 || name.size() <= 10) return false;
+  const std::string prefix = kEvalSandboxPrefix;
+  if (name.rfind(prefix, 0) != 0 || name.size() <= prefix.size()) return false;
   char* a = realpath(dir.c_str(), nullptr);
   char* b = realpath(parent.c_str(), nullptr);
   const bool same_parent = a && b && std::string(a) == std::string(b);

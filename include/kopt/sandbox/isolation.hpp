@@ -51,4 +51,9 @@ bool is_kept_sandbox(const std::string& path, const std::string& parent);
 // The directory for temporary files: $TMPDIR or /tmp.
 std::string temp_root();
 
+// Evaluation sandboxes: made as PARENT/kopt-eval-XXXXXX, PARENT being the --work-dir
+// given, else temp_root(). is_kept_sandbox checks a kept one against the same two.
+inline constexpr const char* kEvalSandboxPrefix = "kopt-eval-";
+std::string sandbox_parent(const std::string& work_dir);
+
 }  // namespace kopt::sandbox

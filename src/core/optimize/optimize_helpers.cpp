@@ -161,15 +161,24 @@ std::vector<std::string> suite_names(const std::vector<WorkloadResult>& results)
   return names;
 }
 
+namespace {
+
+// A run folder's run.json as saved, unchecked (null when absent or not JSON): for what a
+// suite reads of runs it does not open.
+nlohmann::json saved_header(const std::string& run_dir) {
+  const auto text = read_text(run_dir + "/run.json");
+  return text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+}
+
+}  // namespace
+
 WorkloadResult unreached_result(const std::string& workload, const std::string& run_dir) {
   WorkloadResult r;
   r.workload = workload;
   r.run_dir = run_dir;
   r.status = "not_started";
   r.exit_code = kExitInterrupted;
-  const auto text = read_text(run_dir + "/run.json");
-  if (!text) return r;
-  const auto header = nlohmann::json::parse(*text, nullptr, false);
+  const auto header = saved_header(run_dir);
   if (!header.is_object()) return r;
   r.saved_status = util::json_string(header, "status");
   const nlohmann::json summary = header.value("summary", nlohmann::json());
@@ -187,8 +196,7 @@ WorkloadResult unreached_result(const std::string& workload, const std::string& 
 std::vector<size_t> start_order(const std::vector<std::string>& run_dirs) {
   std::vector<size_t> first, last;
   for (size_t i = 0; i < run_dirs.size(); ++i) {
-    const auto text = read_text(run_dirs[i] + "/run.json");
-    const auto header = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    const auto header = saved_header(run_dirs[i]);
     const bool gate_only = header.is_object() && header.contains("gate_left") && header["gate_left"].is_boolean() &&
                            header["gate_left"].get<bool>() && util::json_string(header, "status") == "interrupted";
     (gate_only ? last : first).push_back(i);

@@ -54,8 +54,6 @@ class SearchRun {
   // On resume: the builds an earlier session kept for claims (records' build_sandbox), held
   // again where the sandbox checks out and the claim is still to run; others are let go.
   void restore_builds();
-  // The work folder sandboxes are made in (--work-dir, else $TMPDIR or /tmp).
-  std::string work_root() const;
   void progress(bool final = false);
   RoundRequest round_request(int round, int count);
   std::vector<int> take_pending_replies();

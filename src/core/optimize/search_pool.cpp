@@ -197,10 +197,8 @@ void SearchRun::hold_builds(int id, const std::string& sandbox) {
   }
 }
 
-std::string SearchRun::work_root() const { return m_opt.work_dir.empty() ? sandbox::temp_root() : m_opt.work_dir; }
-
 void SearchRun::restore_builds() {
-  const std::string root = work_root();
+  const std::string root = sandbox::sandbox_parent(m_opt.work_dir);
   for (auto& [id, r] : m_state.candidates) {
     if (r.build_sandbox.empty()) continue;
     const bool ours = sandbox::is_kept_sandbox(r.build_sandbox, root);

@@ -228,7 +228,7 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
   pool->m_python = python->path;
   pool->m_python_source = python->source;
 
-  const std::string parent = options.work_dir.empty() ? sandbox::temp_root() : options.work_dir;
+  const std::string parent = sandbox::sandbox_parent(options.work_dir);
   pool->m_user = sandbox::candidate_user();
   if (pool->m_user)
     if (auto blocked = unreachable(*pool->m_user, parent)) return *blocked;
@@ -239,7 +239,7 @@ Result<std::unique_ptr<WorkerPool>> WorkerPool::create(const EvalOptions& option
     pool->m_root = options.reuse_sandbox;
     pool->m_reused = true;
   } else {
-    auto root = sandbox::make_temp_dir(parent, "kopt-eval-");
+    auto root = sandbox::make_temp_dir(parent, sandbox::kEvalSandboxPrefix);
     if (!root) return root.failure();
     pool->m_root = root.value();
   }
