@@ -80,7 +80,9 @@ nlohmann::json versions(const core::RunState& state, const nlohmann::json& basel
 
 // The best candidate's profile, speed-of-light figures and the GPU's state while it was
 // timed (timing.json: NVML's clocks, temperature and throttling before and after batches).
-nlohmann::json best_detail(int id, const nlohmann::json& timing) {
+// A ranking's timing.json has no bound: the figures are the final gate's (claim.json), the
+// candidate's gate median against the bound, where the gate ran.
+nlohmann::json best_detail(int id, const nlohmann::json& timing, const nlohmann::json& claim) {
   if (!id) return nullptr;
   const auto& t = at(timing, "candidate");
   nlohmann::json gpu = {{"nvml", str(at(timing, "gpu"), "nvml")},
@@ -90,7 +92,10 @@ nlohmann::json best_detail(int id, const nlohmann::json& timing) {
                         {"voided_batches", integer(t, "voided")}};
   nlohmann::json profile = at(at(timing, "profile"), "candidate");
   if (!profile.is_object()) profile = nullptr;
-  return {{"id", id}, {"profile", profile}, {"sol", at(timing, "sol")}, {"gpu", gpu}};
+  nlohmann::json sol = at(timing, "sol");
+  if (!sol.is_object()) sol = at(at(claim, "timing"), "sol");
+  if (!sol.is_object()) sol = nullptr;
+  return {{"id", id}, {"profile", profile}, {"sol", sol}, {"gpu", gpu}};
 }
 
 nlohmann::json run_entry(const core::RunState& state) {
@@ -116,20 +121,17 @@ nlohmann::json run_entry(const core::RunState& state) {
     j["headroom"] = flag(b, "ok") ? core::headroom(at(b, "sol"), str(b, "best"), num(b, "best_ms")) : nlohmann::json(nullptr);
   }
   const int best = static_cast<int>(integer(at(j, "best"), "id"));
+  const std::string best_dir = best ? state.dir + "/candidates/" + core::candidate_dir_name(best) : "";
+  const auto best_claim = best ? read_json_file(best_dir + "/claim.json") : nlohmann::json();
   // Runs summarised before kopt held the gate's baselines against the run's: from the
   // best candidate's claim.json.
   if (!j.contains("baseline_drift"))
-    j["baseline_drift"] =
-        best ? core::baseline_drift(at(j, "baselines"),
-                                    core::gate_baselines(at(read_json_file(state.dir + "/candidates/" +
-                                                                           core::candidate_dir_name(best) + "/claim.json"),
-                                                            "timing")))
-             : nlohmann::json::array();
+    j["baseline_drift"] = best ? core::baseline_drift(at(j, "baselines"), core::gate_baselines(at(best_claim, "timing")))
+                               : nlohmann::json::array();
   if (const auto& b = at(h, "baseline"); flag(b, "ok"))
     j["headroom"] = core::headroom_after_drift(at(j, "headroom"), at(j, "baseline_drift"), at(b, "sol"), str(b, "best"));
-  const auto best_timing = best ? read_json_file(state.dir + "/candidates/" + core::candidate_dir_name(best) + "/timing.json")
-                                : nlohmann::json();
-  j["best_detail"] = best_detail(best, best_timing);
+  const auto best_timing = best ? read_json_file(best_dir + "/timing.json") : nlohmann::json();
+  j["best_detail"] = best_detail(best, best_timing, best_claim);
   j["versions"] = versions(state, baseline, best_timing);
   j["provider"] = h.value("provider", nlohmann::json::object());
   j["options"] = h.value("options", nlohmann::json::object());

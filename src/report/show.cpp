@@ -123,13 +123,15 @@ Result<std::string> show_candidate(const std::string& run_dir, int id) {
   out << fmt::format("  round {}, parent {}, origin {}\n", c.round, c.parent ? core::candidate_dir_name(c.parent) : "none",
                      util::strip_control(c.origin));
   out << heading("outcome");
-  out << "  " << (c.status == "done" ? c.outcome : c.status) << (c.check.empty() ? "" : " (rule " + c.check + ")") << "\n";
+  out << "  " << util::strip_control(c.status == "done" ? c.outcome : c.status)
+      << (c.check.empty() ? "" : " (rule " + util::strip_control(c.check) + ")") << "\n";
   if (!c.reason.empty()) out << "  " << util::strip_control(c.reason) << "\n";
   const auto verify = read_json_file(folder + "/verify.json");
   if (at(verify, "rules").is_array())
     for (const auto& r : at(verify, "rules"))
       if (str(r, "status") == "failed" || (str(r, "id") == c.check && !str(r, "detail").empty()))
-        out << fmt::format("  {} {}: {}\n", str(r, "status"), str(r, "id"), util::strip_control(str(r, "detail")));
+        out << fmt::format("  {} {}: {}\n", util::strip_control(str(r, "status")), util::strip_control(str(r, "id")),
+                           util::strip_control(str(r, "detail")));
   if (c.median_ms) out << fmt::format("  ranking time {:.4f} ms", *c.median_ms);
   if (c.speedup) {
     out << fmt::format(", {:.3f}x the best baseline", *c.speedup);
@@ -140,7 +142,8 @@ Result<std::string> show_candidate(const std::string& run_dir, int id) {
   if (!c.timing_error.empty()) out << "  timing: " << util::strip_control(c.timing_error) << "\n";
   if (c.claim.is_object()) {
     const auto& v = at(at(c.claim, "speedup"), "vs_best");
-    out << fmt::format("  final gate: {}, {:.3f}x (95% interval {:.3f}-{:.3f}, {} pairs){}\n", str(c.claim, "outcome"),
+    out << fmt::format("  final gate: {}, {:.3f}x (95% interval {:.3f}-{:.3f}, {} pairs){}\n",
+                       util::strip_control(str(c.claim, "outcome")),
                        num(v, "median"), num(v, "low"), num(v, "high"), integer(v, "pairs"),
                        flag(c.claim, "faster") ? ": faster" : "");
   }

@@ -91,6 +91,11 @@ TEST(report_render, a_recorded_gpu_run_shows_the_gpu_state_and_the_speed_of_ligh
   EXPECT_TRUE(has(r.html, "<p>Headroom: " + room + ".</p>"));
   EXPECT_NEAR(r.json["runs"][0]["headroom"]["ceiling"].get<double>(), 1.83, 0.005);
   EXPECT_TRUE(has(r.html, "95% interval 0.630")) << "the final gate's interval";
+  // The best candidate's kernels against the bound: a ranking's timing.json has none, so
+  // the figures are its final gate's (claim.json), 2.61 ms against the 0.895 ms bound.
+  EXPECT_TRUE(has(r.html, "Speed-of-light bound 894.79 µs (memory-bound); the candidate runs at 34.3% of it."))
+      << "the best candidate's column";
+  EXPECT_EQ(r.json["runs"][0]["best_detail"]["sol"]["bound"], "memory");
   // compile:default, 1.6364 ms, sits between the plot's labels 0 and 6.55 (ms).
   const auto plot = r.html.substr(r.html.find("aria-label=\"candidate time by round\""));
   auto y_of = [&](const std::string& needle) {
@@ -303,6 +308,28 @@ TEST(report_show, one_candidate_with_outcome_timing_profile_prompt_and_a_diff_ag
   if (has(run.out, "no diff program found")) GTEST_SKIP() << "diff is not installed";
   EXPECT_TRUE(has(run.out, "--- 0001/candidate.py\n+++ 0003/candidate.py\n")) << run.out;
   EXPECT_TRUE(has(run.out, "-    # candidate 1\n+    # candidate 3\n")) << run.out;
+}
+
+// What a run folder holds is shown, never obeyed: escape sequences in a record's outcome
+// and rule, its claim or verify.json do not reach the terminal.
+TEST(report_show, control_characters_in_the_run_folder_are_not_printed) {
+  const auto dir = finished_run(root() + "/control");
+  const std::string record_path = dir + "/candidates/0003/record.json";
+  std::ifstream in(record_path);
+  auto record = nlohmann::json::parse(in);
+  in.close();
+  record["check"] = "close\x1b[2J";
+  record["claim"]["outcome"] = "correct\x1b]0;owned\x07";
+  std::ofstream(record_path) << record.dump(2);
+  std::ofstream(dir + "/candidates/0003/verify.json")
+      << nlohmann::json({{"rules", {{{"id", "tripwire\x1b[31m"}, {"status", "failed"}, {"detail", "d"}}}}}).dump();
+  const auto run = run_kopt({"show", dir, "3"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  EXPECT_TRUE(has(run.out, "  correct (rule close)\n")) << run.out;
+  EXPECT_TRUE(has(run.out, "final gate: correct, 1.900x")) << run.out;
+  EXPECT_TRUE(has(run.out, "  failed tripwire: d\n")) << run.out;
+  EXPECT_EQ(run.out.find('\x1b'), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find('\x07'), std::string::npos) << run.out;
 }
 
 TEST(report_show, a_failed_candidate_shows_its_rule_and_a_diff_against_the_workload) {
