@@ -51,12 +51,13 @@ std::string kernels_table(const nlohmann::json& kernels) {
 std::string section(const nlohmann::json& r, const std::string& run_key) {
   const long long id = integer(r, "id");
   const std::string state = record_state(r);
-  std::string out = fmt::format("<details id=\"{}\" class=\"cand\"><summary>{} {} {}", anchor(run_key, id),
-                                core::candidate_dir_name(static_cast<int>(id)), outcome_badge(state),
-                                short_text(str(r, "strategy"), 80));
+  // The links' target is the section's body, not the <details> itself: a browser opens a
+  // closed <details> to show a fragment inside it, never one that is the fragment.
+  std::string out = fmt::format("<details class=\"cand\"><summary>{} {} {}", core::candidate_dir_name(static_cast<int>(id)),
+                                outcome_badge(state), short_text(str(r, "strategy"), 80));
   if (const auto t = opt_num(r, "median_ms")) out += fmt::format(" · {:.4f} ms", *t);
   if (const auto s = opt_num(r, "speedup")) out += fmt::format(" · {:.3f}x", *s);
-  out += "</summary>\n<dl>\n";
+  out += fmt::format("</summary>\n<dl id=\"{}\">\n", anchor(run_key, id));
   auto row = [&](const char* key, const std::string& html) {
     if (!html.empty()) out += fmt::format("<dt>{}</dt><dd>{}</dd>\n", key, html);
   };

@@ -69,12 +69,12 @@ struct PageLoad {
 // Loads `html` in headless chromium with a fresh profile; the page's own requests are those
 // of the net log whose network isolation key is the file:// page (chromium's background
 // requests for updates and accounts have other keys).
-PageLoad load(const std::string& html, const std::string& work) {
+PageLoad load(const std::string& html, const std::string& work, const std::string& fragment = "") {
   PageLoad p;
   const std::string net_log = work + "/net.json";
   p.exit_code = run_to_files({chromium(), "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
                               "--user-data-dir=" + work + "/profile", "--enable-logging=stderr", "--v=0",
-                              "--log-net-log=" + net_log, "--dump-dom", "file://" + html},
+                              "--log-net-log=" + net_log, "--dump-dom", "file://" + html + fragment},
                              work + "/dom.html", work + "/stderr.txt", 90);
   p.dom = read(work + "/dom.html");
   std::istringstream err(read(work + "/stderr.txt"));
@@ -156,6 +156,27 @@ TEST_F(report_browser, a_recorded_run_loads_with_no_request_and_no_console_messa
   const auto html = render({std::string(KOPT_FIXTURES_DIR) + "/runs/linear_gelu_cpu"}, out + "/report-linear_gelu_cpu.html");
   expect_clean_load(html);
   screenshot(html, out + "/report-linear_gelu_cpu.png", temp_dir("kopt-browser"));
+}
+
+// A candidate's id in the table links to its section, collapsed until asked for: following
+// the link opens that section and no other.
+TEST_F(report_browser, following_a_candidates_link_opens_its_section) {
+  const std::string work = temp_dir("kopt-browser");
+  const auto html = render({std::string(KOPT_FIXTURES_DIR) + "/runs/linear_gelu_cpu"}, work + "/report.html");
+  const auto closed = load(html, work);
+  ASSERT_EQ(closed.exit_code, 0) << read(work + "/stderr.txt");
+  EXPECT_EQ(closed.dom.find("<details class=\"cand\" open"), std::string::npos) << "all closed at first";
+  const auto p = load(html, work, "#c-r0-0003");
+  ASSERT_EQ(p.exit_code, 0) << read(work + "/stderr.txt");
+  const auto target = p.dom.find("<dl id=\"c-r0-0003\">");
+  ASSERT_NE(target, std::string::npos) << p.dom;
+  const auto section = p.dom.rfind("<details", target);
+  ASSERT_NE(section, std::string::npos);
+  EXPECT_EQ(p.dom.compare(section, 29, "<details class=\"cand\" open=\"\""), 0) << p.dom.substr(section, 80);
+  size_t open = 0;
+  for (auto at = p.dom.find("<details class=\"cand\" open"); at != std::string::npos; at = p.dom.find("<details class=\"cand\" open", at + 1))
+    ++open;
+  EXPECT_EQ(open, 1u) << "only the linked section opens";
 }
 
 TEST_F(report_browser, a_report_of_candidates_that_wrote_markup_loads_without_running_any) {

@@ -60,7 +60,8 @@ TEST(report_render, a_recorded_cpu_run_renders_in_every_format_with_its_figures)
   EXPECT_TRUE(has(r.html, "<svg class=\"plot\"")) << "plots inline";
   EXPECT_TRUE(has(r.html, "aria-label=\"best speedup over candidates\""));
   EXPECT_TRUE(has(r.html, "aria-label=\"candidate time by round\""));
-  EXPECT_TRUE(has(r.html, "<details id=\"c-r0-0003\" class=\"cand\">")) << "each candidate has a collapsed section";
+  EXPECT_TRUE(has(r.html, "<details class=\"cand\"><summary>0003 ")) << "each candidate has a collapsed section";
+  EXPECT_TRUE(has(r.html, "</summary>\n<dl id=\"c-r0-0003\">")) << "whose body the links point at";
   EXPECT_TRUE(has(r.html, "<a href=\"#c-r0-0003\">0003</a>")) << "the table links to it";
   EXPECT_TRUE(has(r.html, "aten::addmm")) << "top kernels";
   EXPECT_TRUE(has(r.html, "torch <span class=\"code\">1.13.0a0</span>")) << "versions";
@@ -228,7 +229,7 @@ TEST(report_render, several_run_directories_merge_into_one_suite) {
   ASSERT_EQ(r.json["suite"]["workloads"].size(), 2u);
   EXPECT_NEAR(r.json["suite"]["fast_p"]["1.0"].get<double>(), 0.5, 1e-9);
   EXPECT_TRUE(has(r.html, "<section id=\"run-r1\">")) << "each run has its section";
-  EXPECT_TRUE(has(r.html, "<details id=\"c-r1-0004\"")) << "anchors stay unique across runs";
+  EXPECT_TRUE(has(r.html, "<dl id=\"c-r1-0004\">")) << "anchors stay unique across runs";
 }
 
 // A suite's ceiling column and geometric mean count the workloads that have a bound only.
@@ -354,8 +355,8 @@ TEST(report_render, a_run_of_three_hundred_candidates_stays_one_readable_page) {
   const std::string html = read(dir + "/report.html");
   EXPECT_LT(html.size(), 1'500'000u) << "the page grows linearly and stays small";
   size_t sections = 0, open = 0;
-  for (size_t at = html.find("<details id="); at != std::string::npos; at = html.find("<details id=", at + 1)) ++sections;
-  for (size_t at = html.find("<details open"); at != std::string::npos; at = html.find("<details open", at + 1)) ++open;
+  for (size_t at = html.find("<details class=\"cand\">"); at != std::string::npos; at = html.find("<details class=\"cand\">", at + 1)) ++sections;
+  for (size_t at = html.find("<details class=\"cand\" open"); at != std::string::npos; at = html.find("<details class=\"cand\" open", at + 1)) ++open;
   EXPECT_EQ(sections, 300u);
   EXPECT_EQ(open, 0u) << "sections start collapsed";
   EXPECT_TRUE(has(html, "<div class=\"scroll\"><table class=\"cands\">")) << "the table scrolls in its box";
