@@ -155,6 +155,13 @@ Result<PromptSet> load_prompts(const std::string& dir) {
     *target = text.str();
     spdlog::debug("Prompt template overridden. [file: {}]", path);
   }
+  // A placeholder kopt has no value for would fail each prompt later, in the middle of a
+  // run (kopt optimize renders refine.md only from round 2): refused here, before anything runs.
+  const std::pair<const char*, Result<std::string>> rendered[] = {{"system.md", system_prompt(set)},
+                                                                  {"first_attempt.md", first_attempt_prompt(set, {})},
+                                                                  {"refine.md", refine_prompt(set, {})}};
+  for (const auto& [name, text] : rendered)
+    if (!text) return Failure{"usage", dir + "/" + name + ": " + text.failure().message};
   const std::string ideas_path = dir + "/ideas.json";
   if (stat(ideas_path.c_str(), &st) == 0) {
     std::ifstream in(ideas_path, std::ios::binary);

@@ -155,6 +155,27 @@ TEST(report_input, a_run_folder_named_twice_is_one_run) {
 // goes out in a prompt, never lands in the run folder, is not on kopt's own command line
 // (/proc/PID/cmdline, which every process of the machine can read, a candidate's too), and
 // a resume asks for --command again rather than running the saved "[REDACTED]".
+// What would go wrong rounds later is said before any baseline runs: a prompt template
+// with a placeholder kopt has no value for (refine.md is first rendered in round 2), and
+// --max-cost for a model without a price.
+TEST(optimize_input, a_bad_template_and_an_unpriced_max_cost_are_said_before_anything_runs) {
+  const auto dir = temp_dir();
+  ASSERT_EQ(::mkdir((dir + "/prompts").c_str(), 0755), 0);
+  std::ofstream(dir + "/prompts/refine.md") << "Improve it: {{no_such_value}}\n";
+  const auto bad = run_kopt({"optimize", example("swish.py"), "--device", "cpu", "--provider", "exec", "--command",
+                             "/bin/true", "--prompts", dir + "/prompts", "--out", dir + "/r1"});
+  EXPECT_EQ(bad.exit_code, 2) << context(bad);
+  EXPECT_NE(bad.err.find("refine.md"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("no_such_value"), std::string::npos) << bad.err;
+  EXPECT_FALSE(std::ifstream(dir + "/r1/run.json").good()) << "nothing ran";
+  const auto unpriced = run_kopt({"optimize", example("swish.py"), "--device", "cpu", "--provider", "openai", "--model",
+                                  "no-such-model", "--max-cost", "1", "--out", dir + "/r2"},
+                                 {{"OPENAI_API_KEY", ""}});
+  EXPECT_EQ(unpriced.exit_code, 2) << context(unpriced);  // and no key: refused before anything runs
+  EXPECT_NE(unpriced.err.find("No price for model \"no-such-model\": --max-cost cannot limit it."), std::string::npos)
+      << unpriced.err;
+}
+
 TEST(secrets, a_key_typed_on_the_command_line_reaches_no_prompt_file_or_cmdline) {
   const auto dir = temp_dir();
   const std::string key = "sk-test-SECRET-4242";
@@ -175,8 +196,11 @@ TEST(secrets, a_key_typed_on_the_command_line_reaches_no_prompt_file_or_cmdline)
   EXPECT_NE(cmdline.find("optimize"), std::string::npos) << cmdline;
   EXPECT_EQ(cmdline.find(key), std::string::npos) << "kopt's command line shows the key: " << cmdline;
   EXPECT_EQ(run.out.find(key) + run.err.find(key), 2 * std::string::npos);
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(out))
-    if (entry.is_regular_file()) EXPECT_EQ(read(entry.path().string()).find(key), std::string::npos) << entry.path();
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(out)) {
+    if (entry.is_regular_file()) {
+      EXPECT_EQ(read(entry.path().string()).find(key), std::string::npos) << entry.path();
+    }
+  }
   const auto report = run_kopt({"report", out, "--json"}, {{"OPENAI_API_KEY", key}});
   EXPECT_EQ(report.out.find(key), std::string::npos);
   const auto resumed = run_kopt({"optimize", "--resume", out}, {{"OPENAI_API_KEY", key}});

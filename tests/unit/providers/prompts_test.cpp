@@ -115,10 +115,15 @@ TEST(load_prompts, overrides_only_the_files_present) {
   pv::FirstAttemptFacts facts;
   facts.workload_name = "w.py";
   EXPECT_EQ(pv::first_attempt_prompt(*set, facts).value(), "Custom for w.py");
+  // A placeholder without a value is refused when the set is loaded (kopt ask and kopt
+  // optimize alike), not when a later round first renders that template.
   std::ofstream(dir / "refine.md") << "{{unknown_thing}}";
   set = pv::load_prompts(dir.string());
-  ASSERT_TRUE(set.ok());
-  EXPECT_EQ(pv::refine_prompt(*set, {}).failure().kind, "template");
+  ASSERT_FALSE(set.ok());
+  EXPECT_EQ(set.failure().kind, "usage");
+  EXPECT_NE(set.failure().message.find("refine.md"), std::string::npos) << set.failure().message;
+  EXPECT_NE(set.failure().message.find("unknown_thing"), std::string::npos) << set.failure().message;
+  std::filesystem::remove(dir / "refine.md");
   std::filesystem::remove_all(dir);
   EXPECT_EQ(pv::load_prompts(dir.string()).failure().kind, "io");
 }
