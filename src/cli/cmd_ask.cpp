@@ -147,8 +147,7 @@ int run_ask(AskCommand cmd) {
   if (cmd.max_tokens_total >= 0) limits.max_tokens_total = cmd.max_tokens_total;
   if (cmd.max_cost >= 0) limits.max_cost_usd = cmd.max_cost;
   pv::Budget budget(limits, prices, po.model);
-  if (limits.max_cost_usd && !prices.find(po.model))
-    spdlog::warn("No price for model \"{}\": --max-cost cannot limit it.", po.model);
+  if (const auto why = budget.unpriced_cost_limit(); !why.empty()) spdlog::warn("{}", why);
 
   std::vector<pv::Request> requests;
   // A secret the hints or the workload hold never goes out in a prompt.

@@ -308,8 +308,8 @@ int run_optimize(OptimizeCommand cmd, const std::string& python, bool quiet, int
   if (o.max_tokens_total >= 0) limits.max_tokens_total = o.max_tokens_total;
   if (o.max_cost >= 0) limits.max_cost_usd = o.max_cost;
   pv::Budget budget(limits, prices, po.model);
-  if (limits.max_cost_usd && (cmd.provider_kind == "openai" || cmd.provider_kind == "anthropic") && !prices.find(po.model))
-    spdlog::warn("No price for model \"{}\": --max-cost cannot limit it.", po.model);
+  if (cmd.provider_kind == "openai" || cmd.provider_kind == "anthropic")
+    if (const auto why = budget.unpriced_cost_limit(); !why.empty()) spdlog::warn("{}", why);
   if (!o.resume.empty()) {
     // --max-cost and --max-tokens-total hold over all sessions: what the runs' candidates
     // spent before counts (a run resumed three times could spend its budget three times).

@@ -117,6 +117,11 @@ std::optional<double> Budget::settle(const Reservation& reservation, const Usage
 
 bool Budget::exhausted() const { return !exhausted_reason().empty(); }
 
+std::string Budget::unpriced_cost_limit() const {
+  if (!m_limits.max_cost_usd || m_prices.find(m_model)) return "";
+  return "No price for model \"" + m_model + "\": --max-cost cannot limit it.";
+}
+
 std::string Budget::exhausted_reason() const {
   std::lock_guard<std::mutex> lock(m_mutex);
   if (m_limits.max_tokens_total && m_in + m_out >= *m_limits.max_tokens_total)

@@ -63,6 +63,9 @@ class Budget {
   bool exhausted() const;
   // Which limit stopped the run, for a person; empty while none did.
   std::string exhausted_reason() const;
+  // Why --max-cost cannot hold (a limit set for a model the price table lacks), for a
+  // warning at start; empty when it can, or when no cost limit is set.
+  std::string unpriced_cost_limit() const;
 
   // What earlier sessions of the same runs spent (kopt optimize --resume): counted as
   // spent, so the limits hold over every session, not each.

@@ -70,6 +70,13 @@ TEST(budget, totals_tokens_and_cost_over_requests) {
   EXPECT_FALSE(b.exhausted());
 }
 
+TEST(budget, says_when_a_cost_limit_cannot_hold_for_an_unpriced_model) {
+  EXPECT_EQ(pv::Budget({std::nullopt, 1.0}, table(), "m").unpriced_cost_limit(), "") << "priced";
+  EXPECT_EQ(pv::Budget({}, table(), "unknown").unpriced_cost_limit(), "") << "no cost limit";
+  EXPECT_EQ(pv::Budget({std::nullopt, 1.0}, table(), "unknown").unpriced_cost_limit(),
+            "No price for model \"unknown\": --max-cost cannot limit it.");
+}
+
 TEST(budget, a_token_limit_stops_new_requests_once_reached) {
   pv::Budget b({1000, std::nullopt}, table(), "m");
   auto r = b.try_reserve(100, 300);
