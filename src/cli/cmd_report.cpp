@@ -22,16 +22,17 @@ std::string unfinished_text(const nlohmann::json& unfinished) {
   for (const auto& c : unfinished) {
     double total = 0;
     std::string phases;
-    for (const auto& p : c["phases"]) {
+    for (const auto& p : util::json_field(c, "phases")) {
       const double s = p.value("seconds", 0.0);
       total += s;
       phases += fmt::format("{}{} {}", phases.empty() ? "" : ", ", util::strip_control(p.value("name", "")),
                             util::format_seconds(s));
     }
-    out += fmt::format("  {}: candidate {} ({}) after {}: {}\n", c["status"].get<std::string>(),
-                       core::candidate_dir_name(c["id"].get<int>()), util::strip_control(c["strategy"].get<std::string>()),
+    out += fmt::format("  {}: candidate {} ({}) after {}: {}\n", util::json_field(c, "status").get<std::string>(),
+                       core::candidate_dir_name(util::json_field(c, "id").get<int>()),
+                       util::strip_control(util::json_field(c, "strategy").get<std::string>()),
                        util::format_seconds(total), phases.empty() ? "no phase finished" : phases);
-    const std::string tail = util::strip_control(c["log_tail"].get<std::string>());
+    const std::string tail = util::strip_control(util::json_field(c, "log_tail").get<std::string>());
     if (tail.empty()) continue;
     out += "    log (last lines):\n";
     size_t start = 0;
@@ -50,7 +51,7 @@ std::string unfinished_text(const nlohmann::json& unfinished) {
 std::string text_report(const nlohmann::json& doc) {
   std::string text;
   std::vector<core::WorkloadResult> results;
-  for (const auto& run : doc["runs"]) {
+  for (const auto& run : util::json_field(doc, "runs")) {
     core::WorkloadResult r;
     r.workload = run.value("workload", "");
     r.run_dir = run.value("run_dir", "");
@@ -61,11 +62,11 @@ std::string text_report(const nlohmann::json& doc) {
       continue;
     }
     r.summary = run;
-    text += optimize_text(r) + unfinished_text(run["unfinished"]);
+    text += optimize_text(r) + unfinished_text(util::json_field(run, "unfinished"));
     results.push_back(r);
   }
   if (doc.contains("suite")) {
-    const auto& s = doc["suite"];
+    const auto& s = util::json_field(doc, "suite");
     text += "suite summary (medians in ms, the final gate's where it ran; baseline: the fastest of eager and torch.compile):\n" + suite_table(results);
     text += suite_line(s, results.size());
   }

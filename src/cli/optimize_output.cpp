@@ -11,6 +11,7 @@
 
 namespace kopt::cli {
 
+using util::json_field;
 using util::json_number;
 
 std::string optimize_text(const core::WorkloadResult& r) {
@@ -21,25 +22,26 @@ std::string optimize_text(const core::WorkloadResult& r) {
   if (s.is_object() && !s.value("stop_reason", "").empty()) out << " (" << s.value("stop_reason", "") << ")";
   out << "\n";
   if (!s.is_object()) return out.str();
-  const auto& b = s["baselines"];
+  const auto& b = json_field(s, "baselines");
   out << "  baselines:";
-  if (b.contains("eager") && b["eager"].value("ok", false))
-    out << fmt::format(" eager {:.4f} ms", json_number(b["eager"], "median_ms"));
-  if (b.contains("compiled") && b["compiled"].is_object())
-    for (const auto& [mode, t] : b["compiled"].items())
-      out << (t.value("ok", false) ? fmt::format(", {} {:.4f} ms", mode, json_number(t, "median_ms"))
-                                   : fmt::format(", {} unavailable", mode));
-  if (!b.value("ok", false)) {
-    const std::string why = util::strip_control(b.value("error", ""));
+  // (is_object() before each value(): a damaged summary may hold anything there.)
+  if (const auto& eager = json_field(b, "eager"); eager.is_object() && eager.value("ok", false))
+    out << fmt::format(" eager {:.4f} ms", json_number(eager, "median_ms"));
+  if (json_field(b, "compiled").is_object())
+    for (const auto& [mode, t] : json_field(b, "compiled").items())
+      out << (t.is_object() && t.value("ok", false) ? fmt::format(", {} {:.4f} ms", mode, json_number(t, "median_ms"))
+                                                    : fmt::format(", {} unavailable", mode));
+  if (!(b.is_object() && b.value("ok", false))) {
+    const std::string why = util::strip_control(util::json_string(b, "error"));
     out << " not measured" << (why.empty() ? "" : " (" + why + ")");
   }
   out << "\n";
   if (const std::string room = core::headroom_text(s.value("headroom", nlohmann::json())); !room.empty())
     out << "  " << util::strip_control(room) << "\n";
-  if (s.contains("verdict") && s["verdict"].is_string())
-    out << "  " << util::strip_control(s["verdict"].get<std::string>()) << "\n";
-  if (s["best"].is_object()) {
-    const auto& best = s["best"];
+  if (s.contains("verdict") && json_field(s, "verdict").is_string())
+    out << "  " << util::strip_control(json_field(s, "verdict").get<std::string>()) << "\n";
+  if (json_field(s, "best").is_object()) {
+    const auto& best = json_field(s, "best");
     out << fmt::format("  fastest candidate: {:04d} ({})", best.value("id", 0), best.value("strategy", ""));
     if (json_number(best, "gate_ms") > 0) {
       // The figures the gate's speedup compares, then the ranking's.
@@ -54,7 +56,7 @@ std::string optimize_text(const core::WorkloadResult& r) {
     } else {
       out << " (not timed)";
     }
-    if (best["speedup"].is_number()) {
+    if (json_field(best, "speedup").is_number()) {
       out << fmt::format(", {:.3f}x the best baseline", json_number(best, "speedup"));
       if (best.value("confirmed", false))
         out << fmt::format(" (95% interval {:.3f}-{:.3f}): {}", json_number(best, "low"), json_number(best, "high"),
@@ -71,18 +73,18 @@ std::string optimize_text(const core::WorkloadResult& r) {
   if (const std::string earlier = core::earlier_baselines_text(s.value("earlier_baselines", nlohmann::json())); !earlier.empty())
     out << "  note: baselines " << earlier << "\n";
   std::string counts;
-  for (const auto& [k, v] : s["counts"].items()) counts += (counts.empty() ? "" : ", ") + k + " " + v.dump();
+  for (const auto& [k, v] : json_field(s, "counts").items()) counts += (counts.empty() ? "" : ", ") + k + " " + v.dump();
   if (s.value("pending", 0)) counts += (counts.empty() ? "" : ", ") + std::string("pending ") + std::to_string(s.value("pending", 0));
   if (s.value("not_evaluated", 0))
     counts += (counts.empty() ? "" : ", ") + std::string("not evaluated ") + std::to_string(s.value("not_evaluated", 0));
   out << "  candidates: " << s.value("candidates", 0) << (counts.empty() ? "" : " (" + counts + ")");
   out << fmt::format(", {:.2f} evaluated per minute", json_number(s, "evaluated_per_minute"));
-  if (s["gpu_idle_share"].is_number()) out << fmt::format(", timing idle {:.0f}% while candidates waited", 100 * json_number(s, "gpu_idle_share"));
-  const nlohmann::json tokens = s.contains("tokens") ? s["tokens"] : nlohmann::json::object();
+  if (json_field(s, "gpu_idle_share").is_number()) out << fmt::format(", timing idle {:.0f}% while candidates waited", 100 * json_number(s, "gpu_idle_share"));
+  const nlohmann::json tokens = s.contains("tokens") ? json_field(s, "tokens") : nlohmann::json::object();
   if (json_number(tokens, "input") + json_number(tokens, "output") > 0)
     out << fmt::format("\n  tokens: {} in, {} out{}", tokens.value("input", 0LL), tokens.value("output", 0LL),
                        tokens.value("estimated", false) ? " (estimated from the text)" : "");
-  out << "\n  run: " << r.run_dir << (s.contains("best_py") && s["best_py"].is_object() ? "  (best.py, report.md, report.html)"
+  out << "\n  run: " << r.run_dir << (s.contains("best_py") && json_field(s, "best_py").is_object() ? "  (best.py, report.md, report.html)"
                                                                           : "  (report.md, report.html)") << "\n";
   const auto waiting = report::waiting_prompts(r.run_dir);
   if (!waiting.empty()) {
@@ -126,12 +128,12 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
                          r.status + (r.error.empty() ? "" : ": " + util::strip_control(r.error).substr(0, 60)));
       continue;
     }
-    const auto& b = s["baselines"];
+    const auto& b = json_field(s, "baselines");
     const bool measured = b.is_object() && b.value("ok", false) && json_number(b, "best_ms") > 0;
     std::string baseline = measured ? baseline_cell(b.value("best", ""), json_number(b, "best_ms")) : "-";
     std::string candidate = "-", ms = "-", speedup = "-", result;
-    if (s["best"].is_object()) {
-      const auto& best = s["best"];
+    if (json_field(s, "best").is_object()) {
+      const auto& best = json_field(s, "best");
       candidate = fit(fmt::format("{:04d} {}", best.value("id", 0), util::strip_control(best.value("strategy", ""))), 28);
       // The gate's times where it ran, baseline and candidate alike: the speedup beside
       // them is theirs (a ranking time beside a gate's speedup read 1.5974 ms against a
@@ -140,8 +142,8 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
       else if (json_number(best, "median_ms") > 0) ms = fmt::format("{:.4f}", json_number(best, "median_ms"));
       if (json_number(best, "gate_baseline_ms") > 0)
         baseline = baseline_cell(best.value("gate_baseline", ""), json_number(best, "gate_baseline_ms"));
-      if (best["speedup"].is_number()) speedup = fmt::format("{:.3f}x", json_number(best, "speedup"));
-      if (!best["speedup"].is_number()) result = "correct, no speedup measured";
+      if (json_field(best, "speedup").is_number()) speedup = fmt::format("{:.3f}x", json_number(best, "speedup"));
+      if (!json_field(best, "speedup").is_number()) result = "correct, no speedup measured";
       else if (!best.value("confirmed", false))
         result = "correct, ranking only (" + core::ranking_range_text(best) + "not confirmed)";
       else if (best.value("faster", false)) result = fmt::format("FASTER (95% {:.3f}-{:.3f})", json_number(best, "low"), json_number(best, "high"));
@@ -150,7 +152,7 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
       result = "no correct candidate";
     }
     // What best.py is comes first: the baseline itself unless a candidate was confirmed faster.
-    if (s.contains("best_py") && s["best_py"].is_object() && s["best_py"].value("source", "") == "baseline")
+    if (s.contains("best_py") && json_field(s, "best_py").is_object() && json_field(s, "best_py").value("source", "") == "baseline")
       result = util::strip_control(s.value("verdict", "")) + " (" + result + ")";
     // A workload the interrupt kept from being reached: its figures are as its folder saved them.
     if (r.status == "not_started")

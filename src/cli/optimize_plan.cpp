@@ -95,7 +95,7 @@ Result<ResumePlan> resume_plan(const std::string& dir) {
 
 template <typename T>
 void take(const nlohmann::json& o, const char* key, T& field) {
-  if (o.contains(key) && !o[key].is_null()) field = o[key].get<T>();
+  if (o.contains(key) && !util::json_field(o, key).is_null()) field = util::json_field(o, key).get<T>();
 }
 
 }  // namespace
@@ -171,8 +171,8 @@ Status apply_resume(OptimizeCommand& cmd, std::vector<std::string>& workloads, s
     if (value->find("[REDACTED]") != std::string::npos)
       return Failure{"usage", std::string("run.json's ") + flag + " held a secret, saved as [REDACTED]: give " + flag +
                                   " again with --resume"};
-  if (!given("--reply-timeout") && provider.contains("reply_timeout_s") && provider["reply_timeout_s"].is_number())
-    cmd.reply_timeout = std::to_string(provider["reply_timeout_s"].get<double>());
+  if (!given("--reply-timeout") && util::json_field(provider, "reply_timeout_s").is_number())
+    cmd.reply_timeout = std::to_string(util::json_field(provider, "reply_timeout_s").get<double>());
   std::string replay_from;
   take(provider, "from", replay_from);
   if (!cmd.from.empty()) {

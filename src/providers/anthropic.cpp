@@ -72,10 +72,10 @@ class AnthropicProtocol : public Protocol {
       return;
     }
     for (const auto& block : *content)
-      if (util::json_string(block, "type") == "text" && block.contains("text") && block["text"].is_string())
-        reply.text += block["text"].get<std::string>();
-    if (body.contains("stop_reason") && body["stop_reason"].is_string())
-      reply.finish_reason = body["stop_reason"].get<std::string>();
+      if (util::json_string(block, "type") == "text" && util::json_field(block, "text").is_string())
+        reply.text += util::json_field(block, "text").get<std::string>();
+    if (util::json_field(body, "stop_reason").is_string())
+      reply.finish_reason = util::json_field(body, "stop_reason").get<std::string>();
     if (reply.finish_reason == "refusal") {
       reply.outcome = ReplyOutcome::refused;
       reply.message = "the model refused (stop_reason \"refusal\")";

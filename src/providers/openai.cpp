@@ -20,7 +20,7 @@ std::string content_text(const nlohmann::json& content) {
   std::string out;
   if (content.is_array()) {
     for (const auto& part : content)
-      if (part.is_object() && part.contains("text") && part["text"].is_string()) out += part["text"].get<std::string>();
+      if (util::json_field(part, "text").is_string()) out += util::json_field(part, "text").get<std::string>();
   }
   return out;
 }
@@ -87,15 +87,15 @@ class OpenAiProtocol : public Protocol {
       return;
     }
     const auto& choice = (*choices)[0];
-    if (!choice.is_object() || !choice.contains("message") || !choice["message"].is_object()) {
+    if (!choice.is_object() || !util::json_field(choice, "message").is_object()) {
       reply.outcome = ReplyOutcome::malformed;
       reply.message = "the first choice has no \"message\" object";
       return;
     }
-    const auto& message = choice["message"];
-    if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
-      reply.finish_reason = choice["finish_reason"].get<std::string>();
-    reply.text = message.contains("content") ? content_text(message["content"]) : "";
+    const auto& message = util::json_field(choice, "message");
+    if (util::json_field(choice, "finish_reason").is_string())
+      reply.finish_reason = util::json_field(choice, "finish_reason").get<std::string>();
+    reply.text = content_text(util::json_field(message, "content"));
     if (message.contains("refusal") && message["refusal"].is_string() && !message["refusal"].get<std::string>().empty()) {
       reply.outcome = ReplyOutcome::refused;
       reply.message = "the model refused: " + server_message(util::dump_json(nlohmann::json{{"message", message["refusal"]}}));

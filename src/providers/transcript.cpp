@@ -114,7 +114,8 @@ Status Transcript::save_summary(const nlohmann::json& summary) const {
 }
 
 Status Transcript::save(const Reply& reply, const std::string& provider, const std::string& model) const {
-  nlohmann::json request = reply.exchange.contains("request") ? reply.exchange["request"] : nlohmann::json::object();
+  nlohmann::json request = reply.exchange.contains("request") ? util::json_field(reply.exchange, "request")
+                                                              : nlohmann::json::object();
   if (request.contains("headers")) request["headers"] = mask_credential_headers(request["headers"]);
   request["index"] = reply.index;
   request["provider"] = provider;
@@ -134,7 +135,7 @@ Status Transcript::save(const Reply& reply, const std::string& provider, const s
         {"estimated", reply.usage.estimated}}},
       {"cost_usd", reply.cost_known ? nlohmann::json(reply.cost_usd) : nlohmann::json(nullptr)},
       {"text", reply.text},
-      {"raw", reply.exchange.contains("response") ? reply.exchange["response"] : nlohmann::json(nullptr)}};
+      {"raw", reply.exchange.contains("response") ? util::json_field(reply.exchange, "response") : nlohmann::json(nullptr)}};
   if (reply.text.size() >= 256) point_to_text(response["raw"], reply.text);
   // dump() with error_handler replace: a server's invalid UTF-8 must not throw.
   const auto dump = [&](const nlohmann::json& j) {

@@ -100,7 +100,7 @@ nlohmann::json best_detail(int id, const nlohmann::json& timing, const nlohmann:
 
 nlohmann::json run_entry(const core::RunState& state) {
   const auto& h = state.header;
-  nlohmann::json j = h.contains("summary") && h["summary"].is_object() ? h["summary"] : fallback_summary(state);
+  nlohmann::json j = at(h, "summary").is_object() ? at(h, "summary") : fallback_summary(state);
   j["unfinished"] = unfinished_json(state);
   j["workload"] = h.value("workload", "");
   j["workload_name"] = h.value("workload_name", "");

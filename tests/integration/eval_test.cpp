@@ -319,8 +319,9 @@ TEST(eval_tamper, a_forged_frame_claiming_gigabytes_is_refused_before_kopt_buffe
   EXPECT_LT(run.seconds, 60) << context(run);
   // The resident set counts the workers kopt waited for too: a CUDA worker alone may pass
   // the bound, so it is checked on the CPU.
-  if (!kopt::testing::on_gpu())
+  if (!kopt::testing::on_gpu()) {
     EXPECT_LT(run.max_rss_kb, 768L << 10) << "kopt or a worker it waited for held " << run.max_rss_kb << " KiB";
+  }
 }
 
 // Fields of the wrong JSON type are caught where replies are received (malformed_reply),

@@ -10,6 +10,16 @@
 
 namespace kopt::util {
 
+// j[key] when j is an object that has that field; a null otherwise. Reads of a const json
+// go through this where the field may be missing: a const json's operator[] on a missing key
+// is undefined behaviour (nlohmann_json asserts, and without assertions reads past the tree).
+inline const nlohmann::json& json_field(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json absent;
+  if (!j.is_object()) return absent;
+  const auto it = j.find(key);
+  return it == j.end() ? absent : *it;
+}
+
 // j[key] when j is an object and that field is a number; `absent` otherwise.
 inline double json_number(const nlohmann::json& j, const char* key, double absent = 0) {
   return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : absent;

@@ -91,7 +91,7 @@ std::string baseline_text(const BaselineReport& r) {
   }
   if (r.profile.is_object() && r.profile.contains("kernels")) {
     int k = 0;
-    for (const auto& kern : r.profile["kernels"]) {
+    for (const auto& kern : util::json_field(r.profile, "kernels")) {
       if (k++ == 0) out << "top kernels (eager, per call):\n";
       if (k > 6) break;
       std::snprintf(buf, sizeof buf, "  %8.2f us  %5.1f%%  %s\n", kern.value("us_per_call", 0.0), 100 * kern.value("share", 0.0),

@@ -102,7 +102,7 @@ bool EvalRun::device_trial(const std::string& stress, size_t index) {
   if (h.contains("out_spec") && h["out_spec"].contains("items") && !h["out_spec"]["items"].empty())
     poison_from(h["out_spec"]["items"][0], m_poison);
 
-  switch (feed_inputs(h["inputs"])) {
+  switch (feed_inputs(util::json_field(h, "inputs"))) {
     case Fed::ok: break;
     case Fed::fallback: return false;
     case Fed::failed: return true;
@@ -176,7 +176,7 @@ bool EvalRun::device_trial(const std::string& stress, size_t index) {
   // Sanity from the reference's own figures: zero, constant, and whether the first two
   // ordinary trials gave the same outputs (fingerprints under the comparer's secret key).
   if (!is_stress && index < 2 && h.contains("sanity")) {
-    const auto& s = h["sanity"];
+    const auto& s = util::json_field(h, "sanity");
     const bool zero = s.value("all_zero", false), constant = s.value("constant", false);
     const std::string print = util::json_string(s, "fingerprint");
     if (index == 0) {

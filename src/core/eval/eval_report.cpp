@@ -3,6 +3,7 @@
 
 #include "kopt/core/eval.hpp"
 #include "core/timing/ncu_run.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 
 namespace kopt::core {
@@ -71,7 +72,7 @@ void timing_text(const nlohmann::json& t, std::ostringstream& out) {
     out << buf;
   }
   if (t.contains("speedup")) {
-    for (const auto& [key, s] : t["speedup"].items()) {
+    for (const auto& [key, s] : util::json_field(t, "speedup").items()) {
       std::snprintf(buf, sizeof buf, "  speedup %-12s %6.3fx  95%% interval [%.3f, %.3f] over %d pairs: %s\n", key.c_str(),
                     s.value("median", 0.0), s.value("low", 0.0), s.value("high", 0.0), s.value("pairs", 0),
                     s.value("faster", false) ? "faster" : "not faster");

@@ -1,5 +1,7 @@
 #include "core/eval/stream.hpp"
 
+#include "kopt/util/json.hpp"
+
 namespace kopt::core {
 
 using verify::TensorData;
@@ -62,7 +64,7 @@ Result<std::map<std::string, Value>> receive_values(sandbox::Worker& worker, con
   std::vector<std::pair<TensorData*, Keep>> order;
   for (const auto& [name, keep] : fields) {
     if (!header.contains(name)) continue;
-    auto v = verify::decode_spec(header[name]);
+    auto v = verify::decode_spec(util::json_field(header, name.c_str()));
     if (!v) return v.failure();
     out[name] = std::move(v.value());
   }

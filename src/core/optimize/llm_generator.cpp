@@ -23,6 +23,7 @@
 
 namespace kopt::core {
 
+using util::json_field;
 using util::json_number;
 
 namespace pv = kopt::providers;
@@ -69,8 +70,8 @@ std::string light_text(const nlohmann::json& sol) {
 // there is none.
 std::string profile_text(const nlohmann::json& profile) {
   if (!profile.is_object()) return "";
-  if (profile.contains("error") && profile["error"].is_string())
-    return "Not profiled: " + profile["error"].get<std::string>();
+  if (profile.contains("error") && json_field(profile, "error").is_string())
+    return "Not profiled: " + json_field(profile, "error").get<std::string>();
   const std::string table = profile_table(profile, "this candidate");
   return table.empty() ? "" : table + light_text(profile.value("sol", nlohmann::json()));
 }
@@ -111,12 +112,12 @@ std::string summary_line(const std::string& code, const std::string& strategy) {
 // name cut at its argument list), or "" when it was not profiled. Most LLM candidates
 // begin with imports, not a docstring, so this is often all that tells them apart.
 std::string kernels_phrase(const nlohmann::json& profile) {
-  if (!profile.is_object() || !profile.contains("kernels") || !profile["kernels"].is_array()) return "";
+  if (!profile.is_object() || !profile.contains("kernels") || !json_field(profile, "kernels").is_array()) return "";
   std::string out;
   int n = 0;
-  for (const auto& k : profile["kernels"]) {
-    if (!k.is_object() || !k.contains("name") || !k["name"].is_string()) continue;
-    std::string name = k["name"].get<std::string>();
+  for (const auto& k : json_field(profile, "kernels")) {
+    if (!k.is_object() || !k.contains("name") || !json_field(k, "name").is_string()) continue;
+    std::string name = json_field(k, "name").get<std::string>();
     if (const auto paren = name.find('('); paren != std::string::npos && paren > 0) name.resize(paren);
     if (name.rfind("void ", 0) == 0) name = name.substr(5);
     if (name.size() > 60) name = name.substr(0, 57) + "...";

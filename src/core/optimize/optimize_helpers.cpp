@@ -95,16 +95,17 @@ std::string workload_stem(const std::string& path) {
 
 nlohmann::json baseline_drift(const nlohmann::json& baselines, const nlohmann::json& claim) {
   nlohmann::json out = nlohmann::json::array();
-  if (!baselines.is_object() || !claim.is_object() || !claim.contains("baselines_ms") || !claim["baselines_ms"].is_object())
+  if (!baselines.is_object() || !claim.is_object() || !claim.contains("baselines_ms") ||
+      !util::json_field(claim, "baselines_ms").is_object())
     return out;
   const double limit = std::max(kDriftFloor, util::json_number(claim, "null_spread"));
   std::map<std::string, double> run;
-  if (baselines.contains("eager") && baselines["eager"].is_object() && baselines["eager"].value("ok", false))
-    run["eager"] = util::json_number(baselines["eager"], "median_ms");
-  if (baselines.contains("compiled") && baselines["compiled"].is_object())
-    for (const auto& [mode, t] : baselines["compiled"].items())
+  if (const auto& eager = util::json_field(baselines, "eager"); eager.is_object() && eager.value("ok", false))
+    run["eager"] = util::json_number(eager, "median_ms");
+  if (baselines.contains("compiled") && util::json_field(baselines, "compiled").is_object())
+    for (const auto& [mode, t] : util::json_field(baselines, "compiled").items())
       if (t.is_object() && t.value("ok", false)) run[mode] = util::json_number(t, "median_ms");
-  for (const auto& [name, v] : claim["baselines_ms"].items()) {
+  for (const auto& [name, v] : util::json_field(claim, "baselines_ms").items()) {
     const double gate = v.is_number() ? v.get<double>() : 0.0;
     const auto it = run.find(name);
     if (gate <= 0 || it == run.end() || it->second <= 0) continue;
@@ -187,9 +188,9 @@ WorkloadResult unreached_result(const std::string& workload, const std::string& 
   r.summary = summary;
   // The same reading as a run that ends (SearchRun::run): faster only as the gate confirmed.
   r.faster = summary.value("faster", false);
-  const nlohmann::json& best = summary["best"];
-  if (best.is_object() && best.contains("speedup") && best["speedup"].is_number())
-    r.best_speedup = best["speedup"].get<double>();
+  const nlohmann::json& best = util::json_field(summary, "best");
+  if (best.is_object() && best.contains("speedup") && util::json_field(best, "speedup").is_number())
+    r.best_speedup = util::json_field(best, "speedup").get<double>();
   return r;
 }
 
@@ -197,8 +198,10 @@ std::vector<size_t> start_order(const std::vector<std::string>& run_dirs) {
   std::vector<size_t> first, last;
   for (size_t i = 0; i < run_dirs.size(); ++i) {
     const auto header = saved_header(run_dirs[i]);
-    const bool gate_only = header.is_object() && header.contains("gate_left") && header["gate_left"].is_boolean() &&
-                           header["gate_left"].get<bool>() && util::json_string(header, "status") == "interrupted";
+    const bool gate_only = header.is_object() && header.contains("gate_left") &&
+                           util::json_field(header, "gate_left").is_boolean() &&
+                           util::json_field(header, "gate_left").get<bool>() &&
+                           util::json_string(header, "status") == "interrupted";
     (gate_only ? last : first).push_back(i);
   }
   first.insert(first.end(), last.begin(), last.end());
@@ -322,7 +325,8 @@ std::string earlier_baselines_text(const nlohmann::json& earlier) {
   std::string parts;
   for (const auto& e : earlier) {
     if (!e.is_object()) continue;
-    const auto& d = e.contains("device") && e["device"].is_object() ? e["device"] : nlohmann::json::object();
+    const auto& d = e.contains("device") && util::json_field(e, "device").is_object() ? util::json_field(e, "device")
+                                                                                      : nlohmann::json::object();
     std::string where = util::json_string(d, "name");
     if (where.empty()) where = util::json_string(d, "host_cpu");
     parts += (parts.empty() ? "" : "; ") +

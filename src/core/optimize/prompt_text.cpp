@@ -12,6 +12,8 @@
 
 namespace kopt::core {
 
+using util::json_field;
+
 namespace {
 
 // 4.8e12 -> "4.8", 4.947e14 / 1e12 -> "495": three significant figures, no exponent.
@@ -24,11 +26,11 @@ std::string figure(double v) {
 }  // namespace
 
 std::string profile_table(const nlohmann::json& profile, const std::string& whose) {
-  if (!profile.is_object() || !profile.contains("kernels") || !profile["kernels"].is_array() || profile["kernels"].empty())
-    return "";
+  const auto& kernels = json_field(profile, "kernels");
+  if (!profile.is_object() || !profile.contains("kernels") || !kernels.is_array() || kernels.empty()) return "";
   std::string out = "torch.profiler, " + whose + ", per call (us, share of its time, launches, kernel):\n";
   int n = 0;
-  for (const auto& k : profile["kernels"]) {
+  for (const auto& k : kernels) {
     if (!k.is_object() || ++n > 8) break;
     out += fmt::format("  {:9.2f} us  {:5.1f}%  x{:.0f}  {}\n", util::json_number(k, "us_per_call"),
                        100 * util::json_number(k, "share"), util::json_number(k, "launches_per_call"),
@@ -41,11 +43,11 @@ std::string profile_table(const nlohmann::json& profile, const std::string& whos
     if (flops > 0) out += fmt::format("{} {} GFLOP", bytes > 0 ? "," : "", figure(flops / 1e9));
     out += ".\n";
   }
-  if (profile.contains("math") && profile["math"].is_object()) {
-    const auto& m = profile["math"];
+  if (profile.contains("math") && json_field(profile, "math").is_object()) {
+    const auto& m = json_field(profile, "math");
     auto flag = [&](const char* key, const char* what) -> std::string {
-      if (!m.contains(key) || !m[key].is_boolean()) return "";
-      return std::string(what) + (m[key].get<bool>() ? " allowed" : " not allowed");
+      if (!m.contains(key) || !json_field(m, key).is_boolean()) return "";
+      return std::string(what) + (json_field(m, key).get<bool>() ? " allowed" : " not allowed");
     };
     std::string cudnn = flag("cudnn_allow_tf32", "TF32 in cuDNN convolutions");
     std::string matmul = flag("matmul_allow_tf32", "TF32 in matmuls");
@@ -91,15 +93,16 @@ std::string target_summary(const nlohmann::json& d) {
     sm.erase(std::remove(sm.begin(), sm.end(), '.'), sm.end());
     out += fmt::format(", compute capability {} (extensions are built for sm_{})", cap, sm);
   }
-  const nlohmann::json t = d.contains("target") && d["target"].is_object() ? d["target"] : nlohmann::json::object();
+  const nlohmann::json t =
+      d.contains("target") && json_field(d, "target").is_object() ? json_field(d, "target") : nlohmann::json::object();
   if (const double sms = util::json_number(d, "sm_count"); sms > 0) out += fmt::format(", {:.0f} SMs", sms);
   if (const double mem = util::json_number(d, "memory_bytes"); mem > 0) out += fmt::format(", {:.0f} GiB memory", mem / 1073741824.0);
   if (const double l2 = util::json_number(d, "l2_bytes"); l2 > 0) out += fmt::format(", {:.0f} MiB L2", l2 / 1048576.0);
   if (const double smem = util::json_number(t, "smem_per_sm_bytes"); smem > 0)
     out += fmt::format(", {:.0f} KiB shared memory per SM", smem / 1024.0);
   out += ".\n";
-  if (t.contains("peak_ops") && t["peak_ops"].is_object()) {
-    const auto& p = t["peak_ops"];
+  if (t.contains("peak_ops") && json_field(t, "peak_ops").is_object()) {
+    const auto& p = json_field(t, "peak_ops");
     std::vector<std::string> peaks;
     if (const double bw = util::json_number(t, "memory_bandwidth"); bw > 0) peaks.push_back("memory " + figure(bw / 1e12) + " TB/s");
     const std::vector<std::pair<std::string, std::vector<const char*>>> kinds = {
@@ -116,8 +119,8 @@ std::string target_summary(const nlohmann::json& d) {
     }
   }
   out += software + ".\n";
-  if (d.contains("gpu_state") && d["gpu_state"].is_object()) {
-    const auto& g = d["gpu_state"];
+  if (d.contains("gpu_state") && json_field(d, "gpu_state").is_object()) {
+    const auto& g = json_field(d, "gpu_state");
     std::vector<std::string> state;
     if (const double sm = util::json_number(g, "sm_clock_mhz"); sm > 0) state.push_back(fmt::format("SM clock {:.0f} MHz", sm));
     if (const double mem = util::json_number(g, "mem_clock_mhz"); mem > 0) state.push_back(fmt::format("memory clock {:.0f} MHz", mem));

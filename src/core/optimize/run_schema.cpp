@@ -13,6 +13,8 @@
 
 namespace kopt::core {
 
+using util::json_field;
+
 namespace {
 
 enum class Kind { string, number, integer, boolean, object, array, strings };
@@ -64,7 +66,7 @@ std::string check(const nlohmann::json& j, const std::string& prefix, std::initi
       if (f.required) return name + " is missing";
       continue;
     }
-    const auto& v = j[f.name];
+    const auto& v = json_field(j, f.name);
     if ((v.is_null() && f.nullable) || has_kind(v, f.kind)) continue;
     return name + " must be " + kind_text(f.kind) + " (it is " + v.type_name() + ")";
   }
@@ -74,8 +76,8 @@ std::string check(const nlohmann::json& j, const std::string& prefix, std::initi
 // The same check on each element of the list `j[key]` (when it is one).
 std::string check_each(const nlohmann::json& j, const char* key, const std::string& prefix,
                        std::initializer_list<Field> fields) {
-  if (!j.contains(key) || !j[key].is_array()) return {};
-  const auto& list = j[key];
+  if (!j.contains(key) || !json_field(j, key).is_array()) return {};
+  const auto& list = json_field(j, key);
   for (size_t i = 0; i < list.size(); ++i)
     if (auto e = check(list[i], prefix + key + "[" + std::to_string(i) + "].", fields); !e.empty()) return e;
   return {};
@@ -84,8 +86,8 @@ std::string check_each(const nlohmann::json& j, const char* key, const std::stri
 // check() on the object `j[key]`, when present and not null.
 std::string check_in(const nlohmann::json& j, const char* key, const std::string& prefix,
                      std::initializer_list<Field> fields) {
-  if (!j.contains(key) || j[key].is_null()) return {};
-  return check(j[key], prefix + key + ".", fields);
+  if (!j.contains(key) || json_field(j, key).is_null()) return {};
+  return check(json_field(j, key), prefix + key + ".", fields);
 }
 
 std::string first(std::initializer_list<std::string> errors) {
@@ -98,10 +100,11 @@ std::string first(std::initializer_list<std::string> errors) {
 // them, so one out of range would turn every later candidate's verdict into an error
 // about kopt's own settings. The ranges are the CLI's (kopt/core/option_ranges.hpp).
 std::string options_value_error(const nlohmann::json& h) {
-  const auto& o = h.contains("options") && h["options"].is_object() ? h["options"] : nlohmann::json::object();
+  const auto& o =
+      h.contains("options") && json_field(h, "options").is_object() ? json_field(h, "options") : nlohmann::json::object();
   auto one_of = [&](const char* key, std::initializer_list<const char*> allowed) -> std::string {
-    if (!o.contains(key) || !o[key].is_string()) return "";
-    const std::string v = o[key].get<std::string>();
+    if (!o.contains(key) || !json_field(o, key).is_string()) return "";
+    const std::string v = json_field(o, key).get<std::string>();
     std::string list;
     for (const char* a : allowed) {
       if (v == a) return "";
@@ -110,26 +113,28 @@ std::string options_value_error(const nlohmann::json& h) {
     return "field \"options." + std::string(key) + "\" must be one of " + list + " (it is \"" + util::strip_control(v) + "\")";
   };
   auto within = [&](const OptionRange& r) -> std::string {
-    if (!o.contains(r.key) || !o[r.key].is_number()) return "";
+    if (!o.contains(r.key) || !json_field(o, r.key).is_number()) return "";
     // Below the CLI's range, run.json also holds the default that means "no limit" (max_cost -1).
     const bool has_none = !std::isnan(r.none);
     const double low = has_none ? r.none : r.low;
     const bool inclusive = has_none || r.inclusive;
-    const double v = o[r.key].get<double>();
+    const double v = json_field(o, r.key).get<double>();
     if (in_range(low, inclusive, r.high, v)) return "";
     return "field \"options." + std::string(r.key) + "\" must be " + (inclusive ? "at least " : "more than ") +
-           util::dump_json(low) + " and at most " + util::dump_json(r.high) + " (it is " + util::dump_json(o[r.key]) + ")";
+           util::dump_json(low) + " and at most " + util::dump_json(r.high) + " (it is " +
+           util::dump_json(json_field(o, r.key)) + ")";
   };
   if (auto e = first({one_of("device", {"cpu", "cuda"}), one_of("precision", {"fp32", "tf32", "fp16", "bf16"})}); !e.empty())
     return e;
   for (const auto& r : kOptionRanges)
     if (auto e = within(r); !e.empty()) return e;
   // The files provider's wait for a reply (0: forever), as --reply-timeout takes it.
-  const auto& p = h.contains("provider") && h["provider"].is_object() ? h["provider"] : nlohmann::json::object();
-  if (p.contains("reply_timeout_s") && p["reply_timeout_s"].is_number() &&
-      !in_range(0, true, kMaxTimeoutSeconds, p["reply_timeout_s"].get<double>()))
+  const auto& p =
+      h.contains("provider") && json_field(h, "provider").is_object() ? json_field(h, "provider") : nlohmann::json::object();
+  if (p.contains("reply_timeout_s") && json_field(p, "reply_timeout_s").is_number() &&
+      !in_range(0, true, kMaxTimeoutSeconds, json_field(p, "reply_timeout_s").get<double>()))
     return "field \"provider.reply_timeout_s\" must be at least 0.0 and at most " + util::dump_json(kMaxTimeoutSeconds) +
-           " (it is " + util::dump_json(p["reply_timeout_s"]) + ")";
+           " (it is " + util::dump_json(json_field(p, "reply_timeout_s")) + ")";
   return "";
 }
 
@@ -181,10 +186,10 @@ std::string run_header_error(const nlohmann::json& h) {
                              {"gate_left", Kind::boolean}});
       !e.empty())
     return e;
-  const auto& b = h.contains("baseline") ? h["baseline"] : nlohmann::json::object();
+  const auto& b = h.contains("baseline") ? json_field(h, "baseline") : nlohmann::json::object();
   std::string compiled;
-  if (b.contains("compiled") && b["compiled"].is_object())
-    for (const auto& [mode, t] : b["compiled"].items())
+  if (b.contains("compiled") && json_field(b, "compiled").is_object())
+    for (const auto& [mode, t] : json_field(b, "compiled").items())
       if (compiled.empty())
         compiled = check(t, "baseline.compiled." + mode + ".", {{"ok", Kind::boolean}, {"median_ms", Kind::number}, {"error", Kind::string}});
   return first({
@@ -230,7 +235,7 @@ std::string run_header_error(const nlohmann::json& h) {
                 {"compiled", Kind::object}}),
       compiled,
       check_in(h, "tokens", "", {{"input", Kind::integer}, {"output", Kind::integer}, {"estimated", Kind::boolean}}),
-      h.contains("summary") && !h["summary"].is_null() ? run_summary_error(h["summary"]) : std::string(),
+      h.contains("summary") && !json_field(h, "summary").is_null() ? run_summary_error(json_field(h, "summary")) : std::string(),
   });
 }
 
@@ -239,13 +244,13 @@ namespace {
 // A claim that says "faster" is what makes a candidate best.py: it must carry the
 // interval that backs it (a damaged one used to give best.py "0.000x ... faster").
 std::string faster_claim_error(const nlohmann::json& claim) {
-  if (!claim.is_object() || !claim.contains("faster") || claim["faster"] != true) return "";
-  const auto& s = claim.contains("speedup") ? claim["speedup"] : nlohmann::json();
-  const auto& v = s.is_object() && s.contains("vs_best") ? s["vs_best"] : nlohmann::json();
+  if (!claim.is_object() || !claim.contains("faster") || json_field(claim, "faster") != true) return "";
+  const auto& s = claim.contains("speedup") ? json_field(claim, "speedup") : nlohmann::json();
+  const auto& v = s.is_object() && s.contains("vs_best") ? json_field(s, "vs_best") : nlohmann::json();
   for (const char* k : {"median", "low", "high"})
-    if (!v.is_object() || !v.contains(k) || !v[k].is_number())
+    if (!v.is_object() || !v.contains(k) || !json_field(v, k).is_number())
       return std::string("field \"claim.speedup.vs_best.") + k + "\" is required when \"claim.faster\" is true";
-  if (!(v["low"].get<double>() > 1.0))
+  if (!(json_field(v, "low").get<double>() > 1.0))
     return "field \"claim.faster\" is true but \"claim.speedup.vs_best.low\" is not above 1";
   return "";
 }
@@ -278,12 +283,12 @@ std::string record_error(const nlohmann::json& r) {
                              {"build_sandbox", Kind::string, false, true}});
       !e.empty())
     return e;
-  const std::string status = r["status"].get<std::string>();
+  const std::string status = json_field(r, "status").get<std::string>();
   if (status != "queued" && status != "running" && status != "done" && status != "pending" && status != "interrupted")
     return "field \"status\" must be queued, running, done, pending or interrupted (it is \"" + status + "\")";
-  if (r["id"].get<long long>() < 1 || r["id"].get<long long>() > 1'000'000)
+  if (json_field(r, "id").get<long long>() < 1 || json_field(r, "id").get<long long>() > 1'000'000)
     return "field \"id\" must be between 1 and 1000000";
-  const auto& claim = r.contains("claim") ? r["claim"] : nlohmann::json();
+  const auto& claim = r.contains("claim") ? json_field(r, "claim") : nlohmann::json();
   return first({
       check_in(r, "times", "",
                {{"proposed", Kind::number, false, true},
@@ -299,8 +304,8 @@ std::string record_error(const nlohmann::json& r) {
                {{"outcome", Kind::string}, {"faster", Kind::boolean}, {"speedup", Kind::object},
                 {"best_baseline", Kind::string}}),
       claim.is_object() ? check_in(claim, "speedup", "claim.", {{"vs_best", Kind::object}}) : std::string(),
-      claim.is_object() && claim.contains("speedup") && claim["speedup"].is_object()
-          ? check_in(claim["speedup"], "vs_best", "claim.speedup.",
+      claim.is_object() && claim.contains("speedup") && json_field(claim, "speedup").is_object()
+          ? check_in(json_field(claim, "speedup"), "vs_best", "claim.speedup.",
                      {{"pairs", Kind::integer}, {"median", Kind::number}, {"low", Kind::number}, {"high", Kind::number}})
           : std::string(),
       faster_claim_error(claim),
@@ -313,15 +318,15 @@ std::string suite_error(const nlohmann::json& s) {
   if (s.is_object() && !s.contains("workloads") && s.contains("runs"))  // an older suite.json: run directories only
     return check(s, "", {{"runs", Kind::strings, true}});
   if (auto e = check(s, "", {{"workloads", Kind::array, true}}); !e.empty()) return e;
-  if (s["workloads"].empty()) return "field \"workloads\" is empty";
-  if (s.contains("kopt_suite") && s["kopt_suite"] != 1)
-    return "field \"kopt_suite\" is " + util::dump_json(s["kopt_suite"]) + ": this kopt reads version 1";
+  if (json_field(s, "workloads").empty()) return "field \"workloads\" is empty";
+  if (s.contains("kopt_suite") && json_field(s, "kopt_suite") != 1)
+    return "field \"kopt_suite\" is " + util::dump_json(json_field(s, "kopt_suite")) + ": this kopt reads version 1";
   if (auto e = check_each(s, "workloads", "", {{"workload", Kind::string, true}, {"run", Kind::string, true}}); !e.empty())
     return e;
   // Each run is a folder of the suite's own (kopt writes its name): a path elsewhere would
   // let a resume rewrite another run's files.
-  for (size_t i = 0; i < s["workloads"].size(); ++i) {
-    const std::string run = s["workloads"][i]["run"].get<std::string>();
+  for (size_t i = 0; i < json_field(s, "workloads").size(); ++i) {
+    const std::string run = json_field(json_field(s, "workloads")[i], "run").get<std::string>();
     if (run.empty() || run == "." || run == ".." || run.find('/') != std::string::npos)
       return "field \"workloads[" + std::to_string(i) + "].run\" must name a folder inside the suite (it is \"" +
              util::strip_control(run) + "\")";

@@ -19,19 +19,21 @@
 
 namespace kopt::core {
 
+using util::json_field;
+
 namespace {
 
 nlohmann::json opt_number(const std::optional<double>& x) { return x ? nlohmann::json(*x) : nlohmann::json(nullptr); }
 
 template <typename T>
 T get_or(const nlohmann::json& j, const char* key, T fallback) {
-  if (!j.contains(key) || j[key].is_null()) return fallback;
-  return j[key].get<T>();
+  if (!j.contains(key) || json_field(j, key).is_null()) return fallback;
+  return json_field(j, key).get<T>();
 }
 
 std::optional<double> get_opt(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
-  return j[key].get<double>();
+  if (!j.contains(key) || !json_field(j, key).is_number()) return std::nullopt;
+  return json_field(j, key).get<double>();
 }
 
 }  // namespace
@@ -78,9 +80,9 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
   if (auto error = record_error(j); !error.empty()) return Failure{"state", error};
   try {
     CandidateRecord r;
-    r.id = j["id"].get<int>();
+    r.id = json_field(j, "id").get<int>();
     r.round = get_or<int>(j, "round", 0);
-    r.status = j["status"].get<std::string>();
+    r.status = json_field(j, "status").get<std::string>();
     r.strategy = get_or<std::string>(j, "strategy", "");
     r.origin = get_or<std::string>(j, "origin", "");
     r.parent = get_or<int>(j, "parent", 0);
@@ -92,24 +94,24 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
     r.speedup_low = get_opt(j, "speedup_low");
     r.speedup_high = get_opt(j, "speedup_high");
     r.timing_error = get_or<std::string>(j, "timing_error", "");
-    r.claim = j.contains("claim") ? j["claim"] : nlohmann::json(nullptr);
-    r.ncu = j.contains("ncu") ? j["ncu"] : nlohmann::json(nullptr);
-    r.profile = j.contains("profile") ? j["profile"] : nlohmann::json(nullptr);
-    r.isolation = j.contains("isolation") ? j["isolation"] : nlohmann::json(nullptr);
-    if (j.contains("times") && j["times"].is_object()) {
-      const auto& t = j["times"];
+    r.claim = j.contains("claim") ? json_field(j, "claim") : nlohmann::json(nullptr);
+    r.ncu = j.contains("ncu") ? json_field(j, "ncu") : nlohmann::json(nullptr);
+    r.profile = j.contains("profile") ? json_field(j, "profile") : nlohmann::json(nullptr);
+    r.isolation = j.contains("isolation") ? json_field(j, "isolation") : nlohmann::json(nullptr);
+    if (j.contains("times") && json_field(j, "times").is_object()) {
+      const auto& t = json_field(j, "times");
       r.proposed_at = get_or<double>(t, "proposed", 0);
       r.verify_start = get_or<double>(t, "verify_start", 0);
       r.verify_end = get_or<double>(t, "verify_end", 0);
       r.timing_start = get_or<double>(t, "timing_start", 0);
       r.timing_end = get_or<double>(t, "timing_end", 0);
     }
-    if (j.contains("tokens") && j["tokens"].is_object()) {
-      r.input_tokens = get_or<long long>(j["tokens"], "input", 0);
-      r.output_tokens = get_or<long long>(j["tokens"], "output", 0);
-      r.tokens_estimated = get_or<bool>(j["tokens"], "estimated", false);
+    if (j.contains("tokens") && json_field(j, "tokens").is_object()) {
+      r.input_tokens = get_or<long long>(json_field(j, "tokens"), "input", 0);
+      r.output_tokens = get_or<long long>(json_field(j, "tokens"), "output", 0);
+      r.tokens_estimated = get_or<bool>(json_field(j, "tokens"), "estimated", false);
     }
-    if (j.contains("phases") && j["phases"].is_array()) r.phases = j["phases"];
+    if (j.contains("phases") && json_field(j, "phases").is_array()) r.phases = json_field(j, "phases");
     r.log_tail = get_or<std::string>(j, "log_tail", "");
     r.build_sandbox = get_or<std::string>(j, "build_sandbox", "");
     r.cost_usd = get_or<double>(j, "cost_usd", 0);
@@ -291,7 +293,8 @@ Result<std::vector<SuiteEntry>> load_suite(const std::string& dir) {
   };
   std::vector<SuiteEntry> entries;
   if (j->contains("workloads")) {  // runs by name, inside the suite (suite_error checked)
-    for (const auto& w : (*j)["workloads"]) entries.push_back({w["workload"].get<std::string>(), dir + "/" + w["run"].get<std::string>()});
+    for (const auto& w : (*j)["workloads"])
+      entries.push_back({json_field(w, "workload").get<std::string>(), dir + "/" + json_field(w, "run").get<std::string>()});
   } else {
     for (const auto& run : (*j)["runs"]) entries.push_back({"", resolve(run.get<std::string>())});
   }

@@ -11,6 +11,7 @@
 
 namespace kopt::core {
 
+using util::json_field;
 using util::json_number;
 
 Status SearchRun::open() {
@@ -77,8 +78,9 @@ Status SearchRun::open() {
   m_generator = std::move(generator.value());
   std::vector<CandidateRecord> records;
   const auto& saved = m_state.header;
-  const nlohmann::json bound = saved.contains("baseline") && saved["baseline"].is_object() && saved["baseline"].contains("sol")
-                                   ? saved["baseline"]["sol"]
+  const auto& saved_baseline = json_field(saved, "baseline");
+  const nlohmann::json bound = saved.contains("baseline") && saved_baseline.is_object() && saved_baseline.contains("sol")
+                                   ? json_field(saved_baseline, "sol")
                                    : nlohmann::json();
   for (auto& [id, r] : m_state.candidates) {
     bound_ranked_profile(r, bound);
@@ -187,18 +189,18 @@ bool SearchRun::baseline() {
   m_baseline_ok = b.value("ok", false) && b.value("best_ms", 0.0) > 0;
   m_best_ms = b.value("best_ms", 0.0);
   m_baseline_seconds = json_number(b, "seconds");
-  m_baseline_sol = b.contains("sol") ? b["sol"] : nlohmann::json();
+  m_baseline_sol = b.contains("sol") ? json_field(b, "sol") : nlohmann::json();
   // Absent (0) in runs started before kopt recorded it.
-  m_baseline_head_us = b.contains("eager") ? json_number(b["eager"], "head_us") : 0.0;
-  if (b.contains("compiled") && b["compiled"].is_object())
-    for (const auto& [mode, t] : b["compiled"].items())
+  m_baseline_head_us = b.contains("eager") ? json_number(json_field(b, "eager"), "head_us") : 0.0;
+  if (b.contains("compiled") && json_field(b, "compiled").is_object())
+    for (const auto& [mode, t] : json_field(b, "compiled").items())
       m_baseline_head_us = std::max(m_baseline_head_us, json_number(t, "head_us"));
   m_best_baseline = b.value("best", "");
   best_quartiles();
   m_baseline_text = b.value("text", "");
-  if (b.contains("compiled") && b["compiled"].is_object() && !b["compiled"].empty()) {
+  if (b.contains("compiled") && json_field(b, "compiled").is_object() && !json_field(b, "compiled").empty()) {
     bool any = false;
-    for (const auto& [mode, t] : b["compiled"].items()) any = any || t.value("ok", false);
+    for (const auto& [mode, t] : json_field(b, "compiled").items()) any = any || t.value("ok", false);
     if (b.value("ok", false)) m_compile_available = any;
   }
   if (!m_baseline_ok)

@@ -13,6 +13,7 @@
 
 namespace kopt::core {
 
+using util::json_field;
 using util::json_number;
 
 EvalOptions SearchRun::eval_options(int id, bool claim) const {
@@ -43,8 +44,8 @@ EvalOptions SearchRun::eval_options(int id, bool claim) const {
   // Other workloads share the GPU (--workloads-at-once): one evaluation resident at a time.
   eo.resident = m_opt.gpu != nullptr;
   // Resumed elsewhere: the baselines' device, so that no candidate is timed on another.
-  if (m_state.header.contains("baseline") && m_state.header["baseline"].is_object())
-    eo.expect_device = device_identity(m_state.header["baseline"].value("device", nlohmann::json()), m_opt.device);
+  if (const auto& b = json_field(m_state.header, "baseline"); b.is_object())
+    eo.expect_device = device_identity(b.value("device", nlohmann::json()), m_opt.device);
   return eo;
 }
 
@@ -54,11 +55,11 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
     nlohmann::json c = {{"outcome", outcome_name(report.outcome)}, {"check", report.check},
                         {"reason", report.reason}, {"trials", eo.trials}};
     if (t.is_object()) {
-      if (t.contains("speedup") && t["speedup"].is_object()) c["speedup"] = t["speedup"];
-      c["faster"] = t.contains("faster") && t["faster"].is_boolean() && t["faster"].get<bool>();
-      if (t.contains("best_baseline")) c["best_baseline"] = t["best_baseline"];
-      if (t.contains("candidate")) c["candidate_ms"] = json_number(t["candidate"], "median_ms");
-      if (t.contains("device")) c["device"] = t["device"];
+      if (t.contains("speedup") && json_field(t, "speedup").is_object()) c["speedup"] = json_field(t, "speedup");
+      c["faster"] = t.contains("faster") && json_field(t, "faster").is_boolean() && json_field(t, "faster").get<bool>();
+      if (t.contains("best_baseline")) c["best_baseline"] = json_field(t, "best_baseline");
+      if (t.contains("candidate")) c["candidate_ms"] = json_number(json_field(t, "candidate"), "median_ms");
+      if (t.contains("device")) c["device"] = json_field(t, "device");
       // The gate's own medians of the baselines, to hold against the run's (baseline_drift).
       c.update(gate_baselines(t));
     } else {
@@ -74,25 +75,25 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
   r.reason = util::redact(report.reason, m_opt.secrets);
   if (report.outcome != Outcome::correct) return;
   r.ncu = report.ncu;
-  if (t.is_object() && t.contains("profile") && t["profile"].is_object() && t["profile"].contains("candidate"))
-    r.profile = t["profile"]["candidate"];
+  if (const auto& p = json_field(t, "profile"); p.is_object() && p.contains("candidate"))
+    r.profile = json_field(p, "candidate");
   // The candidate's distance to the speed-of-light bound goes with its profile (the refine
   // prompt shows both).
-  if (r.profile.is_object() && !r.profile.contains("error") && t.contains("sol") && t["sol"].is_object())
-    r.profile["sol"] = t["sol"];
-  if (t.is_object() && t.contains("candidate") && t["candidate"].is_object() && t["candidate"].value("ok", false) &&
-      json_number(t["candidate"], "median_ms") > 0) {
-    r.median_ms = json_number(t["candidate"], "median_ms");
+  if (r.profile.is_object() && !r.profile.contains("error") && t.contains("sol") && json_field(t, "sol").is_object())
+    r.profile["sol"] = json_field(t, "sol");
+  const auto& candidate = json_field(t, "candidate");
+  if (candidate.is_object() && candidate.value("ok", false) && json_number(candidate, "median_ms") > 0) {
+    r.median_ms = json_number(candidate, "median_ms");
     if (m_baseline_ok) r.speedup = m_best_ms / *r.median_ms;
-    const double q1 = json_number(t["candidate"], "q1_ms"), q3 = json_number(t["candidate"], "q3_ms");
+    const double q1 = json_number(candidate, "q1_ms"), q3 = json_number(candidate, "q3_ms");
     if (m_baseline_ok && m_best_q1 > 0 && q1 > 0 && q3 >= q1) {
       r.speedup_low = m_best_q1 / q3;
       r.speedup_high = m_best_q3 / q1;
     }
     bound_ranked_profile(r, m_baseline_sol);
-    if (t.contains("span") && t["span"].is_object()) {
-      r.timing_start = json_number(t["span"], "start");
-      r.timing_end = json_number(t["span"], "end");
+    if (t.contains("span") && json_field(t, "span").is_object()) {
+      r.timing_start = json_number(json_field(t, "span"), "start");
+      r.timing_end = json_number(json_field(t, "span"), "end");
     } else if (report.phase_seconds.count("timing")) {
       // Approximation when the eval gives no span: timing ends before teardown.
       const double teardown = report.phase_seconds.count("teardown") ? report.phase_seconds.at("teardown") : 0;
@@ -100,8 +101,8 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
       r.timing_start = r.timing_end - report.phase_seconds.at("timing");
     }
   } else {
-    r.timing_error = t.is_object() && t.contains("candidate") && t["candidate"].is_object()
-                         ? t["candidate"].value("error", "no ranking time")
+    r.timing_error = candidate.is_object()
+                         ? candidate.value("error", "no ranking time")
                          : "not timed" + (report.notes.empty() ? std::string() : ": " + report.notes.back());
   }
 }
@@ -128,7 +129,9 @@ int SearchRun::choose_best() const {
     double key;
     if (r.claim.is_object()) {
       if (r.claim.value("outcome", "") != "correct") continue;  // failed the gate
-      const double sp = r.claim.contains("speedup") ? json_number(r.claim["speedup"].value("vs_best", nlohmann::json()), "median") : 0;
+      const double sp = r.claim.contains("speedup")
+                            ? json_number(json_field(r.claim, "speedup").value("vs_best", nlohmann::json()), "median")
+                            : 0;
       key = 2e6 + (r.claim.value("faster", false) ? 1e6 : 0) + sp;
     } else {
       key = r.median_ms ? 1e6 - *r.median_ms : 0;  // unconfirmed: faster ranking time first
@@ -149,16 +152,16 @@ std::string SearchRun::best_file(int best) const {
                      m_state.header.value("workload_name", "") + ".\n";
   // Only a candidate the final gate confirmed faster gets here (write_outputs).
   const auto& c = r.claim;
-  const nlohmann::json s = c.contains("speedup") && c["speedup"].is_object()
-                               ? c["speedup"].value("vs_best", nlohmann::json::object())
+  const nlohmann::json s = c.contains("speedup") && json_field(c, "speedup").is_object()
+                               ? json_field(c, "speedup").value("vs_best", nlohmann::json::object())
                                : nlohmann::json::object();
   head += fmt::format("# speedup vs the best baseline ({}): {:.3f}x (95% interval {:.3f}-{:.3f}, {} ABAB pairs): faster\n",
                       c.value("best_baseline", m_best_baseline), json_number(s, "median"), json_number(s, "low"),
                       json_number(s, "high"), s.value("pairs", 0));
-  const auto& b = m_state.header["baseline"];
+  const auto& b = json_field(m_state.header, "baseline");
   std::string device = m_opt.device;
-  if (b.contains("device") && b["device"].is_object() && b["device"].contains("name") && b["device"]["name"].is_string())
-    device += " (" + b["device"]["name"].get<std::string>() + ")";
+  if (const auto& name = json_field(json_field(b, "device"), "name"); name.is_string())
+    device += " (" + name.get<std::string>() + ")";
   head += "# device: " + device + "; precision: " + m_opt.precision + (m_opt.eval_mode ? "; eval mode" : "") + "\n";
   head += "# specialised to the shapes and dtypes of the workload's get_inputs(): verified only on those.\n";
   return head + code;

@@ -3,10 +3,13 @@
 // proposals turned into candidate records.
 #include <spdlog/spdlog.h>
 
+#include "kopt/util/json.hpp"
 #include "kopt/util/text.hpp"
 #include "search.hpp"
 
 namespace kopt::core {
+
+using util::json_field;
 
 RoundRequest SearchRun::round_request(int round, int count) {
   RoundRequest req;
@@ -19,13 +22,14 @@ RoundRequest SearchRun::round_request(int round, int count) {
   req.precision = m_opt.precision;
   req.compile_available = m_compile_available;
   const auto& b = m_state.header["baseline"];
-  req.target_text = target_summary(b.contains("device") ? b["device"] : nlohmann::json());
+  req.target_text = target_summary(b.contains("device") ? json_field(b, "device") : nlohmann::json());
   req.baseline_text = m_baseline_text.empty() ? "Not measured." : baseline_without_kernels(m_baseline_text);
-  req.top_kernels_text = profile_table(b.contains("profile") ? b["profile"] : nlohmann::json(), "the reference (eager)");
+  req.top_kernels_text =
+      profile_table(b.contains("profile") ? json_field(b, "profile") : nlohmann::json(), "the reference (eager)");
   if (req.top_kernels_text.empty()) req.top_kernels_text = "Not profiled.";
-  if (b.contains("ncu") && b["ncu"].is_object() && b["ncu"].value("ok", false))
+  if (b.contains("ncu") && json_field(b, "ncu").is_object() && json_field(b, "ncu").value("ok", false))
     req.top_kernels_text += "\n\nNsight Compute, eager reference, per call (% of the device's peak):\n" +
-                            b["ncu"].value("text", std::string());
+                            json_field(b, "ncu").value("text", std::string());
   for (const auto& [id, r] : m_state.candidates) {
     if (r.status != "done") continue;
     const std::string dir = m_state.dir + "/candidates/" + candidate_dir_name(id);

@@ -8,6 +8,7 @@
 
 namespace kopt::core {
 
+using util::json_field;
 using util::json_number;
 
 namespace {
@@ -49,14 +50,14 @@ nlohmann::json SearchRun::summary(int best) const {
   s["status"] = m_status;
   s["stop_reason"] = m_stop_reason;
   s["device"] = m_opt.device;
-  const auto& b = m_state.header.contains("baseline") ? m_state.header["baseline"] : nlohmann::json::object();
+  const auto& b = m_state.header.contains("baseline") ? json_field(m_state.header, "baseline") : nlohmann::json::object();
   nlohmann::json baselines = {{"ok", b.value("ok", false)}, {"error", b.value("error", "")}};
   if (m_baseline_ok) {
     baselines["best"] = m_best_baseline;
     baselines["best_ms"] = m_best_ms;
   }
-  if (b.contains("eager")) baselines["eager"] = b["eager"];
-  if (b.contains("compiled")) baselines["compiled"] = b["compiled"];
+  if (b.contains("eager")) baselines["eager"] = json_field(b, "eager");
+  if (b.contains("compiled")) baselines["compiled"] = json_field(b, "compiled");
   s["baselines"] = baselines;
   // How much any implementation could gain over the best baseline (its distance to the bound).
   s["headroom"] = m_baseline_ok ? headroom(m_baseline_sol, m_best_baseline, m_best_ms) : nlohmann::json(nullptr);
@@ -98,8 +99,8 @@ nlohmann::json SearchRun::summary(int best) const {
       j["ranking_low"] = *r.speedup_low;
       j["ranking_high"] = *r.speedup_high;
     }
-    if (r.claim.is_object() && r.claim.contains("speedup") && r.claim["speedup"].contains("vs_best")) {
-      const auto& v = r.claim["speedup"]["vs_best"];
+    if (r.claim.is_object() && r.claim.contains("speedup") && json_field(r.claim, "speedup").contains("vs_best")) {
+      const auto& v = json_field(json_field(r.claim, "speedup"), "vs_best");
       j["speedup"] = json_number(v, "median");
       j["low"] = json_number(v, "low");
       j["high"] = json_number(v, "high");
@@ -111,7 +112,7 @@ nlohmann::json SearchRun::summary(int best) const {
       const std::string gate_best = r.claim.value("best_baseline", std::string());
       const double gate_best_ms = gate_best.empty() || !r.claim.contains("baselines_ms")
                                       ? 0
-                                      : json_number(r.claim["baselines_ms"], gate_best.c_str());
+                                      : json_number(json_field(r.claim, "baselines_ms"), gate_best.c_str());
       if (gate_best_ms > 0) {
         j["gate_baseline"] = gate_best;
         j["gate_baseline_ms"] = gate_best_ms;
@@ -148,28 +149,30 @@ nlohmann::json SearchRun::summary(int best) const {
 std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const {
   std::ostringstream md;
   md << "# kopt optimize: " << m_state.header.value("workload_name", "") << "\n\n";
-  md << "- workload: `" << s["workload"].get<std::string>() << "`\n- device: " << m_opt.device
+  md << "- workload: `" << json_field(s, "workload").get<std::string>() << "`\n- device: " << m_opt.device
      << "\n- status: " << m_status << (m_stop_reason.empty() ? "" : " (" + m_stop_reason + ")") << "\n";
-  md << "- candidates: " << s["candidates"] << " (" << s["evaluated"] << " evaluated, " << s["pending"] << " pending, "
-     << s["not_evaluated"] << " not evaluated) in " << m_rounds << " round(s), "
-     << util::format_seconds(s["elapsed_s"].get<double>()) << "; "
-     << fixed(s["evaluated_per_minute"].get<double>(), 2) << " evaluated per minute\n";
-  if (const auto& t = s["tokens"]; json_number(t, "input") + json_number(t, "output") > 0)
+  md << "- candidates: " << json_field(s, "candidates") << " (" << json_field(s, "evaluated") << " evaluated, "
+     << json_field(s, "pending") << " pending, " << json_field(s, "not_evaluated") << " not evaluated) in " << m_rounds
+     << " round(s), " << util::format_seconds(json_field(s, "elapsed_s").get<double>()) << "; "
+     << fixed(json_field(s, "evaluated_per_minute").get<double>(), 2) << " evaluated per minute\n";
+  if (const auto& t = json_field(s, "tokens"); json_number(t, "input") + json_number(t, "output") > 0)
     md << "- tokens: " << t.value("input", 0LL) << " in, " << t.value("output", 0LL) << " out"
        << (t.value("estimated", false) ? " (estimated from the text, about 4 characters a token)" : "") << "\n";
-  if (s["gpu_idle_share"].is_number())
-    md << "- share of time no timing ran while candidates waited: " << fixed(100 * s["gpu_idle_share"].get<double>(), 1)
-       << "%\n";
+  if (json_field(s, "gpu_idle_share").is_number())
+    md << "- share of time no timing ran while candidates waited: "
+       << fixed(100 * json_field(s, "gpu_idle_share").get<double>(), 1) << "%\n";
   md << "\n## Baselines\n\n| baseline | median ms | note |\n|---|---|---|\n";
-  const auto& b = s["baselines"];
+  const auto& b = json_field(s, "baselines");
   if (b.contains("eager"))
-    md << "| eager | " << fixed(json_number(b["eager"], "median_ms"), 4) << " | " << cell(b["eager"].value("error", "")) << " |\n";
-  if (b.contains("compiled") && b["compiled"].is_object())
-    for (const auto& [mode, t] : b["compiled"].items())
+    md << "| eager | " << fixed(json_number(json_field(b, "eager"), "median_ms"), 4) << " | "
+       << cell(json_field(b, "eager").value("error", "")) << " |\n";
+  if (b.contains("compiled") && json_field(b, "compiled").is_object())
+    for (const auto& [mode, t] : json_field(b, "compiled").items())
       md << "| " << mode << " | " << (t.value("ok", false) ? fixed(json_number(t, "median_ms"), 4) : "-") << " | "
          << cell(t.value("error", "")) << " |\n";
   if (!b.value("ok", false)) md << "\nNo baseline timing: " << cell(b.value("error", ""), 400) << "\n";
-  if (const std::string room = headroom_text(s["headroom"]); !room.empty()) md << "\nHeadroom: " << cell(room, 400) << ".\n";
+  if (const std::string room = headroom_text(json_field(s, "headroom")); !room.empty())
+    md << "\nHeadroom: " << cell(room, 400) << ".\n";
   if (const std::string drift = baseline_drift_text(s.value("baseline_drift", nlohmann::json())); !drift.empty())
     md << "\nBaselines: " << cell(drift, 600) << ".\n";
   if (const std::string earlier = earlier_baselines_text(s.value("earlier_baselines", nlohmann::json())); !earlier.empty())
@@ -179,10 +182,10 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
   if (!best) {
     md << "No correct candidate.\n";
   } else {
-    const auto& j = s["best"];
-    md << "Candidate " << candidate_dir_name(best) << " (" << cell(j["strategy"].get<std::string>()) << "): ";
-    if (j["speedup"].is_number())
-      md << fixed(j["speedup"].get<double>(), 3) << "x the best baseline";
+    const auto& j = json_field(s, "best");
+    md << "Candidate " << candidate_dir_name(best) << " (" << cell(json_field(j, "strategy").get<std::string>()) << "): ";
+    if (json_field(j, "speedup").is_number())
+      md << fixed(json_field(j, "speedup").get<double>(), 3) << "x the best baseline";
     if (j.value("confirmed", false))
       md << " (95% interval " << fixed(json_number(j, "low"), 3) << "-" << fixed(json_number(j, "high"), 3) << ", "
          << j.value("pairs", 0) << " ABAB pairs): " << (j.value("faster", false) ? "faster" : "not shown to be faster");
@@ -191,15 +194,15 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
     md << "\n";
   }
   md << "\n## Outcomes\n\n| outcome | count |\n|---|---|\n";
-  for (const auto& [k, v] : s["counts"].items()) md << "| " << k << " | " << v << " |\n";
+  for (const auto& [k, v] : json_field(s, "counts").items()) md << "| " << k << " | " << v << " |\n";
   md << "\n## Candidates\n\n| id | round | strategy | outcome | median ms | speedup | final gate | reason |\n"
         "|---|---|---|---|---|---|---|---|\n";
   for (const auto& [id, r] : m_state.candidates) {
     std::string gate = "-";
     if (r.claim.is_object()) {
       gate = r.claim.value("outcome", "");
-      if (r.claim.contains("speedup") && r.claim["speedup"].contains("vs_best"))
-        gate += " " + fixed(json_number(r.claim["speedup"]["vs_best"], "median"), 3) + "x" +
+      if (r.claim.contains("speedup") && json_field(r.claim, "speedup").contains("vs_best"))
+        gate += " " + fixed(json_number(json_field(json_field(r.claim, "speedup"), "vs_best"), "median"), 3) + "x" +
                 (r.claim.value("faster", false) ? " faster" : "");
     }
     md << "| " << candidate_dir_name(id) << " | " << r.round << " | " << cell(r.strategy, 60) << " | "

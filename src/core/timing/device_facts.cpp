@@ -3,6 +3,8 @@
 // (declared in eval_timing.hpp).
 #include "core/timing/eval_timing.hpp"
 
+#include "kopt/util/json.hpp"
+
 namespace kopt::core {
 
 namespace {
@@ -82,12 +84,12 @@ nlohmann::json sol_figures(const measure::Target& target, double bytes, double f
 measure::PeakChoice reference_peak(const nlohmann::json& profile, const std::string& precision) {
   std::vector<std::string> classes;
   if (profile.is_object() && profile.contains("kernels") && profile["kernels"].is_array())
-    for (const auto& k : profile["kernels"])
+    for (const auto& k : util::json_field(profile, "kernels"))
       if (k.is_object() && k.contains("name") && k["name"].is_string())
         classes.push_back(measure::kernel_class(k["name"].get<std::string>()));
   measure::MathModes modes;
   if (profile.is_object() && profile.contains("math") && profile["math"].is_object()) {
-    const auto& math = profile["math"];
+    const auto& math = util::json_field(profile, "math");
     // From a worker (untrusted for nothing here, but a damaged record may be read back).
     if (math.contains("cudnn_allow_tf32") && math["cudnn_allow_tf32"].is_boolean())
       modes.cudnn_allow_tf32 = math["cudnn_allow_tf32"].get<bool>();

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/eval/build_log.hpp"
+#include "kopt/util/json.hpp"
 
 namespace kopt::core {
 
@@ -82,7 +83,7 @@ std::optional<Failure> malformed_reply(const nlohmann::json& h) {
                                     type_name(type) + " (a frame kopt's harness never writes)"};
   }
   if (h.contains("tampered"))
-    for (const auto& name : h["tampered"])
+    for (const auto& name : util::json_field(h, "tampered"))
       if (!name.is_string()) return Failure{"malformed", "reply field 'tampered' holds a non-string (a frame kopt's harness never writes)"};
   return std::nullopt;
 }
@@ -110,7 +111,7 @@ bool out_of_memory(const std::string& reason) {
 
 std::string tampered_names(const nlohmann::json& header) {
   if (!header.is_object() || !header.contains("tampered")) return "";
-  const auto& t = header["tampered"];
+  const auto& t = util::json_field(header, "tampered");
   if (!t.is_array() || t.empty()) return "";
   std::string names;
   for (size_t k = 0; k < t.size() && k < 5; ++k) names += (k ? ", " : "") + (t[k].is_string() ? t[k].get<std::string>() : "?");

@@ -73,6 +73,27 @@ TEST(suite_table, a_gated_best_shows_the_gates_times_beside_the_gates_speedup) {
       << kopt::cli::optimize_text(ranked);
 }
 
+// A summary saved with only some of its fields (an older kopt's, a damaged one) prints what
+// it has: a missing field reads as absent (a const json's operator[] on one was undefined
+// behaviour, and crashed this test's neighbour in a CI run).
+TEST(suite_table, a_summary_missing_its_fields_prints_what_it_has) {
+  WorkloadResult r;
+  r.workload = "examples/swish.py";
+  r.run_dir = "kopt-runs/demo/swish";
+  r.status = "finished";
+  r.summary = nlohmann::json::object();
+  const auto rows = lines(kopt::cli::suite_table({r}));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_NE(rows[1].find("no correct candidate; 0 tried"), std::string::npos) << rows[1];
+  const std::string text = kopt::cli::optimize_text(r);
+  EXPECT_NE(text.find("baselines: not measured"), std::string::npos) << text;
+  EXPECT_NE(text.find("best: no correct candidate"), std::string::npos) << text;
+  EXPECT_NE(text.find("candidates: 0, 0.00 evaluated per minute"), std::string::npos) << text;
+  r.summary = {{"best", {{"id", 4}, {"strategy", "refine"}}}};
+  EXPECT_NE(kopt::cli::optimize_text(r).find("fastest candidate: 0004 (refine) (not timed)\n"), std::string::npos)
+      << kopt::cli::optimize_text(r);
+}
+
 TEST(suite_table, an_unusable_workload_shows_its_error_in_its_row) {
   WorkloadResult r;
   r.workload = "examples/broken.py";
