@@ -6,15 +6,12 @@
 #include <optional>
 #include <string>
 
+#include "kopt/util/json.hpp"
+
 namespace kopt::report {
 
-// j[key], or a null value when `j` is no object or lacks `key`.
-inline const nlohmann::json& at(const nlohmann::json& j, const char* key) {
-  static const nlohmann::json null;
-  if (!j.is_object()) return null;
-  const auto it = j.find(key);
-  return it == j.end() ? null : *it;
-}
+// j[key], or a null value when `j` is no object or lacks `key` (util::json_field).
+inline const nlohmann::json& at(const nlohmann::json& j, const char* key) { return util::json_field(j, key); }
 inline std::optional<double> opt_num(const nlohmann::json& j, const char* key) {
   const auto& v = at(j, key);
   return v.is_number() ? std::optional<double>(v.get<double>()) : std::nullopt;
