@@ -10,7 +10,8 @@ round r: the best speedup over the better baseline among the candidates of round
 that the final gate timed (its median and 95% interval, bold when the gate called it
 faster); a round with correct candidates but none gate-timed shows the best ranking
 speedup in italics, marked "rank". The ceiling is the most an implementation doing the reference's work in its arithmetic could gain
-over the best baseline (its distance to kopt's speed-of-light bound). The last columns say what best.py is and whether
+over the best baseline (its distance to kopt's speed-of-light bound); "copy:" follows where the bound is memory's
+and the baseline timed a plain copy: the ceiling at the copy's bandwidth. The last columns say what best.py is and whether
 that respects the no-regression rule (best.py a baseline, or a candidate the gate
 confirmed faster). Over the suite: the geometric mean of each workload's final figure
 (gate medians; ranking figures are counted and said so) and fast_1.0 / fast_1.5: the
@@ -125,8 +126,11 @@ def table(doc, title):
                 last = fig
         finals.append((name, last))
         bp, ok = best_py_cell(run, records)
-        ceiling = (run.get("headroom") or {}).get("ceiling")
-        lines.append(f"| {name} | {base} | {fmt_x(ceiling)} | " + " | ".join(cells) + f" | {bp} | {ok} | {run.get('status')} |")
+        room = run.get("headroom") or {}
+        ceiling = fmt_x(room.get("ceiling"))
+        if room.get("practical_ceiling"):  # memory-bound, with the baseline's copy test
+            ceiling += f" (copy: {fmt_x(room['practical_ceiling'])})"
+        lines.append(f"| {name} | {base} | {ceiling} | " + " | ".join(cells) + f" | {bp} | {ok} | {run.get('status')} |")
     lines.append("")
     gate_vals = [f[1]["speedup"] for _, f in finals if f[0] == "gate"]
     rank_vals = [f[1] for _, f in finals if f[0] == "rank"]

@@ -198,6 +198,39 @@ class Stopwatch:
             return error_reply("forward", exc)
         return {"ok": True, "calls": calls}
 
+    def copy(self, msg):
+        """The bandwidth a plain copy reaches on this device: the memory bound a kernel can
+        practically reach, beside the datasheet's. A buffer of msg["bytes"] (kopt sizes it
+        past L2; here at most a quarter of the free memory) copied twice to warm up, then
+        msg["reps"] times, each timed alone (CUDA events; the clock on a CPU); the median.
+        The traffic counted is the read and the write. A device without room for the
+        buffers gives no figure: {"ok": False, "error": why}."""
+        nbytes, reps = int(msg["bytes"]), int(msg.get("reps", 10))
+        if nbytes <= 0 or not 1 <= reps <= 100:
+            raise ValueError("time_copy needs bytes > 0 and 1 <= reps <= 100")
+        cuda = self.device == "cuda"
+        src = dst = None
+        try:
+            if cuda:
+                nbytes = min(nbytes, int(torch.cuda.mem_get_info()[0]) // 4)
+            n = nbytes // 4
+            if n < (1 << 18):
+                return {"ok": False, "error": "too little free memory for a copy of 1 MiB"}
+            # Written once before timing: the pages are mapped, as a workload's buffers are.
+            src = torch.ones(n, dtype=torch.float32, device=self.device)
+            dst = torch.zeros(n, dtype=torch.float32, device=self.device)
+            median = time_copies(dst, src, reps, self.device)
+            if not median > 0:
+                return {"ok": False, "error": "the copy took no measurable time"}
+            return {"ok": True, "bytes": 4 * n, "reps": reps, "seconds": median,
+                    "bytes_per_second": 2.0 * 4 * n / median}
+        except BaseException as exc:
+            return {"ok": False, "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]}
+        finally:
+            del src, dst
+            if cuda:
+                torch.cuda.empty_cache()
+
     def profile(self, msg):
         """Top kernels by device time over a few calls on fresh inputs (torch.profiler),
         and the work one call must do: bytes in and out, and flops where torch counts them."""
@@ -243,6 +276,28 @@ class Stopwatch:
         except BaseException as exc:
             result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]
         return result
+
+
+def time_copies(dst, src, reps, device):
+    """The median seconds of `reps` copies of src into dst, after two untimed: each timed
+    alone, with CUDA events on cuda, the clock otherwise (Stopwatch.copy)."""
+    times = []
+    for k in range(reps + 2):
+        synchronize(device)
+        if device == "cuda":
+            start, end = _Event(enable_timing=True), _Event(enable_timing=True)
+            start.record()
+            dst.copy_(src)
+            end.record()
+            end.synchronize()
+            seconds = start.elapsed_time(end) / 1000.0
+        else:
+            t0 = _perf_counter()
+            dst.copy_(src)
+            seconds = _perf_counter() - t0
+        if k >= 2:
+            times.append(seconds)
+    return _median(times)
 
 
 def math_modes():

@@ -68,10 +68,11 @@ def serve(role, channel):
                 reply = role.prepare(header)
             elif op == "compile" and isinstance(role, ReferenceRole):
                 reply = role.compile(header)
-            elif op in ("time_setup", "time_prepare", "time_run", "time_output", "profile", "ncu_run"):
+            elif op in ("time_setup", "time_prepare", "time_run", "time_output", "time_copy", "profile", "ncu_run"):
                 sw = role.stopwatch
                 reply = {"time_setup": sw.setup, "time_prepare": sw.prepare, "time_run": sw.run,
-                         "time_output": sw.output, "profile": sw.profile, "ncu_run": sw.ncu_run}[op](header)
+                         "time_output": sw.output, "time_copy": sw.copy, "profile": sw.profile,
+                         "ncu_run": sw.ncu_run}[op](header)
             elif op == "bye":
                 channel.send({"ok": True})
                 if "torch._inductor" not in sys.modules:

@@ -105,6 +105,30 @@ TEST(timing, baseline_times_eager_and_reports_compile_availability) {
   ASSERT_TRUE(host.is_object()) << context(run);
   EXPECT_GT(host["enqueue_per_call_ms"].get<double>(), 0.0);
   EXPECT_EQ(host["gc_collections"].get<int>(), 0);
+  // The copy test: what a plain copy moves on the device. On a GPU, held against the
+  // target's peak bandwidth (a copy reaches most of it, never much more).
+  const auto& copy = run.json["profile"]["copy"];
+  ASSERT_TRUE(copy.is_object()) << context(run);
+  ASSERT_TRUE(copy.value("ok", false)) << copy.dump();
+  EXPECT_GE(copy["bytes"].get<double>(), kopt::testing::on_gpu() ? 256.0 * (1 << 20) : 64.0 * (1 << 20)) << copy.dump();
+  EXPECT_NEAR(copy["bytes_per_second"].get<double>(), 2 * copy["bytes"].get<double>() / copy["seconds"].get<double>(), 1.0);
+  if (kopt::testing::on_gpu()) {
+    ASSERT_TRUE(run.json["sol"].is_object()) << context(run);
+    EXPECT_GT(run.json["sol"].value("copy_fraction", 0.0), 0.5) << run.json["sol"].dump();
+    EXPECT_LT(run.json["sol"].value("copy_fraction", 0.0), 1.05) << run.json["sol"].dump();
+  }
+}
+
+// On a CPU the copy test is kept but not held against a GPU's datasheet (--target h100):
+// the bound has no copy_fraction there.
+TEST(timing, a_cpu_copy_test_is_not_held_against_a_gpus_peak) {
+  if (kopt::testing::on_gpu()) GTEST_SKIP() << "the CPU's case";
+  const auto run = kopt::testing::run_kopt({"baseline", kopt::testing::case_path("w_linear_gelu.py"), "--json", "--device",
+                                            "cpu", "--compile-modes", "none", "--target", "h100"});
+  ASSERT_EQ(run.exit_code, 0) << context(run);
+  ASSERT_TRUE(run.json["sol"].is_object()) << context(run);
+  EXPECT_FALSE(run.json["sol"].contains("copy_fraction")) << run.json["sol"].dump();
+  EXPECT_TRUE(run.json["profile"]["copy"].value("ok", false)) << run.json["profile"].dump();
 }
 
 // --ncu with a stand-in for Nsight Compute (tests/cases/fake_ncu.sh): the reference runs

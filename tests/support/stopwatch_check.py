@@ -3,7 +3,8 @@
 against a simulated GPU clock: the events, the opening sleep and the synchronize are
 replaced, so the code that only runs on a GPU runs here. Checks that a batch reports the
 sleep's own length (an event after it, docs/measurement.md "The opening sleep is
-measured"), that the span still holds the sleep, and that no sleep means none reported.
+measured"), that the span still holds the sleep, that no sleep means none reported, and
+that the copy test (time_copies) times each copy between its own events, warm-ups left out.
 Exit 77 (skipped) without torch.
 
 Usage: stopwatch_check.py HARNESS_DIR
@@ -79,5 +80,20 @@ check(abs(null["ms"] - null["sleep_ms"]) < 1e-9, "a null batch is its sleep: %r"
 # No opening sleep: none reported.
 r = sw.run({"model": "m"})
 check(r["sleep_ms"] == 0.0 and abs(r["ms"] - CALL_MS) < 1e-9, "no sleep, no sleep_ms: %r" % r)
+
+# The copy test's CUDA branch (time_copies): each copy between its own two events, the two
+# warm-ups (slow here, as a first touch is) left out of the median.
+class Buffer:
+    copies = 0
+
+    def copy_(self, src):
+        Buffer.copies += 1
+        Gpu.now += 5.0 if Buffer.copies <= 2 else 0.25 + 0.01 * (Buffer.copies % 3)
+        return self
+
+
+median = kopt_timing.time_copies(Buffer(), Buffer(), 10, "cuda")
+check(Buffer.copies == 12, "two warm-ups and ten timed copies: %d" % Buffer.copies)
+check(abs(median - 0.26e-3) < 1e-12, "the median of the timed copies, in seconds: %r" % median)
 
 finish("stopwatch_check")

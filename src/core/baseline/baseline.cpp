@@ -13,6 +13,7 @@
 #include "kopt/core/worker_pool.hpp"
 #include "kopt/measure/target.hpp"
 #include "kopt/sandbox/procfs.hpp"
+#include "kopt/util/json.hpp"
 #include "kopt/verify/value.hpp"
 #include "core/workers/request.hpp"
 #include "core/timing/stopwatch.hpp"
@@ -226,6 +227,9 @@ class BaselineRun {
       }
       m_report.compiled[key] = t;
     }
+    // What a plain copy reaches on this device, timed alone like the baselines: the memory
+    // bound a kernel can practically reach (profile() puts it beside the bound).
+    if (m_opt.profile) copy_bandwidth(bytes);
     lock = {};
     // The profile runs the workload again: like verification, under the shared side.
     shared = share_gpu(m_opt.exclusive, m_opt.device);
@@ -257,6 +261,23 @@ class BaselineRun {
     m_report.ncu = ncu_finish(std::move(w.value()), session, "eager", 1, m_opt.call_timeout);
   }
 
+  // The copy's size: half the workload's traffic (the copy's is twice its size), at least
+  // 8 times L2 and 256 MiB so that L2 holds little of it, at most 1 GiB; 64 MiB on a CPU,
+  // where the figure is kept but not used (no target describes a CPU). The worker caps it
+  // at a quarter of the free memory.
+  void copy_bandwidth(double bytes) {
+    const bool cuda = m_opt.device == "cuda";
+    const double floor = std::max(8 * m_hello.value("l2_bytes", 0.0), 256.0 * (1 << 20));
+    const double size = cuda ? std::min(std::max(bytes / 2, floor), 1024.0 * (1 << 20)) : 64.0 * (1 << 20);
+    auto c = ask(*m_ref, {{"op", "time_copy"}, {"bytes", static_cast<long long>(size)}, {"reps", 10}}, m_opt.call_timeout);
+    if (!c) {
+      m_copy = {{"ok", false}, {"error", c.failure().message}};
+      return;
+    }
+    m_copy = c->header;
+    m_copy.erase("payload");
+  }
+
   void profile(double bytes, const std::string& precision) {
     std::vector<uint64_t> seeds;
     for (int k = 0; k < 4; ++k) seeds.push_back(draw_seed());
@@ -269,6 +290,7 @@ class BaselineRun {
     prof.erase("ok");
     prof.erase("payload");
     m_report.profile = prof;
+    if (m_copy.is_object()) m_report.profile["copy"] = m_copy;
     const double b = prof.value("bytes", bytes);
     const double flops = prof.contains("flops") && prof["flops"].is_number() ? prof["flops"].get<double>() : 0.0;
     const auto target = resolve_target(m_hello, m_opt.target);
@@ -277,6 +299,13 @@ class BaselineRun {
     const auto peak = reference_peak(prof, precision);
     m_report.sol = sol_figures(*target, b, flops, peak.precision, m_report.best_ms);
     m_report.sol["peak_why"] = peak.why;
+    // The copy's bandwidth against the target's: only where the target describes the
+    // device the copy ran on.
+    const double copied = util::json_number(m_copy, "bytes_per_second");
+    if (m_opt.device == "cuda" && copied > 0 && target->memory_bandwidth > 0) {
+      m_report.sol["copy_bandwidth"] = copied;
+      m_report.sol["copy_fraction"] = copied / target->memory_bandwidth;
+    }
     const std::string warning = measure::bound_warning(measure::speed_of_light(*target, b, flops, peak.precision), peak,
                                                        m_report.best_ms / 1000.0, "the best baseline, " + m_report.best + ",");
     if (!warning.empty()) {
@@ -291,6 +320,7 @@ class BaselineRun {
   std::unique_ptr<WorkerPool> m_pool;
   std::unique_ptr<sandbox::Worker> m_ref;
   nlohmann::json m_hello;  // the reference worker's hello: the device
+  nlohmann::json m_copy;   // the time_copy reply (copy_bandwidth), or null
 };
 
 }  // namespace

@@ -88,6 +88,12 @@ std::string baseline_text(const BaselineReport& r) {
     else out << fmt::format("; best is at {:.1f}% of it\n", 100.0 * util::json_number(r.sol, "fraction_of_light"));
     // Which peak, and why: for compute-bound work (a memory-bound bound does not use it).
     if (bound == "compute" && text("peak_why") != "?") out << "  peak: " << text("peak_why") << "\n";
+    // Memory-bound: the bandwidth a plain copy reached here, which kernels can reach.
+    if (const double copied = util::json_number(r.sol, "copy_bandwidth"); bound == "memory" && copied > 0 && r.best_ms > 0)
+      out << fmt::format("  copy: a plain copy on this device moves {:.3g} TB/s, {:.1f}% of the peak bandwidth; "
+                         "best moves {:.3g} TB/s, {:.1f}% of the copy's\n",
+                         copied / 1e12, 100 * util::json_number(r.sol, "copy_fraction"), bytes / (r.best_ms / 1000) / 1e12,
+                         100 * bytes / (r.best_ms / 1000) / copied);
   }
   if (r.profile.is_object() && r.profile.contains("kernels")) {
     int k = 0;

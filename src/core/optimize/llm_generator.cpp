@@ -60,6 +60,10 @@ std::string light_text(const nlohmann::json& sol) {
   if (bytes > 0)
     out += fmt::format(" Memory: {:.3g} GB moved at {:.2f} TB/s, {:.1f}% of the peak bandwidth.", bytes / 1e9,
                        bytes / time_s / 1e12, 100 * num("achieved_bandwidth_fraction"));
+  // The baseline's copy test (memory-bound): what a kernel can practically reach here.
+  if (const double copied = num("copy_bandwidth"); bytes > 0 && copied > 0 && text("bound", "memory") == std::string("memory"))
+    out += fmt::format(" A plain copy on this GPU moves {:.2f} TB/s: this candidate moves {:.1f}% of that.", copied / 1e12,
+                       100 * bytes / time_s / copied);
   if (flops > 0)
     out += fmt::format(" Compute: {:.3g} GFLOP at {:.1f} TFLOP/s, {:.1f}% of the peak.", flops / 1e9, flops / time_s / 1e12,
                        100 * num("achieved_compute_fraction"));

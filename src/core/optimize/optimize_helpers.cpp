@@ -303,8 +303,19 @@ nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline
                       {"seconds", util::json_number(at, "seconds")},
                       {"fraction_of_light", fraction}};
   // A time under the bound (by more than rounding) means the bound's inputs are off.
-  if (fraction > 1.005) h["below_light"] = true;
-  else h["ceiling"] = 1.0 / std::min(fraction, 1.0);
+  if (fraction > 1.005) {
+    h["below_light"] = true;
+    return h;
+  }
+  h["ceiling"] = 1.0 / std::min(fraction, 1.0);
+  // Memory-bound: the bound at the bandwidth a plain copy reached on the device (the
+  // baseline's copy_fraction of the peak), which kernels reach and datasheets' peaks not.
+  const double copy = util::json_number(at, "copy_fraction");
+  if (util::json_string(at, "bound") == "memory" && copy > 0 && copy <= 1.5) {
+    h["copy_fraction"] = copy;
+    h["copy_bandwidth"] = util::json_number(at, "copy_bandwidth");
+    h["practical_ceiling"] = copy / fraction;
+  }
   return h;
 }
 
@@ -348,6 +359,11 @@ std::string headroom_text(const nlohmann::json& h) {
   if (h.value("below_light", false)) return text + " (faster than the bound: the bound's inputs are off, see the baseline)";
   text += fmt::format(", so at most {:.2f}x is left", util::json_number(h, "ceiling"));
   if (bound == "compute") text += " at the " + (precision.empty() ? std::string("fp32") : precision) + " peak";
+  if (const double practical = util::json_number(h, "practical_ceiling"); practical > 0)
+    text += fmt::format("; a plain copy on this GPU moves {:.2f} TB/s, {:.1f}% of the peak bandwidth, so about {:.2f}x "
+                        "is practical",
+                        util::json_number(h, "copy_bandwidth") / 1e12, 100 * util::json_number(h, "copy_fraction"),
+                        practical);
   return text;
 }
 

@@ -79,8 +79,13 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
     r.profile = json_field(p, "candidate");
   // The candidate's distance to the speed-of-light bound goes with its profile (the refine
   // prompt shows both).
-  if (r.profile.is_object() && !r.profile.contains("error") && t.contains("sol") && json_field(t, "sol").is_object())
+  if (r.profile.is_object() && !r.profile.contains("error") && t.contains("sol") && json_field(t, "sol").is_object()) {
     r.profile["sol"] = json_field(t, "sol");
+    // With the baseline's copy test, which the eval does not repeat (the refine prompt
+    // holds the candidate's bandwidth against it).
+    for (const char* key : {"copy_bandwidth", "copy_fraction"})
+      if (json_number(m_baseline_sol, key) > 0) r.profile["sol"][key] = json_number(m_baseline_sol, key);
+  }
   const auto& candidate = json_field(t, "candidate");
   if (candidate.is_object() && candidate.value("ok", false) && json_number(candidate, "median_ms") > 0) {
     r.median_ms = json_number(candidate, "median_ms");

@@ -65,6 +65,34 @@ TEST(headroom, the_ceiling_is_the_best_baselines_distance_to_the_bound) {
   EXPECT_TRUE(kopt::core::headroom(bound, "eager", 0.0).is_null());
 }
 
+// A memory bound carries the baseline's copy test (copy_fraction: what a plain copy reached
+// of the peak bandwidth): the practical ceiling is the best baseline's distance to that.
+// elementwise_chain on the H100 (1.611 GB, 0.4808 ms at 3.35 TB/s; compile:default 0.5276
+// ms), with a copy at 92% of the peak (a figure for the test, not a measurement).
+TEST(headroom, a_copy_test_gives_the_practical_ceiling_beside_the_datasheets) {
+  const nlohmann::json bound = {{"seconds", 0.00048077}, {"memory_seconds", 0.00048077}, {"compute_seconds", 0.0},
+                                {"bytes", 1610612736.0}, {"flops", 0.0}, {"bound", "memory"}, {"precision", "fp32"},
+                                {"copy_bandwidth", 3.082e12}, {"copy_fraction", 0.92}};
+  const auto h = kopt::core::headroom(bound, "compile:default", 0.5276);
+  ASSERT_TRUE(h.is_object());
+  EXPECT_NEAR(h["ceiling"].get<double>(), 0.5276 / 0.48077, 1e-4);
+  EXPECT_NEAR(h["practical_ceiling"].get<double>(), 0.92 * 0.5276 / 0.48077, 1e-4);
+  EXPECT_EQ(kopt::core::headroom_text(h),
+            "speed of light 0.4808 ms (memory-bound, fp32): compile:default is at 91.1% of it, so at most 1.10x is left; "
+            "a plain copy on this GPU moves 3.08 TB/s, 92.0% of the peak bandwidth, so about 1.01x is practical");
+  // A compute bound, a damaged figure or none: the datasheet's ceiling alone.
+  auto gemm = bound;
+  gemm["bound"] = "compute";
+  EXPECT_FALSE(kopt::core::headroom(gemm, "eager", 0.5).contains("practical_ceiling"));
+  for (const nlohmann::json& bad : {nlohmann::json("fast"), nlohmann::json(-1), nlohmann::json(7.0), nlohmann::json()}) {
+    auto damaged = bound;
+    damaged["copy_fraction"] = bad;
+    const auto d = kopt::core::headroom(damaged, "compile:default", 0.5276);
+    EXPECT_FALSE(d.contains("practical_ceiling")) << bad;
+    EXPECT_EQ(kopt::core::headroom_text(d).find("practical"), std::string::npos) << bad;
+  }
+}
+
 // The H200's logsumexp_rows: the run's baseline read compile:default under the bound
 // (0.4371 ms against 0.4474), the gate 0.4799 ms. Where the gate did not reproduce the
 // best baseline, the distance to the bound comes from the gate's figure.
@@ -268,6 +296,19 @@ TEST(baseline_text, the_bound_line_says_what_it_is_made_of) {
             std::string::npos)
       << softmax;
   EXPECT_EQ(softmax.find("  peak:"), std::string::npos) << "the FLOP peak does not bound memory-bound work";
+  EXPECT_EQ(softmax.find("  copy:"), std::string::npos) << "no copy test, no line";
+  // With the baseline's copy test (4.4 TB/s, 91.7% of 4.8: a figure for the test): what a
+  // kernel can practically reach, and the best baseline against it.
+  r.sol["copy_bandwidth"] = 4.4e12;
+  r.sol["copy_fraction"] = 4.4 / 4.8;
+  r.best_ms = 0.5;
+  const std::string copied = kopt::core::baseline_text(r);
+  EXPECT_NE(copied.find("  copy: a plain copy on this device moves 4.4 TB/s, 91.7% of the peak bandwidth; best moves "
+                        "4.29 TB/s, 97.6% of the copy's\n"),
+            std::string::npos)
+      << copied;
+  r.sol["bound"] = "compute";
+  EXPECT_EQ(kopt::core::baseline_text(r).find("  copy:"), std::string::npos) << "compute-bound work: no copy line";
   // Damaged figures (a run directory read back) give a line, not an exception.
   r.sol = {{"bound", 3}, {"bytes", "many"}, {"seconds", 0.001}};
   EXPECT_NE(kopt::core::baseline_text(r).find("speed of light: 1.0000 ms"), std::string::npos);

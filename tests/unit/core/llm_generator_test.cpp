@@ -145,6 +145,17 @@ TEST(refine_prompt_from_the_generator, says_how_far_the_candidate_is_from_the_sp
   EXPECT_LT(line, refine.find("Profile of the reference"));
   EXPECT_NE(refine.find("Memory: 1.6 GB moved at 4.00 TB/s, 83.3% of the peak bandwidth.", line), std::string::npos) << refine;
   EXPECT_EQ(refine.find("Compute:", line), std::string::npos) << "no FLOP count, no compute figure";
+  EXPECT_EQ(refine.find("A plain copy", line), std::string::npos) << "no copy test, no copy figure";
+  // With the baseline's copy test (4.4 TB/s, a figure for the test): the candidate's 4.0
+  // TB/s against it.
+  auto copied = req;
+  copied.history[0].record.profile["sol"]["copy_bandwidth"] = 4.4e12;
+  const auto with_copy = ask(copied);
+  ASSERT_EQ(with_copy.size(), 1u);
+  EXPECT_NE(with_copy[0].user.find("of the peak bandwidth. A plain copy on this GPU moves 4.40 TB/s: this candidate moves "
+                                   "90.9% of that."),
+            std::string::npos)
+      << with_copy[0].user;
   // A candidate faster than the bound's peak (3xTF32 matmuls against the fp32 FMA peak).
   auto fast = req;
   fast.history[0].record.profile["sol"]["fraction_of_light"] = 1.5;
