@@ -9,6 +9,10 @@
 #             the replies are verified and timed, the next round's prompts are written
 #             (after the last round: the final gate); run it again after an interrupted call
 #   builtin   the same suite with --provider builtin (started, or resumed if it exists)
+#   copytest  kopt baseline on COPY_WORKLOADS (default: the four memory-bound ones): the
+#             baselines, the bound and the copy test's practical ceiling, into
+#             $OUT/baseline-NAME.json and copytest.txt; touches no state (run it before
+#             another step in one call: CALL_LIMIT=... round.sh builtin after it)
 # Each device step ends by writing $OUT: state.tgz (the whole state folder), prompts.md
 # (the prompts still waiting, concatenated), summary.txt (kopt's suite summaries and the
 # table), report-files.json / report-builtin.json (kopt report --format json), logs.tgz,
@@ -221,7 +225,7 @@ pack() {
 }
 
 # --- steps -----------------------------------------------------------------------------
-[ $# -ge 1 ] || { sed -n '2,34p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,38p' "$0"; exit 2; }
 mkdir -p "$OUT"
 step=$1; shift
 case $step in
@@ -273,6 +277,38 @@ case $step in
         else run_shards builtin --provider builtin --patience 0 ${BUILTIN_ARGS:--n 2 --max-candidates 2 --final-top 1 --time-budget 120s}; fi ;;
     esac | tee -a "$OUT/summary.txt"
     pack
+    say done ;;
+  copytest)
+    : >"$OUT/copytest.txt"
+    DEVICE=${DEVICE:-cuda}
+    get_kopt
+    [ "$DEVICE" = cuda ] && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/copytest.txt"
+    for w in ${COPY_WORKLOADS:-elementwise_chain logsumexp_rows maxpool2d softmax_rows}; do
+      [ "$(left)" -gt 60 ] || { say "stopping before $w: the call's time is nearly spent"; break; }
+      say "kopt baseline $w" | tee -a "$OUT/copytest.txt"
+      KOPT_QUALITY_SCALE=${KOPT_QUALITY_SCALE:-1} timeout "$(( $(left) - 30 ))" "$KOPT" baseline "$root/$here/$w.py" \
+        --device "$DEVICE" --compile-modes default --json >"$OUT/baseline-$w.json" 2>>"$OUT/copytest.txt"
+      # One line: the best baseline, its share of the datasheet's bound, the copy's share of
+      # the peak, and the practical ceiling (copy_fraction / fraction_of_light).
+      "$py" - "$w" "$OUT/baseline-$w.json" <<'PY' | tee -a "$OUT/copytest.txt"
+import json, sys
+name, path = sys.argv[1:3]
+try:
+    d = json.load(open(path))
+except Exception as e:
+    sys.exit("%s: no JSON (%s)" % (name, e))
+sol, copy = d.get("sol") or {}, (d.get("profile") or {}).get("copy") or {}
+line = "%s: best %s %.4f ms" % (name, d.get("best"), d.get("best_ms") or 0)
+if sol.get("fraction_of_light"):
+    line += "; %s-bound, at %.1f%% of the datasheet's bound (ceiling %.3fx)" % (
+        sol.get("bound"), 100 * sol["fraction_of_light"], 1 / sol["fraction_of_light"])
+if sol.get("copy_fraction") and sol.get("fraction_of_light"):
+    line += "; a copy moves %.3f TB/s, %.1f%% of the peak: practical ceiling %.3fx" % (
+        sol["copy_bandwidth"] / 1e12, 100 * sol["copy_fraction"], sol["copy_fraction"] / sol["fraction_of_light"])
+print(line)
+print("  profile.copy: " + json.dumps(copy))
+PY
+    done
     say done ;;
   unpack)  # unpack DIR: the files of a device call
     src=${1:?unpack DIR}
