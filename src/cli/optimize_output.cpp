@@ -38,7 +38,7 @@ std::string optimize_text(const core::WorkloadResult& r) {
   out << "\n";
   if (const std::string room = core::headroom_text(s.value("headroom", nlohmann::json())); !room.empty())
     out << "  " << util::strip_control(room) << "\n";
-  if (s.contains("verdict") && json_field(s, "verdict").is_string())
+  if (json_field(s, "verdict").is_string())
     out << "  " << util::strip_control(json_field(s, "verdict").get<std::string>()) << "\n";
   if (json_field(s, "best").is_object()) {
     const auto& best = json_field(s, "best");
@@ -84,7 +84,7 @@ std::string optimize_text(const core::WorkloadResult& r) {
   if (json_number(tokens, "input") + json_number(tokens, "output") > 0)
     out << fmt::format("\n  tokens: {} in, {} out{}", tokens.value("input", 0LL), tokens.value("output", 0LL),
                        tokens.value("estimated", false) ? " (estimated from the text)" : "");
-  out << "\n  run: " << r.run_dir << (s.contains("best_py") && json_field(s, "best_py").is_object() ? "  (best.py, report.md, report.html)"
+  out << "\n  run: " << r.run_dir << (json_field(s, "best_py").is_object() ? "  (best.py, report.md, report.html)"
                                                                           : "  (report.md, report.html)") << "\n";
   const auto waiting = report::waiting_prompts(r.run_dir);
   if (!waiting.empty()) {
@@ -152,7 +152,7 @@ std::string suite_table(const std::vector<core::WorkloadResult>& results) {
       result = "no correct candidate";
     }
     // What best.py is comes first: the baseline itself unless a candidate was confirmed faster.
-    if (s.contains("best_py") && json_field(s, "best_py").is_object() && json_field(s, "best_py").value("source", "") == "baseline")
+    if (json_field(s, "best_py").is_object() && json_field(s, "best_py").value("source", "") == "baseline")
       result = util::strip_control(s.value("verdict", "")) + " (" + result + ")";
     // A workload the interrupt kept from being reached: its figures are as its folder saved them.
     if (r.status == "not_started")

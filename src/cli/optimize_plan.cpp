@@ -95,7 +95,7 @@ Result<ResumePlan> resume_plan(const std::string& dir) {
 
 template <typename T>
 void take(const nlohmann::json& o, const char* key, T& field) {
-  if (o.contains(key) && !util::json_field(o, key).is_null()) field = util::json_field(o, key).get<T>();
+  if (!util::json_field(o, key).is_null()) field = util::json_field(o, key).get<T>();
 }
 
 }  // namespace

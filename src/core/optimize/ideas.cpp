@@ -53,9 +53,9 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
   WorkloadFacts f;
   f.cuda = device == "cuda";
   double us = 0;
-  if (profile.is_object() && profile.contains("kernels") && json_field(profile, "kernels").is_array()) {
+  if (profile.is_object() && json_field(profile, "kernels").is_array()) {
     for (const auto& k : json_field(profile, "kernels")) {
-      if (!k.is_object() || !k.contains("name") || !json_field(k, "name").is_string()) continue;
+      if (!k.is_object() || !json_field(k, "name").is_string()) continue;
       const auto cls = measure::kernel_class(json_field(k, "name").get<std::string>());
       const double share = json_number(k, "share");
       f.class_share[cls] += share;
@@ -75,12 +75,12 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
       best = share;
       f.dominant_class = cls;
     }
-  if (profile.is_object() && profile.contains("math") && json_field(profile, "math").is_object()) {
+  if (profile.is_object() && json_field(profile, "math").is_object()) {
     const auto& m = json_field(profile, "math");
     f.fp32_matmuls = m.contains("matmul_allow_tf32") && json_field(m, "matmul_allow_tf32").is_boolean() &&
                      !json_field(m, "matmul_allow_tf32").get<bool>();
   }
-  if (sol.is_object() && sol.contains("bound") && json_field(sol, "bound").is_string())
+  if (sol.is_object() && json_field(sol, "bound").is_string())
     f.bound = json_field(sol, "bound").get<std::string>();
   f.light = json_number(sol, "fraction_of_light");
   f.launch_bound = f.launches_per_call >= kManyLaunches && us / f.launches_per_call < kShortKernelUs;

@@ -74,7 +74,7 @@ std::string light_text(const nlohmann::json& sol) {
 // there is none.
 std::string profile_text(const nlohmann::json& profile) {
   if (!profile.is_object()) return "";
-  if (profile.contains("error") && json_field(profile, "error").is_string())
+  if (json_field(profile, "error").is_string())
     return "Not profiled: " + json_field(profile, "error").get<std::string>();
   const std::string table = profile_table(profile, "this candidate");
   return table.empty() ? "" : table + light_text(profile.value("sol", nlohmann::json()));
@@ -116,11 +116,11 @@ std::string summary_line(const std::string& code, const std::string& strategy) {
 // name cut at its argument list), or "" when it was not profiled. Most LLM candidates
 // begin with imports, not a docstring, so this is often all that tells them apart.
 std::string kernels_phrase(const nlohmann::json& profile) {
-  if (!profile.is_object() || !profile.contains("kernels") || !json_field(profile, "kernels").is_array()) return "";
+  if (!profile.is_object() || !json_field(profile, "kernels").is_array()) return "";
   std::string out;
   int n = 0;
   for (const auto& k : json_field(profile, "kernels")) {
-    if (!k.is_object() || !k.contains("name") || !json_field(k, "name").is_string()) continue;
+    if (!k.is_object() || !json_field(k, "name").is_string()) continue;
     std::string name = json_field(k, "name").get<std::string>();
     if (const auto paren = name.find('('); paren != std::string::npos && paren > 0) name.resize(paren);
     if (name.rfind("void ", 0) == 0) name = name.substr(5);

@@ -102,7 +102,7 @@ nlohmann::json baseline_drift(const nlohmann::json& baselines, const nlohmann::j
   std::map<std::string, double> run;
   if (const auto& eager = util::json_field(baselines, "eager"); eager.is_object() && eager.value("ok", false))
     run["eager"] = util::json_number(eager, "median_ms");
-  if (baselines.contains("compiled") && util::json_field(baselines, "compiled").is_object())
+  if (util::json_field(baselines, "compiled").is_object())
     for (const auto& [mode, t] : util::json_field(baselines, "compiled").items())
       if (t.is_object() && t.value("ok", false)) run[mode] = util::json_number(t, "median_ms");
   for (const auto& [name, v] : util::json_field(claim, "baselines_ms").items()) {
@@ -189,7 +189,7 @@ WorkloadResult unreached_result(const std::string& workload, const std::string& 
   // The same reading as a run that ends (SearchRun::run): faster only as the gate confirmed.
   r.faster = summary.value("faster", false);
   const nlohmann::json& best = util::json_field(summary, "best");
-  if (best.is_object() && best.contains("speedup") && util::json_field(best, "speedup").is_number())
+  if (best.is_object() && util::json_field(best, "speedup").is_number())
     r.best_speedup = util::json_field(best, "speedup").get<double>();
   return r;
 }
@@ -336,8 +336,7 @@ std::string earlier_baselines_text(const nlohmann::json& earlier) {
   std::string parts;
   for (const auto& e : earlier) {
     if (!e.is_object()) continue;
-    const auto& d = e.contains("device") && util::json_field(e, "device").is_object() ? util::json_field(e, "device")
-                                                                                      : nlohmann::json::object();
+    const auto& d = util::json_field(e, "device").is_object() ? util::json_field(e, "device") : nlohmann::json::object();
     std::string where = util::json_string(d, "name");
     if (where.empty()) where = util::json_string(d, "host_cpu");
     parts += (parts.empty() ? "" : "; ") +

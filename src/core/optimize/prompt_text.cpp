@@ -43,10 +43,10 @@ std::string profile_table(const nlohmann::json& profile, const std::string& whos
     if (flops > 0) out += fmt::format("{} {} GFLOP", bytes > 0 ? "," : "", figure(flops / 1e9));
     out += ".\n";
   }
-  if (profile.contains("math") && json_field(profile, "math").is_object()) {
+  if (json_field(profile, "math").is_object()) {
     const auto& m = json_field(profile, "math");
     auto flag = [&](const char* key, const char* what) -> std::string {
-      if (!m.contains(key) || !json_field(m, key).is_boolean()) return "";
+      if (!json_field(m, key).is_boolean()) return "";
       return std::string(what) + (json_field(m, key).get<bool>() ? " allowed" : " not allowed");
     };
     std::string cudnn = flag("cudnn_allow_tf32", "TF32 in cuDNN convolutions");
@@ -94,14 +94,14 @@ std::string target_summary(const nlohmann::json& d) {
     out += fmt::format(", compute capability {} (extensions are built for sm_{})", cap, sm);
   }
   const nlohmann::json t =
-      d.contains("target") && json_field(d, "target").is_object() ? json_field(d, "target") : nlohmann::json::object();
+      json_field(d, "target").is_object() ? json_field(d, "target") : nlohmann::json::object();
   if (const double sms = util::json_number(d, "sm_count"); sms > 0) out += fmt::format(", {:.0f} SMs", sms);
   if (const double mem = util::json_number(d, "memory_bytes"); mem > 0) out += fmt::format(", {:.0f} GiB memory", mem / 1073741824.0);
   if (const double l2 = util::json_number(d, "l2_bytes"); l2 > 0) out += fmt::format(", {:.0f} MiB L2", l2 / 1048576.0);
   if (const double smem = util::json_number(t, "smem_per_sm_bytes"); smem > 0)
     out += fmt::format(", {:.0f} KiB shared memory per SM", smem / 1024.0);
   out += ".\n";
-  if (t.contains("peak_ops") && json_field(t, "peak_ops").is_object()) {
+  if (json_field(t, "peak_ops").is_object()) {
     const auto& p = json_field(t, "peak_ops");
     std::vector<std::string> peaks;
     if (const double bw = util::json_number(t, "memory_bandwidth"); bw > 0) peaks.push_back("memory " + figure(bw / 1e12) + " TB/s");
@@ -119,7 +119,7 @@ std::string target_summary(const nlohmann::json& d) {
     }
   }
   out += software + ".\n";
-  if (d.contains("gpu_state") && json_field(d, "gpu_state").is_object()) {
+  if (json_field(d, "gpu_state").is_object()) {
     const auto& g = json_field(d, "gpu_state");
     std::vector<std::string> state;
     if (const double sm = util::json_number(g, "sm_clock_mhz"); sm > 0) state.push_back(fmt::format("SM clock {:.0f} MHz", sm));

@@ -76,7 +76,7 @@ std::string check(const nlohmann::json& j, const std::string& prefix, std::initi
 // The same check on each element of the list `j[key]` (when it is one).
 std::string check_each(const nlohmann::json& j, const char* key, const std::string& prefix,
                        std::initializer_list<Field> fields) {
-  if (!j.contains(key) || !json_field(j, key).is_array()) return {};
+  if (!json_field(j, key).is_array()) return {};
   const auto& list = json_field(j, key);
   for (size_t i = 0; i < list.size(); ++i)
     if (auto e = check(list[i], prefix + key + "[" + std::to_string(i) + "].", fields); !e.empty()) return e;
@@ -86,7 +86,7 @@ std::string check_each(const nlohmann::json& j, const char* key, const std::stri
 // check() on the object `j[key]`, when present and not null.
 std::string check_in(const nlohmann::json& j, const char* key, const std::string& prefix,
                      std::initializer_list<Field> fields) {
-  if (!j.contains(key) || json_field(j, key).is_null()) return {};
+  if (json_field(j, key).is_null()) return {};
   return check(json_field(j, key), prefix + key + ".", fields);
 }
 
@@ -101,9 +101,9 @@ std::string first(std::initializer_list<std::string> errors) {
 // about kopt's own settings. The ranges are the CLI's (kopt/core/option_ranges.hpp).
 std::string options_value_error(const nlohmann::json& h) {
   const auto& o =
-      h.contains("options") && json_field(h, "options").is_object() ? json_field(h, "options") : nlohmann::json::object();
+      json_field(h, "options").is_object() ? json_field(h, "options") : nlohmann::json::object();
   auto one_of = [&](const char* key, std::initializer_list<const char*> allowed) -> std::string {
-    if (!o.contains(key) || !json_field(o, key).is_string()) return "";
+    if (!json_field(o, key).is_string()) return "";
     const std::string v = json_field(o, key).get<std::string>();
     std::string list;
     for (const char* a : allowed) {
@@ -113,7 +113,7 @@ std::string options_value_error(const nlohmann::json& h) {
     return "field \"options." + std::string(key) + "\" must be one of " + list + " (it is \"" + util::strip_control(v) + "\")";
   };
   auto within = [&](const OptionRange& r) -> std::string {
-    if (!o.contains(r.key) || !json_field(o, r.key).is_number()) return "";
+    if (!json_field(o, r.key).is_number()) return "";
     // Below the CLI's range, run.json also holds the default that means "no limit" (max_cost -1).
     const bool has_none = !std::isnan(r.none);
     const double low = has_none ? r.none : r.low;
@@ -130,8 +130,8 @@ std::string options_value_error(const nlohmann::json& h) {
     if (auto e = within(r); !e.empty()) return e;
   // The files provider's wait for a reply (0: forever), as --reply-timeout takes it.
   const auto& p =
-      h.contains("provider") && json_field(h, "provider").is_object() ? json_field(h, "provider") : nlohmann::json::object();
-  if (p.contains("reply_timeout_s") && json_field(p, "reply_timeout_s").is_number() &&
+      json_field(h, "provider").is_object() ? json_field(h, "provider") : nlohmann::json::object();
+  if (json_field(p, "reply_timeout_s").is_number() &&
       !in_range(0, true, kMaxTimeoutSeconds, json_field(p, "reply_timeout_s").get<double>()))
     return "field \"provider.reply_timeout_s\" must be at least 0.0 and at most " + util::dump_json(kMaxTimeoutSeconds) +
            " (it is " + util::dump_json(json_field(p, "reply_timeout_s")) + ")";
@@ -188,7 +188,7 @@ std::string run_header_error(const nlohmann::json& h) {
     return e;
   const auto& b = h.contains("baseline") ? json_field(h, "baseline") : nlohmann::json::object();
   std::string compiled;
-  if (b.contains("compiled") && json_field(b, "compiled").is_object())
+  if (json_field(b, "compiled").is_object())
     for (const auto& [mode, t] : json_field(b, "compiled").items())
       if (compiled.empty())
         compiled = check(t, "baseline.compiled." + mode + ".", {{"ok", Kind::boolean}, {"median_ms", Kind::number}, {"error", Kind::string}});
@@ -235,7 +235,7 @@ std::string run_header_error(const nlohmann::json& h) {
                 {"compiled", Kind::object}}),
       compiled,
       check_in(h, "tokens", "", {{"input", Kind::integer}, {"output", Kind::integer}, {"estimated", Kind::boolean}}),
-      h.contains("summary") && !json_field(h, "summary").is_null() ? run_summary_error(json_field(h, "summary")) : std::string(),
+      !json_field(h, "summary").is_null() ? run_summary_error(json_field(h, "summary")) : std::string(),
   });
 }
 
@@ -248,7 +248,7 @@ std::string faster_claim_error(const nlohmann::json& claim) {
   const auto& s = claim.contains("speedup") ? json_field(claim, "speedup") : nlohmann::json();
   const auto& v = s.is_object() && s.contains("vs_best") ? json_field(s, "vs_best") : nlohmann::json();
   for (const char* k : {"median", "low", "high"})
-    if (!v.is_object() || !v.contains(k) || !json_field(v, k).is_number())
+    if (!v.is_object() || !json_field(v, k).is_number())
       return std::string("field \"claim.speedup.vs_best.") + k + "\" is required when \"claim.faster\" is true";
   if (!(json_field(v, "low").get<double>() > 1.0))
     return "field \"claim.faster\" is true but \"claim.speedup.vs_best.low\" is not above 1";
@@ -304,7 +304,7 @@ std::string record_error(const nlohmann::json& r) {
                {{"outcome", Kind::string}, {"faster", Kind::boolean}, {"speedup", Kind::object},
                 {"best_baseline", Kind::string}}),
       claim.is_object() ? check_in(claim, "speedup", "claim.", {{"vs_best", Kind::object}}) : std::string(),
-      claim.is_object() && claim.contains("speedup") && json_field(claim, "speedup").is_object()
+      claim.is_object() && json_field(claim, "speedup").is_object()
           ? check_in(json_field(claim, "speedup"), "vs_best", "claim.speedup.",
                      {{"pairs", Kind::integer}, {"median", Kind::number}, {"low", Kind::number}, {"high", Kind::number}})
           : std::string(),

@@ -27,12 +27,12 @@ nlohmann::json opt_number(const std::optional<double>& x) { return x ? nlohmann:
 
 template <typename T>
 T get_or(const nlohmann::json& j, const char* key, T fallback) {
-  if (!j.contains(key) || json_field(j, key).is_null()) return fallback;
+  if (json_field(j, key).is_null()) return fallback;
   return json_field(j, key).get<T>();
 }
 
 std::optional<double> get_opt(const nlohmann::json& j, const char* key) {
-  if (!j.contains(key) || !json_field(j, key).is_number()) return std::nullopt;
+  if (!json_field(j, key).is_number()) return std::nullopt;
   return json_field(j, key).get<double>();
 }
 
@@ -98,7 +98,7 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
     r.ncu = j.contains("ncu") ? json_field(j, "ncu") : nlohmann::json(nullptr);
     r.profile = j.contains("profile") ? json_field(j, "profile") : nlohmann::json(nullptr);
     r.isolation = j.contains("isolation") ? json_field(j, "isolation") : nlohmann::json(nullptr);
-    if (j.contains("times") && json_field(j, "times").is_object()) {
+    if (json_field(j, "times").is_object()) {
       const auto& t = json_field(j, "times");
       r.proposed_at = get_or<double>(t, "proposed", 0);
       r.verify_start = get_or<double>(t, "verify_start", 0);
@@ -106,12 +106,12 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
       r.timing_start = get_or<double>(t, "timing_start", 0);
       r.timing_end = get_or<double>(t, "timing_end", 0);
     }
-    if (j.contains("tokens") && json_field(j, "tokens").is_object()) {
+    if (json_field(j, "tokens").is_object()) {
       r.input_tokens = get_or<long long>(json_field(j, "tokens"), "input", 0);
       r.output_tokens = get_or<long long>(json_field(j, "tokens"), "output", 0);
       r.tokens_estimated = get_or<bool>(json_field(j, "tokens"), "estimated", false);
     }
-    if (j.contains("phases") && json_field(j, "phases").is_array()) r.phases = json_field(j, "phases");
+    if (json_field(j, "phases").is_array()) r.phases = json_field(j, "phases");
     r.log_tail = get_or<std::string>(j, "log_tail", "");
     r.build_sandbox = get_or<std::string>(j, "build_sandbox", "");
     r.cost_usd = get_or<double>(j, "cost_usd", 0);

@@ -192,13 +192,13 @@ bool SearchRun::baseline() {
   m_baseline_sol = b.contains("sol") ? json_field(b, "sol") : nlohmann::json();
   // Absent (0) in runs started before kopt recorded it.
   m_baseline_head_us = b.contains("eager") ? json_number(json_field(b, "eager"), "head_us") : 0.0;
-  if (b.contains("compiled") && json_field(b, "compiled").is_object())
+  if (json_field(b, "compiled").is_object())
     for (const auto& [mode, t] : json_field(b, "compiled").items())
       m_baseline_head_us = std::max(m_baseline_head_us, json_number(t, "head_us"));
   m_best_baseline = b.value("best", "");
   best_quartiles();
   m_baseline_text = b.value("text", "");
-  if (b.contains("compiled") && json_field(b, "compiled").is_object() && !json_field(b, "compiled").empty()) {
+  if (json_field(b, "compiled").is_object() && !json_field(b, "compiled").empty()) {
     bool any = false;
     for (const auto& [mode, t] : json_field(b, "compiled").items()) any = any || t.value("ok", false);
     if (b.value("ok", false)) m_compile_available = any;

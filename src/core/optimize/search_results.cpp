@@ -55,8 +55,8 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
     nlohmann::json c = {{"outcome", outcome_name(report.outcome)}, {"check", report.check},
                         {"reason", report.reason}, {"trials", eo.trials}};
     if (t.is_object()) {
-      if (t.contains("speedup") && json_field(t, "speedup").is_object()) c["speedup"] = json_field(t, "speedup");
-      c["faster"] = t.contains("faster") && json_field(t, "faster").is_boolean() && json_field(t, "faster").get<bool>();
+      if (json_field(t, "speedup").is_object()) c["speedup"] = json_field(t, "speedup");
+      c["faster"] = json_field(t, "faster").is_boolean() && json_field(t, "faster").get<bool>();
       if (t.contains("best_baseline")) c["best_baseline"] = json_field(t, "best_baseline");
       if (t.contains("candidate")) c["candidate_ms"] = json_number(json_field(t, "candidate"), "median_ms");
       if (t.contains("device")) c["device"] = json_field(t, "device");
@@ -79,7 +79,7 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
     r.profile = json_field(p, "candidate");
   // The candidate's distance to the speed-of-light bound goes with its profile (the refine
   // prompt shows both).
-  if (r.profile.is_object() && !r.profile.contains("error") && t.contains("sol") && json_field(t, "sol").is_object()) {
+  if (r.profile.is_object() && !r.profile.contains("error") && json_field(t, "sol").is_object()) {
     r.profile["sol"] = json_field(t, "sol");
     // With the baseline's copy test, which the eval does not repeat (the refine prompt
     // holds the candidate's bandwidth against it).
@@ -96,7 +96,7 @@ void SearchRun::apply_eval(CandidateRecord& r, const EvalReport& report, const E
       r.speedup_high = m_best_q3 / q1;
     }
     bound_ranked_profile(r, m_baseline_sol);
-    if (t.contains("span") && json_field(t, "span").is_object()) {
+    if (json_field(t, "span").is_object()) {
       r.timing_start = json_number(json_field(t, "span"), "start");
       r.timing_end = json_number(json_field(t, "span"), "end");
     } else if (report.phase_seconds.count("timing")) {
@@ -157,7 +157,7 @@ std::string SearchRun::best_file(int best) const {
                      m_state.header.value("workload_name", "") + ".\n";
   // Only a candidate the final gate confirmed faster gets here (write_outputs).
   const auto& c = r.claim;
-  const nlohmann::json s = c.contains("speedup") && json_field(c, "speedup").is_object()
+  const nlohmann::json s = json_field(c, "speedup").is_object()
                                ? json_field(c, "speedup").value("vs_best", nlohmann::json::object())
                                : nlohmann::json::object();
   head += fmt::format("# speedup vs the best baseline ({}): {:.3f}x (95% interval {:.3f}-{:.3f}, {} ABAB pairs): faster\n",

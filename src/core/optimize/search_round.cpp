@@ -27,7 +27,7 @@ RoundRequest SearchRun::round_request(int round, int count) {
   req.top_kernels_text =
       profile_table(b.contains("profile") ? json_field(b, "profile") : nlohmann::json(), "the reference (eager)");
   if (req.top_kernels_text.empty()) req.top_kernels_text = "Not profiled.";
-  if (b.contains("ncu") && json_field(b, "ncu").is_object() && json_field(b, "ncu").value("ok", false))
+  if (json_field(b, "ncu").is_object() && json_field(b, "ncu").value("ok", false))
     req.top_kernels_text += "\n\nNsight Compute, eager reference, per call (% of the device's peak):\n" +
                             json_field(b, "ncu").value("text", std::string());
   for (const auto& [id, r] : m_state.candidates) {

@@ -166,7 +166,7 @@ std::string SearchRun::report_markdown(int best, const nlohmann::json& s) const 
   if (b.contains("eager"))
     md << "| eager | " << fixed(json_number(json_field(b, "eager"), "median_ms"), 4) << " | "
        << cell(json_field(b, "eager").value("error", "")) << " |\n";
-  if (b.contains("compiled") && json_field(b, "compiled").is_object())
+  if (json_field(b, "compiled").is_object())
     for (const auto& [mode, t] : json_field(b, "compiled").items())
       md << "| " << mode << " | " << (t.value("ok", false) ? fixed(json_number(t, "median_ms"), 4) : "-") << " | "
          << cell(t.value("error", "")) << " |\n";
