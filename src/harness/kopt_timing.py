@@ -225,7 +225,7 @@ class Stopwatch:
             return {"ok": True, "bytes": 4 * n, "reps": reps, "seconds": median,
                     "bytes_per_second": 2.0 * 4 * n / median}
         except BaseException as exc:
-            return {"ok": False, "error": "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]}
+            return {"ok": False, "error": exception_line(exc)}
         finally:
             del src, dst
             if cuda:
@@ -274,8 +274,14 @@ class Stopwatch:
                     per_call.append(kernel_rows(prof, self.device))
             result["kernels"] = top_kernels(per_call)
         except BaseException as exc:
-            result["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]
+            result["error"] = exception_line(exc)
         return result
+
+
+def exception_line(exc):
+    """The exception as its one-line text, at most 300 characters: a profile's or a copy
+    test's error, which leaves the reply ok."""
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()[:300]
 
 
 def time_copies(dst, src, reps, device):

@@ -173,10 +173,7 @@ TEST_F(report_browser, following_a_candidates_link_opens_its_section) {
   const auto section = p.dom.rfind("<details", target);
   ASSERT_NE(section, std::string::npos);
   EXPECT_EQ(p.dom.compare(section, 29, "<details class=\"cand\" open=\"\""), 0) << p.dom.substr(section, 80);
-  size_t open = 0;
-  for (auto at = p.dom.find("<details class=\"cand\" open"); at != std::string::npos; at = p.dom.find("<details class=\"cand\" open", at + 1))
-    ++open;
-  EXPECT_EQ(open, 1u) << "only the linked section opens";
+  EXPECT_EQ(occurrences(p.dom, "<details class=\"cand\" open"), 1u) << "only the linked section opens";
 }
 
 TEST_F(report_browser, a_report_of_candidates_that_wrote_markup_loads_without_running_any) {

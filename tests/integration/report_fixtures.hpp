@@ -8,6 +8,13 @@
 
 namespace kopt::testing {
 
+// How many times `needle` occurs in `text` (candidate sections in a page, open ones).
+inline size_t occurrences(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
 // What a candidate's reason and source carry in the fixtures: markup a report must escape.
 inline constexpr const char* kInjected = "<script>alert('pwned')</script>";
 
