@@ -303,8 +303,10 @@ if sol.get("fraction_of_light"):
     line += "; %s-bound, at %.1f%% of the datasheet's bound (ceiling %.3fx)" % (
         sol.get("bound"), 100 * sol["fraction_of_light"], 1 / sol["fraction_of_light"])
 if sol.get("copy_fraction") and sol.get("fraction_of_light"):
-    line += "; a copy moves %.3f TB/s, %.1f%% of the peak: practical ceiling %.3fx" % (
-        sol["copy_bandwidth"] / 1e12, 100 * sol["copy_fraction"], sol["copy_fraction"] / sol["fraction_of_light"])
+    ratio = sol["copy_fraction"] / sol["fraction_of_light"]
+    line += "; a copy moves %.3f TB/s, %.1f%% of the peak: practical ceiling %.3fx%s" % (
+        sol["copy_bandwidth"] / 1e12, 100 * sol["copy_fraction"], max(1.0, ratio),
+        " (the best baseline moves more than the copy: copy/best %.3f)" % ratio if ratio < 1 else "")
 print(line)
 print("  profile.copy: " + json.dumps(copy))
 PY

@@ -93,6 +93,29 @@ TEST(headroom, a_copy_test_gives_the_practical_ceiling_beside_the_datasheets) {
   }
 }
 
+// The H200's logsumexp_rows as `round.sh copytest` measured it (twenty-fifth session):
+// compile:default at 92.6% of the peak bandwidth, a plain copy at 87.4%. A practical
+// ceiling under 1 would say compile cannot run as fast as it does: it is 1, and the text
+// says why.
+TEST(headroom, a_baseline_past_the_copy_has_no_practical_room_left) {
+  const nlohmann::json bound = {{"seconds", 0.00044742}, {"memory_seconds", 0.00044742}, {"compute_seconds", 0.0},
+                                {"bytes", 2147614720.0}, {"flops", 0.0}, {"bound", "memory"}, {"precision", "fp32"},
+                                {"copy_bandwidth", 4.1969e12}, {"copy_fraction", 0.87436}};
+  const auto h = kopt::core::headroom(bound, "compile:default", 0.4830);
+  ASSERT_TRUE(h.is_object());
+  EXPECT_NEAR(h["ceiling"].get<double>(), 0.4830 / 0.44742, 1e-4);
+  EXPECT_EQ(h["practical_ceiling"].get<double>(), 1.0);
+  EXPECT_EQ(h["past_copy"], true);
+  EXPECT_EQ(kopt::core::headroom_text(h),
+            "speed of light 0.4474 ms (memory-bound, fp32): compile:default is at 92.6% of it, so at most 1.08x is left; "
+            "a plain copy on this GPU moves 4.20 TB/s, 87.4% of the peak bandwidth, and compile:default already moves "
+            "more, so little room is practical");
+  // A slower baseline on the same GPU: under the copy, its ratio stands.
+  const auto slower = kopt::core::headroom(bound, "eager", 0.60);
+  EXPECT_FALSE(slower.contains("past_copy"));
+  EXPECT_NEAR(slower["practical_ceiling"].get<double>(), 0.87436 * 0.60 / 0.44742, 1e-4);
+}
+
 // The H200's logsumexp_rows: the run's baseline read compile:default under the bound
 // (0.4371 ms against 0.4474), the gate 0.4799 ms. Where the gate did not reproduce the
 // best baseline, the distance to the bound comes from the gate's figure.
