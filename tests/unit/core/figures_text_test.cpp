@@ -69,10 +69,17 @@ TEST(headroom, the_ceiling_is_the_best_baselines_distance_to_the_bound) {
 // of the peak bandwidth): the practical ceiling is the best baseline's distance to that.
 // elementwise_chain on the H100 (1.611 GB, 0.4808 ms at 3.35 TB/s; compile:default 0.5276
 // ms), with a copy at 92% of the peak (a figure for the test, not a measurement).
+namespace {
+// An fp32 memory bound of `seconds` for `bytes`, with a copy test's figures.
+nlohmann::json memory_bound_with_copy(double seconds, double bytes, double copy_bandwidth, double copy_fraction) {
+  return {{"seconds", seconds}, {"memory_seconds", seconds}, {"compute_seconds", 0.0},
+          {"bytes", bytes},     {"flops", 0.0},              {"bound", "memory"},
+          {"precision", "fp32"}, {"copy_bandwidth", copy_bandwidth}, {"copy_fraction", copy_fraction}};
+}
+}  // namespace
+
 TEST(headroom, a_copy_test_gives_the_practical_ceiling_beside_the_datasheets) {
-  const nlohmann::json bound = {{"seconds", 0.00048077}, {"memory_seconds", 0.00048077}, {"compute_seconds", 0.0},
-                                {"bytes", 1610612736.0}, {"flops", 0.0}, {"bound", "memory"}, {"precision", "fp32"},
-                                {"copy_bandwidth", 3.082e12}, {"copy_fraction", 0.92}};
+  const nlohmann::json bound = memory_bound_with_copy(0.00048077, 1610612736.0, 3.082e12, 0.92);
   const auto h = kopt::core::headroom(bound, "compile:default", 0.5276);
   ASSERT_TRUE(h.is_object());
   EXPECT_NEAR(h["ceiling"].get<double>(), 0.5276 / 0.48077, 1e-4);
@@ -98,9 +105,7 @@ TEST(headroom, a_copy_test_gives_the_practical_ceiling_beside_the_datasheets) {
 // ceiling under 1 would say compile cannot run as fast as it does: it is 1, and the text
 // says why.
 TEST(headroom, a_baseline_past_the_copy_has_no_practical_room_left) {
-  const nlohmann::json bound = {{"seconds", 0.00044742}, {"memory_seconds", 0.00044742}, {"compute_seconds", 0.0},
-                                {"bytes", 2147614720.0}, {"flops", 0.0}, {"bound", "memory"}, {"precision", "fp32"},
-                                {"copy_bandwidth", 4.1969e12}, {"copy_fraction", 0.87436}};
+  const nlohmann::json bound = memory_bound_with_copy(0.00044742, 2147614720.0, 4.1969e12, 0.87436);
   const auto h = kopt::core::headroom(bound, "compile:default", 0.4830);
   ASSERT_TRUE(h.is_object());
   EXPECT_NEAR(h["ceiling"].get<double>(), 0.4830 / 0.44742, 1e-4);
