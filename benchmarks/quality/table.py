@@ -128,8 +128,11 @@ def table(doc, title):
         bp, ok = best_py_cell(run, records)
         room = run.get("headroom") or {}
         ceiling = fmt_x(room.get("ceiling"))
-        if room.get("practical_ceiling"):  # memory-bound, with the baseline's copy test
-            ceiling += f" (copy: {fmt_x(room['practical_ceiling'])})"
+        practical = room.get("practical_ceiling")
+        if isinstance(practical, (int, float)) and practical > 0:  # memory-bound, with the baseline's copy test
+            # Past the copy (past_copy, or a ratio under 1 from a kopt before that flag): no room the copy shows.
+            past = room.get("past_copy") or practical < 1
+            ceiling += " (copy: 1.00×, the baseline is past it)" if past else f" (copy: {fmt_x(practical)})"
         lines.append(f"| {name} | {base} | {ceiling} | " + " | ".join(cells) + f" | {bp} | {ok} | {run.get('status')} |")
     lines.append("")
     gate_vals = [f[1]["speedup"] for _, f in finals if f[0] == "gate"]

@@ -365,9 +365,10 @@ std::string headroom_text(const nlohmann::json& h) {
   if (const double practical = util::json_number(h, "practical_ceiling"); practical > 0) {
     text += fmt::format("; a plain copy on this GPU moves {:.2f} TB/s, {:.1f}% of the peak bandwidth",
                         util::json_number(h, "copy_bandwidth") / 1e12, 100 * util::json_number(h, "copy_fraction"));
-    text += h.value("past_copy", false) ? fmt::format(", and {} already moves more, so little room is practical",
-                                                      util::json_string(h, "baseline"))
-                                        : fmt::format(", so about {:.2f}x is practical", practical);
+    // (A ratio under 1 is past_copy as a kopt before that flag stored it.)
+    const bool past = util::json_field(h, "past_copy") == true || practical < 1;
+    text += past ? fmt::format(", and {} already moves more, so little room is practical", util::json_string(h, "baseline"))
+                 : fmt::format(", so about {:.2f}x is practical", practical);
   }
   return text;
 }

@@ -115,6 +115,11 @@ TEST(headroom, a_baseline_past_the_copy_has_no_practical_room_left) {
             "speed of light 0.4474 ms (memory-bound, fp32): compile:default is at 92.6% of it, so at most 1.08x is left; "
             "a plain copy on this GPU moves 4.20 TB/s, 87.4% of the peak bandwidth, and compile:default already moves "
             "more, so little room is practical");
+  // A summary stored by a kopt before past_copy (the ratio itself, 0.944): read the same way.
+  auto stored = h;
+  stored.erase("past_copy");
+  stored["practical_ceiling"] = 0.944;
+  EXPECT_EQ(kopt::core::headroom_text(stored), kopt::core::headroom_text(h));
   // A slower baseline on the same GPU: under the copy, its ratio stands.
   const auto slower = kopt::core::headroom(bound, "eager", 0.60);
   EXPECT_FALSE(slower.contains("past_copy"));
