@@ -65,10 +65,6 @@ TEST(headroom, the_ceiling_is_the_best_baselines_distance_to_the_bound) {
   EXPECT_TRUE(kopt::core::headroom(bound, "eager", 0.0).is_null());
 }
 
-// A memory bound carries the baseline's copy test (copy_fraction: what a plain copy reached
-// of the peak bandwidth): the practical ceiling is the best baseline's distance to that.
-// elementwise_chain on the H100 (1.611 GB, 0.4808 ms at 3.35 TB/s; compile:default 0.5276
-// ms), with a copy at 92% of the peak (a figure for the test, not a measurement).
 namespace {
 // An fp32 memory bound of `seconds` for `bytes`, with a copy test's figures.
 nlohmann::json memory_bound_with_copy(double seconds, double bytes, double copy_bandwidth, double copy_fraction) {
@@ -78,6 +74,10 @@ nlohmann::json memory_bound_with_copy(double seconds, double bytes, double copy_
 }
 }  // namespace
 
+// A memory bound carries the baseline's copy test (copy_fraction: what a plain copy reached
+// of the peak bandwidth): the practical ceiling is the best baseline's distance to that.
+// elementwise_chain on the H100 (1.611 GB, 0.4808 ms at 3.35 TB/s; compile:default 0.5276
+// ms), with a copy at 92% of the peak (a figure for the test, not a measurement).
 TEST(headroom, a_copy_test_gives_the_practical_ceiling_beside_the_datasheets) {
   const nlohmann::json bound = memory_bound_with_copy(0.00048077, 1610612736.0, 3.082e12, 0.92);
   const auto h = kopt::core::headroom(bound, "compile:default", 0.5276);
