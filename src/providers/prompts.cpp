@@ -110,7 +110,7 @@ Result<std::vector<Idea>> parse_ideas(std::string_view text, const std::string& 
       idea.favour_launches = f.value("launches", 0.0);
     }
     for (auto [key, flag] : {std::pair<const char*, bool*>{"launch_overhead", &idea.launch_overhead}, {"cuda", &idea.cuda},
-                                {"fp32_matmuls", &idea.fp32_matmuls}}) {
+                                {"fp32_matmuls", &idea.fp32_matmuls}, {"below_copy", &idea.below_copy}}) {
       if (!j.contains(key)) continue;
       if (!j[key].is_boolean()) return Failure{"usage", where + ": field \"" + key + "\" must be true or false"};
       *flag = j[key].get<bool>();

@@ -19,6 +19,7 @@ struct WorkloadFacts {
   std::string dominant_class;                 // the class with the largest share; "" when not profiled
   std::string bound;                          // "memory", "compute" or "" (no bound)
   double light = 0;                           // the best baseline's fraction of that bound (0: unknown)
+  double copy = 0;  // a memory bound's copy test: a plain copy's fraction of the peak bandwidth (0: not timed)
   double launches_per_call = 0;               // kernels launched per forward
   bool launch_bound = false;                  // many short kernels: launch overhead dominates
   bool cuda = false;

@@ -35,6 +35,10 @@ struct Idea {
   // torch.backends.cuda.matmul.allow_tf32 off, PyTorch's default): an idea that brings
   // fp32-accurate tensor-core products to FFMA matmuls.
   bool fp32_matmuls = false;
+  // Only while the best baseline moves less than the baseline's copy test did (a memory
+  // bound where a copy was timed): an idea that only makes the traffic faster has nothing to
+  // gain where the baseline already moves what a plain copy moves, or more.
+  bool below_copy = false;
 };
 
 struct PromptSet {

@@ -83,6 +83,8 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
   if (sol.is_object() && json_field(sol, "bound").is_string())
     f.bound = json_field(sol, "bound").get<std::string>();
   f.light = json_number(sol, "fraction_of_light");
+  // The same guard as the headroom's: a figure out of (0, 1.5] is damage, not a copy.
+  if (const double copy = json_number(sol, "copy_fraction"); f.bound == "memory" && copy > 0 && copy <= 1.5) f.copy = copy;
   f.launch_bound = f.launches_per_call >= kManyLaunches && us / f.launches_per_call < kShortKernelUs;
   return f;
 }
@@ -104,6 +106,10 @@ std::vector<providers::Idea> choose_ideas(const std::vector<providers::Idea>& ca
     // Hand-tiling a GEMM that cuBLAS already runs at 73% of the peak is not where the time is.
     if (idea.below_light > 0 && facts.light >= idea.below_light) continue;
     if (idea.launch_overhead && profiled && !facts.launch_bound) continue;
+    // The best baseline already moves what a plain copy moves (the H200's logsumexp_rows:
+    // torch.compile at 92.6% of the peak bandwidth, a copy at 87.4%; on the H100 the
+    // one-pass and fusion candidates of the three such workloads gated at 0.96-0.99x).
+    if (idea.below_copy && facts.copy > 0 && facts.light >= facts.copy) continue;
     // One library kernel already (softmax_rows: cunn_SoftMaxForward at 100%): no library
     // call can take more of the forward over.
     if (idea.min_kernels > 0 && profiled && facts.launches_per_call < idea.min_kernels) continue;
@@ -166,6 +172,10 @@ std::string idea_hint(const providers::Idea& idea, const WorkloadFacts& facts) {
     char buf[80];
     std::snprintf(buf, sizeof buf, ", the best baseline at %.0f%% of that bound", 100 * facts.light);
     why += buf;
+    if (facts.copy > 0) {
+      std::snprintf(buf, sizeof buf, " (a plain copy reaches %.0f%%)", 100 * facts.copy);
+      why += buf;
+    }
   }
   if (facts.launch_bound) {
     char buf[80];

@@ -243,6 +243,35 @@ TEST(choose_ideas, an_elementwise_chain_is_not_sent_to_a_library_call) {
                        "library-op"));
 }
 
+// logsumexp_rows on the H200 (twenty-fifth session): torch.compile at 92.6% of the peak
+// bandwidth, a plain copy at 87.4%. Ideas that only make the traffic faster (one pass,
+// fusion, an online reduction) have nothing to gain there; on the H100 such candidates of
+// the three workloads at the roof gated at 0.96-0.99x. Under the copy they stay.
+TEST(choose_ideas, bandwidth_ideas_stop_where_the_baseline_already_moves_what_a_copy_moves) {
+  const nlohmann::json profile = {
+      {"kernels", {kernel("void at::native::reduce_kernel<512, 1, at::native::ReduceOp<float, LogSumExpOps>>", 400, 2, 0.7),
+                   kernel("void at::native::vectorized_elementwise_kernel<4, at::native::exp_kernel_cuda>", 170, 1, 0.3)}}};
+  const nlohmann::json past = {{"bound", "memory"}, {"fraction_of_light", 0.926}, {"copy_fraction", 0.874}};
+  const auto at_roof = workload_facts(profile, past, "cuda");
+  EXPECT_DOUBLE_EQ(at_roof.copy, 0.874);
+  const auto chosen = ids(choose_ideas(catalogue(), at_roof, {}, 20));
+  for (const char* bandwidth : {"one-pass-memory", "online-reduction", "fuse"}) EXPECT_FALSE(contains(chosen, bandwidth)) << bandwidth;
+  EXPECT_TRUE(contains(chosen, "algebraic"));  // touching less memory is what is left
+  const auto hint = idea_hint(choose_ideas(catalogue(), at_roof, {}, 1).at(0), at_roof);
+  EXPECT_NE(hint.find("memory-bound, the best baseline at 93% of that bound (a plain copy reaches 87%)"), std::string::npos)
+      << hint;
+  // Under the copy, no copy test (a CPU, an older baseline) or a damaged figure: they stay.
+  auto under = past;
+  under["copy_fraction"] = 0.95;
+  for (const nlohmann::json& sol : {under, nlohmann::json{{"bound", "memory"}, {"fraction_of_light", 0.926}},
+                                    nlohmann::json{{"bound", "memory"}, {"fraction_of_light", 0.926}, {"copy_fraction", 7.0}}}) {
+    const auto f = workload_facts(profile, sol, "cuda");
+    EXPECT_TRUE(contains(ids(choose_ideas(catalogue(), f, {}, 20)), "one-pass-memory")) << sol;
+  }
+  // A compute bound carries no copy figure into the facts.
+  EXPECT_EQ(workload_facts(gemm_profile(), {{"bound", "compute"}, {"copy_fraction", 0.874}}, "cuda").copy, 0.0);
+}
+
 TEST(choose_ideas, a_forward_that_is_one_library_kernel_is_not_sent_to_a_library_call) {
   // softmax_rows of the quality run (H200): torch.softmax is one cunn_SoftMaxForward
   // kernel, 100% of the time; with the first rounds' ideas tried, round 3 was told to "use

@@ -155,7 +155,7 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   std::ofstream(dir / "ideas.json") << R"({"ideas": [
       {"id": "split-k", "text": "Split the K dimension across blocks.", "classes": ["gemm"], "with": ["reduction"], "bound": "compute",
        "with_share": 0.05, "favour": {"classes": ["reduction", "elementwise"], "share": 0.4, "launches": 3}, "min_kernels": 2,
-       "fp32_matmuls": true},
+       "fp32_matmuls": true, "below_copy": true},
       {"id": "fuse", "text": "My own fusion advice."}]})";
   auto set = pv::load_prompts(dir.string());
   ASSERT_TRUE(set.ok()) << set.failure().message;
@@ -171,6 +171,7 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   EXPECT_DOUBLE_EQ(set->ideas.back().favour_launches, 3.0);
   EXPECT_DOUBLE_EQ(set->ideas.back().min_kernels, 2.0);
   EXPECT_TRUE(set->ideas.back().fp32_matmuls);
+  EXPECT_TRUE(set->ideas.back().below_copy);
   for (size_t i = 0; i < builtin.size(); ++i) {
     EXPECT_EQ(set->ideas[i].id, builtin[i].id);  // replaced in place, order kept
     if (builtin[i].id == "fuse") {
@@ -187,6 +188,11 @@ TEST(idea_catalogue, a_users_ideas_json_adds_ideas_and_replaces_one_with_the_sam
   ASSERT_FALSE(bad_light.ok());
   EXPECT_NE(bad_light.failure().message.find("field \"below_light\" must be a number in (0, 1]"), std::string::npos)
       << bad_light.failure().message;
+  std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "below_copy": "yes"}]})";
+  const auto bad_copy = pv::load_prompts(dir.string());
+  ASSERT_FALSE(bad_copy.ok());
+  EXPECT_NE(bad_copy.failure().message.find("ideas[0]: field \"below_copy\" must be true or false"), std::string::npos)
+      << bad_copy.failure().message;
   std::ofstream(dir / "ideas.json") << R"({"ideas": [{"id": "x", "text": "t", "with": "reduction"}]})";
   const auto bad_with = pv::load_prompts(dir.string());
   ASSERT_FALSE(bad_with.ok());
