@@ -135,7 +135,7 @@ Status Transcript::save(const Reply& reply, const std::string& provider, const s
         {"estimated", reply.usage.estimated}}},
       {"cost_usd", reply.cost_known ? nlohmann::json(reply.cost_usd) : nlohmann::json(nullptr)},
       {"text", reply.text},
-      {"raw", reply.exchange.contains("response") ? util::json_field(reply.exchange, "response") : nlohmann::json(nullptr)}};
+      {"raw", util::json_field(reply.exchange, "response")}};
   if (reply.text.size() >= 256) point_to_text(response["raw"], reply.text);
   // dump() with error_handler replace: a server's invalid UTF-8 must not throw.
   const auto dump = [&](const nlohmann::json& j) {

@@ -146,6 +146,10 @@ nlohmann::json sol_at(const nlohmann::json& bound, double median_ms);
 // faster than the bound gets "below_light": true and no ceiling (the bound's inputs are
 // off; the baseline's text names the likely cause). Null without a bound or a time.
 nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline, double best_ms);
+// A memory bound's copy test: its copy_fraction (a plain copy's share of the peak
+// bandwidth, from the baseline), or 0 for a compute bound, no copy test, or a figure
+// outside (0, 1.5], which is damage, not a copy. The headroom and the choice of ideas read it.
+double copy_fraction(const nlohmann::json& sol);
 // A ceiling below this is worth a warning before the search starts (the baseline is
 // within 10% of the bound).
 inline constexpr double kLittleHeadroom = 1.1;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "kopt/core/optimize.hpp"
 #include "kopt/measure/target.hpp"
 #include "kopt/util/json.hpp"
 
@@ -83,8 +84,7 @@ WorkloadFacts workload_facts(const nlohmann::json& profile, const nlohmann::json
   if (sol.is_object() && json_field(sol, "bound").is_string())
     f.bound = json_field(sol, "bound").get<std::string>();
   f.light = json_number(sol, "fraction_of_light");
-  // The same guard as the headroom's: a figure out of (0, 1.5] is damage, not a copy.
-  if (const double copy = json_number(sol, "copy_fraction"); f.bound == "memory" && copy > 0 && copy <= 1.5) f.copy = copy;
+  f.copy = copy_fraction(sol);
   f.launch_bound = f.launches_per_call >= kManyLaunches && us / f.launches_per_call < kShortKernelUs;
   return f;
 }

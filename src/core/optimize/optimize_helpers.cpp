@@ -292,6 +292,11 @@ nlohmann::json sol_at(const nlohmann::json& bound, double median_ms) {
   return j;
 }
 
+double copy_fraction(const nlohmann::json& sol) {
+  const double copy = util::json_number(sol, "copy_fraction");
+  return util::json_string(sol, "bound") == "memory" && copy > 0 && copy <= 1.5 ? copy : 0.0;
+}
+
 nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline, double best_ms) {
   nlohmann::json at = sol_at(bound, best_ms);
   if (!at.is_object()) return nullptr;
@@ -310,8 +315,7 @@ nlohmann::json headroom(const nlohmann::json& bound, const std::string& baseline
   h["ceiling"] = 1.0 / std::min(fraction, 1.0);
   // Memory-bound: the bound at the bandwidth a plain copy reached on the device (the
   // baseline's copy_fraction of the peak), which kernels reach and datasheets' peaks not.
-  const double copy = util::json_number(at, "copy_fraction");
-  if (util::json_string(at, "bound") == "memory" && copy > 0 && copy <= 1.5) {
+  if (const double copy = copy_fraction(at); copy > 0) {
     h["copy_fraction"] = copy;
     h["copy_bandwidth"] = util::json_number(at, "copy_bandwidth");
     // A baseline already past the copy (the H200's logsumexp_rows at 92.6% of the peak

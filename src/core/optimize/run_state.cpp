@@ -94,10 +94,10 @@ Result<CandidateRecord> record_from_json(const nlohmann::json& j) {
     r.speedup_low = get_opt(j, "speedup_low");
     r.speedup_high = get_opt(j, "speedup_high");
     r.timing_error = get_or<std::string>(j, "timing_error", "");
-    r.claim = j.contains("claim") ? json_field(j, "claim") : nlohmann::json(nullptr);
-    r.ncu = j.contains("ncu") ? json_field(j, "ncu") : nlohmann::json(nullptr);
-    r.profile = j.contains("profile") ? json_field(j, "profile") : nlohmann::json(nullptr);
-    r.isolation = j.contains("isolation") ? json_field(j, "isolation") : nlohmann::json(nullptr);
+    r.claim = json_field(j, "claim");
+    r.ncu = json_field(j, "ncu");
+    r.profile = json_field(j, "profile");
+    r.isolation = json_field(j, "isolation");
     if (json_field(j, "times").is_object()) {
       const auto& t = json_field(j, "times");
       r.proposed_at = get_or<double>(t, "proposed", 0);

@@ -78,10 +78,7 @@ Status SearchRun::open() {
   m_generator = std::move(generator.value());
   std::vector<CandidateRecord> records;
   const auto& saved = m_state.header;
-  const auto& saved_baseline = json_field(saved, "baseline");
-  const nlohmann::json bound = saved.contains("baseline") && saved_baseline.is_object() && saved_baseline.contains("sol")
-                                   ? json_field(saved_baseline, "sol")
-                                   : nlohmann::json();
+  const nlohmann::json bound = json_field(json_field(saved, "baseline"), "sol");
   for (auto& [id, r] : m_state.candidates) {
     bound_ranked_profile(r, bound);
     records.push_back(r);
@@ -189,9 +186,9 @@ bool SearchRun::baseline() {
   m_baseline_ok = b.value("ok", false) && b.value("best_ms", 0.0) > 0;
   m_best_ms = b.value("best_ms", 0.0);
   m_baseline_seconds = json_number(b, "seconds");
-  m_baseline_sol = b.contains("sol") ? json_field(b, "sol") : nlohmann::json();
+  m_baseline_sol = json_field(b, "sol");
   // Absent (0) in runs started before kopt recorded it.
-  m_baseline_head_us = b.contains("eager") ? json_number(json_field(b, "eager"), "head_us") : 0.0;
+  m_baseline_head_us = json_number(json_field(b, "eager"), "head_us");
   if (json_field(b, "compiled").is_object())
     for (const auto& [mode, t] : json_field(b, "compiled").items())
       m_baseline_head_us = std::max(m_baseline_head_us, json_number(t, "head_us"));

@@ -21,11 +21,11 @@ RoundRequest SearchRun::round_request(int round, int count) {
   req.device = m_opt.device;
   req.precision = m_opt.precision;
   req.compile_available = m_compile_available;
-  const auto& b = m_state.header["baseline"];
-  req.target_text = target_summary(b.contains("device") ? json_field(b, "device") : nlohmann::json());
+  const auto& b = json_field(m_state.header, "baseline");
+  req.target_text = target_summary(json_field(b, "device"));
   req.baseline_text = m_baseline_text.empty() ? "Not measured." : baseline_without_kernels(m_baseline_text);
   req.top_kernels_text =
-      profile_table(b.contains("profile") ? json_field(b, "profile") : nlohmann::json(), "the reference (eager)");
+      profile_table(json_field(b, "profile"), "the reference (eager)");
   if (req.top_kernels_text.empty()) req.top_kernels_text = "Not profiled.";
   if (json_field(b, "ncu").is_object() && json_field(b, "ncu").value("ok", false))
     req.top_kernels_text += "\n\nNsight Compute, eager reference, per call (% of the device's peak):\n" +
